@@ -1,0 +1,162 @@
+//! The IO boundary: [`Operation`] turns into an `http::Request` and reads an
+//! `http::Response`; [`ApiRequest`] is a Power BI call before it is authorized.
+
+use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+use http::{HeaderValue, Method};
+
+use crate::cloud::Cloud;
+use crate::error::Error;
+use crate::ids::ProfileId;
+use crate::response;
+use crate::secret::AccessToken;
+
+/// An HTTP request as built by this crate: a small, fully buffered body.
+pub type HttpRequest = http::Request<Vec<u8>>;
+
+/// The largest response body a caller should read; the adapters stop reading past it.
+/// Power BI's answers to these calls are a few KiB.
+pub const MAX_RESPONSE_BYTES: u64 = 1024 * 1024;
+
+/// The `Content-Type` of JSON request bodies.
+pub const CONTENT_TYPE_JSON: &str = "application/json; charset=utf-8";
+/// The header that makes a service principal act as one of its profiles.
+pub const PROFILE_HEADER: &str = "X-PowerBI-Profile-Id";
+
+/// One HTTP exchange with Power BI or Entra ID, described without doing any IO.
+///
+/// Implementations never read the clock, the environment or the network; a transport
+/// sends what [`to_http`](Self::to_http) built and hands back the complete response,
+/// whatever its status.
+pub trait Operation {
+    /// What a successful response parses into.
+    type Output;
+
+    /// A short name for logs: the REST operation id, such as `Reports_GenerateTokenInGroup`.
+    fn name(&self) -> &'static str;
+
+    /// Builds the request. It takes `&self`, so a retry can build it again.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] when the inputs cannot form a valid request. Nothing was sent.
+    fn to_http(&self) -> Result<HttpRequest, Error>;
+
+    /// Reads a complete response of any status.
+    #[allow(clippy::wrong_self_convention)] // The name pairs with `to_http`, as in the design.
+    ///
+    /// # Errors
+    /// [`Error::Api`] or [`Error::Entra`] for an error status, [`Error::Decode`] for a
+    /// success whose body is not what the API documents.
+    fn from_http<B: AsRef<[u8]>>(&self, response: http::Response<B>) -> Result<Self::Output, Error>;
+}
+
+/// A Power BI REST call: what to ask, before it is addressed to a cloud and authorized.
+///
+/// [`authorize`](Self::authorize) binds it to a cloud and a bearer token, which gives an
+/// [`Operation`]. The adapters do that for you, with a token they keep fresh.
+pub trait ApiRequest {
+    /// What a successful response parses into.
+    type Output;
+
+    /// The REST operation id, such as `Reports_GenerateTokenInGroup`.
+    fn operation_id(&self) -> &'static str;
+
+    /// What the response body is called in errors, such as `EmbedToken`.
+    fn output_name(&self) -> &'static str;
+
+    /// The HTTP method.
+    fn method(&self) -> Method;
+
+    /// The path below the API base, starting `/v1.0/myorg/`, with ids percent-encoded.
+    fn path(&self) -> String;
+
+    /// Checks the request against the documented rules of its route.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] naming the field at fault.
+    fn validate(&self) -> Result<(), Error>;
+
+    /// The JSON body, if the call has one.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] if the body cannot be serialized.
+    fn body(&self) -> Result<Option<Vec<u8>>, Error>;
+
+    /// Parses a successful (2xx) JSON body. The error is a reason that quotes nothing of
+    /// the body, since a successful body holds a token.
+    ///
+    /// # Errors
+    /// A description of what is missing or malformed.
+    fn parse_success(&self, body: &[u8]) -> Result<Self::Output, String>;
+
+    /// Binds this call to a cloud and an Entra ID access token.
+    fn authorize<'a>(&'a self, cloud: &'a Cloud, access_token: &'a AccessToken) -> Authorized<'a, Self>
+    where
+        Self: Sized,
+    {
+        Authorized {
+            request: self,
+            cloud,
+            access_token,
+            profile: None,
+        }
+    }
+}
+
+/// An [`ApiRequest`] with a cloud and a bearer token: an [`Operation`].
+#[derive(Debug)]
+#[must_use]
+pub struct Authorized<'a, R> {
+    request: &'a R,
+    cloud: &'a Cloud,
+    access_token: &'a AccessToken,
+    profile: Option<&'a ProfileId>,
+}
+
+impl<'a, R> Authorized<'a, R> {
+    /// Acts as a service principal profile (sends `X-PowerBI-Profile-Id`).
+    pub fn profile(mut self, profile: Option<&'a ProfileId>) -> Self {
+        self.profile = profile;
+        self
+    }
+}
+
+impl<R: ApiRequest> Operation for Authorized<'_, R> {
+    type Output = R::Output;
+
+    fn name(&self) -> &'static str {
+        self.request.operation_id()
+    }
+
+    fn to_http(&self) -> Result<HttpRequest, Error> {
+        self.request.validate()?;
+        let mut authorization = HeaderValue::try_from(format!("Bearer {}", self.access_token.secret()))
+            .map_err(|_| {
+                Error::invalid_input("accessToken", "contains characters that cannot go in a header")
+            })?;
+        authorization.set_sensitive(true);
+        let uri = format!("{}{}", self.cloud.api_base(), self.request.path());
+        let body = self.request.body()?;
+        let mut builder = http::Request::builder()
+            .method(self.request.method())
+            .uri(uri)
+            .header(ACCEPT, "application/json")
+            .header(AUTHORIZATION, authorization);
+        if body.is_some() {
+            builder = builder.header(CONTENT_TYPE, CONTENT_TYPE_JSON);
+        }
+        if let Some(profile) = self.profile {
+            builder = builder.header(PROFILE_HEADER, profile.as_str());
+        }
+        builder
+            .body(body.unwrap_or_default())
+            .map_err(|e| Error::invalid_input("uri", e.to_string()))
+    }
+
+    fn from_http<B: AsRef<[u8]>>(&self, response: http::Response<B>) -> Result<Self::Output, Error> {
+        let what = self.request.output_name();
+        let body = response::success_json_body(&response, what)?;
+        self.request
+            .parse_success(body)
+            .map_err(|reason| response::decode_error(what, &response, reason))
+    }
+}
