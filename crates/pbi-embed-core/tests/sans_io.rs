@@ -1,0 +1,51 @@
+//! The core does no IO and reads no clock or environment: a guard over its source, and
+//! over its dependency list.
+
+use std::path::Path;
+
+/// Calls that would read the clock, the environment, files, the network or spawn work.
+const FORBIDDEN: [&str; 10] = [
+    "SystemTime::now",
+    "Instant::now",
+    "std::env",
+    "env::var",
+    "std::fs",
+    "std::net",
+    "std::process",
+    "std::thread",
+    "tokio",
+    "File::open",
+];
+
+#[test]
+fn source_reads_no_clock_env_file_or_network() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&src).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        for forbidden in FORBIDDEN {
+            assert!(!text.contains(forbidden), "{} uses {forbidden}", path.display());
+        }
+        checked += 1;
+    }
+    assert!(checked >= 10, "only {checked} source files found");
+}
+
+#[test]
+fn no_http_client_runtime_or_socket_dependency() {
+    let manifest = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml")).unwrap();
+    let deps = manifest
+        .split("[dependencies]")
+        .nth(1)
+        .unwrap()
+        .split("\n[")
+        .next()
+        .unwrap();
+    for crate_name in ["ureq", "reqwest", "hyper", "tokio", "async-std", "mio", "socket2"] {
+        assert!(
+            !deps.contains(crate_name),
+            "pbi-embed-core depends on {crate_name}"
+        );
+    }
+}
