@@ -559,6 +559,12 @@ mod tests {
     }
 
     #[test]
+    fn errors_cross_threads() {
+        fn assert_send_sync<T: Send + Sync + 'static>() {}
+        assert_send_sync::<Error>();
+    }
+
+    #[test]
     fn invalid_input_names_the_field() {
         let e = Error::invalid_input("identities[0].roles", "has 51 roles; at most 50");
         assert_eq!(

@@ -1,0 +1,123 @@
+//! `/_emulator/...`: control and inspection routes, under a prefix Power BI never uses.
+//!
+//! | method and path | what it does |
+//! |---|---|
+//! | `GET /_emulator/fixture` | the fixture, credentials included (it is a local test double) |
+//! | `GET /_emulator/stats` | request counts by route, tokens minted and issued |
+//! | `POST /_emulator/stats/reset` | zeroes the counts |
+//! | `GET /_emulator/tokens/{tokenId}` | a minted embed token: resources, access level, identities, expiry |
+//! | `POST /_emulator/introspect` | `{"token": "..."}`: whether an embed token is valid, and what it grants |
+//! | `POST /_emulator/faults` | adds a fault rule (see [`FaultRule`](crate::FaultRule)) |
+//! | `DELETE /_emulator/faults` | removes every fault rule |
+//! | `PUT /_emulator/rate-limit` | `{"requests": N, "perSeconds": S}` per principal on GenerateToken |
+//! | `DELETE /_emulator/rate-limit` | removes the rate limit |
+//! | `PUT /_emulator/access-token-lifetime` | `{"seconds": N}`: `expires_in` of access tokens issued from now on |
+//! | `POST /_emulator/access-tokens` | `{"clientId": ..., "lifetimeSeconds": N}`: issues a bearer token directly (0 gives an expired one) |
+
+use std::time::Duration;
+
+use http::{Method, Response, StatusCode};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::faults::FaultRule;
+use crate::reply::{Body, json_response};
+use crate::state::{RateLimit, State};
+
+/// Answers a control request.
+pub(crate) fn control(state: &State, method: &Method, path: &str, body: &[u8]) -> Response<Body> {
+    let rest = path.trim_start_matches("/_emulator").trim_end_matches('/');
+    let segments: Vec<&str> = rest.trim_start_matches('/').split('/').collect();
+    let ok = || json_response(StatusCode::OK, &json!({"ok": true}));
+    match (method, segments.as_slice()) {
+        (&Method::GET, ["fixture"]) => json_response(StatusCode::OK, &json!(state.fixture)),
+        (&Method::GET, ["stats"]) => json_response(StatusCode::OK, &json!(state.stats())),
+        (&Method::POST, ["stats", "reset"]) => {
+            state.reset_stats();
+            ok()
+        }
+        (&Method::GET, ["tokens", id]) => match state.tokens.get(id) {
+            Some(token) => json_response(StatusCode::OK, &json!(token)),
+            None => error(StatusCode::NOT_FOUND, &format!("no embed token with id {id}")),
+        },
+        (&Method::POST, ["introspect"]) => parse::<Introspect>(body).map_or_else(
+            |e| *e,
+            |req| json_response(StatusCode::OK, &json!(crate::introspect(state, &req.token))),
+        ),
+        (&Method::POST, ["faults"]) => parse::<FaultRule>(body).map_or_else(
+            |e| *e,
+            |rule| {
+                state.faults.add(rule);
+                json_response(StatusCode::CREATED, &json!({"ok": true}))
+            },
+        ),
+        (&Method::DELETE, ["faults"]) => {
+            state.faults.clear();
+            ok()
+        }
+        (&Method::PUT, ["rate-limit"]) => parse::<RateLimit>(body).map_or_else(
+            |e| *e,
+            |limit| {
+                state.set_rate_limit(Some(limit));
+                ok()
+            },
+        ),
+        (&Method::DELETE, ["rate-limit"]) => {
+            state.set_rate_limit(None);
+            ok()
+        }
+        (&Method::PUT, ["access-token-lifetime"]) => parse::<Lifetime>(body).map_or_else(
+            |e| *e,
+            |l| {
+                state.set_access_token_lifetime(Duration::from_secs(l.seconds));
+                ok()
+            },
+        ),
+        (&Method::POST, ["access-tokens"]) => parse::<IssueToken>(body).map_or_else(
+            |e| *e,
+            |req| match crate::issue_access_token(
+                state,
+                &req.client_id,
+                Duration::from_secs(req.lifetime_seconds),
+            ) {
+                Some(token) => json_response(StatusCode::OK, &json!({"access_token": token})),
+                None => error(
+                    StatusCode::NOT_FOUND,
+                    &format!("no service principal {}", req.client_id),
+                ),
+            },
+        ),
+        _ => error(
+            StatusCode::NOT_FOUND,
+            &format!("no control route {method} {path}"),
+        ),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Introspect {
+    token: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Lifetime {
+    seconds: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct IssueToken {
+    client_id: String,
+    lifetime_seconds: u64,
+}
+
+fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Box<Response<Body>>> {
+    serde_json::from_slice(body)
+        .map_err(|e| Box::new(error(StatusCode::BAD_REQUEST, &format!("invalid body: {e}"))))
+}
+
+fn error(status: StatusCode, message: &str) -> Response<Body> {
+    json_response(status, &json!({"error": message}))
+}

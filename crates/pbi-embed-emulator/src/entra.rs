@@ -1,0 +1,144 @@
+//! `POST /{tenant}/oauth2/v2.0/token`: the client-credentials grant, as Entra ID answers it.
+
+use std::time::SystemTime;
+
+use http::header::CONTENT_TYPE;
+use http::{HeaderMap, Response, StatusCode};
+use serde_json::json;
+
+use crate::reply::{Body, entra_error, json_response};
+use crate::state::State;
+use crate::tokens::{Claims, new_guid, unix_ms};
+
+/// Answers a token request for `tenant` with this form body.
+pub(crate) fn token(state: &State, tenant: &str, headers: &HeaderMap, body: &[u8]) -> Response<Body> {
+    let form_type = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.to_ascii_lowercase()
+                .starts_with("application/x-www-form-urlencoded")
+        });
+    if !form_type {
+        return entra_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            900_144,
+            "The request body must contain the following parameter: 'grant_type'. The request must be sent as application/x-www-form-urlencoded.",
+        );
+    }
+    let mut form = std::collections::HashMap::new();
+    for (key, value) in url::form_urlencoded::parse(body) {
+        if form
+            .insert(key.clone().into_owned(), value.into_owned())
+            .is_some()
+        {
+            return entra_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                90_015,
+                &format!("Requested query string is too long or contains a duplicate parameter: '{key}'."),
+            );
+        }
+    }
+    let field = |name: &str| form.get(name).map(String::as_str).filter(|v| !v.is_empty());
+    let fixture = &state.fixture;
+    if !fixture.is_tenant(tenant) {
+        return entra_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            90_002,
+            &format!(
+                "Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud."
+            ),
+        );
+    }
+    let Some(grant_type) = field("grant_type") else {
+        return entra_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            900_144,
+            "The request body must contain the following parameter: 'grant_type'.",
+        );
+    };
+    if grant_type != "client_credentials" {
+        return entra_error(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            70_003,
+            &format!("The app requested an unsupported grant type '{grant_type}'."),
+        );
+    }
+    let Some(client_id) = field("client_id") else {
+        return entra_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            900_144,
+            "The request body must contain the following parameter: 'client_id'.",
+        );
+    };
+    let Some(principal) = fixture.principal(client_id) else {
+        return entra_error(
+            StatusCode::BAD_REQUEST,
+            "unauthorized_client",
+            700_016,
+            &format!(
+                "Application with identifier '{client_id}' was not found in the directory '{}'.",
+                fixture.tenant.domain
+            ),
+        );
+    };
+    let Some(scope) = field("scope") else {
+        return entra_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            900_144,
+            "The request body must contain the following parameter: 'scope'.",
+        );
+    };
+    if scope != fixture.scope {
+        return entra_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+            70_011,
+            &format!(
+                "The provided value for the input parameter 'scope' is not valid. The scope {scope} is not valid."
+            ),
+        );
+    }
+    match field("client_secret") {
+        None => entra_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            7_000_218,
+            "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+        ),
+        Some(secret) if secret != principal.client_secret => entra_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            7_000_215,
+            &format!(
+                "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{}'.",
+                principal.client_id
+            ),
+        ),
+        Some(_) => {
+            let lifetime = state.access_token_lifetime();
+            let claims = Claims::Access {
+                sub: principal.client_id.to_ascii_lowercase(),
+                exp: unix_ms(SystemTime::now() + lifetime),
+                jti: new_guid(),
+            };
+            state.issued.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            json_response(
+                StatusCode::OK,
+                &json!({
+                    "token_type": "Bearer",
+                    "expires_in": lifetime.as_secs(),
+                    "ext_expires_in": lifetime.as_secs(),
+                    "access_token": state.signer.sign(&claims),
+                }),
+            )
+        }
+    }
+}

@@ -1,0 +1,419 @@
+//! A local emulator of the Power BI embed-token REST API and the Entra ID token endpoint.
+//!
+//! It serves real HTTP on `127.0.0.1`, so tests, examples and benchmarks can mint embed
+//! tokens without a Power BI tenant: the six GenerateToken routes with Power BI's rules
+//! (workspace membership, row-level security, identity limits) and its status codes,
+//! error codes and messages; the client-credentials grant of Entra ID; and control routes
+//! to inspect minted tokens, count requests and inject faults.
+//!
+//! ```
+//! use pbi_embed_emulator::Emulator;
+//!
+//! let emulator = Emulator::start()?;
+//! let base = emulator.base_url(); // http://127.0.0.1:<port>, for both API and sign-in
+//! let ids = emulator.ids();
+//! assert!(base.starts_with("http://127.0.0.1:"));
+//! assert_eq!(ids.workspace, "f089354e-8366-4e18-aea3-4cb4a3a50b48");
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! The emulator parses requests with its own types, written from Microsoft's
+//! specification, and shares no code with `pbi-embed-core`: a wire-format bug in a
+//! client shows up as a failed test here instead of hiding behind a shared one.
+//!
+//! Every response carries a `RequestId` header (and the token endpoint's an
+//! `x-ms-request-id`). The fixture format is described in [`fixture`] and by
+//! `fixtures/default.json`, the built-in default. Control routes are listed in [`control`].
+
+pub mod control;
+pub mod faults;
+pub mod fixture;
+pub mod route;
+pub mod state;
+pub mod tokens;
+
+mod clock;
+mod entra;
+mod generate;
+mod reply;
+mod server;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+use tokio::sync::oneshot;
+
+pub use faults::{Fault, FaultRule, RouteMatch};
+pub use fixture::Fixture;
+pub use route::Route;
+pub use state::{RateLimit, Stats};
+pub use tokens::{Claims, IdentitySummary, MintedToken, Resource};
+
+use state::State;
+use tokens::unix_ms;
+
+/// How to start an [`Emulator`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct EmulatorBuilder {
+    fixture: Fixture,
+    listen: SocketAddr,
+    worker_threads: usize,
+}
+
+impl Default for EmulatorBuilder {
+    fn default() -> Self {
+        Self {
+            fixture: Fixture::default(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            worker_threads: 2,
+        }
+    }
+}
+
+impl EmulatorBuilder {
+    /// Serves this fixture instead of the built-in one.
+    pub fn fixture(mut self, fixture: Fixture) -> Self {
+        self.fixture = fixture;
+        self
+    }
+
+    /// Listens here (default `127.0.0.1:0`, a free port).
+    pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.listen = addr;
+        self
+    }
+
+    /// The `expires_in` of access tokens (default: the fixture's, 3599 s).
+    pub fn access_token_lifetime(mut self, lifetime: Duration) -> Self {
+        self.fixture.access_token_lifetime_seconds = lifetime.as_secs();
+        self
+    }
+
+    /// Server threads (default 2).
+    pub fn worker_threads(mut self, threads: usize) -> Self {
+        self.worker_threads = threads.max(1);
+        self
+    }
+
+    /// Binds the socket and starts serving on a thread of its own; returns once it
+    /// accepts connections.
+    ///
+    /// # Errors
+    /// When the runtime cannot start or the address cannot be bound.
+    pub fn start(self) -> std::io::Result<Emulator> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(self.worker_threads)
+            .thread_name("pbi-embed-emulator")
+            .enable_all()
+            .build()?;
+        let listener = runtime.block_on(tokio::net::TcpListener::bind(self.listen))?;
+        let addr = listener.local_addr()?;
+        let state = Arc::new(State::new(self.fixture));
+        let (shutdown, shutdown_rx) = oneshot::channel();
+        let serving = Arc::clone(&state);
+        let thread = std::thread::Builder::new()
+            .name("pbi-embed-emulator".to_owned())
+            .spawn(move || runtime.block_on(server::serve(listener, serving, shutdown_rx)))?;
+        Ok(Emulator {
+            addr,
+            state,
+            shutdown: Some(shutdown),
+            thread: Some(thread),
+        })
+    }
+}
+
+/// A running emulator. Dropping it (or [`Emulator::shutdown`]) stops it.
+pub struct Emulator {
+    addr: SocketAddr,
+    state: Arc<State>,
+    shutdown: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Emulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Emulator")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The identifiers of the built-in fixture that examples and tests use.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FixtureIds {
+    /// The tenant GUID.
+    pub tenant: String,
+    /// The service principal's client id.
+    pub client_id: String,
+    /// Its client secret.
+    pub client_secret: String,
+    /// A principal that is a member of no workspace the other is in.
+    pub outsider_client_id: String,
+    /// The workspace the principal is a member of.
+    pub workspace: String,
+    /// A workspace it is not a member of.
+    pub other_workspace: String,
+    /// A report on the dataset that requires an identity with roles.
+    pub rls_report: String,
+    /// That dataset.
+    pub rls_dataset: String,
+    /// A role that dataset defines.
+    pub rls_role: String,
+    /// A report on a dataset without row-level security.
+    pub report: String,
+    /// That dataset.
+    pub dataset: String,
+    /// A dashboard.
+    pub dashboard: String,
+    /// A tile on it, over the RLS dataset.
+    pub tile: String,
+}
+
+impl Emulator {
+    /// Starts an emulator with the built-in fixture on a free loopback port.
+    ///
+    /// # Errors
+    /// As [`EmulatorBuilder::start`].
+    pub fn start() -> std::io::Result<Self> {
+        Self::builder().start()
+    }
+
+    /// A builder, to choose the fixture, address or token lifetime.
+    pub fn builder() -> EmulatorBuilder {
+        EmulatorBuilder::default()
+    }
+
+    /// The socket address served.
+    #[must_use]
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:<port>`: both the Power BI API base and the Entra authority host.
+    #[must_use]
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The fixture served.
+    #[must_use]
+    pub fn fixture(&self) -> &Fixture {
+        &self.state.fixture
+    }
+
+    /// The identifiers examples and tests use, read from the built-in fixture layout:
+    /// the first principal, its workspace, the RLS and non-RLS reports, the dashboard.
+    #[must_use]
+    pub fn ids(&self) -> FixtureIds {
+        fixture_ids(&self.state.fixture)
+    }
+
+    /// Adds a fault rule.
+    pub fn inject(&self, rule: FaultRule) {
+        self.state.faults.add(rule);
+    }
+
+    /// Removes every fault rule.
+    pub fn clear_faults(&self) {
+        self.state.faults.clear();
+    }
+
+    /// Sets or removes the per-principal rate limit on GenerateToken.
+    pub fn set_rate_limit(&self, limit: Option<RateLimit>) {
+        self.state.set_rate_limit(limit);
+    }
+
+    /// Sets the `expires_in` of access tokens issued from now on.
+    pub fn set_access_token_lifetime(&self, lifetime: Duration) {
+        self.state.set_access_token_lifetime(lifetime);
+    }
+
+    /// Requests received on `route` so far.
+    #[must_use]
+    pub fn requests(&self, route: Route) -> u64 {
+        self.state.requests(route)
+    }
+
+    /// Requests received on all six GenerateToken routes so far.
+    #[must_use]
+    pub fn generate_token_requests(&self) -> u64 {
+        Route::ALL
+            .iter()
+            .filter(|r| r.is_generate_token())
+            .map(|r| self.state.requests(*r))
+            .sum()
+    }
+
+    /// All counts.
+    #[must_use]
+    pub fn stats(&self) -> Stats {
+        self.state.stats()
+    }
+
+    /// Zeroes the counts.
+    pub fn reset_stats(&self) {
+        self.state.reset_stats();
+    }
+
+    /// A minted embed token, by token id.
+    #[must_use]
+    pub fn minted_token(&self, token_id: &str) -> Option<MintedToken> {
+        self.state.tokens.get(token_id)
+    }
+
+    /// Checks an embed token: whether the emulator issued it, whether it has expired, and
+    /// what it grants.
+    #[must_use]
+    pub fn introspect(&self, token: &str) -> Introspection {
+        introspect(&self.state, token)
+    }
+
+    /// Issues an access token for a principal directly, bypassing sign-in; a zero
+    /// lifetime gives an already expired token. `None` for an unknown client id.
+    #[must_use]
+    pub fn issue_access_token(&self, client_id: &str, lifetime: Duration) -> Option<String> {
+        issue_access_token(&self.state, client_id, lifetime)
+    }
+
+    /// Stops accepting connections, lets open requests finish (up to 5 s), and waits for
+    /// the server thread.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    /// Blocks until Ctrl-C (SIGINT) or SIGTERM, then shuts down.
+    ///
+    /// # Errors
+    /// When the signal handler cannot be installed.
+    pub fn run_until_signal(mut self) -> std::io::Result<()> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        runtime.block_on(async {
+            #[cfg(unix)]
+            {
+                let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+                tokio::select! {
+                    result = tokio::signal::ctrl_c() => result?,
+                    _ = term.recv() => {}
+                }
+            }
+            #[cfg(not(unix))]
+            tokio::signal::ctrl_c().await?;
+            Ok::<(), std::io::Error>(())
+        })?;
+        self.stop();
+        Ok(())
+    }
+
+    fn stop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// What the emulator knows of an embed token.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Introspection {
+    /// Issued by this emulator, unaltered, and not expired.
+    pub valid: bool,
+    /// Why not, when not valid.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// What the token grants, when the emulator issued it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<MintedToken>,
+}
+
+pub(crate) fn introspect(state: &State, token: &str) -> Introspection {
+    let invalid = |reason: &str, token: Option<MintedToken>| Introspection {
+        valid: false,
+        reason: Some(reason.to_owned()),
+        token,
+    };
+    let Some(Claims::Embed { tid, exp }) = state.signer.verify(token) else {
+        return invalid(
+            "not an embed token issued by this emulator (or it was altered)",
+            None,
+        );
+    };
+    let minted = state.tokens.get(&tid);
+    if unix_ms(SystemTime::now()) >= exp {
+        return invalid("the embed token has expired", minted);
+    }
+    match minted {
+        None => invalid("the embed token is no longer remembered", None),
+        Some(minted) => Introspection {
+            valid: true,
+            reason: None,
+            token: Some(minted),
+        },
+    }
+}
+
+pub(crate) fn issue_access_token(state: &State, client_id: &str, lifetime: Duration) -> Option<String> {
+    let principal = state.fixture.principal(client_id)?;
+    let claims = Claims::Access {
+        sub: principal.client_id.to_ascii_lowercase(),
+        exp: unix_ms(SystemTime::now() + lifetime),
+        jti: tokens::new_guid(),
+    };
+    state.issued.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    Some(state.signer.sign(&claims))
+}
+
+fn fixture_ids(fixture: &Fixture) -> FixtureIds {
+    let principal = fixture.service_principals.first();
+    let client_id = principal.map(|p| p.client_id.clone()).unwrap_or_default();
+    let member = fixture.workspaces.iter().find(|w| w.has_member(&client_id));
+    let other = fixture.workspaces.iter().find(|w| !w.has_member(&client_id));
+    let datasets = member.map(|w| w.datasets.as_slice()).unwrap_or_default();
+    let reports = member.map(|w| w.reports.as_slice()).unwrap_or_default();
+    let rls = datasets.iter().find(|d| d.is_effective_identity_roles_required);
+    let plain = datasets.iter().find(|d| !d.is_effective_identity_required);
+    let report_on = |d: Option<&fixture::Dataset>| {
+        d.and_then(|d| reports.iter().find(|r| r.dataset_id.eq_ignore_ascii_case(&d.id)))
+            .map(|r| r.id.clone())
+            .unwrap_or_default()
+    };
+    let dashboard = member.and_then(|w| w.dashboards.first());
+    FixtureIds {
+        tenant: fixture.tenant.id.clone(),
+        client_id: client_id.clone(),
+        client_secret: principal.map(|p| p.client_secret.clone()).unwrap_or_default(),
+        outsider_client_id: fixture
+            .service_principals
+            .get(1)
+            .map(|p| p.client_id.clone())
+            .unwrap_or_default(),
+        workspace: member.map(|w| w.id.clone()).unwrap_or_default(),
+        other_workspace: other.map(|w| w.id.clone()).unwrap_or_default(),
+        rls_report: report_on(rls),
+        rls_dataset: rls.map(|d| d.id.clone()).unwrap_or_default(),
+        rls_role: rls.and_then(|d| d.roles.first().cloned()).unwrap_or_default(),
+        report: report_on(plain),
+        dataset: plain.map(|d| d.id.clone()).unwrap_or_default(),
+        dashboard: dashboard.map(|d| d.id.clone()).unwrap_or_default(),
+        tile: dashboard
+            .and_then(|d| d.tiles.first())
+            .map(|t| t.id.clone())
+            .unwrap_or_default(),
+    }
+}

@@ -1,0 +1,167 @@
+//! Which endpoint a request is for, read from its method and path alone.
+
+use http::Method;
+
+/// An endpoint of the emulator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub enum Route {
+    /// `POST /{tenant}/oauth2/v2.0/token`.
+    EntraToken,
+    /// `POST /v1.0/myorg/groups/{groupId}/reports/{reportId}/GenerateToken`.
+    ReportsGenerateTokenInGroup,
+    /// `POST /v1.0/myorg/groups/{groupId}/reports/GenerateToken`.
+    ReportsGenerateTokenForCreateInGroup,
+    /// `POST /v1.0/myorg/groups/{groupId}/dashboards/{dashboardId}/GenerateToken`.
+    DashboardsGenerateTokenInGroup,
+    /// `POST /v1.0/myorg/groups/{groupId}/dashboards/{dashboardId}/tiles/{tileId}/GenerateToken`.
+    TilesGenerateTokenInGroup,
+    /// `POST /v1.0/myorg/groups/{groupId}/datasets/{datasetId}/GenerateToken`.
+    DatasetsGenerateTokenInGroup,
+    /// `POST /v1.0/myorg/GenerateToken`.
+    EmbedTokenGenerateToken,
+    /// `/_emulator/...`: control and inspection.
+    Control,
+    /// Anything else.
+    Unknown,
+}
+
+impl Route {
+    /// Every route, in a stable order.
+    pub const ALL: [Self; 9] = [
+        Self::EntraToken,
+        Self::ReportsGenerateTokenInGroup,
+        Self::ReportsGenerateTokenForCreateInGroup,
+        Self::DashboardsGenerateTokenInGroup,
+        Self::TilesGenerateTokenInGroup,
+        Self::DatasetsGenerateTokenInGroup,
+        Self::EmbedTokenGenerateToken,
+        Self::Control,
+        Self::Unknown,
+    ];
+
+    /// The REST operation id (or a name for the emulator's own routes).
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::EntraToken => "Entra_Token",
+            Self::ReportsGenerateTokenInGroup => "Reports_GenerateTokenInGroup",
+            Self::ReportsGenerateTokenForCreateInGroup => "Reports_GenerateTokenForCreateInGroup",
+            Self::DashboardsGenerateTokenInGroup => "Dashboards_GenerateTokenInGroup",
+            Self::TilesGenerateTokenInGroup => "Tiles_GenerateTokenInGroup",
+            Self::DatasetsGenerateTokenInGroup => "Datasets_GenerateTokenInGroup",
+            Self::EmbedTokenGenerateToken => "EmbedToken_GenerateToken",
+            Self::Control => "Emulator_Control",
+            Self::Unknown => "Unknown",
+        }
+    }
+
+    /// Whether this is one of the six GenerateToken routes.
+    #[must_use]
+    pub fn is_generate_token(self) -> bool {
+        !matches!(self, Self::EntraToken | Self::Control | Self::Unknown)
+    }
+
+    pub(crate) fn index(self) -> usize {
+        Self::ALL
+            .iter()
+            .position(|r| *r == self)
+            .unwrap_or(Self::ALL.len() - 1)
+    }
+}
+
+/// A classified request: the route and the ids in its path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Target<'a> {
+    pub(crate) route: Route,
+    /// Path parameters in order: tenant for Entra; group, item, tile for Power BI.
+    pub(crate) params: Vec<&'a str>,
+}
+
+/// Classifies a request. Path matching is case-insensitive for the fixed segments, as
+/// Power BI's is.
+pub(crate) fn classify<'a>(method: &Method, path: &'a str) -> Target<'a> {
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let eq = |s: &str, want: &str| s.eq_ignore_ascii_case(want);
+    let post = *method == Method::POST;
+    let (route, params) = match segments.as_slice() {
+        ["_emulator", ..] => (Route::Control, vec![]),
+        [tenant, o, v, t] if post && eq(o, "oauth2") && eq(v, "v2.0") && eq(t, "token") => {
+            (Route::EntraToken, vec![*tenant])
+        }
+        [v, m, g] if post && eq(v, "v1.0") && eq(m, "myorg") && eq(g, "GenerateToken") => {
+            (Route::EmbedTokenGenerateToken, vec![])
+        }
+        [v, m, gr, group, rest @ ..] if post && eq(v, "v1.0") && eq(m, "myorg") && eq(gr, "groups") => {
+            match rest {
+                [r, report, g]
+                    if eq(r, "reports") && eq(g, "GenerateToken") && !eq(report, "GenerateToken") =>
+                {
+                    (Route::ReportsGenerateTokenInGroup, vec![*group, *report])
+                }
+                [r, g] if eq(r, "reports") && eq(g, "GenerateToken") => {
+                    (Route::ReportsGenerateTokenForCreateInGroup, vec![*group])
+                }
+                [d, dash, g] if eq(d, "dashboards") && eq(g, "GenerateToken") => {
+                    (Route::DashboardsGenerateTokenInGroup, vec![*group, *dash])
+                }
+                [d, dash, t, tile, g] if eq(d, "dashboards") && eq(t, "tiles") && eq(g, "GenerateToken") => {
+                    (Route::TilesGenerateTokenInGroup, vec![*group, *dash, *tile])
+                }
+                [d, dataset, g] if eq(d, "datasets") && eq(g, "GenerateToken") => {
+                    (Route::DatasetsGenerateTokenInGroup, vec![*group, *dataset])
+                }
+                _ => (Route::Unknown, vec![]),
+            }
+        }
+        _ => (Route::Unknown, vec![]),
+    };
+    Target { route, params }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_every_route() {
+        let post = Method::POST;
+        let cases = [
+            ("/t/oauth2/v2.0/token", Route::EntraToken),
+            ("/v1.0/myorg/GenerateToken", Route::EmbedTokenGenerateToken),
+            (
+                "/v1.0/myorg/groups/g/reports/r/GenerateToken",
+                Route::ReportsGenerateTokenInGroup,
+            ),
+            (
+                "/v1.0/myorg/groups/g/reports/GenerateToken",
+                Route::ReportsGenerateTokenForCreateInGroup,
+            ),
+            (
+                "/v1.0/myorg/groups/g/dashboards/d/GenerateToken",
+                Route::DashboardsGenerateTokenInGroup,
+            ),
+            (
+                "/v1.0/myorg/groups/g/dashboards/d/tiles/t/GenerateToken",
+                Route::TilesGenerateTokenInGroup,
+            ),
+            (
+                "/v1.0/myorg/groups/g/datasets/d/GenerateToken",
+                Route::DatasetsGenerateTokenInGroup,
+            ),
+            ("/v1.0/myorg/reports/r/GenerateToken", Route::Unknown),
+            ("/_emulator/stats", Route::Control),
+        ];
+        for (path, route) in cases {
+            assert_eq!(classify(&post, path).route, route, "{path}");
+        }
+        assert_eq!(
+            classify(&Method::GET, "/v1.0/myorg/GenerateToken").route,
+            Route::Unknown
+        );
+        assert_eq!(
+            classify(&post, "/v1.0/myorg/groups/g/dashboards/d/tiles/t/generatetoken").params,
+            ["g", "d", "t"]
+        );
+    }
+}

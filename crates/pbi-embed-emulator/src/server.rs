@@ -1,0 +1,119 @@
+//! The HTTP server: hyper on tokio, HTTP/1.1 with keep-alive, one task per connection.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::header::HeaderValue;
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+use crate::faults::{self, Fault};
+use crate::reply::{self, Body};
+use crate::route::{Route, classify};
+use crate::state::State;
+use crate::tokens::new_guid;
+
+/// The largest request body read.
+const MAX_REQUEST_BYTES: usize = 1024 * 1024;
+/// How long in-flight requests get to finish at shutdown.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// An answer that closes the connection instead of responding.
+#[derive(Debug)]
+pub(crate) struct Dropped;
+
+impl std::fmt::Display for Dropped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection dropped by a fault")
+    }
+}
+
+impl std::error::Error for Dropped {}
+
+/// Accepts connections until `shutdown` fires, then lets open ones finish.
+pub(crate) async fn serve(listener: TcpListener, state: Arc<State>, mut shutdown: oneshot::Receiver<()>) {
+    let graceful = GracefulShutdown::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                let _ = stream.set_nodelay(true);
+                let state = Arc::clone(&state);
+                let service = service_fn(move |request| handle(Arc::clone(&state), request));
+                let connection = http1::Builder::new()
+                    .keep_alive(true)
+                    .serve_connection(TokioIo::new(stream), service);
+                let connection = graceful.watch(connection);
+                tokio::spawn(async move {
+                    let _ = connection.await;
+                });
+            }
+            _ = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await;
+}
+
+async fn handle(state: Arc<State>, request: Request<Incoming>) -> Result<Response<Body>, Dropped> {
+    let (parts, body) = request.into_parts();
+    let target = classify(&parts.method, parts.uri.path());
+    state.count(target.route);
+    let fault = state.faults.take(target.route);
+    if fault == Some(Fault::DropConnection) {
+        return Err(Dropped);
+    }
+    if let Some(delay) = fault.as_ref().and_then(faults::delay_of) {
+        tokio::time::sleep(delay).await;
+    }
+    let response = match Limited::new(body, MAX_REQUEST_BYTES).collect().await {
+        Err(_) => {
+            let message = format!("The request body is larger than {MAX_REQUEST_BYTES} bytes");
+            reply::Rejection::invalid_request(message).into_response()
+        }
+        Ok(collected) => {
+            let body = collected.to_bytes();
+            match fault.as_ref().and_then(faults::replacement) {
+                Some(replaced) => replaced,
+                None => dispatch(&state, &parts, &target, &body),
+            }
+        }
+    };
+    let mut response = faults::alter(fault.as_ref(), response).await;
+    let request_id = HeaderValue::try_from(new_guid()).unwrap_or(HeaderValue::from_static("unknown"));
+    if target.route == Route::EntraToken {
+        response
+            .headers_mut()
+            .insert("x-ms-request-id", request_id.clone());
+    }
+    response.headers_mut().insert("requestid", request_id);
+    Ok(response)
+}
+
+fn dispatch(
+    state: &State,
+    parts: &http::request::Parts,
+    target: &crate::route::Target<'_>,
+    body: &[u8],
+) -> Response<Body> {
+    match target.route {
+        Route::EntraToken => {
+            let tenant = target.params.first().copied().unwrap_or_default();
+            crate::entra::token(state, tenant, &parts.headers, body)
+        }
+        Route::Control => crate::control::control(state, &parts.method, parts.uri.path(), body),
+        Route::Unknown => reply::power_bi_error(
+            StatusCode::NOT_FOUND,
+            "NoSuchRoute",
+            &format!("No route matches {} {}", parts.method, parts.uri.path()),
+        ),
+        _ => crate::generate::generate(state, target, &parts.headers, body),
+    }
+}

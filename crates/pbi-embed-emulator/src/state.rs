@@ -1,0 +1,141 @@
+//! What the running emulator holds: the fixture, its signing key, the tokens it minted,
+//! request counts, faults and limits.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::faults::Faults;
+use crate::fixture::Fixture;
+use crate::route::Route;
+use crate::tokens::{Signer, TokenStore};
+
+/// A per-principal limit on GenerateToken calls: at most `requests` in each window of
+/// `per_seconds`; more are answered 429 with `Retry-After`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RateLimit {
+    /// Requests allowed per window.
+    pub requests: u32,
+    /// The window, in seconds.
+    pub per_seconds: u64,
+}
+
+/// Request counts, by route.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Stats {
+    /// Requests received, by route name (faulted ones included).
+    pub requests: HashMap<String, u64>,
+    /// Embed tokens minted.
+    pub minted: u64,
+    /// Access tokens issued.
+    pub access_tokens_issued: u64,
+}
+
+pub(crate) struct State {
+    pub(crate) fixture: Fixture,
+    pub(crate) signer: Signer,
+    pub(crate) tokens: TokenStore,
+    pub(crate) faults: Faults,
+    counts: [AtomicU64; Route::ALL.len()],
+    pub(crate) minted: AtomicU64,
+    pub(crate) issued: AtomicU64,
+    access_token_lifetime_ms: AtomicU64,
+    rate_limit: Mutex<Option<RateLimit>>,
+    windows: Mutex<HashMap<String, (Instant, u32)>>,
+}
+
+impl State {
+    pub(crate) fn new(fixture: Fixture) -> Self {
+        let lifetime = fixture.access_token_lifetime_seconds.saturating_mul(1000);
+        Self {
+            fixture,
+            signer: Signer::random(),
+            tokens: TokenStore::default(),
+            faults: Faults::default(),
+            counts: std::array::from_fn(|_| AtomicU64::new(0)),
+            minted: AtomicU64::new(0),
+            issued: AtomicU64::new(0),
+            access_token_lifetime_ms: AtomicU64::new(lifetime),
+            rate_limit: Mutex::new(None),
+            windows: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub(crate) fn count(&self, route: Route) {
+        if let Some(c) = self.counts.get(route.index()) {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn requests(&self, route: Route) -> u64 {
+        self.counts
+            .get(route.index())
+            .map_or(0, |c| c.load(Ordering::Relaxed))
+    }
+
+    pub(crate) fn stats(&self) -> Stats {
+        Stats {
+            requests: Route::ALL
+                .iter()
+                .map(|r| (r.name().to_owned(), self.requests(*r)))
+                .filter(|(_, n)| *n > 0)
+                .collect(),
+            minted: self.minted.load(Ordering::Relaxed),
+            access_tokens_issued: self.issued.load(Ordering::Relaxed),
+        }
+    }
+
+    pub(crate) fn reset_stats(&self) {
+        self.counts.iter().for_each(|c| c.store(0, Ordering::Relaxed));
+        self.minted.store(0, Ordering::Relaxed);
+        self.issued.store(0, Ordering::Relaxed);
+    }
+
+    pub(crate) fn access_token_lifetime(&self) -> Duration {
+        Duration::from_millis(self.access_token_lifetime_ms.load(Ordering::Relaxed))
+    }
+
+    pub(crate) fn set_access_token_lifetime(&self, lifetime: Duration) {
+        let ms = u64::try_from(lifetime.as_millis()).unwrap_or(u64::MAX);
+        self.access_token_lifetime_ms.store(ms, Ordering::Relaxed);
+    }
+
+    pub(crate) fn set_rate_limit(&self, limit: Option<RateLimit>) {
+        *self
+            .rate_limit
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = limit;
+        self.windows
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
+    }
+
+    /// Counts a GenerateToken call against the principal's window; `Some(wait)` when it
+    /// is over the limit.
+    pub(crate) fn over_rate_limit(&self, client_id: &str, now: Instant) -> Option<Duration> {
+        let limit = (*self
+            .rate_limit
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner))?;
+        let window = Duration::from_secs(limit.per_seconds.max(1));
+        let mut windows = self
+            .windows
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let entry = windows.entry(client_id.to_ascii_lowercase()).or_insert((now, 0));
+        if now.duration_since(entry.0) >= window {
+            *entry = (now, 0);
+        }
+        if entry.1 >= limit.requests {
+            return Some(window.saturating_sub(now.duration_since(entry.0)));
+        }
+        entry.1 += 1;
+        None
+    }
+}
