@@ -13,7 +13,7 @@ use serde_json::Value;
 use crate::cloud::Cloud;
 use crate::error::{self, EntraError, Error};
 use crate::ids::{ClientId, TenantId};
-use crate::lifetime::Freshness;
+use crate::lifetime::{BearerToken, Freshness};
 use crate::operation::{HttpRequest, Operation};
 use crate::response;
 use crate::retry::RetryAfter;
@@ -127,6 +127,13 @@ impl EntraToken {
     #[must_use]
     pub fn expires_at(&self, received_at: SystemTime) -> SystemTime {
         received_at.checked_add(self.expires_in).unwrap_or(received_at)
+    }
+
+    /// The token with its expiry, given when its response was received.
+    #[must_use]
+    pub fn into_bearer(self, received_at: SystemTime) -> BearerToken {
+        let expires_at = self.expires_at(received_at);
+        BearerToken::new(self.access_token, expires_at)
     }
 
     /// How usable the token is at `now`, if it was received at `received_at`.

@@ -48,6 +48,14 @@ pub enum ErrorKind {
     /// A response that is not what the API documents (a body that does not parse, a
     /// missing field, an unexpected status such as a redirect).
     UnreadableResponse,
+    /// The connection failed or broke before a complete response arrived.
+    Network,
+    /// The exchange took longer than the configured time-out.
+    Timeout,
+    /// The response body was larger than the configured cap.
+    BodyTooLarge,
+    /// A caller-supplied token source failed to give a bearer token.
+    TokenSource,
 }
 
 /// An error from building a request or reading a response.

@@ -16,8 +16,9 @@
 //! - Service principal sign-in to Entra ID: [`ClientCredentials`].
 //! - The clouds: [`Cloud`].
 //! - Errors with Power BI's status, code, message, `RequestId` and `Retry-After`: [`Error`].
-//! - Decisions as data: [`RetryPolicy`] says whether and when to retry, [`Freshness`]
-//!   whether a held token is still good.
+//! - Decisions as data: [`RetryPolicy`] and [`RetryState`] say whether and when to retry
+//!   (and when to sign in again), [`Freshness`] whether a held token is still good,
+//!   [`EmbedTokenCache`] which embed token an identical request may reuse.
 //! - Secrets that never print: [`ClientSecret`], [`AccessToken`], [`EmbedTokenSecret`],
 //!   [`IdentityBlob`], and [`Redacted`] for logging requests.
 //!
@@ -100,10 +101,12 @@
 
 pub use http;
 
+pub mod cache;
 pub mod cloud;
 pub mod embed_token;
 pub mod entra;
 pub mod error;
+pub mod execute;
 pub mod generate_token;
 pub mod identity;
 pub mod ids;
@@ -115,19 +118,21 @@ pub mod retry;
 pub mod secret;
 pub mod token_request;
 
+pub use cache::{CacheKey, EmbedTokenCache};
 pub use cloud::{Cloud, CustomCloud};
 pub use embed_token::EmbedToken;
 pub use entra::{ClientCredentials, EntraToken};
 pub use error::{
     ApiError, BODY_SNIPPET_BYTES, DecodeError, EntraError, Error, ErrorKind, PbiError, PbiErrorDetail,
 };
+pub use execute::{ExecuteError, NextStep, RetryState, TransportKind};
 pub use generate_token::{
     CreateReportRoute, CreateReportToken, DashboardRoute, DashboardToken, DatasetRoute, DatasetToken,
     GenerateToken, MultiResourceToken, ReportRoute, ReportToken, TileRoute, TileToken, TokenRoute,
 };
 pub use identity::{DatasourceConnectionDetails, DatasourceIdentity, DatasourceSelector, EffectiveIdentity};
 pub use ids::{ClientId, DashboardId, DatasetId, ProfileId, ReportId, TenantId, TileId, WorkspaceId};
-pub use lifetime::Freshness;
+pub use lifetime::{BearerToken, Freshness};
 pub use operation::{ApiRequest, Authorized, HttpRequest, MAX_RESPONSE_BYTES, Operation};
 pub use redact::Redacted;
 pub use retry::{GiveUpReason, Outcome, RetryAfter, RetryDecision, RetryPolicy};

@@ -6,6 +6,8 @@
 
 use std::time::{Duration, SystemTime};
 
+use crate::secret::AccessToken;
+
 /// How usable a token is at a given instant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Freshness {
@@ -39,9 +41,58 @@ impl Freshness {
     }
 }
 
+/// A bearer token for the Power BI REST API and when it expires, if known.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct BearerToken {
+    /// The Entra ID access token.
+    pub access_token: AccessToken,
+    /// Its expiry; `None` for a token whose lifetime the caller does not know (it is then
+    /// never refreshed ahead of time, only after Power BI says it expired).
+    pub expires_at: Option<SystemTime>,
+}
+
+impl BearerToken {
+    /// A token that expires at `expires_at`.
+    #[must_use]
+    pub fn new(access_token: AccessToken, expires_at: SystemTime) -> Self {
+        Self {
+            access_token,
+            expires_at: Some(expires_at),
+        }
+    }
+
+    /// A token of unknown lifetime.
+    #[must_use]
+    pub fn without_expiry(access_token: AccessToken) -> Self {
+        Self {
+            access_token,
+            expires_at: None,
+        }
+    }
+
+    /// How usable the token is at `now`, refreshed `margin` ahead of expiry.
+    #[must_use]
+    pub fn freshness(&self, now: SystemTime, margin: Duration) -> Freshness {
+        self.expires_at.map_or(Freshness::Fresh, |expires_at| {
+            Freshness::at(expires_at, now, margin)
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bearer_tokens() {
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
+        let token = BearerToken::new(AccessToken::new("a"), t0);
+        assert_eq!(token.freshness(t0, Duration::ZERO), Freshness::Expired);
+        let forever = BearerToken::without_expiry(AccessToken::new("a"));
+        assert_eq!(forever.freshness(t0, Duration::MAX), Freshness::Fresh);
+        assert_eq!(format!("{token:?}").matches("[redacted]").count(), 1);
+    }
 
     #[test]
     fn boundaries() {

@@ -1,0 +1,217 @@
+//! The embed-token cache as plain data: identical requests get the same embed token until
+//! it is within a margin of its expiry. Time is a parameter; the adapters add locking.
+//!
+//! Two requests are identical when they go to the same route with the same body (so the
+//! same resources, identities, access level and lifetime) as the same profile. The cache
+//! is bounded: when full, expired entries go first, then those closest to expiry.
+//!
+//! # When to use it
+//!
+//! Caching suits pages that many users open with the same identity, or no identity: one
+//! token then serves them all until shortly before it expires, and Power BI is asked far
+//! less often (shared-capacity tokens are limited in number). Turn it off when every
+//! token must be fresh, for example when each must be audited separately (`tokenId`
+//! correlates a token's use with one GenerateToken call), or when the effective identity
+//! differs on every request anyway.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+use crate::embed_token::EmbedToken;
+use crate::error::Error;
+use crate::ids::ProfileId;
+use crate::lifetime::Freshness;
+use crate::operation::ApiRequest;
+
+/// Identifies a request for caching: its operation, path, body and profile.
+///
+/// The body may hold an identity blob, so the key has no readable `Debug`.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct CacheKey(Box<[u8]>);
+
+impl CacheKey {
+    /// The key of `request` sent as `profile`.
+    ///
+    /// # Errors
+    /// When the request is invalid (as [`ApiRequest::validate`]).
+    pub fn new<R: ApiRequest>(request: &R, profile: Option<&ProfileId>) -> Result<Self, Error> {
+        request.validate()?;
+        let mut key = Vec::new();
+        for part in [
+            request.operation_id().as_bytes(),
+            request.path().as_bytes(),
+            profile.map(ProfileId::as_str).unwrap_or_default().as_bytes(),
+        ] {
+            key.extend_from_slice(part);
+            key.push(0);
+        }
+        key.extend_from_slice(&request.body()?.unwrap_or_default());
+        Ok(Self(key.into_boxed_slice()))
+    }
+}
+
+impl fmt::Debug for CacheKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CacheKey({} bytes)", self.0.len())
+    }
+}
+
+/// A bounded map from requests to the embed tokens minted for them.
+#[derive(Debug)]
+pub struct EmbedTokenCache {
+    capacity: usize,
+    margin: Duration,
+    entries: HashMap<CacheKey, EmbedToken>,
+}
+
+impl EmbedTokenCache {
+    /// The default number of entries.
+    pub const DEFAULT_CAPACITY: usize = 1024;
+    /// The default refresh margin: a token is not handed out within 10 minutes of expiry.
+    pub const DEFAULT_MARGIN: Duration = Duration::from_secs(10 * 60);
+
+    /// A cache of at most `capacity` tokens, each used until `margin` before it expires.
+    #[must_use]
+    pub fn new(capacity: usize, margin: Duration) -> Self {
+        Self {
+            capacity,
+            margin,
+            entries: HashMap::new(),
+        }
+    }
+
+    /// The token cached for `key`, if it is fresh at `now`.
+    #[must_use]
+    pub fn get(&self, key: &CacheKey, now: SystemTime) -> Option<&EmbedToken> {
+        self.entries
+            .get(key)
+            .filter(|token| token.freshness(now, self.margin) == Freshness::Fresh)
+    }
+
+    /// Stores a token for `key` (unless it is already too close to expiry to be used).
+    pub fn insert(&mut self, key: CacheKey, token: EmbedToken, now: SystemTime) {
+        if self.capacity == 0 || token.freshness(now, self.margin) != Freshness::Fresh {
+            return;
+        }
+        if self.entries.len() >= self.capacity && !self.entries.contains_key(&key) {
+            self.evict(now);
+        }
+        self.entries.insert(key, token);
+    }
+
+    /// Drops every entry.
+    pub fn clear(&mut self) {
+        self.entries.clear();
+    }
+
+    /// How many tokens are held.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether no token is held.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Makes room for one: drops what is no longer fresh, else the entry closest to expiry.
+    fn evict(&mut self, now: SystemTime) {
+        let margin = self.margin;
+        self.entries
+            .retain(|_, token| token.freshness(now, margin) == Freshness::Fresh);
+        if self.entries.len() >= self.capacity
+            && let Some(key) = self
+                .entries
+                .iter()
+                .min_by_key(|(_, token)| token.expiration)
+                .map(|(key, _)| key.clone())
+        {
+            self.entries.remove(&key);
+        }
+    }
+}
+
+impl Default for EmbedTokenCache {
+    fn default() -> Self {
+        Self::new(Self::DEFAULT_CAPACITY, Self::DEFAULT_MARGIN)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{DatasetId, DatasetToken, EmbedTokenSecret, WorkspaceId};
+
+    fn key(dataset: &str) -> CacheKey {
+        let op = DatasetToken::new(
+            WorkspaceId::parse("f089354e-8366-4e18-aea3-4cb4a3a50b48").unwrap(),
+            DatasetId::parse(dataset).unwrap(),
+        );
+        CacheKey::new(&op, None).unwrap()
+    }
+
+    fn token(expires_in: u64, now: SystemTime) -> EmbedToken {
+        EmbedToken {
+            token: EmbedTokenSecret::new("t"),
+            token_id: format!("id-{expires_in}"),
+            expiration: now + Duration::from_secs(expires_in),
+        }
+    }
+
+    #[test]
+    fn hits_until_the_margin() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let mut cache = EmbedTokenCache::default();
+        cache.insert(key("a"), token(3600, now), now);
+        assert!(cache.get(&key("a"), now).is_some());
+        assert!(cache.get(&key("b"), now).is_none());
+        assert!(
+            cache
+                .get(&key("a"), now + Duration::from_secs(3000 - 1))
+                .is_some()
+        );
+        assert!(cache.get(&key("a"), now + Duration::from_secs(3000)).is_none());
+        cache.insert(key("c"), token(300, now), now);
+        assert!(
+            cache.get(&key("c"), now).is_none(),
+            "too close to expiry to cache"
+        );
+        assert_eq!(cache.len(), 1);
+    }
+
+    #[test]
+    fn bounded_evicting_the_soonest_to_expire() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let mut cache = EmbedTokenCache::new(2, Duration::from_secs(60));
+        cache.insert(key("a"), token(1000, now), now);
+        cache.insert(key("b"), token(2000, now), now);
+        cache.insert(key("c"), token(3000, now), now);
+        assert_eq!(cache.len(), 2);
+        assert!(cache.get(&key("a"), now).is_none());
+        assert!(cache.get(&key("c"), now).is_some());
+        let later = now + Duration::from_secs(1950);
+        cache.insert(key("d"), token(3000, later), later);
+        assert!(cache.get(&key("b"), later).is_none(), "stale entries go first");
+        assert!(cache.get(&key("c"), later).is_some());
+        let mut off = EmbedTokenCache::new(0, Duration::ZERO);
+        off.insert(key("a"), token(1000, now), now);
+        assert!(off.is_empty());
+    }
+
+    #[test]
+    fn keys_differ_by_profile_and_hide_their_bytes() {
+        let op = DatasetToken::new(
+            WorkspaceId::parse("f089354e-8366-4e18-aea3-4cb4a3a50b48").unwrap(),
+            DatasetId::parse("a").unwrap(),
+        );
+        let profile = ProfileId::parse("a4df5235-6f18-4141-9e99-0c3512f41306").unwrap();
+        assert_ne!(
+            CacheKey::new(&op, None).unwrap(),
+            CacheKey::new(&op, Some(&profile)).unwrap()
+        );
+        assert!(format!("{:?}", key("a")).ends_with("bytes)"));
+    }
+}
