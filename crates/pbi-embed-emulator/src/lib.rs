@@ -110,14 +110,23 @@ impl EmulatorBuilder {
             .thread_name("pbi-embed-emulator")
             .enable_all()
             .build()?;
-        let listener = runtime.block_on(tokio::net::TcpListener::bind(self.listen))?;
+        // Bound with std, so that starting works from inside another async runtime too.
+        let listener = std::net::TcpListener::bind(self.listen)?;
+        listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let state = Arc::new(State::new(self.fixture));
         let (shutdown, shutdown_rx) = oneshot::channel();
         let serving = Arc::clone(&state);
         let thread = std::thread::Builder::new()
             .name("pbi-embed-emulator".to_owned())
-            .spawn(move || runtime.block_on(server::serve(listener, serving, shutdown_rx)))?;
+            .spawn(move || {
+                runtime.block_on(async move {
+                    match tokio::net::TcpListener::from_std(listener) {
+                        Ok(listener) => server::serve(listener, serving, shutdown_rx).await,
+                        Err(error) => eprintln!("pbi-embed-emulator: cannot serve: {error}"),
+                    }
+                });
+            })?;
         Ok(Emulator {
             addr,
             state,

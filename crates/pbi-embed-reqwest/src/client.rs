@@ -1,0 +1,485 @@
+//! The async client: configuration, one generic `execute`, and the embed-token cache.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant, SystemTime};
+
+use pbi_embed_core::http;
+use pbi_embed_core::{
+    AccessToken, ApiRequest, BearerToken, CacheKey, ClientCredentials, ClientId, ClientSecret, Cloud,
+    CreateReportToken, DashboardToken, DatasetToken, EmbedToken, EmbedTokenCache, ExecuteError,
+    MAX_RESPONSE_BYTES, MultiResourceToken, NextStep, Operation, ProfileId, ReportToken, RetryPolicy,
+    RetryState, TenantId, TileToken, TransportKind,
+};
+
+use tracing::Instrument as _;
+
+use crate::Error;
+use crate::credential::{BearerCache, Credential, TokenSource, fixed, source_error};
+
+/// Builds a [`Client`]. Every setting has a safe default; only the credential is required.
+#[derive(Debug)]
+#[must_use]
+pub struct ClientBuilder {
+    cloud: Cloud,
+    api_base: Option<String>,
+    authority_host: Option<String>,
+    credential: Option<Credential>,
+    profile: Option<ProfileId>,
+    connect_timeout: Duration,
+    timeout: Duration,
+    max_response_bytes: u64,
+    retry: RetryPolicy,
+    access_token_margin: Duration,
+    embed_cache: Option<(usize, Duration)>,
+}
+
+impl Default for ClientBuilder {
+    fn default() -> Self {
+        Self {
+            cloud: Cloud::Public,
+            api_base: None,
+            authority_host: None,
+            credential: None,
+            profile: None,
+            connect_timeout: Duration::from_secs(10),
+            timeout: Duration::from_secs(30),
+            max_response_bytes: MAX_RESPONSE_BYTES,
+            retry: RetryPolicy::default(),
+            access_token_margin: Duration::from_secs(5 * 60),
+            embed_cache: Some((EmbedTokenCache::DEFAULT_CAPACITY, EmbedTokenCache::DEFAULT_MARGIN)),
+        }
+    }
+}
+
+impl ClientBuilder {
+    /// The cloud (default [`Cloud::Public`]): API base, authority host and scope together.
+    pub fn cloud(mut self, cloud: Cloud) -> Self {
+        self.cloud = cloud;
+        self
+    }
+
+    /// Another API base, such as `http://127.0.0.1:8080` for the emulator (the scope stays
+    /// the cloud's). HTTPS only, except for loopback hosts.
+    pub fn api_base(mut self, url: impl Into<String>) -> Self {
+        self.api_base = Some(url.into());
+        self
+    }
+
+    /// Another Entra ID authority host (the scope stays the cloud's).
+    pub fn authority_host(mut self, url: impl Into<String>) -> Self {
+        self.authority_host = Some(url.into());
+        self
+    }
+
+    /// Sign in as a service principal with a client secret.
+    pub fn service_principal(mut self, tenant: TenantId, client_id: ClientId, secret: ClientSecret) -> Self {
+        self.credential = Some(Credential::ServicePrincipal(ClientCredentials::new(
+            tenant, client_id, secret,
+        )));
+        self
+    }
+
+    /// Sign in as the service principal named by `AZURE_TENANT_ID`, `AZURE_CLIENT_ID` and
+    /// `AZURE_CLIENT_SECRET`, as Azure tools name them.
+    ///
+    /// # Errors
+    /// When a variable is missing or malformed; the error names it, never its value.
+    pub fn service_principal_from_env(self) -> Result<Self, Error> {
+        let var = |name: &'static str| {
+            std::env::var(name)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| pbi_embed_core::Error::invalid_input(name, "is not set"))
+        };
+        let tenant = TenantId::parse(&var("AZURE_TENANT_ID")?)?;
+        let client_id = ClientId::parse(&var("AZURE_CLIENT_ID")?)?;
+        let secret = ClientSecret::new(var("AZURE_CLIENT_SECRET")?);
+        Ok(self.service_principal(tenant, client_id, secret))
+    }
+
+    /// Use this bearer token as is. It cannot be renewed: after it expires, calls fail
+    /// with [`ErrorKind::TokenExpired`](pbi_embed_core::ErrorKind::TokenExpired).
+    pub fn bearer_token(mut self, token: AccessToken) -> Self {
+        self.credential = Some(fixed(token));
+        self
+    }
+
+    /// Get bearer tokens from your own source (cached and renewed like a sign-in).
+    pub fn token_source(mut self, source: impl TokenSource) -> Self {
+        self.credential = Some(Credential::Source(Box::new(source)));
+        self
+    }
+
+    /// Act as this service principal profile (`X-PowerBI-Profile-Id`) on every call.
+    pub fn profile(mut self, profile: ProfileId) -> Self {
+        self.profile = Some(profile);
+        self
+    }
+
+    /// The bound on connecting (default 10 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// The bound on one whole HTTP exchange, body included (default 30 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The largest response body read (default 1 MiB).
+    pub fn max_response_bytes(mut self, limit: u64) -> Self {
+        self.max_response_bytes = limit;
+        self
+    }
+
+    /// When to retry (default [`RetryPolicy::default`]); [`RetryPolicy::none`] turns it off.
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// How long before expiry the access token is renewed (default 5 minutes).
+    pub fn access_token_refresh_margin(mut self, margin: Duration) -> Self {
+        self.access_token_margin = margin;
+        self
+    }
+
+    /// The embed-token cache: at most `capacity` tokens, each reused until `margin`
+    /// before it expires (default 1024 and 10 minutes); `None` turns it off. See
+    /// [`pbi_embed_core::cache`] for when to use it.
+    pub fn embed_token_cache(mut self, cache: Option<(usize, Duration)>) -> Self {
+        self.embed_cache = cache;
+        self
+    }
+
+    /// Builds the client.
+    ///
+    /// # Errors
+    /// When no credential was given, or a custom URL is invalid.
+    pub fn build(self) -> Result<Client, Error> {
+        let credential = self.credential.ok_or_else(|| {
+            pbi_embed_core::Error::invalid_input(
+                "credential",
+                "give a service principal, a bearer token or a token source",
+            )
+        })?;
+        let mut cloud = self.cloud;
+        if let Some(api_base) = &self.api_base {
+            cloud = cloud.with_api_base(api_base)?;
+        }
+        if let Some(authority_host) = &self.authority_host {
+            cloud = cloud.with_authority_host(authority_host)?;
+        }
+        let credential = match credential {
+            Credential::ServicePrincipal(op) => Credential::ServicePrincipal(op.cloud(cloud.clone())),
+            other => other,
+        };
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(self.connect_timeout)
+            .timeout(self.timeout)
+            .user_agent(concat!("pbi-embed-reqwest/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(transport)?;
+        Ok(Client {
+            inner: Arc::new(Inner {
+                http,
+                cloud,
+                credential,
+                profile: self.profile,
+                max_response_bytes: self.max_response_bytes,
+                retry: self.retry,
+                access_token_margin: self.access_token_margin,
+                bearer: BearerCache::default(),
+                embed_cache: self
+                    .embed_cache
+                    .map(|(capacity, margin)| Mutex::new(EmbedTokenCache::new(capacity, margin))),
+                in_flight: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+}
+
+/// An async Power BI client. Cheap to clone; clones share caches.
+#[derive(Clone, Debug)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    http: reqwest::Client,
+    cloud: Cloud,
+    credential: Credential,
+    profile: Option<ProfileId>,
+    max_response_bytes: u64,
+    retry: RetryPolicy,
+    access_token_margin: Duration,
+    bearer: BearerCache,
+    embed_cache: Option<Mutex<EmbedTokenCache>>,
+    /// One lock per embed-token request in flight, so identical ones share a call.
+    in_flight: Mutex<HashMap<CacheKey, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl Client {
+    /// A builder with safe defaults.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    /// The cloud the client talks to.
+    #[must_use]
+    pub fn cloud(&self) -> &Cloud {
+        &self.inner.cloud
+    }
+
+    /// Sends any Power BI call, signed in, with retries; no caching.
+    ///
+    /// # Errors
+    /// [`Error`]: what Power BI or Entra ID said, a transport failure, or invalid input.
+    pub async fn execute<R: ApiRequest>(&self, request: &R) -> Result<R::Output, Error> {
+        let span = tracing::info_span!("pbi_embed", operation = request.operation_id());
+        self.execute_in(request).instrument(span).await
+    }
+
+    async fn execute_in<R: ApiRequest>(&self, request: &R) -> Result<R::Output, Error> {
+        request.validate()?;
+        let inner = &self.inner;
+        let started = Instant::now();
+        let mut state = RetryState::new(inner.retry);
+        let mut rejected = None;
+        loop {
+            let held = inner
+                .bearer
+                .get(inner.access_token_margin, rejected, || self.fetch_bearer())
+                .await?;
+            let attempt = state.start_attempt();
+            let operation = request
+                .authorize(&inner.cloud, &held.token.access_token)
+                .profile(inner.profile.as_ref());
+            let result = self.send(&operation).await;
+            let error = match result {
+                Ok(output) => {
+                    tracing::debug!(attempt, elapsed_ms = elapsed_ms(started), "ok");
+                    return Ok(output);
+                }
+                Err(error) => error,
+            };
+            log_failure(attempt, started, &error);
+            let step = state.next(
+                error.kind(),
+                error.outcome(),
+                inner.credential.renewable(),
+                started.elapsed(),
+                SystemTime::now(),
+                fastrand::u32(..),
+            );
+            match step {
+                NextStep::Wait(delay) => tokio::time::sleep(delay).await,
+                NextStep::Reauthenticate => rejected = Some(held.generation),
+                _ => return Err(error),
+            }
+        }
+    }
+
+    /// Mints an embed token with any GenerateToken operation, through the embed-token
+    /// cache when it is on.
+    ///
+    /// # Errors
+    /// As [`Client::execute`].
+    pub async fn embed_token<R: ApiRequest<Output = EmbedToken>>(
+        &self,
+        request: &R,
+    ) -> Result<EmbedToken, Error> {
+        let Some(cache) = &self.inner.embed_cache else {
+            return self.execute(request).await;
+        };
+        let key = CacheKey::new(request, self.inner.profile.as_ref())?;
+        if let Some(token) = lock(cache).get(&key, SystemTime::now()) {
+            return Ok(token.clone());
+        }
+        // Identical requests queue on one lock; the first calls Power BI, the rest find
+        // its token in the cache.
+        let slot = Arc::clone(lock(&self.inner.in_flight).entry(key.clone()).or_default());
+        let result = {
+            let _turn = slot.lock().await;
+            let cached = lock(cache).get(&key, SystemTime::now()).cloned();
+            match cached {
+                Some(token) => Ok(token),
+                None => self.execute(request).await.inspect(|token| {
+                    lock(cache).insert(key.clone(), token.clone(), SystemTime::now());
+                }),
+            }
+        };
+        let mut in_flight = lock(&self.inner.in_flight);
+        if Arc::strong_count(&slot) == 2 {
+            in_flight.remove(&key);
+        }
+        result
+    }
+
+    /// Reports GenerateTokenInGroup: a token to view or edit a report.
+    ///
+    /// # Errors
+    /// As [`Client::execute`].
+    pub async fn report_token(&self, request: &ReportToken) -> Result<EmbedToken, Error> {
+        self.embed_token(request).await
+    }
+
+    /// Reports GenerateTokenForCreateInGroup: a token to create a report from a dataset.
+    ///
+    /// # Errors
+    /// As [`Client::execute`].
+    pub async fn create_report_token(&self, request: &CreateReportToken) -> Result<EmbedToken, Error> {
+        self.embed_token(request).await
+    }
+
+    /// Dashboards GenerateTokenInGroup: a token to view a dashboard.
+    ///
+    /// # Errors
+    /// As [`Client::execute`].
+    pub async fn dashboard_token(&self, request: &DashboardToken) -> Result<EmbedToken, Error> {
+        self.embed_token(request).await
+    }
+
+    /// Tiles GenerateTokenInGroup: a token to view one tile.
+    ///
+    /// # Errors
+    /// As [`Client::execute`].
+    pub async fn tile_token(&self, request: &TileToken) -> Result<EmbedToken, Error> {
+        self.embed_token(request).await
+    }
+
+    /// Datasets GenerateTokenInGroup: a token for Q&A over a dataset.
+    ///
+    /// # Errors
+    /// As [`Client::execute`].
+    pub async fn dataset_token(&self, request: &DatasetToken) -> Result<EmbedToken, Error> {
+        self.embed_token(request).await
+    }
+
+    /// Embed Token GenerateToken: one token for several reports and datasets.
+    ///
+    /// # Errors
+    /// As [`Client::execute`].
+    pub async fn multi_resource_token(&self, request: &MultiResourceToken) -> Result<EmbedToken, Error> {
+        self.embed_token(request).await
+    }
+
+    /// Signs in now (or returns the cached token while it is fresh). Useful to check
+    /// credentials at start-up.
+    ///
+    /// # Errors
+    /// What Entra ID (or the token source) said.
+    pub async fn sign_in(&self) -> Result<BearerToken, Error> {
+        let inner = &self.inner;
+        let held = inner
+            .bearer
+            .get(inner.access_token_margin, None, || self.fetch_bearer())
+            .await?;
+        Ok(held.token)
+    }
+
+    /// Forgets every cached embed token.
+    pub fn clear_embed_token_cache(&self) {
+        if let Some(cache) = &self.inner.embed_cache {
+            lock(cache).clear();
+        }
+    }
+
+    /// Gets a new bearer token from the credential, retrying the sign-in like any call.
+    async fn fetch_bearer(&self) -> Result<BearerToken, Error> {
+        match &self.inner.credential {
+            Credential::Fixed(token) => Ok(token.clone()),
+            Credential::Source(source) => source.token().await.map_err(source_error),
+            Credential::ServicePrincipal(op) => {
+                let span = tracing::info_span!("pbi_embed", operation = op.name());
+                let started = Instant::now();
+                let mut state = RetryState::new(self.inner.retry);
+                loop {
+                    let attempt = state.start_attempt();
+                    let received_at = SystemTime::now();
+                    let error = match self.send(op).instrument(span.clone()).await {
+                        Ok(token) => return Ok(token.into_bearer(received_at)),
+                        Err(error) => error,
+                    };
+                    span.in_scope(|| log_failure(attempt, started, &error));
+                    let step = state.next(
+                        error.kind(),
+                        error.outcome(),
+                        false,
+                        started.elapsed(),
+                        SystemTime::now(),
+                        fastrand::u32(..),
+                    );
+                    match step {
+                        NextStep::Wait(delay) => tokio::time::sleep(delay).await,
+                        _ => return Err(error),
+                    }
+                }
+            }
+        }
+    }
+
+    /// One HTTP exchange: build, send, read at most the cap, parse.
+    async fn send<O: Operation>(&self, operation: &O) -> Result<O::Output, Error> {
+        let request = reqwest::Request::try_from(operation.to_http()?).map_err(transport)?;
+        let mut response = self.inner.http.execute(request).await.map_err(transport)?;
+        let limit = self.inner.max_response_bytes;
+        if response.content_length().is_some_and(|length| length > limit) {
+            return Err(ExecuteError::BodyTooLarge { limit });
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(transport)? {
+            if (body.len() + chunk.len()) as u64 > limit {
+                return Err(ExecuteError::BodyTooLarge { limit });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let mut parsed = http::Response::new(body);
+        *parsed.status_mut() = response.status();
+        *parsed.headers_mut() = std::mem::take(response.headers_mut());
+        tracing::debug!(
+            status = parsed.status().as_u16(),
+            request_id = pbi_embed_core::response::request_id(parsed.headers()).as_deref(),
+            "response"
+        );
+        Ok(operation.from_http(parsed)?)
+    }
+}
+
+/// Classifies a reqwest error for retrying and reporting.
+fn transport(error: reqwest::Error) -> Error {
+    let kind = if error.is_timeout() {
+        TransportKind::Timeout
+    } else if error.is_connect() {
+        TransportKind::Connect
+    } else if error.is_body() || error.is_request() || error.is_decode() {
+        TransportKind::Io
+    } else {
+        TransportKind::Other
+    };
+    ExecuteError::Transport { kind, source: error }
+}
+
+fn log_failure(attempt: u32, started: Instant, error: &Error) {
+    tracing::info!(
+        attempt,
+        status = error.status().map(|s| s.as_u16()),
+        request_id = error.request_id(),
+        elapsed_ms = elapsed_ms(started),
+        error = %error,
+        "attempt failed"
+    );
+}
+
+fn elapsed_ms(started: Instant) -> u64 {
+    u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}

@@ -1,0 +1,204 @@
+//! Where bearer tokens come from, and how they are kept: cached, refreshed ahead of
+//! expiry by one thread at a time, kept when a refresh fails while still valid.
+
+use std::error::Error as StdError;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use pbi_embed_core::{AccessToken, BearerToken, ClientCredentials, ExecuteError, Freshness};
+
+use crate::Error;
+
+/// Any source of bearer tokens for the Power BI REST API: managed identity, an Azure
+/// identity library, a user's own sign-in. The client caches what it returns and asks
+/// again ahead of expiry.
+///
+/// Closures `Fn() -> Result<BearerToken, _>` are token sources.
+pub trait TokenSource: Send + Sync + 'static {
+    /// A bearer token and its expiry.
+    ///
+    /// # Errors
+    /// Any error; it reaches the caller as [`ExecuteError::TokenSource`].
+    fn token(&self) -> Result<BearerToken, Box<dyn StdError + Send + Sync>>;
+}
+
+impl<F> TokenSource for F
+where
+    F: Fn() -> Result<BearerToken, Box<dyn StdError + Send + Sync>> + Send + Sync + 'static,
+{
+    fn token(&self) -> Result<BearerToken, Box<dyn StdError + Send + Sync>> {
+        self()
+    }
+}
+
+/// How the client authenticates.
+pub(crate) enum Credential {
+    /// A service principal signing in with its client secret.
+    ServicePrincipal(ClientCredentials),
+    /// A bearer token given once; it cannot be renewed.
+    Fixed(BearerToken),
+    /// A caller's token source.
+    Source(Box<dyn TokenSource>),
+}
+
+impl Credential {
+    /// Whether a new token can be had after Power BI says the current one expired.
+    pub(crate) fn renewable(&self) -> bool {
+        !matches!(self, Self::Fixed(_))
+    }
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::ServicePrincipal(op) => f
+                .debug_struct("ServicePrincipal")
+                .field("tenant", op.tenant())
+                .field("client_id", op.client_id())
+                .finish_non_exhaustive(),
+            Self::Fixed(_) => f.write_str("Fixed(AccessToken([redacted]))"),
+            Self::Source(_) => f.write_str("Source(..)"),
+        }
+    }
+}
+
+/// A held bearer token and its generation (incremented on every renewal), so a caller
+/// that saw a token rejected can tell whether someone already renewed it.
+#[derive(Clone, Debug)]
+pub(crate) struct Held {
+    pub(crate) token: BearerToken,
+    pub(crate) generation: u64,
+}
+
+/// The cached bearer token.
+#[derive(Debug, Default)]
+pub(crate) struct BearerCache {
+    held: Mutex<Option<Held>>,
+    /// Held while renewing: one renewal at a time.
+    renewing: Mutex<()>,
+}
+
+impl BearerCache {
+    /// A usable bearer token: the cached one while fresh, else a renewed one. With
+    /// `rejected`, the token of that generation is not reused.
+    ///
+    /// `fetch` gets a new token from the credential.
+    pub(crate) fn get(
+        &self,
+        margin: Duration,
+        rejected: Option<u64>,
+        fetch: impl FnOnce() -> Result<BearerToken, Error>,
+    ) -> Result<Held, Error> {
+        let usable = |held: &Held, want_fresh: bool| {
+            let freshness = held.token.freshness(SystemTime::now(), margin);
+            rejected != Some(held.generation)
+                && if want_fresh {
+                    freshness == Freshness::Fresh
+                } else {
+                    freshness.is_usable()
+                }
+        };
+        if let Some(held) = lock(&self.held).clone().filter(|h| usable(h, true)) {
+            return Ok(held);
+        }
+        let _renewing = lock(&self.renewing);
+        // Someone else may have renewed while this thread waited.
+        let current = lock(&self.held).clone();
+        if let Some(held) = current.clone().filter(|h| usable(h, true)) {
+            return Ok(held);
+        }
+        match fetch() {
+            Ok(token) => {
+                let held = Held {
+                    token,
+                    generation: current.map_or(1, |h| h.generation + 1),
+                };
+                *lock(&self.held) = Some(held.clone());
+                Ok(held)
+            }
+            Err(error) => match current.filter(|h| usable(h, false)) {
+                Some(still_valid) => {
+                    tracing::warn!(error = %error, "renewing the access token failed; the current one is still valid");
+                    Ok(still_valid)
+                }
+                None => Err(error),
+            },
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A bearer token from a fixed access token.
+pub(crate) fn fixed(token: AccessToken) -> Credential {
+    Credential::Fixed(BearerToken::without_expiry(token))
+}
+
+/// Maps a token source's error.
+pub(crate) fn source_error(error: Box<dyn StdError + Send + Sync>) -> Error {
+    ExecuteError::TokenSource(error)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use super::*;
+
+    fn token(expires_in: u64) -> BearerToken {
+        BearerToken::new(
+            AccessToken::new("t"),
+            SystemTime::now() + Duration::from_secs(expires_in),
+        )
+    }
+
+    #[test]
+    fn refreshes_once_for_many_threads() {
+        let cache = BearerCache::default();
+        let fetches = AtomicU32::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..16 {
+                s.spawn(|| {
+                    cache
+                        .get(Duration::from_secs(300), None, || {
+                            fetches.fetch_add(1, Ordering::SeqCst);
+                            std::thread::sleep(Duration::from_millis(50));
+                            Ok(token(3600))
+                        })
+                        .unwrap()
+                });
+            }
+        });
+        assert_eq!(fetches.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn keeps_a_valid_token_when_renewal_fails_and_renews_a_rejected_one() {
+        let cache = BearerCache::default();
+        let first = cache
+            .get(Duration::from_secs(300), None, || Ok(token(200)))
+            .unwrap();
+        // Inside the margin: a renewal is tried, fails, and the old token is kept.
+        let kept = cache
+            .get(Duration::from_secs(300), None, || {
+                Err(ExecuteError::BodyTooLarge { limit: 1 })
+            })
+            .unwrap();
+        assert_eq!(kept.generation, first.generation);
+        // Rejected by Power BI: not reused even though it has not expired.
+        let err = cache
+            .get(Duration::from_secs(300), Some(first.generation), || {
+                Err(ExecuteError::BodyTooLarge { limit: 1 })
+            })
+            .unwrap_err();
+        assert!(matches!(err, ExecuteError::BodyTooLarge { .. }));
+        let renewed = cache
+            .get(Duration::from_secs(300), Some(first.generation), || {
+                Ok(token(3600))
+            })
+            .unwrap();
+        assert_eq!(renewed.generation, first.generation + 1);
+    }
+}
