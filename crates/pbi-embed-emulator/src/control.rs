@@ -7,7 +7,7 @@
 //! | `POST /_emulator/stats/reset` | zeroes the counts |
 //! | `GET /_emulator/tokens/{tokenId}` | a minted embed token: resources, access level, identities, expiry |
 //! | `POST /_emulator/introspect` | `{"token": "..."}`: whether an embed token is valid, and what it grants |
-//! | `POST /_emulator/faults` | adds a fault rule (see [`FaultRule`](crate::FaultRule)) |
+//! | `POST /_emulator/faults` | adds a fault rule (see [`FaultRule`]) |
 //! | `DELETE /_emulator/faults` | removes every fault rule |
 //! | `PUT /_emulator/rate-limit` | `{"requests": N, "perSeconds": S}` per principal on GenerateToken |
 //! | `DELETE /_emulator/rate-limit` | removes the rate limit |
