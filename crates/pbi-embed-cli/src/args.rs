@@ -1,0 +1,249 @@
+//! The command-line interface, as clap parses it.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Mint Power BI embed tokens, and run a local Power BI emulator.
+///
+/// Credentials come from the environment only (arguments show in process lists):
+/// PBI_ACCESS_TOKEN (a bearer token), or AZURE_TENANT_ID, AZURE_CLIENT_ID and
+/// AZURE_CLIENT_SECRET (a service principal).
+///
+/// Exit codes: 0 success; 2 usage or invalid input (nothing was sent); 3 Power BI
+/// answered with an error; 4 Entra ID sign-in failed; 5 network failure, time-out, or a
+/// response that could not be read.
+#[derive(Debug, Parser)]
+#[command(name = "pbi-embed", version, propagate_version = true)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    pub(crate) global: Global,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// Options for every subcommand.
+#[derive(Debug, Args)]
+pub(crate) struct Global {
+    /// The Power BI cloud: API base, sign-in host and scope together.
+    #[arg(long, global = true, value_enum, default_value = "public")]
+    pub(crate) cloud: CloudName,
+    /// The API root, like https://api.powerbi.com (the /v1.0/myorg/... paths are appended).
+    #[arg(long, global = true, value_name = "URL")]
+    pub(crate) api_base: Option<String>,
+    /// The sign-in host, like https://login.microsoftonline.com (/{tenant}/oauth2/v2.0/token is appended).
+    #[arg(long, global = true, value_name = "URL")]
+    pub(crate) authority_host: Option<String>,
+    /// Act as this service principal profile (X-PowerBI-Profile-Id).
+    #[arg(long, global = true, value_name = "ID")]
+    pub(crate) profile_id: Option<String>,
+    /// The overall bound for one HTTP exchange, in seconds.
+    #[arg(long, global = true, value_name = "SECONDS", default_value_t = 30)]
+    pub(crate) timeout: u64,
+    /// Log what happens to stderr (secrets are never logged).
+    #[arg(long, short, global = true)]
+    pub(crate) verbose: bool,
+}
+
+/// The named clouds.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub(crate) enum CloudName {
+    /// Commercial cloud.
+    Public,
+    /// US Government Community Cloud (GCC).
+    Usgov,
+    /// US Government Community Cloud High.
+    Usgovhigh,
+    /// US Department of Defense.
+    Usgovdod,
+    /// China (21Vianet).
+    China,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Mint an embed token; prints {"token", "tokenId", "expiration"} as JSON.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Run the local Power BI and Entra ID emulator in the foreground (Ctrl-C stops it).
+    #[command(after_help = "Example:\n  pbi-embed emulator --listen 127.0.0.1:8080")]
+    Emulator(EmulatorArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum TokenCommand {
+    /// Reports GenerateTokenInGroup: view or edit a report.
+    #[command(
+        after_help = "Example:\n  pbi-embed token report --workspace f089354e-8366-4e18-aea3-4cb4a3a50b48 \\\n    --report 5b218778-e7a5-4d73-8187-f10824047715 \\\n    --username john@contoso.com --role Region --identity-dataset cfafbeb1-8037-4d0c-896e-a46fb27ff229"
+    )]
+    Report {
+        /// The workspace id.
+        #[arg(long, value_name = "ID")]
+        workspace: String,
+        /// The report id.
+        #[arg(long, value_name = "ID")]
+        report: String,
+        /// View only, or view and edit.
+        #[arg(long, value_enum, default_value = "view")]
+        access_level: AccessLevel,
+        /// Let the embedded report be saved as a new report.
+        #[arg(long)]
+        allow_save_as: bool,
+        #[command(flatten)]
+        identity: IdentityArgs,
+        /// Shorten the token's lifetime to at most this many minutes.
+        #[arg(long, value_name = "N")]
+        lifetime_minutes: Option<u32>,
+    },
+    /// Reports GenerateTokenForCreateInGroup: create a report from a dataset.
+    #[command(
+        after_help = "Example:\n  pbi-embed token create --workspace f089354e-8366-4e18-aea3-4cb4a3a50b48 --dataset a8b062ca-5730-468f-9df7-43c2ba76bf5e"
+    )]
+    Create {
+        /// The workspace the report is created in.
+        #[arg(long, value_name = "ID")]
+        workspace: String,
+        /// The dataset the report is built on.
+        #[arg(long, value_name = "ID")]
+        dataset: String,
+        /// Let the new report be saved as another report too.
+        #[arg(long)]
+        allow_save_as: bool,
+        #[command(flatten)]
+        identity: IdentityArgs,
+        /// Shorten the token's lifetime to at most this many minutes.
+        #[arg(long, value_name = "N")]
+        lifetime_minutes: Option<u32>,
+    },
+    /// Dashboards GenerateTokenInGroup: view a dashboard (several identities allowed).
+    #[command(
+        after_help = "Example:\n  pbi-embed token dashboard --workspace f089354e-8366-4e18-aea3-4cb4a3a50b48 \\\n    --dashboard 69ffaa6c-b36d-4d01-96f5-1ed67c64d4af --identities identities.json"
+    )]
+    Dashboard {
+        /// The workspace id.
+        #[arg(long, value_name = "ID")]
+        workspace: String,
+        /// The dashboard id.
+        #[arg(long, value_name = "ID")]
+        dashboard: String,
+        #[command(flatten)]
+        identity: IdentityArgs,
+        /// Shorten the token's lifetime to at most this many minutes.
+        #[arg(long, value_name = "N")]
+        lifetime_minutes: Option<u32>,
+    },
+    /// Tiles GenerateTokenInGroup: view one tile of a dashboard.
+    #[command(
+        after_help = "Example:\n  pbi-embed token tile --workspace f089354e-8366-4e18-aea3-4cb4a3a50b48 \\\n    --dashboard 69ffaa6c-b36d-4d01-96f5-1ed67c64d4af --tile 4c1a2b3c-4d5e-4f60-8a7b-9c0d1e2f3a4b"
+    )]
+    Tile {
+        /// The workspace id.
+        #[arg(long, value_name = "ID")]
+        workspace: String,
+        /// The dashboard id.
+        #[arg(long, value_name = "ID")]
+        dashboard: String,
+        /// The tile id.
+        #[arg(long, value_name = "ID")]
+        tile: String,
+        #[command(flatten)]
+        identity: IdentityArgs,
+        /// Shorten the token's lifetime to at most this many minutes.
+        #[arg(long, value_name = "N")]
+        lifetime_minutes: Option<u32>,
+    },
+    /// Datasets GenerateTokenInGroup: Q&A over a dataset.
+    #[command(
+        after_help = "Example:\n  pbi-embed token dataset --workspace f089354e-8366-4e18-aea3-4cb4a3a50b48 --dataset a8b062ca-5730-468f-9df7-43c2ba76bf5e"
+    )]
+    Dataset {
+        /// The workspace id.
+        #[arg(long, value_name = "ID")]
+        workspace: String,
+        /// The dataset id.
+        #[arg(long, value_name = "ID")]
+        dataset: String,
+        #[command(flatten)]
+        identity: IdentityArgs,
+        /// Shorten the token's lifetime to at most this many minutes.
+        #[arg(long, value_name = "N")]
+        lifetime_minutes: Option<u32>,
+    },
+    /// Embed Token GenerateToken: one token for several reports and datasets.
+    #[command(
+        after_help = "Example:\n  pbi-embed token multi --report 5b218778-e7a5-4d73-8187-f10824047715:edit \\\n    --dataset cfafbeb1-8037-4d0c-896e-a46fb27ff229:xmla-readonly \\\n    --username john@contoso.com --role Region --identity-dataset cfafbeb1-8037-4d0c-896e-a46fb27ff229"
+    )]
+    Multi {
+        /// A report to view; append :edit to allow editing. Repeatable.
+        #[arg(long = "report", value_name = "ID[:edit]")]
+        reports: Vec<String>,
+        /// A dataset; append :xmla-readonly for read access to its XMLA endpoint. Repeatable.
+        #[arg(long = "dataset", value_name = "ID[:xmla-readonly]")]
+        datasets: Vec<String>,
+        /// A workspace reports may be saved or created in. Repeatable.
+        #[arg(long = "target-workspace", value_name = "ID")]
+        target_workspaces: Vec<String>,
+        #[command(flatten)]
+        identity: IdentityArgs,
+        /// Shorten the token's lifetime to at most this many minutes.
+        #[arg(long, value_name = "N")]
+        lifetime_minutes: Option<u32>,
+    },
+}
+
+/// View or edit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum AccessLevel {
+    /// View only.
+    View,
+    /// View and edit.
+    Edit,
+}
+
+/// One row-level-security identity, or a file of them.
+#[derive(Debug, Args)]
+pub(crate) struct IdentityArgs {
+    /// The effective username that row-level security sees.
+    #[arg(long, value_name = "NAME", conflicts_with = "identities")]
+    pub(crate) username: Option<String>,
+    /// An RLS role of the identity. Repeatable.
+    #[arg(long = "role", value_name = "ROLE", requires = "username")]
+    pub(crate) roles: Vec<String>,
+    /// A dataset the identity applies to. Repeatable.
+    #[arg(long = "identity-dataset", value_name = "ID")]
+    pub(crate) identity_datasets: Vec<String>,
+    /// A (paginated) report the identity applies to. Repeatable.
+    #[arg(long = "identity-report", value_name = "ID")]
+    pub(crate) identity_reports: Vec<String>,
+    /// Custom data for the model's CUSTOMDATA().
+    #[arg(long, value_name = "TEXT", requires = "username")]
+    pub(crate) custom_data: Option<String>,
+    /// The environment variable holding an identity blob (an Azure SQL access token).
+    #[arg(long, value_name = "VAR", conflicts_with = "identities")]
+    pub(crate) identity_blob_env: Option<String>,
+    /// A JSON array of identities in Power BI's wire format; '-' reads standard input.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) identities: Option<PathBuf>,
+}
+
+/// Options of `pbi-embed emulator`.
+#[derive(Debug, Args)]
+pub(crate) struct EmulatorArgs {
+    /// The address to listen on.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub(crate) listen: SocketAddr,
+    /// A fixture file (JSON) instead of the built-in one.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) fixture: Option<PathBuf>,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    #[test]
+    fn the_interface_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
+}

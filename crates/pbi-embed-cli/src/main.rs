@@ -1,0 +1,30 @@
+//! `pbi-embed`: mint Power BI embed tokens from a shell, and run the local emulator.
+
+mod args;
+mod emulator;
+mod failure;
+mod token;
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+fn main() -> ExitCode {
+    let cli = args::Cli::parse();
+    if cli.global.verbose {
+        tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_env_filter(tracing_subscriber::EnvFilter::new(
+                "pbi_embed_ureq=debug,pbi_embed_core=debug,pbi_embed_cli=debug",
+            ))
+            .init();
+    }
+    let result = match cli.command {
+        args::Command::Token(command) => token::run(&cli.global, command),
+        args::Command::Emulator(options) => emulator::run(&options),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => failure.report(),
+    }
+}

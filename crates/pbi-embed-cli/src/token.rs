@@ -1,0 +1,267 @@
+//! `pbi-embed token ...`: build the request from the arguments, mint, print.
+
+use std::io::Read as _;
+use std::time::Duration;
+
+use pbi_embed_ureq::{
+    AccessToken, Client, ClientId, ClientSecret, Cloud, CreateReportToken, DashboardId, DashboardToken,
+    DatasetId, DatasetToken, EffectiveIdentity, EmbedToken, IdentityBlob, MultiResourceToken, ProfileId,
+    ReportId, ReportToken, TenantId, TileId, TileToken, WorkspaceId, XmlaPermissions,
+};
+use serde_json::json;
+
+use crate::args::{AccessLevel, CloudName, Global, IdentityArgs, TokenCommand};
+use crate::failure::Failure;
+
+/// Runs a token subcommand.
+pub(crate) fn run(global: &Global, command: TokenCommand) -> Result<(), Failure> {
+    let client = client(global)?;
+    let token = mint(&client, command)?;
+    let output = json!({
+        "token": token.token.secret(),
+        "tokenId": token.token_id,
+        "expiration": token.expiration_rfc3339(),
+    });
+    println!("{output}");
+    Ok(())
+}
+
+fn mint(client: &Client, command: TokenCommand) -> Result<EmbedToken, Failure> {
+    Ok(match command {
+        TokenCommand::Report {
+            workspace,
+            report,
+            access_level,
+            allow_save_as,
+            identity,
+            lifetime_minutes,
+        } => {
+            let (workspace, report) = (WorkspaceId::parse(&workspace)?, ReportId::parse(&report)?);
+            let mut op = match access_level {
+                AccessLevel::View => ReportToken::view(workspace, report),
+                AccessLevel::Edit => ReportToken::edit(workspace, report),
+            };
+            if allow_save_as {
+                op = op.allow_save_as(true);
+            }
+            let op = op.identities(identities(&identity)?);
+            client.report_token(&with_lifetime(
+                op,
+                lifetime_minutes,
+                ReportToken::lifetime_in_minutes,
+            ))?
+        }
+        TokenCommand::Create {
+            workspace,
+            dataset,
+            allow_save_as,
+            identity,
+            lifetime_minutes,
+        } => {
+            let mut op = CreateReportToken::new(WorkspaceId::parse(&workspace)?, DatasetId::parse(&dataset)?);
+            if allow_save_as {
+                op = op.allow_save_as(true);
+            }
+            let op = op.identities(identities(&identity)?);
+            client.create_report_token(&with_lifetime(
+                op,
+                lifetime_minutes,
+                CreateReportToken::lifetime_in_minutes,
+            ))?
+        }
+        TokenCommand::Dashboard {
+            workspace,
+            dashboard,
+            identity,
+            lifetime_minutes,
+        } => {
+            let op = DashboardToken::new(WorkspaceId::parse(&workspace)?, DashboardId::parse(&dashboard)?)
+                .identities(identities(&identity)?);
+            client.dashboard_token(&with_lifetime(
+                op,
+                lifetime_minutes,
+                DashboardToken::lifetime_in_minutes,
+            ))?
+        }
+        TokenCommand::Tile {
+            workspace,
+            dashboard,
+            tile,
+            identity,
+            lifetime_minutes,
+        } => {
+            let op = TileToken::new(
+                WorkspaceId::parse(&workspace)?,
+                DashboardId::parse(&dashboard)?,
+                TileId::parse(&tile)?,
+            )
+            .identities(identities(&identity)?);
+            client.tile_token(&with_lifetime(
+                op,
+                lifetime_minutes,
+                TileToken::lifetime_in_minutes,
+            ))?
+        }
+        TokenCommand::Dataset {
+            workspace,
+            dataset,
+            identity,
+            lifetime_minutes,
+        } => {
+            let op = DatasetToken::new(WorkspaceId::parse(&workspace)?, DatasetId::parse(&dataset)?)
+                .identities(identities(&identity)?);
+            client.dataset_token(&with_lifetime(
+                op,
+                lifetime_minutes,
+                DatasetToken::lifetime_in_minutes,
+            ))?
+        }
+        TokenCommand::Multi {
+            reports,
+            datasets,
+            target_workspaces,
+            identity,
+            lifetime_minutes,
+        } => {
+            let mut op = MultiResourceToken::new();
+            for report in &reports {
+                op = match report.rsplit_once(':') {
+                    Some((id, "edit")) => op.editable_report(ReportId::parse(id)?),
+                    Some((_, suffix)) => {
+                        return Err(Failure::Usage(format!(
+                            "--report {report}: unknown suffix :{suffix}; use :edit"
+                        )));
+                    }
+                    None => op.report(ReportId::parse(report)?),
+                };
+            }
+            for dataset in &datasets {
+                op = match dataset.rsplit_once(':') {
+                    Some((id, "xmla-readonly")) => {
+                        op.dataset_with_xmla(DatasetId::parse(id)?, XmlaPermissions::ReadOnly)
+                    }
+                    _ => op.dataset(DatasetId::parse(dataset)?),
+                };
+            }
+            for workspace in &target_workspaces {
+                op = op.target_workspace(WorkspaceId::parse(workspace)?);
+            }
+            let op = op.identities(identities(&identity)?);
+            client.multi_resource_token(&with_lifetime(
+                op,
+                lifetime_minutes,
+                MultiResourceToken::lifetime_in_minutes,
+            ))?
+        }
+    })
+}
+
+fn with_lifetime<T>(op: T, minutes: Option<u32>, set: fn(T, u32) -> T) -> T {
+    match minutes {
+        Some(minutes) => set(op, minutes),
+        None => op,
+    }
+}
+
+/// The identities the arguments describe: none, one, or a file's.
+fn identities(args: &IdentityArgs) -> Result<Vec<EffectiveIdentity>, Failure> {
+    if let Some(path) = &args.identities {
+        let text = if path.as_os_str() == "-" {
+            let mut text = String::new();
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .map_err(|e| Failure::Usage(format!("--identities -: cannot read standard input: {e}")))?;
+            text
+        } else {
+            std::fs::read_to_string(path)
+                .map_err(|e| Failure::Usage(format!("--identities {}: {e}", path.display())))?
+        };
+        return serde_json::from_str(&text).map_err(|e| {
+            Failure::Usage(format!(
+                "--identities {}: not a JSON array of identities in Power BI's format: {e}",
+                path.display()
+            ))
+        });
+    }
+    let blob = match &args.identity_blob_env {
+        Some(var) => Some(IdentityBlob::new(std::env::var(var).map_err(|_| {
+            Failure::Usage(format!(
+                "--identity-blob-env {var}: the variable {var} is not set"
+            ))
+        })?)),
+        None => None,
+    };
+    let mut identity = match (&args.username, blob) {
+        (Some(username), blob) => {
+            let identity = EffectiveIdentity::new(username.clone());
+            match blob {
+                Some(blob) => identity.identity_blob(blob),
+                None => identity,
+            }
+        }
+        (None, Some(blob)) => EffectiveIdentity::from_identity_blob(blob),
+        (None, None) if args.identity_datasets.is_empty() && args.identity_reports.is_empty() => {
+            return Ok(Vec::new());
+        }
+        (None, None) => {
+            return Err(Failure::Usage(
+                "--identity-dataset and --identity-report need --username or --identity-blob-env".to_owned(),
+            ));
+        }
+    };
+    identity = identity.roles(args.roles.iter().cloned());
+    for dataset in &args.identity_datasets {
+        identity = identity.dataset(DatasetId::parse(dataset)?);
+    }
+    for report in &args.identity_reports {
+        identity = identity.report(ReportId::parse(report)?);
+    }
+    if let Some(data) = &args.custom_data {
+        identity = identity.custom_data(data.clone());
+    }
+    Ok(vec![identity])
+}
+
+/// The client the global options and the environment describe.
+fn client(global: &Global) -> Result<Client, Failure> {
+    let cloud = match global.cloud {
+        CloudName::Public => Cloud::Public,
+        CloudName::Usgov => Cloud::UsGov,
+        CloudName::Usgovhigh => Cloud::UsGovHigh,
+        CloudName::Usgovdod => Cloud::UsGovDod,
+        CloudName::China => Cloud::China,
+    };
+    let mut builder = Client::builder()
+        .cloud(cloud)
+        .timeout(Duration::from_secs(global.timeout.max(1)));
+    if let Some(url) = &global.api_base {
+        builder = builder.api_base(url.clone());
+    }
+    if let Some(url) = &global.authority_host {
+        builder = builder.authority_host(url.clone());
+    }
+    if let Some(profile) = &global.profile_id {
+        builder = builder.profile(ProfileId::parse(profile)?);
+    }
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    builder = match var("PBI_ACCESS_TOKEN") {
+        Some(token) => builder.bearer_token(AccessToken::new(token)),
+        None => {
+            let names = ["AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET"];
+            let missing: Vec<&str> = names.into_iter().filter(|n| var(n).is_none()).collect();
+            if !missing.is_empty() {
+                return Err(Failure::Usage(format!(
+                    "no credentials: set PBI_ACCESS_TOKEN, or AZURE_TENANT_ID, AZURE_CLIENT_ID and \
+                     AZURE_CLIENT_SECRET (missing: {})",
+                    missing.join(", ")
+                )));
+            }
+            builder.service_principal(
+                TenantId::parse(&var("AZURE_TENANT_ID").unwrap_or_default())?,
+                ClientId::parse(&var("AZURE_CLIENT_ID").unwrap_or_default())?,
+                ClientSecret::new(var("AZURE_CLIENT_SECRET").unwrap_or_default()),
+            )
+        }
+    };
+    Ok(builder.embed_token_cache(None).build()?)
+}
