@@ -200,7 +200,7 @@ fn every_token_subcommand() {
             .iter()
             .any(|r| r.xmla_permissions.as_deref() == Some("ReadOnly"))
     );
-    assert_eq!(token.target_workspaces, [ids.workspace.clone()]);
+    assert_eq!(token.target_workspaces, std::slice::from_ref(&ids.workspace));
     std::fs::remove_file(identities_file).unwrap();
 }
 
