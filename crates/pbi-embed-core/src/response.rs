@@ -119,10 +119,9 @@ pub fn api_error<B: AsRef<[u8]>>(response: &Response<B>) -> Error {
 fn location(headers: &HeaderMap) -> Option<String> {
     let value = headers.get(LOCATION)?.to_str().ok()?;
     let url = url::Url::parse(value).ok()?;
-    Some(error::sanitize(
-        &format!("{}://{}{}", url.scheme(), url.host_str()?, url.path()),
-        200,
-    ))
+    let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+    let shown = format!("{}://{}{port}{}", url.scheme(), url.host_str()?, url.path());
+    Some(error::sanitize(&shown, 200))
 }
 
 /// `error["pbi.error"]`.

@@ -1,6 +1,8 @@
 //! Test scenarios shared by the blocking and async adapters, so that one table runs
 //! through both and must give the same results.
 
+pub mod hostile;
+
 use std::time::Duration;
 
 use pbi_embed_core::{
