@@ -24,7 +24,9 @@ fn response(data: &[u8]) -> Option<Response<&[u8]>> {
     let body = body.get(2..).unwrap_or_default();
     let mut builder = Response::builder().status(status.max(100));
     for line in head.split(|b| *b == b'\n') {
-        let Some(colon) = line.iter().position(|b| *b == b':') else { continue };
+        let Some(colon) = line.iter().position(|b| *b == b':') else {
+            continue;
+        };
         let (name, value) = line.split_at(colon);
         let value = value.get(1..).unwrap_or_default();
         if let (Ok(name), Ok(value)) = (http::HeaderName::from_bytes(name), HeaderValue::from_bytes(value)) {
@@ -44,7 +46,12 @@ pub fn generate_token_response(data: &[u8]) {
     let token = AccessToken::new("t");
     let cloud = Cloud::Public;
     if let Err(error) = op.authorize(&cloud, &token).from_http(response) {
-        let _ = (error.to_string(), format!("{error:?}"), error.kind(), Outcome::from(&error));
+        let _ = (
+            error.to_string(),
+            format!("{error:?}"),
+            error.kind(),
+            Outcome::from(&error),
+        );
     }
 }
 
@@ -71,14 +78,20 @@ pub fn entra_token_response(data: &[u8]) {
             let _ = token.into_bearer(SystemTime::UNIX_EPOCH);
         }
         Err(error) => {
-            let _ = (error.to_string(), error.kind(), error.as_entra().map(crate::EntraError::aadsts_code));
+            let _ = (
+                error.to_string(),
+                error.kind(),
+                error.as_entra().map(crate::EntraError::aadsts_code),
+            );
         }
     }
 }
 
 /// A `Retry-After` value, and the decision it leads to.
 pub fn retry_after(data: &[u8]) {
-    let Ok(value) = HeaderValue::from_bytes(data) else { return };
+    let Ok(value) = HeaderValue::from_bytes(data) else {
+        return;
+    };
     let parsed = RetryAfter::parse(&value);
     if let Some(retry_after) = parsed {
         let _ = retry_after.delay_from(SystemTime::UNIX_EPOCH);
@@ -86,7 +99,8 @@ pub fn retry_after(data: &[u8]) {
             status: http::StatusCode::TOO_MANY_REQUESTS,
             retry_after: parsed,
         };
-        let _ = RetryPolicy::default().decide(outcome, 1, std::time::Duration::ZERO, SystemTime::UNIX_EPOCH, 7);
+        let _ =
+            RetryPolicy::default().decide(outcome, 1, std::time::Duration::ZERO, SystemTime::UNIX_EPOCH, 7);
     }
 }
 
@@ -101,7 +115,10 @@ pub fn ids(data: &[u8]) {
             WorkspaceId::parse("f089354e-8366-4e18-aea3-4cb4a3a50b48").unwrap_or_else(|_| unreachable!()),
             dataset,
         );
-        assert!(op.path().parse::<http::Uri>().is_ok(), "a dataset id made an invalid path");
+        assert!(
+            op.path().parse::<http::Uri>().is_ok(),
+            "a dataset id made an invalid path"
+        );
     }
     let _ = Cloud::Public.with_api_base(&text);
     let _ = text.parse::<Cloud>();
@@ -121,9 +138,16 @@ pub fn build_request(data: &[u8]) {
     let mut op = MultiResourceToken::new();
     let reports = next() % 4;
     for i in 0..reports {
-        let id = format!("00000000-0000-4000-8000-{:012x}", u64::from(next()) + u64::from(i) * 256);
+        let id = format!(
+            "00000000-0000-4000-8000-{:012x}",
+            u64::from(next()) + u64::from(i) * 256
+        );
         if let Ok(report) = ReportId::parse(&id) {
-            op = if next() % 2 == 0 { op.report(report) } else { op.editable_report(report) };
+            op = if next() % 2 == 0 {
+                op.report(report)
+            } else {
+                op.editable_report(report)
+            };
         }
     }
     let datasets = next() % 4;
@@ -150,7 +174,8 @@ pub fn build_request(data: &[u8]) {
             identity = identity.dataset(dataset);
         }
         if next() % 4 == 0 {
-            identity = identity.identity_blob(crate::IdentityBlob::new(text(next(), data, usize::from(next()))));
+            identity =
+                identity.identity_blob(crate::IdentityBlob::new(text(next(), data, usize::from(next()))));
         }
         op = op.identity(identity);
     }
@@ -159,9 +184,11 @@ pub fn build_request(data: &[u8]) {
     }
     let token = AccessToken::new(text(next() % 64, data, usize::from(next())));
     let cloud = Cloud::Public;
-    let Ok(request) = op.authorize(&cloud, &token).to_http() else { return };
-    let parsed: GenerateTokenRequestV2 =
-        serde_json::from_slice(request.body()).unwrap_or_else(|e| panic!("the body is not the spec's JSON: {e}"));
+    let Ok(request) = op.authorize(&cloud, &token).to_http() else {
+        return;
+    };
+    let parsed: GenerateTokenRequestV2 = serde_json::from_slice(request.body())
+        .unwrap_or_else(|e| panic!("the body is not the spec's JSON: {e}"));
     let again = serde_json::to_vec(&parsed).unwrap_or_default();
     assert_eq!(&again, request.body(), "the body does not round-trip");
 }

@@ -101,15 +101,15 @@
 
 pub use http;
 
+#[doc(hidden)]
+#[path = "fuzz_harness.rs"]
+pub mod __fuzz;
 pub mod cache;
 pub mod cloud;
 pub mod embed_token;
 pub mod entra;
 pub mod error;
 pub mod execute;
-#[doc(hidden)]
-#[path = "fuzz_harness.rs"]
-pub mod __fuzz;
 pub mod generate_token;
 pub mod identity;
 pub mod ids;

@@ -3,9 +3,9 @@
 
 use std::time::{Duration, Instant};
 
+use pbi_embed_reqwest::{AccessToken, Client, ReportId, ReportToken, WorkspaceId};
 use pbi_embed_testkit::hostile::{HostileServer, cases};
 use pbi_embed_testkit::quick_retries;
-use pbi_embed_reqwest::{AccessToken, Client, ReportId, ReportToken, WorkspaceId};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_hostile_answer_ends_in_a_typed_error_in_time() {
@@ -29,7 +29,12 @@ async fn every_hostile_answer_ends_in_a_typed_error_in_time() {
         assert_eq!(err.kind(), case.kind, "{}: {err}", case.name);
         assert!(took <= case.within, "{}: took {took:?}", case.name);
         assert!(!err.to_string().contains("hostile-test-bearer"));
-        println!("{:<32} {:>8.3}s  {:?}: {err}", case.name, took.as_secs_f64(), err.kind());
+        println!(
+            "{:<32} {:>8.3}s  {:?}: {err}",
+            case.name,
+            took.as_secs_f64(),
+            err.kind()
+        );
     }
     assert_eq!(decoy.requests(), 0, "a redirect was followed to the other host");
 }

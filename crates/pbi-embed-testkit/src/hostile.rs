@@ -100,7 +100,9 @@ impl Drop for HostileServer {
 
 /// Reads one request (head and `Content-Length` body); false at end of stream.
 fn read_request(stream: &mut TcpStream) -> bool {
-    let Ok(clone) = stream.try_clone() else { return false };
+    let Ok(clone) = stream.try_clone() else {
+        return false;
+    };
     let mut reader = BufReader::new(clone);
     let mut length = 0usize;
     let mut line = String::new();
@@ -148,8 +150,11 @@ fn respond(stream: &mut TcpStream, status: &str, headers: &[&str], body: &[u8]) 
 /// Streams `total` bytes of filler in chunked encoding, until done or the peer hangs up.
 fn stream_filler(stream: &mut TcpStream, advertise: Option<u64>, total: u64) {
     let head = match advertise {
-        Some(length) => format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {length}\r\n\r\n"),
-        None => "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n".to_owned(),
+        Some(length) => {
+            format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {length}\r\n\r\n")
+        }
+        None => "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+            .to_owned(),
     };
     if stream.write_all(head.as_bytes()).is_err() {
         return;
@@ -201,7 +206,14 @@ pub fn cases() -> Vec<Case> {
     vec![
         case(
             "garbage JSON",
-            |s, _| respond(s, "200 OK", &["Content-Type: application/json"], b"{\"token\": tru,,}"),
+            |s, _| {
+                respond(
+                    s,
+                    "200 OK",
+                    &["Content-Type: application/json"],
+                    b"{\"token\": tru,,}",
+                )
+            },
             ErrorKind::UnreadableResponse,
             2,
         ),
@@ -216,17 +228,36 @@ pub fn cases() -> Vec<Case> {
         ),
         case(
             "an HTML page with 200",
-            |s, _| respond(s, "200 OK", &["Content-Type: text/html"], b"<html><body>Sign in</body></html>"),
+            |s, _| {
+                respond(
+                    s,
+                    "200 OK",
+                    &["Content-Type: text/html"],
+                    b"<html><body>Sign in</body></html>",
+                )
+            },
             ErrorKind::UnreadableResponse,
             2,
         ),
         case(
             "an HTML page with 503",
-            |s, _| respond(s, "503 Service Unavailable", &["Content-Type: text/html"], b"<html>down</html>"),
+            |s, _| {
+                respond(
+                    s,
+                    "503 Service Unavailable",
+                    &["Content-Type: text/html"],
+                    b"<html>down</html>",
+                )
+            },
             ErrorKind::ServerError,
             5,
         ),
-        case("an empty 200", |s, _| respond(s, "200 OK", &[], b""), ErrorKind::UnreadableResponse, 2),
+        case(
+            "an empty 200",
+            |s, _| respond(s, "200 OK", &[], b""),
+            ErrorKind::UnreadableResponse,
+            2,
+        ),
         case(
             "a huge advertised body",
             |s, _| stream_filler(s, Some(HUGE), HUGE),
@@ -242,7 +273,10 @@ pub fn cases() -> Vec<Case> {
         case(
             "a body dripped a byte a second",
             |s, _| {
-                write(s, b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n");
+                write(
+                    s,
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n",
+                );
                 for _ in 0..100 {
                     std::thread::sleep(Duration::from_secs(1));
                     if s.write_all(b" ").is_err() {
@@ -284,13 +318,27 @@ pub fn cases() -> Vec<Case> {
         ),
         case(
             "invalid UTF-8 in a JSON 200",
-            |s, _| respond(s, "200 OK", &["Content-Type: application/json"], b"{\"token\":\"\xff\xfe\",\"tokenId\":\"x\"}"),
+            |s, _| {
+                respond(
+                    s,
+                    "200 OK",
+                    &["Content-Type: application/json"],
+                    b"{\"token\":\"\xff\xfe\",\"tokenId\":\"x\"}",
+                )
+            },
             ErrorKind::UnreadableResponse,
             2,
         ),
         case(
             "invalid UTF-8 in a 400",
-            |s, _| respond(s, "400 Bad Request", &["Content-Type: text/plain"], b"bad \xff\xfe request"),
+            |s, _| {
+                respond(
+                    s,
+                    "400 Bad Request",
+                    &["Content-Type: text/plain"],
+                    b"bad \xff\xfe request",
+                )
+            },
             ErrorKind::BadRequest,
             2,
         ),
@@ -314,19 +362,38 @@ pub fn cases() -> Vec<Case> {
         ),
         case(
             "two Retry-After values",
-            |s, _| respond(s, "429 Too Many Requests", &["Retry-After: 1", "Retry-After: 3600"], b""),
+            |s, _| {
+                respond(
+                    s,
+                    "429 Too Many Requests",
+                    &["Retry-After: 1", "Retry-After: 3600"],
+                    b"",
+                )
+            },
             ErrorKind::Throttled,
             5,
         ),
         case(
             "a 429 storm asking for an hour",
-            |s, _| respond(s, "429 Too Many Requests", &["Retry-After: 3600", "Content-Type: application/json"], b"{\"error\":{\"code\":\"TooManyRequests\"}}"),
+            |s, _| {
+                respond(
+                    s,
+                    "429 Too Many Requests",
+                    &["Retry-After: 3600", "Content-Type: application/json"],
+                    b"{\"error\":{\"code\":\"TooManyRequests\"}}",
+                )
+            },
             ErrorKind::Throttled,
             2,
         ),
         case(
             "a header line without a colon",
-            |s, _| write(s, b"HTTP/1.1 200 OK\r\nthis is not a header\r\nContent-Length: 2\r\n\r\n{}"),
+            |s, _| {
+                write(
+                    s,
+                    b"HTTP/1.1 200 OK\r\nthis is not a header\r\nContent-Length: 2\r\n\r\n{}",
+                )
+            },
             ErrorKind::Network,
             5,
         ),
