@@ -193,8 +193,11 @@ pub fn build_request(data: &[u8]) {
     assert_eq!(&again, request.body(), "the body does not round-trip");
 }
 
+/// A fuzz entry point.
+pub type Target = fn(&[u8]);
+
 /// Every entry point, by the name of its fuzz target and seed folder.
-pub const TARGETS: [(&str, fn(&[u8])); 6] = [
+pub const TARGETS: [(&str, Target); 6] = [
     ("generate_token_response", generate_token_response),
     ("power_bi_error", power_bi_error),
     ("entra_token_response", entra_token_response),
