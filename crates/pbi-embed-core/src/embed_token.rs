@@ -22,6 +22,16 @@ pub struct EmbedToken {
 }
 
 impl EmbedToken {
+    /// An embed token from its parts (for tests, and tokens kept elsewhere).
+    #[must_use]
+    pub fn new(token: EmbedTokenSecret, token_id: impl Into<String>, expiration: SystemTime) -> Self {
+        Self {
+            token,
+            token_id: token_id.into(),
+            expiration,
+        }
+    }
+
     /// Parses the JSON body of a successful GenerateToken response. Unknown fields are
     /// ignored; `token`, `tokenId` and an RFC 3339 `expiration` are required.
     ///

@@ -1,0 +1,3 @@
+//! Benchmarks of pbi-embed. `scripts/bench` runs them all and writes `BENCHMARKS.md`.
+
+pub mod micro;
