@@ -64,7 +64,10 @@ impl Failure {
 /// The exit code of a failed call.
 fn exit_code(error: &Error) -> u8 {
     match error {
-        ExecuteError::Service(pbi_embed_ureq::error::Error::InvalidInput { .. }) => USAGE,
+        ExecuteError::Service(
+            pbi_embed_ureq::error::Error::InvalidInput { .. }
+            | pbi_embed_ureq::error::Error::RlsPreflight { .. },
+        ) => USAGE,
         ExecuteError::Service(pbi_embed_ureq::error::Error::Api(_)) => POWER_BI,
         ExecuteError::Service(pbi_embed_ureq::error::Error::Entra(_)) | ExecuteError::TokenSource(_) => {
             SIGN_IN

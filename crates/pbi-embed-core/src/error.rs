@@ -79,6 +79,15 @@ pub enum Error {
     /// A response could not be read as the API documents it. The request was sent.
     #[error("{0}")]
     Decode(Box<DecodeError>),
+    /// The RLS pre-flight found that the identities do not suit a dataset. No embed
+    /// token was minted (the item's metadata may have been read).
+    #[error("row-level security check failed for dataset {dataset}: it {reason} (no token was minted)")]
+    RlsPreflight {
+        /// The dataset, by name and id.
+        dataset: String,
+        /// What is wrong and what to change.
+        reason: String,
+    },
 }
 
 impl Error {
@@ -98,6 +107,7 @@ impl Error {
             Self::Api(e) => e.kind(),
             Self::Entra(e) => e.kind(),
             Self::Decode(_) => ErrorKind::UnreadableResponse,
+            Self::RlsPreflight { .. } => ErrorKind::RlsIdentity,
         }
     }
 
@@ -105,7 +115,7 @@ impl Error {
     #[must_use]
     pub fn status(&self) -> Option<StatusCode> {
         match self {
-            Self::InvalidInput { .. } => None,
+            Self::InvalidInput { .. } | Self::RlsPreflight { .. } => None,
             Self::Api(e) => Some(e.status),
             Self::Entra(e) => Some(e.status),
             Self::Decode(e) => Some(e.status),
@@ -140,7 +150,7 @@ impl Error {
             Self::Api(e) => e.request_id(),
             Self::Entra(e) => e.request_id(),
             Self::Decode(e) => e.request_id(),
-            Self::InvalidInput { .. } => None,
+            Self::InvalidInput { .. } | Self::RlsPreflight { .. } => None,
         }
     }
 

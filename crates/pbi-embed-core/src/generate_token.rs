@@ -32,7 +32,7 @@ use crate::token_request::{
 };
 
 /// Characters escaped in a path segment: all but RFC 3986 unreserved ones.
-const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+pub(crate) const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
     .remove(b'.')
     .remove(b'_')

@@ -13,6 +13,8 @@
 //!   [`DashboardToken`], [`TileToken`], [`DatasetToken`] and the multi-resource
 //!   [`MultiResourceToken`], with [`EffectiveIdentity`] for row-level security, checked
 //!   against the documented limits before anything is sent.
+//! - The metadata the browser needs ([`GetReportInGroup`] and friends) and the
+//!   [`EmbedConfig`] `powerbi-client` takes, with an RLS pre-flight ([`check_rls`]).
 //! - Service principal sign-in to Entra ID: [`ClientCredentials`].
 //! - The clouds: [`Cloud`].
 //! - Errors with Power BI's status, code, message, `RequestId` and `Retry-After`: [`Error`].
@@ -106,6 +108,7 @@ pub use http;
 pub mod __fuzz;
 pub mod cache;
 pub mod cloud;
+pub mod embed_config;
 pub mod embed_token;
 pub mod entra;
 pub mod error;
@@ -114,6 +117,7 @@ pub mod generate_token;
 pub mod identity;
 pub mod ids;
 pub mod lifetime;
+pub mod metadata;
 pub mod operation;
 pub mod redact;
 pub mod response;
@@ -123,6 +127,7 @@ pub mod token_request;
 
 pub use cache::{CacheKey, EmbedTokenCache};
 pub use cloud::{Cloud, CustomCloud};
+pub use embed_config::{EmbedConfig, EmbedKind, EmbedOptions, check_rls};
 pub use embed_token::EmbedToken;
 pub use entra::{ClientCredentials, EntraToken};
 pub use error::{
@@ -136,6 +141,10 @@ pub use generate_token::{
 pub use identity::{DatasourceConnectionDetails, DatasourceIdentity, DatasourceSelector, EffectiveIdentity};
 pub use ids::{ClientId, DashboardId, DatasetId, ProfileId, ReportId, TenantId, TileId, WorkspaceId};
 pub use lifetime::{BearerToken, Freshness};
+pub use metadata::{
+    Dashboard, Dataset, GetDashboardInGroup, GetDatasetInGroup, GetReportInGroup, GetTileInGroup, Report,
+    ReportType, Tile,
+};
 pub use operation::{ApiRequest, Authorized, HttpRequest, MAX_RESPONSE_BYTES, Operation};
 pub use redact::Redacted;
 pub use retry::{GiveUpReason, Outcome, RetryAfter, RetryDecision, RetryPolicy};

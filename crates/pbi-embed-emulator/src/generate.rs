@@ -117,7 +117,7 @@ fn bool_or_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<bool>
 }
 
 /// The caller, from a valid bearer token.
-struct Caller {
+pub(crate) struct Caller {
     client_id: String,
     token_expires_at: SystemTime,
     profile_id: Option<String>,
@@ -168,7 +168,7 @@ fn try_generate(
 }
 
 /// Reads the bearer token: 401 when missing or not ours, 403 `TokenExpired` when expired.
-fn authenticate(state: &State, headers: &HeaderMap) -> Result<Caller, Rejection> {
+pub(crate) fn authenticate(state: &State, headers: &HeaderMap) -> Result<Caller, Rejection> {
     let mut values = headers.get_all(AUTHORIZATION).iter();
     let (Some(value), None) = (values.next(), values.next()) else {
         return Err(Rejection::not_authorized());
@@ -245,7 +245,11 @@ fn parse_json<T: serde::de::DeserializeOwned>(headers: &HeaderMap, body: &[u8]) 
 }
 
 /// The workspace, if the caller may use it: 404 when unknown, 401 when not a member.
-fn member_workspace<'s>(state: &'s State, caller: &Caller, id: &str) -> Result<&'s Workspace, Rejection> {
+pub(crate) fn member_workspace<'s>(
+    state: &'s State,
+    caller: &Caller,
+    id: &str,
+) -> Result<&'s Workspace, Rejection> {
     let workspace = state.fixture.workspace(id).ok_or_else(Rejection::not_found)?;
     if workspace.has_member(&caller.client_id) {
         Ok(workspace)
@@ -280,7 +284,7 @@ fn resource(kind: &str, id: &str) -> Resource {
     }
 }
 
-fn percent_decoded(segment: &str) -> String {
+pub(crate) fn percent_decoded(segment: &str) -> String {
     percent_encoding::percent_decode_str(segment)
         .decode_utf8_lossy()
         .into_owned()

@@ -33,8 +33,10 @@ pub mod state;
 pub mod tokens;
 
 mod clock;
+mod embed_page;
 mod entra;
 mod generate;
+mod metadata;
 mod reply;
 mod server;
 
@@ -62,6 +64,7 @@ pub struct EmulatorBuilder {
     fixture: Fixture,
     listen: SocketAddr,
     worker_threads: usize,
+    embed_base: Option<String>,
 }
 
 impl Default for EmulatorBuilder {
@@ -70,6 +73,7 @@ impl Default for EmulatorBuilder {
             fixture: Fixture::default(),
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             worker_threads: 2,
+            embed_base: None,
         }
     }
 }
@@ -90,6 +94,14 @@ impl EmulatorBuilder {
     /// The `expires_in` of access tokens (default: the fixture's, 3599 s).
     pub fn access_token_lifetime(mut self, lifetime: Duration) -> Self {
         self.fixture.access_token_lifetime_seconds = lifetime.as_secs();
+        self
+    }
+
+    /// Where embed URLs point (default: the emulator's own base URL). A browser test that
+    /// routes an https Power BI host name to the emulator sets it, for example to
+    /// `https://emu.powerbi.com`, since `powerbi-client` accepts only such hosts.
+    pub fn embed_base(mut self, url: impl Into<String>) -> Self {
+        self.embed_base = Some(url.into().trim_end_matches('/').to_owned());
         self
     }
 
@@ -114,7 +126,8 @@ impl EmulatorBuilder {
         let listener = std::net::TcpListener::bind(self.listen)?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
-        let state = Arc::new(State::new(self.fixture));
+        let embed_base = self.embed_base.unwrap_or_else(|| format!("http://{addr}"));
+        let state = Arc::new(State::new(self.fixture, embed_base));
         let (shutdown, shutdown_rx) = oneshot::channel();
         let serving = Arc::clone(&state);
         let thread = std::thread::Builder::new()

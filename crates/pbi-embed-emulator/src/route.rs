@@ -20,6 +20,16 @@ pub enum Route {
     DatasetsGenerateTokenInGroup,
     /// `POST /v1.0/myorg/GenerateToken`.
     EmbedTokenGenerateToken,
+    /// `GET /v1.0/myorg/groups/{groupId}/reports/{reportId}`.
+    ReportsGetReportInGroup,
+    /// `GET /v1.0/myorg/groups/{groupId}/dashboards/{dashboardId}`.
+    DashboardsGetDashboardInGroup,
+    /// `GET /v1.0/myorg/groups/{groupId}/dashboards/{dashboardId}/tiles/{tileId}`.
+    DashboardsGetTileInGroup,
+    /// `GET /v1.0/myorg/groups/{groupId}/datasets/{datasetId}`.
+    DatasetsGetDatasetInGroup,
+    /// `GET /reportEmbed`, `/dashboardEmbed`, `/embed`: the stand-in embed page.
+    EmbedPage,
     /// `/_emulator/...`: control and inspection.
     Control,
     /// Anything else.
@@ -28,7 +38,7 @@ pub enum Route {
 
 impl Route {
     /// Every route, in a stable order.
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 14] = [
         Self::EntraToken,
         Self::ReportsGenerateTokenInGroup,
         Self::ReportsGenerateTokenForCreateInGroup,
@@ -36,6 +46,11 @@ impl Route {
         Self::TilesGenerateTokenInGroup,
         Self::DatasetsGenerateTokenInGroup,
         Self::EmbedTokenGenerateToken,
+        Self::ReportsGetReportInGroup,
+        Self::DashboardsGetDashboardInGroup,
+        Self::DashboardsGetTileInGroup,
+        Self::DatasetsGetDatasetInGroup,
+        Self::EmbedPage,
         Self::Control,
         Self::Unknown,
     ];
@@ -51,6 +66,11 @@ impl Route {
             Self::TilesGenerateTokenInGroup => "Tiles_GenerateTokenInGroup",
             Self::DatasetsGenerateTokenInGroup => "Datasets_GenerateTokenInGroup",
             Self::EmbedTokenGenerateToken => "EmbedToken_GenerateToken",
+            Self::ReportsGetReportInGroup => "Reports_GetReportInGroup",
+            Self::DashboardsGetDashboardInGroup => "Dashboards_GetDashboardInGroup",
+            Self::DashboardsGetTileInGroup => "Dashboards_GetTileInGroup",
+            Self::DatasetsGetDatasetInGroup => "Datasets_GetDatasetInGroup",
+            Self::EmbedPage => "Emulator_EmbedPage",
             Self::Control => "Emulator_Control",
             Self::Unknown => "Unknown",
         }
@@ -59,7 +79,27 @@ impl Route {
     /// Whether this is one of the six GenerateToken routes.
     #[must_use]
     pub fn is_generate_token(self) -> bool {
-        !matches!(self, Self::EntraToken | Self::Control | Self::Unknown)
+        matches!(
+            self,
+            Self::ReportsGenerateTokenInGroup
+                | Self::ReportsGenerateTokenForCreateInGroup
+                | Self::DashboardsGenerateTokenInGroup
+                | Self::TilesGenerateTokenInGroup
+                | Self::DatasetsGenerateTokenInGroup
+                | Self::EmbedTokenGenerateToken
+        )
+    }
+
+    /// Whether this is one of the four metadata reads.
+    #[must_use]
+    pub fn is_metadata(self) -> bool {
+        matches!(
+            self,
+            Self::ReportsGetReportInGroup
+                | Self::DashboardsGetDashboardInGroup
+                | Self::DashboardsGetTileInGroup
+                | Self::DatasetsGetDatasetInGroup
+        )
     }
 
     pub(crate) fn index(self) -> usize {
@@ -84,8 +124,32 @@ pub(crate) fn classify<'a>(method: &Method, path: &'a str) -> Target<'a> {
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let eq = |s: &str, want: &str| s.eq_ignore_ascii_case(want);
     let post = *method == Method::POST;
+    let get = *method == Method::GET;
     let (route, params) = match segments.as_slice() {
         ["_emulator", ..] => (Route::Control, vec![]),
+        [page]
+            if get
+                && ["reportEmbed", "dashboardEmbed", "embed", "tileEmbed"]
+                    .iter()
+                    .any(|p| eq(page, p)) =>
+        {
+            (Route::EmbedPage, vec![*page])
+        }
+        [v, m, gr, group, rest @ ..] if get && eq(v, "v1.0") && eq(m, "myorg") && eq(gr, "groups") => {
+            match rest {
+                [r, report] if eq(r, "reports") => (Route::ReportsGetReportInGroup, vec![*group, *report]),
+                [d, dash] if eq(d, "dashboards") => {
+                    (Route::DashboardsGetDashboardInGroup, vec![*group, *dash])
+                }
+                [d, dash, t, tile] if eq(d, "dashboards") && eq(t, "tiles") => {
+                    (Route::DashboardsGetTileInGroup, vec![*group, *dash, *tile])
+                }
+                [d, dataset] if eq(d, "datasets") => {
+                    (Route::DatasetsGetDatasetInGroup, vec![*group, *dataset])
+                }
+                _ => (Route::Unknown, vec![]),
+            }
+        }
         [tenant, o, v, t] if post && eq(o, "oauth2") && eq(v, "v2.0") && eq(t, "token") => {
             (Route::EntraToken, vec![*tenant])
         }

@@ -109,6 +109,8 @@ fn dispatch(
             crate::entra::token(state, tenant, &parts.headers, body)
         }
         Route::Control => crate::control::control(state, &parts.method, parts.uri.path(), body),
+        Route::EmbedPage => crate::embed_page::page(),
+        route if route.is_metadata() => crate::metadata::get(state, target, &parts.headers),
         Route::Unknown => reply::power_bi_error(
             StatusCode::NOT_FOUND,
             "NoSuchRoute",

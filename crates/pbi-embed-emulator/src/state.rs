@@ -38,6 +38,8 @@ pub struct Stats {
 
 pub(crate) struct State {
     pub(crate) fixture: Fixture,
+    /// Where embed URLs point.
+    pub(crate) embed_base: String,
     pub(crate) signer: Signer,
     pub(crate) tokens: TokenStore,
     pub(crate) faults: Faults,
@@ -50,10 +52,11 @@ pub(crate) struct State {
 }
 
 impl State {
-    pub(crate) fn new(fixture: Fixture) -> Self {
+    pub(crate) fn new(fixture: Fixture, embed_base: String) -> Self {
         let lifetime = fixture.access_token_lifetime_seconds.saturating_mul(1000);
         Self {
             fixture,
+            embed_base,
             signer: Signer::random(),
             tokens: TokenStore::default(),
             faults: Faults::default(),

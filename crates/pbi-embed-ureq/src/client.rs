@@ -4,12 +4,15 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
+use pbi_embed_core::embed_config::{dashboard_token_request, report_token_request, tile_token_request};
 use pbi_embed_core::http;
 use pbi_embed_core::{
     AccessToken, ApiRequest, BearerToken, CacheKey, ClientCredentials, ClientId, ClientSecret, Cloud,
-    CreateReportToken, DashboardToken, DatasetToken, EmbedToken, EmbedTokenCache, ExecuteError,
-    MAX_RESPONSE_BYTES, MultiResourceToken, NextStep, Operation, ProfileId, ReportToken, RetryPolicy,
-    RetryState, TenantId, TileToken, TransportKind,
+    CreateReportToken, DashboardId, DashboardToken, Dataset, DatasetId, DatasetToken, EmbedConfig,
+    EmbedOptions, EmbedToken, EmbedTokenCache, ErrorKind, ExecuteError, GetDashboardInGroup,
+    GetDatasetInGroup, GetReportInGroup, GetTileInGroup, MAX_RESPONSE_BYTES, MultiResourceToken, NextStep,
+    Operation, ProfileId, ReportId, ReportToken, RetryPolicy, RetryState, TenantId, TileId, TileToken,
+    TransportKind, WorkspaceId, check_rls,
 };
 
 use crate::Error;
@@ -197,6 +200,7 @@ impl ClientBuilder {
                     .embed_cache
                     .map(|(capacity, margin)| Mutex::new(EmbedTokenCache::new(capacity, margin))),
                 in_flight: Mutex::new(HashMap::new()),
+                datasets: Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -221,7 +225,12 @@ struct Inner {
     embed_cache: Option<Mutex<EmbedTokenCache>>,
     /// One lock per embed-token request in flight, so identical ones share a call.
     in_flight: Mutex<HashMap<CacheKey, Arc<Mutex<()>>>>,
+    /// Datasets' RLS flags, for the pre-flight.
+    datasets: Mutex<HashMap<(WorkspaceId, DatasetId), (Dataset, Instant)>>,
 }
+
+/// How long a dataset's RLS flags are trusted.
+const DATASET_FLAGS_TTL: Duration = Duration::from_secs(10 * 60);
 
 impl Client {
     /// A builder with safe defaults.
@@ -359,6 +368,112 @@ impl Client {
     /// As [`Client::execute`].
     pub fn multi_resource_token(&self, request: &MultiResourceToken) -> Result<EmbedToken, Error> {
         self.embed_token(request)
+    }
+
+    /// The configuration `powerbi-client` takes to embed a report: its metadata (for the
+    /// embed URL), the RLS pre-flight against its dataset's flags, and a multi-resource
+    /// token for the report and its dataset, through the embed-token cache.
+    ///
+    /// # Errors
+    /// [`ErrorKind::RlsIdentity`] from the pre-flight, or as [`Client::execute`].
+    pub fn report_embed_config(
+        &self,
+        workspace: &WorkspaceId,
+        report: &ReportId,
+        options: &EmbedOptions,
+    ) -> Result<EmbedConfig, Error> {
+        let metadata = self.execute(&GetReportInGroup::new(workspace.clone(), report.clone()))?;
+        let request = report_token_request(&metadata, options);
+        if options.preflight()
+            && let Some(dataset) = &metadata.dataset_id
+        {
+            self.preflight(workspace, dataset, &request.request_body().identities)?;
+        }
+        let token = self.embed_token(&request)?;
+        Ok(EmbedConfig::report(
+            &metadata,
+            workspace,
+            token,
+            options.editable_requested(),
+        ))
+    }
+
+    /// The configuration `powerbi-client` takes to embed a dashboard.
+    ///
+    /// # Errors
+    /// As [`Client::execute`].
+    pub fn dashboard_embed_config(
+        &self,
+        workspace: &WorkspaceId,
+        dashboard: &DashboardId,
+        options: &EmbedOptions,
+    ) -> Result<EmbedConfig, Error> {
+        let metadata = self.execute(&GetDashboardInGroup::new(workspace.clone(), dashboard.clone()))?;
+        let token = self.embed_token(&dashboard_token_request(workspace, &metadata, options))?;
+        Ok(EmbedConfig::dashboard(&metadata, workspace, token))
+    }
+
+    /// The configuration `powerbi-client` takes to embed a tile, with the RLS pre-flight
+    /// against the tile's dataset.
+    ///
+    /// # Errors
+    /// [`ErrorKind::RlsIdentity`] from the pre-flight, or as [`Client::execute`].
+    pub fn tile_embed_config(
+        &self,
+        workspace: &WorkspaceId,
+        dashboard: &DashboardId,
+        tile: &TileId,
+        options: &EmbedOptions,
+    ) -> Result<EmbedConfig, Error> {
+        let metadata = self.execute(&GetTileInGroup::new(
+            workspace.clone(),
+            dashboard.clone(),
+            tile.clone(),
+        ))?;
+        let request = tile_token_request(workspace, dashboard, &metadata, options);
+        if options.preflight()
+            && let Some(dataset) = &metadata.dataset_id
+        {
+            self.preflight(workspace, dataset, &request.request_body().identities)?;
+        }
+        let token = self.embed_token(&request)?;
+        Ok(EmbedConfig::tile(&metadata, dashboard, workspace, token))
+    }
+
+    /// A dataset's metadata, including its RLS flags; cached for 10 minutes.
+    ///
+    /// # Errors
+    /// As [`Client::execute`].
+    pub fn dataset(&self, workspace: &WorkspaceId, dataset: &DatasetId) -> Result<Dataset, Error> {
+        let key = (workspace.clone(), dataset.clone());
+        let cached = lock(&self.inner.datasets)
+            .get(&key)
+            .filter(|(_, at)| at.elapsed() < DATASET_FLAGS_TTL)
+            .map(|(flags, _)| flags.clone());
+        if let Some(flags) = cached {
+            return Ok(flags);
+        }
+        let flags = self.execute(&GetDatasetInGroup::new(workspace.clone(), dataset.clone()))?;
+        lock(&self.inner.datasets).insert(key, (flags.clone(), Instant::now()));
+        Ok(flags)
+    }
+
+    /// Runs the RLS pre-flight. A dataset the client cannot read (in another workspace,
+    /// say) is left to Power BI to judge.
+    fn preflight(
+        &self,
+        workspace: &WorkspaceId,
+        dataset: &DatasetId,
+        identities: &[pbi_embed_core::EffectiveIdentity],
+    ) -> Result<(), Error> {
+        match self.dataset(workspace, dataset) {
+            Ok(flags) => Ok(check_rls(&flags, identities)?),
+            Err(error) if matches!(error.kind(), ErrorKind::NotFound | ErrorKind::NotAuthorized) => {
+                tracing::debug!(error = %error, "RLS pre-flight skipped: the dataset cannot be read");
+                Ok(())
+            }
+            Err(error) => Err(error),
+        }
     }
 
     /// Signs in now (or returns the cached token while it is fresh). Useful to check

@@ -1,0 +1,447 @@
+//! The item metadata a browser needs: Reports GetReportInGroup, Dashboards
+//! GetDashboardInGroup, Dashboards GetTileInGroup and Datasets GetDatasetInGroup.
+//!
+//! The embed URL comes from here, and a dataset's row-level-security flags, which
+//! [`crate::embed_config::check_rls`] uses to catch identity mistakes before a token is
+//! minted.
+
+use http::Method;
+use percent_encoding::utf8_percent_encode;
+use serde_json::{Map, Value};
+
+use crate::error::Error;
+use crate::ids::{DashboardId, DatasetId, ReportId, TileId, WorkspaceId};
+use crate::operation::ApiRequest;
+use crate::response::{json_object, required_str};
+
+/// `reportType`: a Power BI report or a paginated (RDL) report.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ReportType {
+    /// `PowerBIReport`.
+    PowerBiReport,
+    /// `PaginatedReport`.
+    PaginatedReport,
+    /// A value this crate does not know.
+    Other(String),
+}
+
+/// `Report`: what GetReportInGroup returns (the fields embedding uses).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Report {
+    /// `id`.
+    pub id: ReportId,
+    /// `name`.
+    pub name: String,
+    /// `embedUrl`: where the browser's `powerbi-client` loads the report from.
+    pub embed_url: String,
+    /// `datasetId`: the dataset it is bound to.
+    pub dataset_id: Option<DatasetId>,
+    /// `reportType` (a Power BI report when absent).
+    pub report_type: ReportType,
+    /// `webUrl`.
+    pub web_url: Option<String>,
+}
+
+/// `Dashboard`: what GetDashboardInGroup returns.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Dashboard {
+    /// `id`.
+    pub id: DashboardId,
+    /// `displayName`.
+    pub display_name: String,
+    /// `embedUrl`.
+    pub embed_url: String,
+    /// `isReadOnly`.
+    pub is_read_only: Option<bool>,
+}
+
+/// `Tile`: what GetTileInGroup returns.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Tile {
+    /// `id`.
+    pub id: TileId,
+    /// `title`.
+    pub title: String,
+    /// `embedUrl`.
+    pub embed_url: String,
+    /// `reportId`: the report the tile was pinned from, if any.
+    pub report_id: Option<ReportId>,
+    /// `datasetId`: the dataset it queries, if any.
+    pub dataset_id: Option<DatasetId>,
+}
+
+/// `Dataset`: what GetDatasetInGroup returns (the fields embedding uses).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Dataset {
+    /// `id`.
+    pub id: DatasetId,
+    /// `name`.
+    pub name: String,
+    /// `isEffectiveIdentityRequired`: an embed token must carry an identity for it.
+    pub is_effective_identity_required: bool,
+    /// `isEffectiveIdentityRolesRequired`: that identity must carry roles.
+    pub is_effective_identity_roles_required: bool,
+    /// `isRefreshable`.
+    pub is_refreshable: Option<bool>,
+    /// `isOnPremGatewayRequired`.
+    pub is_on_prem_gateway_required: Option<bool>,
+    /// `configuredBy`.
+    pub configured_by: Option<String>,
+    /// `targetStorageMode`, for example `Abf` (import) or `PremiumFiles`.
+    pub target_storage_mode: Option<String>,
+}
+
+/// Reports GetReportInGroup: `GET /v1.0/myorg/groups/{groupId}/reports/{reportId}`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[must_use]
+pub struct GetReportInGroup {
+    workspace: WorkspaceId,
+    report: ReportId,
+}
+
+/// Dashboards GetDashboardInGroup: `GET /v1.0/myorg/groups/{groupId}/dashboards/{dashboardId}`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[must_use]
+pub struct GetDashboardInGroup {
+    workspace: WorkspaceId,
+    dashboard: DashboardId,
+}
+
+/// Dashboards GetTileInGroup:
+/// `GET /v1.0/myorg/groups/{groupId}/dashboards/{dashboardId}/tiles/{tileId}`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[must_use]
+pub struct GetTileInGroup {
+    workspace: WorkspaceId,
+    dashboard: DashboardId,
+    tile: TileId,
+}
+
+/// Datasets GetDatasetInGroup: `GET /v1.0/myorg/groups/{groupId}/datasets/{datasetId}`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[must_use]
+pub struct GetDatasetInGroup {
+    workspace: WorkspaceId,
+    dataset: DatasetId,
+}
+
+impl GetReportInGroup {
+    /// The report `report` in `workspace`.
+    pub fn new(workspace: WorkspaceId, report: ReportId) -> Self {
+        Self { workspace, report }
+    }
+}
+
+impl GetDashboardInGroup {
+    /// The dashboard `dashboard` in `workspace`.
+    pub fn new(workspace: WorkspaceId, dashboard: DashboardId) -> Self {
+        Self { workspace, dashboard }
+    }
+}
+
+impl GetTileInGroup {
+    /// The tile `tile` of `dashboard` in `workspace`.
+    pub fn new(workspace: WorkspaceId, dashboard: DashboardId, tile: TileId) -> Self {
+        Self {
+            workspace,
+            dashboard,
+            tile,
+        }
+    }
+}
+
+impl GetDatasetInGroup {
+    /// The dataset `dataset` in `workspace`.
+    pub fn new(workspace: WorkspaceId, dataset: DatasetId) -> Self {
+        Self { workspace, dataset }
+    }
+}
+
+/// A field by its camelCase name, also accepting other casings (the spec spells some
+/// dataset fields in PascalCase).
+fn field<'m>(object: &'m Map<String, Value>, name: &str) -> Option<&'m Value> {
+    object.get(name).or_else(|| {
+        object
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    })
+}
+
+fn optional_str(object: &Map<String, Value>, name: &str) -> Result<Option<String>, String> {
+    match field(object, name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(format!("the field `{name}` is not a string")),
+    }
+}
+
+fn optional_bool(object: &Map<String, Value>, name: &str) -> Result<Option<bool>, String> {
+    match field(object, name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(_) => Err(format!("the field `{name}` is not a boolean")),
+    }
+}
+
+fn id<T>(object: &Map<String, Value>, name: &str, parse: fn(&str) -> Result<T, Error>) -> Result<T, String> {
+    let text = field(object, name)
+        .and_then(Value::as_str)
+        .ok_or_else(|| format!("the field `{name}` is missing or not a string"))?;
+    parse(text).map_err(|_| format!("the field `{name}` is not a valid id"))
+}
+
+fn optional_id<T>(
+    object: &Map<String, Value>,
+    name: &str,
+    parse: fn(&str) -> Result<T, Error>,
+) -> Result<Option<T>, String> {
+    match optional_str(object, name)? {
+        None => Ok(None),
+        Some(text) if text.is_empty() => Ok(None),
+        Some(text) => parse(&text)
+            .map(Some)
+            .map_err(|_| format!("the field `{name}` is not a valid id")),
+    }
+}
+
+/// `embedUrl`: required, an absolute http(s) URL.
+fn embed_url(object: &Map<String, Value>) -> Result<String, String> {
+    let text = optional_str(object, "embedUrl")?.ok_or("the field `embedUrl` is missing")?;
+    match url::Url::parse(&text) {
+        Ok(url) if matches!(url.scheme(), "https" | "http") => Ok(text),
+        _ => Err("the field `embedUrl` is not an http(s) URL".to_owned()),
+    }
+}
+
+fn group(workspace: &WorkspaceId) -> String {
+    format!("/v1.0/myorg/groups/{workspace}")
+}
+
+/// The parts every metadata GET shares.
+macro_rules! get_request {
+    ($name:ident, $operation:literal, $output:ident, $what:literal) => {
+        impl ApiRequest for $name {
+            type Output = $output;
+
+            fn operation_id(&self) -> &'static str {
+                $operation
+            }
+            fn output_name(&self) -> &'static str {
+                $what
+            }
+            fn method(&self) -> Method {
+                Method::GET
+            }
+            fn path(&self) -> String {
+                self.path_below_api()
+            }
+            fn validate(&self) -> Result<(), Error> {
+                Ok(())
+            }
+            fn body(&self) -> Result<Option<Vec<u8>>, Error> {
+                Ok(None)
+            }
+            fn parse_success(&self, body: &[u8]) -> Result<$output, String> {
+                $output::from_object(&json_object(body)?)
+            }
+        }
+    };
+}
+
+impl GetReportInGroup {
+    fn path_below_api(&self) -> String {
+        format!("{}/reports/{}", group(&self.workspace), self.report)
+    }
+}
+impl GetDashboardInGroup {
+    fn path_below_api(&self) -> String {
+        format!("{}/dashboards/{}", group(&self.workspace), self.dashboard)
+    }
+}
+impl GetTileInGroup {
+    fn path_below_api(&self) -> String {
+        format!(
+            "{}/dashboards/{}/tiles/{}",
+            group(&self.workspace),
+            self.dashboard,
+            self.tile
+        )
+    }
+}
+impl GetDatasetInGroup {
+    fn path_below_api(&self) -> String {
+        format!(
+            "{}/datasets/{}",
+            group(&self.workspace),
+            utf8_percent_encode(self.dataset.as_str(), crate::generate_token::PATH_SEGMENT)
+        )
+    }
+}
+
+get_request!(GetReportInGroup, "Reports_GetReportInGroup", Report, "Report");
+get_request!(
+    GetDashboardInGroup,
+    "Dashboards_GetDashboardInGroup",
+    Dashboard,
+    "Dashboard"
+);
+get_request!(GetTileInGroup, "Dashboards_GetTileInGroup", Tile, "Tile");
+get_request!(
+    GetDatasetInGroup,
+    "Datasets_GetDatasetInGroup",
+    Dataset,
+    "Dataset"
+);
+
+impl Report {
+    fn from_object(o: &Map<String, Value>) -> Result<Self, String> {
+        Ok(Self {
+            id: id(o, "id", ReportId::parse)?,
+            name: optional_str(o, "name")?.unwrap_or_default(),
+            embed_url: embed_url(o)?,
+            dataset_id: optional_id(o, "datasetId", DatasetId::parse)?,
+            report_type: match optional_str(o, "reportType")?.as_deref() {
+                None | Some("PowerBIReport") => ReportType::PowerBiReport,
+                Some("PaginatedReport") => ReportType::PaginatedReport,
+                Some(other) => ReportType::Other(other.to_owned()),
+            },
+            web_url: optional_str(o, "webUrl")?,
+        })
+    }
+}
+
+impl Dashboard {
+    fn from_object(o: &Map<String, Value>) -> Result<Self, String> {
+        Ok(Self {
+            id: id(o, "id", DashboardId::parse)?,
+            display_name: optional_str(o, "displayName")?.unwrap_or_default(),
+            embed_url: embed_url(o)?,
+            is_read_only: optional_bool(o, "isReadOnly")?,
+        })
+    }
+}
+
+impl Tile {
+    fn from_object(o: &Map<String, Value>) -> Result<Self, String> {
+        Ok(Self {
+            id: id(o, "id", TileId::parse)?,
+            title: optional_str(o, "title")?.unwrap_or_default(),
+            embed_url: embed_url(o)?,
+            report_id: optional_id(o, "reportId", ReportId::parse)?,
+            dataset_id: optional_id(o, "datasetId", DatasetId::parse)?,
+        })
+    }
+}
+
+impl Dataset {
+    fn from_object(o: &Map<String, Value>) -> Result<Self, String> {
+        let flag =
+            |name: &str| optional_bool(o, name)?.ok_or_else(|| format!("the field `{name}` is missing"));
+        Ok(Self {
+            id: DatasetId::parse(required_str(o, "id")?)
+                .map_err(|_| "the field `id` is not a valid id".to_owned())?,
+            name: optional_str(o, "name")?.unwrap_or_default(),
+            is_effective_identity_required: flag("isEffectiveIdentityRequired")?,
+            is_effective_identity_roles_required: flag("isEffectiveIdentityRolesRequired")?,
+            is_refreshable: optional_bool(o, "isRefreshable")?,
+            is_on_prem_gateway_required: optional_bool(o, "isOnPremGatewayRequired")?,
+            configured_by: optional_str(o, "configuredBy")?,
+            target_storage_mode: optional_str(o, "targetStorageMode")?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn official_examples_parse() {
+        let dataset = GetDatasetInGroup::new(
+            WorkspaceId::parse("f089354e-8366-4e18-aea3-4cb4a3a50b48").unwrap(),
+            DatasetId::parse("cfafbeb1-8037-4d0c-896e-a46fb27ff229").unwrap(),
+        );
+        let parsed = dataset
+            .parse_success(br#"{"id": "cfafbeb1-8037-4d0c-896e-a46fb27ff229", "name": "SalesMarketing", "addRowsAPIEnabled": false, "configuredBy": "john@contoso.com", "isRefreshable": true, "isEffectiveIdentityRequired": true, "isEffectiveIdentityRolesRequired": true, "isOnPremGatewayRequired": false, "targetStorageMode": "Abf"}"#)
+            .unwrap();
+        assert!(parsed.is_effective_identity_required && parsed.is_effective_identity_roles_required);
+        assert_eq!(parsed.target_storage_mode.as_deref(), Some("Abf"));
+        let pascal = dataset
+            .parse_success(
+                br#"{"id":"x","IsEffectiveIdentityRequired":false,"IsEffectiveIdentityRolesRequired":false}"#,
+            )
+            .unwrap();
+        assert!(!pascal.is_effective_identity_required);
+        assert_eq!(
+            dataset.path(),
+            "/v1.0/myorg/groups/f089354e-8366-4e18-aea3-4cb4a3a50b48/datasets/cfafbeb1-8037-4d0c-896e-a46fb27ff229"
+        );
+
+        let report = GetReportInGroup::new(
+            WorkspaceId::parse("f089354e-8366-4e18-aea3-4cb4a3a50b48").unwrap(),
+            ReportId::parse("5b218778-e7a5-4d73-8187-f10824047715").unwrap(),
+        );
+        let parsed = report
+            .parse_success(br#"{"datasetId": "cfafbeb1-8037-4d0c-896e-a46fb27ff229", "id": "5b218778-e7a5-4d73-8187-f10824047715", "name": "SalesMarketing", "webUrl": "https://app.powerbi.com/groups/f089354e-8366-4e18-aea3-4cb4a3a50b48/reports/5b218778-e7a5-4d73-8187-f10824047715", "embedUrl": "https://app.powerbi.com/reportEmbed?reportId=5b218778-e7a5-4d73-8187-f10824047715&groupId=f089354e-8366-4e18-aea3-4cb4a3a50b48"}"#)
+            .unwrap();
+        assert_eq!(parsed.report_type, ReportType::PowerBiReport);
+        assert!(
+            parsed
+                .embed_url
+                .starts_with("https://app.powerbi.com/reportEmbed?")
+        );
+        assert_eq!(report.method(), Method::GET);
+
+        let tile = GetTileInGroup::new(
+            WorkspaceId::parse("f089354e-8366-4e18-aea3-4cb4a3a50b48").unwrap(),
+            DashboardId::parse("69ffaa6c-b36d-4d01-96f5-1ed67c64d4af").unwrap(),
+            TileId::parse("312fbfe9-2eda-44e0-9ed0-ab5dc571bb4b").unwrap(),
+        );
+        let parsed = tile
+            .parse_success(br#"{"id": "312fbfe9-2eda-44e0-9ed0-ab5dc571bb4b", "title": "SalesMarketingTile", "embedUrl": "https://app.powerbi.com/embed?dashboardId=69ffaa6c-b36d-4d01-96f5-1ed67c64d4af&tileId=312fbfe9-2eda-44e0-9ed0-ab5dc571bb4b&groupId=f089354e-8366-4e18-aea3-4cb4a3a50b48", "rowSpan": 0, "colSpan": 0, "reportId": "5b218778-e7a5-4d73-8187-f10824047715", "datasetId": "cfafbeb1-8037-4d0c-896e-a46fb27ff229"}"#)
+            .unwrap();
+        assert!(parsed.report_id.is_some() && parsed.dataset_id.is_some());
+
+        let dashboard = GetDashboardInGroup::new(
+            WorkspaceId::parse("f089354e-8366-4e18-aea3-4cb4a3a50b48").unwrap(),
+            DashboardId::parse("69ffaa6c-b36d-4d01-96f5-1ed67c64d4af").unwrap(),
+        );
+        let parsed = dashboard
+            .parse_success(br#"{"id": "69ffaa6c-b36d-4d01-96f5-1ed67c64d4af", "displayName": "SalesMarketing", "embedUrl": "https://app.powerbi.com/dashboardEmbed?dashboardId=69ffaa6c-b36d-4d01-96f5-1ed67c64d4af&groupId=f089354e-8366-4e18-aea3-4cb4a3a50b48", "isReadOnly": false}"#)
+            .unwrap();
+        assert_eq!(parsed.display_name, "SalesMarketing");
+    }
+
+    #[test]
+    fn malformed_metadata() {
+        let report = GetReportInGroup::new(
+            WorkspaceId::parse("f089354e-8366-4e18-aea3-4cb4a3a50b48").unwrap(),
+            ReportId::parse("5b218778-e7a5-4d73-8187-f10824047715").unwrap(),
+        );
+        for (body, want) in [
+            (
+                r#"{"id":"5b218778-e7a5-4d73-8187-f10824047715"}"#,
+                "`embedUrl` is missing",
+            ),
+            (
+                r#"{"id":"nope","embedUrl":"https://x"}"#,
+                "`id` is not a valid id",
+            ),
+            (
+                r#"{"id":"5b218778-e7a5-4d73-8187-f10824047715","embedUrl":"javascript:alert(1)"}"#,
+                "not an http(s) URL",
+            ),
+        ] {
+            assert!(
+                report.parse_success(body.as_bytes()).unwrap_err().contains(want),
+                "{body}"
+            );
+        }
+    }
+}
