@@ -371,7 +371,7 @@ mod tests {
     fn preflight_names_the_dataset_and_the_fix() {
         let ds = dataset(true, true);
         let with_roles = EffectiveIdentity::new("u").role("r").dataset(ds.id.clone());
-        check_rls(&ds, &[with_roles.clone()]).unwrap();
+        check_rls(&ds, std::slice::from_ref(&with_roles)).unwrap();
         let err = check_rls(&ds, &[]).unwrap_err();
         assert_eq!(err.kind(), crate::ErrorKind::RlsIdentity);
         assert_eq!(
