@@ -1,0 +1,173 @@
+//! A web application that embeds a Power BI report for the signed-in user: a backend
+//! endpoint returns an embed configuration for the user's row-level-security identity,
+//! and a page loads `powerbi-client` (served locally from npm), embeds the report and
+//! refreshes the token before it expires.
+//!
+//! ```sh
+//! npm ci --prefix examples/web        # once: powerbi-client from the npm registry
+//! cargo run --example web_app
+//! # open http://127.0.0.1:3000/?user=alice   (also: bob; mallory has no identity)
+//! ```
+//!
+//! It runs against the local emulator unless `AZURE_*` and `PBI_*` are set (see the quick
+//! start). `PBI_WEB_LISTEN` picks the address, `PBI_EMBED_LIFETIME_MINUTES` shortens the
+//! tokens and `PBI_REFRESH_MARGIN_SECONDS` sets how long before expiry the page renews.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::extract::{Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use pbi_embed_examples::Target;
+use pbi_embed_reqwest::{Client, EffectiveIdentity, EmbedOptions};
+use serde_json::json;
+
+const INDEX: &str = include_str!("../web/index.html");
+
+struct App {
+    client: Client,
+    target: Target,
+    /// The RLS identity of each user the app knows; a user without one is a mistake the
+    /// pre-flight catches.
+    users: HashMap<&'static str, Option<EffectiveIdentity>>,
+    lifetime_minutes: Option<u32>,
+    refresh_margin_seconds: u64,
+    powerbi_js: PathBuf,
+}
+
+#[derive(serde::Deserialize)]
+struct EmbedQuery {
+    user: String,
+}
+
+async fn embed_config(State(app): State<Arc<App>>, Query(query): Query<EmbedQuery>) -> Response {
+    let Some(identity) = app.users.get(query.user.as_str()) else {
+        return (
+            StatusCode::FORBIDDEN,
+            Json(json!({"error": format!("unknown user {:?}", query.user)})),
+        )
+            .into_response();
+    };
+    let mut options = EmbedOptions::new();
+    if let Some(identity) = identity {
+        options = options.identity(identity.clone());
+    }
+    if let Some(minutes) = app.lifetime_minutes {
+        options = options.lifetime_in_minutes(minutes);
+    }
+    match app
+        .client
+        .report_embed_config(&app.target.workspace, &app.target.report, &options)
+        .await
+    {
+        Ok(config) => {
+            let mut body = serde_json::to_value(&config).unwrap_or_default();
+            body["refreshMarginSeconds"] = json!(app.refresh_margin_seconds);
+            Json(body).into_response()
+        }
+        Err(error) => {
+            let status = if error
+                .service()
+                .is_some_and(|e| !e.was_sent() || e.status().is_some())
+            {
+                StatusCode::BAD_REQUEST
+            } else {
+                StatusCode::BAD_GATEWAY
+            };
+            (
+                status,
+                Json(json!({"error": error.to_string(), "kind": format!("{:?}", error.kind())})),
+            )
+                .into_response()
+        }
+    }
+}
+
+async fn powerbi_js(State(app): State<Arc<App>>) -> Response {
+    match tokio::fs::read(&app.powerbi_js).await {
+        Ok(bytes) => ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], bytes).into_response(),
+        Err(_) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!(
+                "{} is missing: run `npm ci --prefix examples/web` first",
+                app.powerbi_js.display()
+            ),
+        )
+            .into_response(),
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let target = Target::from_env()?;
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let listen: SocketAddr = env("PBI_WEB_LISTEN")
+        .unwrap_or_else(|| "127.0.0.1:3000".to_owned())
+        .parse()?;
+    let client = Client::builder()
+        .cloud(target.cloud.clone())
+        .service_principal(
+            target.tenant.clone(),
+            target.client_id.clone(),
+            target.client_secret.clone(),
+        )
+        .build()?;
+    // alice and bob see their region's rows; mallory was never given an identity.
+    let role = |name: &str| {
+        target
+            .identity
+            .as_ref()
+            .and_then(|i| i.roles.first().cloned())
+            .unwrap_or_else(|| name.to_owned())
+    };
+    let users = HashMap::from([
+        (
+            "alice",
+            Some(EffectiveIdentity::new("alice@contoso.com").role(role("Region"))),
+        ),
+        (
+            "bob",
+            Some(
+                EffectiveIdentity::new("bob@contoso.com").role(if target.emulator.is_some() {
+                    "Manager".to_owned()
+                } else {
+                    role("Manager")
+                }),
+            ),
+        ),
+        ("mallory", None),
+    ]);
+    let emulator = target
+        .emulator
+        .as_ref()
+        .map(pbi_embed_emulator::Emulator::base_url);
+    let app = Arc::new(App {
+        client,
+        users,
+        lifetime_minutes: env("PBI_EMBED_LIFETIME_MINUTES").and_then(|m| m.parse().ok()),
+        refresh_margin_seconds: env("PBI_REFRESH_MARGIN_SECONDS")
+            .and_then(|m| m.parse().ok())
+            .unwrap_or(10 * 60),
+        powerbi_js: PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("web/node_modules/powerbi-client/dist/powerbi.min.js"),
+        target,
+    });
+    let router = Router::new()
+        .route("/", get(|| async { Html(INDEX) }))
+        .route("/powerbi.js", get(powerbi_js))
+        .route("/api/embed", get(embed_config))
+        .with_state(app);
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    let addr = listener.local_addr()?;
+    if let Some(emulator) = emulator {
+        println!("emulator: {emulator}");
+    }
+    println!("web app: http://{addr}/?user=alice");
+    axum::serve(listener, router).await?;
+    Ok(())
+}

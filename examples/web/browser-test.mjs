@@ -1,0 +1,103 @@
+// Browser test: headless Chromium (Debian's chromium, driven by playwright-core) opens the
+// example web app against the emulator and checks the whole embedding path.
+//
+//   cargo build --example web_app && npm ci --prefix examples/web
+//   node examples/web/browser-test.mjs
+//
+// It starts target/debug/examples/web_app itself (WEB_APP_BIN overrides), with 1-minute
+// tokens renewed 50 s before expiry, and saves a screenshot to target/browser-test/.
+
+import { spawn } from "node:child_process";
+import { mkdirSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { createInterface } from "node:readline";
+import { chromium } from "playwright-core";
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+const bin = process.env.WEB_APP_BIN || resolve(root, "target/debug/examples/web_app");
+const chromiumPath = process.env.CHROMIUM || "/usr/bin/chromium";
+const artifacts = resolve(root, "target/browser-test");
+mkdirSync(artifacts, { recursive: true });
+
+let passed = 0;
+let failed = 0;
+function check(name, ok, detail = "") {
+  if (ok) { passed += 1; console.log(`ok   ${name}`); } else { failed += 1; console.log(`FAIL ${name} ${detail}`); }
+}
+
+const app = spawn(bin, [], {
+  env: {
+    ...process.env,
+    AZURE_CLIENT_ID: "",
+    PBI_WEB_LISTEN: "127.0.0.1:0",
+    PBI_EMBED_LIFETIME_MINUTES: "1",
+    PBI_REFRESH_MARGIN_SECONDS: "50",
+  },
+  stdio: ["ignore", "pipe", "inherit"],
+});
+const urls = await new Promise((resolveUrls, reject) => {
+  const found = {};
+  const timer = setTimeout(() => reject(new Error("the web app did not start")), 30000);
+  createInterface({ input: app.stdout }).on("line", (line) => {
+    const match = /^(emulator|web app): (\S+)/.exec(line);
+    if (match) { found[match[1]] = match[2]; }
+    if (found.emulator && found["web app"]) { clearTimeout(timer); resolveUrls(found); }
+  });
+  app.on("exit", (code) => reject(new Error(`the web app exited with ${code}`)));
+});
+const site = urls["web app"].replace(/\/\?.*$/, "");
+const emulator = urls.emulator;
+
+const browser = await chromium.launch({
+  executablePath: chromiumPath,
+  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+});
+try {
+  const page = await browser.newPage({ viewport: { width: 1100, height: 700 } });
+  page.on("pageerror", (error) => console.log(`page error: ${error.message}`));
+  await page.goto(`${site}/?user=alice`);
+  await page.waitForFunction(() => window.embedState && (window.embedState.loaded || window.embedState.error), null, { timeout: 30000 });
+  const state = await page.evaluate(() => window.embedState);
+  check("the report's loaded event fires", state.loaded === true, JSON.stringify(state));
+
+  const src = await page.$eval("#report iframe", (frame) => frame.src);
+  check("the iframe points at the embed URL", src.startsWith(state.embedUrl), `${src} vs ${state.embedUrl}`);
+  check("the embed URL is the emulator's report page", state.embedUrl.startsWith(`${emulator}/reportEmbed?reportId=`), state.embedUrl);
+
+  const token = await (await fetch(`${emulator}/_emulator/tokens/${state.tokenIds[0]}`)).json();
+  const report = new URL(state.embedUrl).searchParams.get("reportId");
+  check("the token is for that report", token.resources.some((r) => r.kind === "report" && r.id === report), JSON.stringify(token.resources));
+  check("the token carries alice's identity", token.identities[0] && token.identities[0].username === "alice@contoso.com", JSON.stringify(token.identities));
+
+  const frame = page.frames().find((f) => f.url().startsWith(emulator));
+  const shown = frame ? await frame.textContent("#details") : "";
+  check("the embed page shows the identity it checked", shown.includes("alice@contoso.com"), shown);
+  await page.screenshot({ path: resolve(artifacts, "embedded.png") });
+
+  await page.waitForFunction(() => window.embedState.refreshed.length > 0 || window.embedState.error, null, { timeout: 40000 });
+  const later = await page.evaluate(() => window.embedState);
+  check("a short-lived token is refreshed before it expires", later.refreshed.length > 0 && !later.error, JSON.stringify(later));
+  const renewed = later.refreshed[0];
+  check("the refreshed token is a new one", renewed && renewed !== state.tokenIds[0]);
+  const status = await page.textContent("#status");
+  check("the page says so", status.includes("token refreshed"), status);
+  const frameStatus = frame ? await frame.textContent("#status") : "";
+  check("the embed page accepted the new token", frameStatus.includes("Token refreshed"), frameStatus);
+  await page.screenshot({ path: resolve(artifacts, "refreshed.png") });
+
+  const mistake = await browser.newPage({ viewport: { width: 1100, height: 400 } });
+  await mistake.goto(`${site}/?user=mallory`);
+  await mistake.waitForFunction(() => window.embedState && window.embedState.error, null, { timeout: 30000 });
+  const error = await mistake.textContent("#error");
+  check("an RLS mistake shows a readable error", error.includes("requires an effective identity") && error.includes("Sales"), error);
+  check("the error box is visible", await mistake.isVisible("#error"));
+  await mistake.screenshot({ path: resolve(artifacts, "rls-mistake.png") });
+} finally {
+  await browser.close();
+  app.kill();
+}
+console.log(`\nscreenshots in ${artifacts}`);
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed === 0 ? 0 : 1);
