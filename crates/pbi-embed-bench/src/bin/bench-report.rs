@@ -49,7 +49,11 @@ fn target_dir() -> PathBuf {
 
 /// Criterion's median estimate for a benchmark id, in nanoseconds.
 fn criterion_median_ns(id: &str) -> Option<f64> {
-    let path = target_dir().join("criterion").join(id).join("new/estimates.json");
+    // Criterion names the folder after the id with `/` replaced by `_`.
+    let path = target_dir()
+        .join("criterion")
+        .join(id.replace('/', "_"))
+        .join("new/estimates.json");
     let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
     json["median"]["point_estimate"].as_f64()
 }
