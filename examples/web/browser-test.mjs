@@ -4,8 +4,9 @@
 //   cargo build --example web_app && npm ci --prefix examples/web
 //   node examples/web/browser-test.mjs
 //
-// It starts target/debug/examples/web_app itself (WEB_APP_BIN overrides), with 1-minute
-// tokens renewed 50 s before expiry, and saves a screenshot to target/browser-test/.
+// It starts target/debug/examples/web_app itself (WEB_APP_BIN overrides; CARGO_TARGET_DIR
+// is honoured), with 1-minute tokens renewed 50 s before expiry, and saves screenshots to
+// target/browser-test/.
 
 import { spawn } from "node:child_process";
 import { mkdirSync } from "node:fs";
@@ -15,9 +16,10 @@ import { createInterface } from "node:readline";
 import { chromium } from "playwright-core";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
-const bin = process.env.WEB_APP_BIN || resolve(root, "target/debug/examples/web_app");
+const target = process.env.CARGO_TARGET_DIR ? resolve(process.env.CARGO_TARGET_DIR) : resolve(root, "target");
+const bin = process.env.WEB_APP_BIN || resolve(target, "debug/examples/web_app");
 const chromiumPath = process.env.CHROMIUM || "/usr/bin/chromium";
-const artifacts = resolve(root, "target/browser-test");
+const artifacts = resolve(target, "browser-test");
 mkdirSync(artifacts, { recursive: true });
 
 let passed = 0;
