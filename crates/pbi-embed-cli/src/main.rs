@@ -1,5 +1,8 @@
 //! `pbi-embed`: mint Power BI embed tokens from a shell, and run the local emulator.
 
+// The argument docs are the `--help` text, where a URL reads best bare.
+#![allow(rustdoc::bare_urls)]
+
 mod args;
 mod emulator;
 mod failure;
