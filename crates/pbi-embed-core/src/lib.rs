@@ -107,6 +107,7 @@ pub use http;
 #[path = "fuzz_harness.rs"]
 pub mod __fuzz;
 pub mod cache;
+pub mod client_settings;
 pub mod cloud;
 pub mod embed_config;
 pub mod embed_token;
@@ -126,6 +127,7 @@ pub mod secret;
 pub mod token_request;
 
 pub use cache::{CacheKey, EmbedTokenCache};
+pub use client_settings::{ClientSettings, service_principal_from};
 pub use cloud::{Cloud, CustomCloud};
 pub use embed_config::{EmbedConfig, EmbedKind, EmbedOptions, check_rls};
 pub use embed_token::EmbedToken;

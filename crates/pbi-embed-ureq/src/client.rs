@@ -7,69 +7,42 @@ use std::time::{Duration, Instant, SystemTime};
 use pbi_embed_core::embed_config::{dashboard_token_request, report_token_request, tile_token_request};
 use pbi_embed_core::http;
 use pbi_embed_core::{
-    AccessToken, ApiRequest, BearerToken, CacheKey, ClientCredentials, ClientId, ClientSecret, Cloud,
-    CreateReportToken, DashboardId, DashboardToken, Dataset, DatasetId, DatasetToken, EmbedConfig,
-    EmbedOptions, EmbedToken, EmbedTokenCache, ErrorKind, ExecuteError, GetDashboardInGroup,
-    GetDatasetInGroup, GetReportInGroup, GetTileInGroup, MAX_RESPONSE_BYTES, MultiResourceToken, NextStep,
-    Operation, ProfileId, ReportId, ReportToken, RetryPolicy, RetryState, TenantId, TileId, TileToken,
-    TransportKind, WorkspaceId, check_rls,
+    AccessToken, ApiRequest, BearerToken, CacheKey, ClientCredentials, ClientId, ClientSecret,
+    ClientSettings, Cloud, CreateReportToken, DashboardId, DashboardToken, Dataset, DatasetId, DatasetToken,
+    EmbedConfig, EmbedOptions, EmbedToken, EmbedTokenCache, ErrorKind, ExecuteError, GetDashboardInGroup,
+    GetDatasetInGroup, GetReportInGroup, GetTileInGroup, MultiResourceToken, NextStep, Operation, ProfileId,
+    ReportId, ReportToken, RetryPolicy, RetryState, TenantId, TileId, TileToken, TransportKind, WorkspaceId,
+    check_rls, service_principal_from,
 };
 
 use crate::Error;
 use crate::credential::{BearerCache, Credential, TokenSource, fixed, source_error};
 
 /// Builds a [`Client`]. Every setting has a safe default; only the credential is required.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 #[must_use]
 pub struct ClientBuilder {
-    cloud: Cloud,
-    api_base: Option<String>,
-    authority_host: Option<String>,
+    settings: ClientSettings,
     credential: Option<Credential>,
-    profile: Option<ProfileId>,
-    connect_timeout: Duration,
-    timeout: Duration,
-    max_response_bytes: u64,
-    retry: RetryPolicy,
-    access_token_margin: Duration,
-    embed_cache: Option<(usize, Duration)>,
-}
-
-impl Default for ClientBuilder {
-    fn default() -> Self {
-        Self {
-            cloud: Cloud::Public,
-            api_base: None,
-            authority_host: None,
-            credential: None,
-            profile: None,
-            connect_timeout: Duration::from_secs(10),
-            timeout: Duration::from_secs(30),
-            max_response_bytes: MAX_RESPONSE_BYTES,
-            retry: RetryPolicy::default(),
-            access_token_margin: Duration::from_secs(5 * 60),
-            embed_cache: Some((EmbedTokenCache::DEFAULT_CAPACITY, EmbedTokenCache::DEFAULT_MARGIN)),
-        }
-    }
 }
 
 impl ClientBuilder {
     /// The cloud (default [`Cloud::Public`]): API base, authority host and scope together.
     pub fn cloud(mut self, cloud: Cloud) -> Self {
-        self.cloud = cloud;
+        self.settings.cloud = cloud;
         self
     }
 
     /// Another API base, such as `http://127.0.0.1:8080` for the emulator (the scope stays
     /// the cloud's). HTTPS only, except for loopback hosts.
     pub fn api_base(mut self, url: impl Into<String>) -> Self {
-        self.api_base = Some(url.into());
+        self.settings.api_base = Some(url.into());
         self
     }
 
     /// Another Entra ID authority host (the scope stays the cloud's).
     pub fn authority_host(mut self, url: impl Into<String>) -> Self {
-        self.authority_host = Some(url.into());
+        self.settings.authority_host = Some(url.into());
         self
     }
 
@@ -87,15 +60,7 @@ impl ClientBuilder {
     /// # Errors
     /// When a variable is missing or malformed; the error names it, never its value.
     pub fn service_principal_from_env(self) -> Result<Self, Error> {
-        let var = |name: &'static str| {
-            std::env::var(name)
-                .ok()
-                .filter(|v| !v.is_empty())
-                .ok_or_else(|| pbi_embed_core::Error::invalid_input(name, "is not set"))
-        };
-        let tenant = TenantId::parse(&var("AZURE_TENANT_ID")?)?;
-        let client_id = ClientId::parse(&var("AZURE_CLIENT_ID")?)?;
-        let secret = ClientSecret::new(var("AZURE_CLIENT_SECRET")?);
+        let (tenant, client_id, secret) = service_principal_from(|name| std::env::var(name).ok())?;
         Ok(self.service_principal(tenant, client_id, secret))
     }
 
@@ -114,38 +79,38 @@ impl ClientBuilder {
 
     /// Act as this service principal profile (`X-PowerBI-Profile-Id`) on every call.
     pub fn profile(mut self, profile: ProfileId) -> Self {
-        self.profile = Some(profile);
+        self.settings.profile = Some(profile);
         self
     }
 
     /// The bound on connecting (default 10 s).
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
+        self.settings.connect_timeout = timeout;
         self
     }
 
     /// The bound on an HTTP exchange (default 30 s): on waiting for the answer's head, and
     /// on receiving its body, each.
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
+        self.settings.timeout = timeout;
         self
     }
 
     /// The largest response body read (default 1 MiB).
     pub fn max_response_bytes(mut self, limit: u64) -> Self {
-        self.max_response_bytes = limit;
+        self.settings.max_response_bytes = limit;
         self
     }
 
     /// When to retry (default [`RetryPolicy::default`]); [`RetryPolicy::none`] turns it off.
     pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
-        self.retry = policy;
+        self.settings.retry = policy;
         self
     }
 
     /// How long before expiry the access token is renewed (default 5 minutes).
     pub fn access_token_refresh_margin(mut self, margin: Duration) -> Self {
-        self.access_token_margin = margin;
+        self.settings.access_token_margin = margin;
         self
     }
 
@@ -153,7 +118,7 @@ impl ClientBuilder {
     /// before it expires (default 1024 and 10 minutes); `None` turns it off. See
     /// [`pbi_embed_core::cache`] for when to use it.
     pub fn embed_token_cache(mut self, cache: Option<(usize, Duration)>) -> Self {
-        self.embed_cache = cache;
+        self.settings.embed_cache = cache;
         self
     }
 
@@ -168,13 +133,8 @@ impl ClientBuilder {
                 "give a service principal, a bearer token or a token source",
             )
         })?;
-        let mut cloud = self.cloud;
-        if let Some(api_base) = &self.api_base {
-            cloud = cloud.with_api_base(api_base)?;
-        }
-        if let Some(authority_host) = &self.authority_host {
-            cloud = cloud.with_authority_host(authority_host)?;
-        }
+        let settings = self.settings;
+        let cloud = settings.resolved_cloud()?;
         let credential = match credential {
             Credential::ServicePrincipal(op) => Credential::ServicePrincipal(op.cloud(cloud.clone())),
             other => other,
@@ -182,13 +142,13 @@ impl ClientBuilder {
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .max_redirects(0)
-            .timeout_connect(Some(self.connect_timeout))
+            .timeout_connect(Some(settings.connect_timeout))
             // The bound applies to waiting for the answer's head and to receiving its body,
             // each (request bodies are a few hundred bytes and never block on sending).
             // ureq 3.5's global and per-call timers cost about 90 µs a call on loopback
             // (see BENCHMARKS.md); these cost about 1.5 µs.
-            .timeout_recv_response(Some(self.timeout))
-            .timeout_recv_body(Some(self.timeout))
+            .timeout_recv_response(Some(settings.timeout))
+            .timeout_recv_body(Some(settings.timeout))
             .user_agent(concat!("pbi-embed-ureq/", env!("CARGO_PKG_VERSION")))
             .build()
             .into();
@@ -197,14 +157,9 @@ impl ClientBuilder {
                 agent,
                 cloud,
                 credential,
-                profile: self.profile,
-                max_response_bytes: self.max_response_bytes,
-                retry: self.retry,
-                access_token_margin: self.access_token_margin,
                 bearer: BearerCache::default(),
-                embed_cache: self
-                    .embed_cache
-                    .map(|(capacity, margin)| Mutex::new(EmbedTokenCache::new(capacity, margin))),
+                embed_cache: settings.new_embed_cache().map(Mutex::new),
+                settings,
                 in_flight: Mutex::new(HashMap::new()),
                 datasets: Mutex::new(HashMap::new()),
             }),
@@ -223,10 +178,7 @@ struct Inner {
     agent: ureq::Agent,
     cloud: Cloud,
     credential: Credential,
-    profile: Option<ProfileId>,
-    max_response_bytes: u64,
-    retry: RetryPolicy,
-    access_token_margin: Duration,
+    settings: ClientSettings,
     bearer: BearerCache,
     embed_cache: Option<Mutex<EmbedTokenCache>>,
     /// One lock per embed-token request in flight, so identical ones share a call.
@@ -260,16 +212,18 @@ impl Client {
         request.validate()?;
         let inner = &self.inner;
         let started = Instant::now();
-        let mut state = RetryState::new(inner.retry);
+        let mut state = RetryState::new(inner.settings.retry);
         let mut rejected = None;
         loop {
             let held = inner
                 .bearer
-                .get(inner.access_token_margin, rejected, || self.fetch_bearer())?;
+                .get(inner.settings.access_token_margin, rejected, || {
+                    self.fetch_bearer()
+                })?;
             let attempt = state.start_attempt();
             let operation = request
                 .authorize(&inner.cloud, &held.token.access_token)
-                .profile(inner.profile.as_ref());
+                .profile(inner.settings.profile.as_ref());
             let result = self.send(&operation);
             let error = match result {
                 Ok(output) => {
@@ -304,7 +258,7 @@ impl Client {
         let Some(cache) = &self.inner.embed_cache else {
             return self.execute(request);
         };
-        let key = CacheKey::new(request, self.inner.profile.as_ref())?;
+        let key = CacheKey::new(request, self.inner.settings.profile.as_ref())?;
         if let Some(token) = lock(cache).get(&key, SystemTime::now()) {
             return Ok(token.clone());
         }
@@ -491,7 +445,7 @@ impl Client {
         let inner = &self.inner;
         Ok(inner
             .bearer
-            .get(inner.access_token_margin, None, || self.fetch_bearer())?
+            .get(inner.settings.access_token_margin, None, || self.fetch_bearer())?
             .token)
     }
 
@@ -510,7 +464,7 @@ impl Client {
             Credential::ServicePrincipal(op) => {
                 let span = tracing::info_span!("pbi_embed", operation = op.name());
                 let started = Instant::now();
-                let mut state = RetryState::new(self.inner.retry);
+                let mut state = RetryState::new(self.inner.settings.retry);
                 loop {
                     let attempt = state.start_attempt();
                     let received_at = SystemTime::now();
@@ -541,7 +495,7 @@ impl Client {
         let request = operation.to_http()?;
         let response = self.inner.agent.run(request).map_err(transport)?;
         let (parts, mut body) = response.into_parts();
-        let limit = self.inner.max_response_bytes;
+        let limit = self.inner.settings.max_response_bytes;
         let bytes = body
             .with_config()
             .limit(limit)
