@@ -590,24 +590,28 @@ fn main() {
         out,
         "## What it means\n\n\
          The core's work per call is about 2.5 µs: building the request (1.4 µs) and parsing the \
-         answer (1.0 µs). The goals for those are met.\n\n\
-         The end-to-end goals are not met on loopback, and the reason is measurable. On loopback a \
-         token round trip costs the bare clients about 40 µs of which the emulator takes 24 µs, so \
-         every microsecond of client work shows. Profiling the clients alone (emulator in another \
-         process, `perf record`, 20,000 calls) put pbi-embed's extra CPU per call at about 5 µs \
-         over bare reqwest and 8 µs over bare ureq: the core's 2.5 µs above (the bare clients in \
-         this report also parse the JSON, about 1 µs), the `http::Request` to client conversion, \
-         and, for ureq, the receive time-outs that bound every exchange (about 1.5 µs; the bare \
-         client has none). With ureq's global timer instead, which was the first design, the \
-         blocking ratio was 2.9: that timer costs about 90 µs a call in ureq 3.5, so the client \
-         now bounds each phase instead. In the async runs at concurrency 16 and 64 the client's \
-         single runtime thread is CPU-bound, so those 5 µs on top of about 28 µs become the \
-         throughput gap.\n\n\
+         answer (1.0 µs). Those goals are met.\n\n\
+         End to end, pbi-embed-ureq costs {:.1} µs more per token than bare ureq in this run, on a \
+         loopback round trip of {:.1} µs for the emulator alone. Absolute loopback latency depends \
+         on whether the cores are idle (an idle core wakes slowly: the floor was 24 µs in a run \
+         with the other core busy, {:.0} µs here), so the ratio moves with it while the gap in \
+         microseconds stays. Profiling the clients alone (emulator in another process, `perf \
+         record`, 20,000 calls) put pbi-embed's extra CPU per call at about 5 µs over bare reqwest \
+         and 8 µs over bare ureq: the core's 2.5 µs (the bare clients here also parse the JSON, \
+         about 1 µs), the `http::Request` to client conversion, and for ureq the receive \
+         time-outs that bound every exchange (about 1.5 µs; the bare clients have none). With \
+         ureq's global timer, the first design, the blocking ratio was 2.9: that timer costs \
+         about 90 µs a call in ureq 3.5, so the client bounds each receive phase instead. At \
+         concurrency 16 and 64 the async client's single runtime thread is CPU-bound, so those \
+         few microseconds become the throughput gap.\n\n\
          Against Power BI, whose answers take tens to hundreds of milliseconds over the internet, \
          a few microseconds are noise; the embed-token cache is what changes the numbers, by not \
          calling Power BI at all.\n\n\
-         Reproduce: `scripts/bench` (criterion, then this report). Figures vary from run to run by a \
-         few percent on this shared two-core machine."
+         Reproduce: `scripts/bench` (criterion, then this report). Run to run, ratios move by a few \
+         hundredths on this shared two-core machine.",
+        micros(blocking.ours) - micros(blocking.bare),
+        micros(floor),
+        micros(floor)
     );
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../BENCHMARKS.md");
     std::fs::write(&path, &out).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
