@@ -226,26 +226,35 @@ impl DatasourceSelector {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[non_exhaustive]
-#[allow(missing_docs)] // The field names are the spec's, and self-explanatory.
 pub struct DatasourceConnectionDetails {
+    /// `server`: the server name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server: Option<String>,
+    /// `database`: the database name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub database: Option<String>,
+    /// `url`: the connection URL.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// `path`: the file or folder path.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
+    /// `kind`: the connection kind.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
+    /// `account`: the account name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account: Option<String>,
+    /// `domain`: the domain.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub domain: Option<String>,
+    /// `emailAddress`: the email address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email_address: Option<String>,
+    /// `loginServer`: the login server.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub login_server: Option<String>,
+    /// `classInfo`: the class information.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub class_info: Option<String>,
 }
