@@ -1,7 +1,9 @@
 //! `EmbedToken`: what every GenerateToken call returns.
 
+use std::borrow::Cow;
 use std::time::{Duration, SystemTime};
 
+use serde::Deserialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -38,17 +40,32 @@ impl EmbedToken {
     /// # Errors
     /// What is missing or malformed. The reason never quotes the body.
     pub fn from_json(body: &[u8]) -> Result<Self, String> {
-        let object = response::json_object(body)?;
-        let token = response::required_str(&object, "token")?;
-        let token_id = response::required_str(&object, "tokenId")?;
-        let expiration = response::required_str(&object, "expiration")?;
+        // The usual case reads the three fields straight off the bytes; anything unusual
+        // (a missing field, a wrong type, bad JSON) is read again slowly, field by field,
+        // to say exactly what is wrong without quoting the body.
+        let (token, token_id, expiration) = match serde_json::from_slice::<Wire<'_>>(body) {
+            Ok(Wire {
+                token: Some(token),
+                token_id: Some(token_id),
+                expiration: Some(expiration),
+            }) if !token.is_empty() && !token_id.is_empty() && !expiration.is_empty() => {
+                (token.into_owned(), token_id.into_owned(), expiration)
+            }
+            _ => {
+                let object = response::json_object(body)?;
+                let token = response::required_str(&object, "token")?.to_owned();
+                let token_id = response::required_str(&object, "tokenId")?.to_owned();
+                let expiration = response::required_str(&object, "expiration")?.to_owned();
+                (token, token_id, Cow::Owned(expiration))
+            }
+        };
         if token_id.len() > 128 || !token_id.bytes().all(|b| b.is_ascii_graphic()) {
             return Err("the field `tokenId` is not an id".to_owned());
         }
         Ok(Self {
             token: EmbedTokenSecret::new(token),
-            token_id: token_id.to_owned(),
-            expiration: parse_rfc3339(expiration)
+            token_id,
+            expiration: parse_rfc3339(&expiration)
                 .ok_or_else(|| "the field `expiration` is not an RFC 3339 date-time".to_owned())?,
         })
     }
@@ -64,6 +81,18 @@ impl EmbedToken {
     pub fn freshness(&self, now: SystemTime, margin: Duration) -> Freshness {
         Freshness::at(self.expiration, now, margin)
     }
+}
+
+/// The three fields of a successful body, borrowed where the JSON has no escapes.
+/// Unknown fields are ignored, as the spec allows.
+#[derive(Deserialize)]
+struct Wire<'a> {
+    #[serde(borrow, default)]
+    token: Option<Cow<'a, str>>,
+    #[serde(borrow, default, rename = "tokenId")]
+    token_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    expiration: Option<Cow<'a, str>>,
 }
 
 /// Parses an RFC 3339 date-time (any offset, optional fractional seconds).
