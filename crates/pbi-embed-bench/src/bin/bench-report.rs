@@ -589,15 +589,15 @@ fn main() {
     let _ = writeln!(
         out,
         "## What it means\n\n\
-         The core's work per call is about 2.5 µs: building the request (1.4 µs) and parsing the \
-         answer (1.0 µs). Those goals are met.\n\n\
+         The core's work per call is about 2 µs: building the request (1.4 µs) and parsing the \
+         answer (0.6 µs). Those goals are met.\n\n\
          End to end, pbi-embed-ureq costs {:.1} µs more per token than bare ureq in this run, on a \
          loopback round trip of {:.1} µs for the emulator alone. Absolute loopback latency depends \
          on whether the cores are idle (an idle core wakes slowly: the floor was 24 µs in a run \
          with the other core busy, {:.0} µs here), so the ratio moves with it while the gap in \
          microseconds stays. Profiling the clients alone (emulator in another process, `perf \
          record`, 20,000 calls) put pbi-embed's extra CPU per call at about 5 µs over bare reqwest \
-         and 8 µs over bare ureq: the core's 2.5 µs (the bare clients here also parse the JSON, \
+         and 8 µs over bare ureq: the core's 2 µs (the bare clients here also parse the JSON, \
          about 1 µs), the `http::Request` to client conversion, and for ureq the receive \
          time-outs that bound every exchange (about 1.5 µs; the bare clients have none). With \
          ureq's global timer, the first design, the blocking ratio was 2.9: that timer costs \
