@@ -142,7 +142,7 @@ pub use generate_token::{
 };
 pub use identity::{DatasourceConnectionDetails, DatasourceIdentity, DatasourceSelector, EffectiveIdentity};
 pub use ids::{ClientId, DashboardId, DatasetId, ProfileId, ReportId, TenantId, TileId, WorkspaceId};
-pub use lifetime::{BearerToken, Freshness};
+pub use lifetime::{BearerToken, Freshness, HeldToken};
 pub use metadata::{
     Dashboard, Dataset, GetDashboardInGroup, GetDatasetInGroup, GetReportInGroup, GetTileInGroup, Report,
     ReportType, Tile,

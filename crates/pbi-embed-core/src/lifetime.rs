@@ -80,9 +80,68 @@ impl BearerToken {
     }
 }
 
+/// A bearer token a client holds, numbered so that one Power BI rejected (403
+/// `TokenExpired`) is never sent again, even if its stated expiry says it could be.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct HeldToken {
+    /// The token.
+    pub token: BearerToken,
+    /// 1 for the first token held, one more for each renewal.
+    pub generation: u64,
+}
+
+impl HeldToken {
+    /// `token`, held after `previous` (if any).
+    #[must_use]
+    pub fn after(previous: Option<&Self>, token: BearerToken) -> Self {
+        Self {
+            token,
+            generation: previous.map_or(1, |p| p.generation + 1),
+        }
+    }
+
+    /// Whether to send it without renewing: fresh at `now` and not the `rejected` one.
+    #[must_use]
+    pub fn is_fresh(&self, now: SystemTime, margin: Duration, rejected: Option<u64>) -> bool {
+        !self.is_rejected(rejected) && self.token.freshness(now, margin) == Freshness::Fresh
+    }
+
+    /// Whether it may still be sent when renewing failed: not expired, not `rejected`.
+    #[must_use]
+    pub fn is_still_valid(&self, now: SystemTime, rejected: Option<u64>) -> bool {
+        !self.is_rejected(rejected) && self.token.freshness(now, Duration::ZERO).is_usable()
+    }
+
+    fn is_rejected(&self, rejected: Option<u64>) -> bool {
+        rejected == Some(self.generation)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn held_tokens() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
+        let margin = Duration::from_secs(300);
+        let first = HeldToken::after(
+            None,
+            BearerToken::new(AccessToken::new("a"), now + Duration::from_secs(200)),
+        );
+        assert_eq!(first.generation, 1);
+        assert!(!first.is_fresh(now, margin, None), "inside the margin");
+        assert!(first.is_still_valid(now, None));
+        assert!(!first.is_still_valid(now, Some(1)), "rejected by Power BI");
+        let second = HeldToken::after(
+            Some(&first),
+            BearerToken::new(AccessToken::new("b"), now + Duration::from_secs(3600)),
+        );
+        assert_eq!(second.generation, 2);
+        assert!(second.is_fresh(now, margin, Some(1)));
+        assert!(!second.is_still_valid(now + Duration::from_secs(3600), None));
+    }
 
     #[test]
     fn bearer_tokens() {

@@ -5,7 +5,7 @@ use std::error::Error as StdError;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
-use pbi_embed_core::{AccessToken, BearerToken, ClientCredentials, ExecuteError, Freshness};
+use pbi_embed_core::{AccessToken, BearerToken, ClientCredentials, ExecuteError, HeldToken};
 
 use crate::Error;
 
@@ -62,18 +62,10 @@ impl std::fmt::Debug for Credential {
     }
 }
 
-/// A held bearer token and its generation (incremented on every renewal), so a caller
-/// that saw a token rejected can tell whether someone already renewed it.
-#[derive(Clone, Debug)]
-pub(crate) struct Held {
-    pub(crate) token: BearerToken,
-    pub(crate) generation: u64,
-}
-
 /// The cached bearer token.
 #[derive(Debug, Default)]
 pub(crate) struct BearerCache {
-    held: Mutex<Option<Held>>,
+    held: Mutex<Option<HeldToken>>,
     /// Held while renewing: one renewal at a time.
     renewing: Mutex<()>,
 }
@@ -88,35 +80,24 @@ impl BearerCache {
         margin: Duration,
         rejected: Option<u64>,
         fetch: impl FnOnce() -> Result<BearerToken, Error>,
-    ) -> Result<Held, Error> {
-        let usable = |held: &Held, want_fresh: bool| {
-            let freshness = held.token.freshness(SystemTime::now(), margin);
-            rejected != Some(held.generation)
-                && if want_fresh {
-                    freshness == Freshness::Fresh
-                } else {
-                    freshness.is_usable()
-                }
-        };
-        if let Some(held) = lock(&self.held).clone().filter(|h| usable(h, true)) {
+    ) -> Result<HeldToken, Error> {
+        let fresh = |held: &HeldToken| held.is_fresh(SystemTime::now(), margin, rejected);
+        if let Some(held) = lock(&self.held).clone().filter(fresh) {
             return Ok(held);
         }
         let _renewing = lock(&self.renewing);
         // Someone else may have renewed while this thread waited.
         let current = lock(&self.held).clone();
-        if let Some(held) = current.clone().filter(|h| usable(h, true)) {
+        if let Some(held) = current.clone().filter(fresh) {
             return Ok(held);
         }
         match fetch() {
             Ok(token) => {
-                let held = Held {
-                    token,
-                    generation: current.map_or(1, |h| h.generation + 1),
-                };
+                let held = HeldToken::after(current.as_ref(), token);
                 *lock(&self.held) = Some(held.clone());
                 Ok(held)
             }
-            Err(error) => match current.filter(|h| usable(h, false)) {
+            Err(error) => match current.filter(|h| h.is_still_valid(SystemTime::now(), rejected)) {
                 Some(still_valid) => {
                     tracing::warn!(error = %error, "renewing the access token failed; the current one is still valid");
                     Ok(still_valid)
