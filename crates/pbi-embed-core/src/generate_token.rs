@@ -18,7 +18,6 @@
 use std::fmt;
 
 use http::Method;
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use crate::embed_token::EmbedToken;
 use crate::error::Error;
@@ -30,13 +29,6 @@ use crate::token_request::{
     GenerateTokenRequestV2Report, GenerateTokenRequestV2TargetWorkspace, TokenAccessLevel, XmlaPermissions,
     validate_common,
 };
-
-/// Characters escaped in a path segment: all but RFC 3986 unreserved ones.
-pub(crate) const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
 
 mod sealed {
     pub trait Sealed {}
@@ -106,15 +98,12 @@ pub struct DatasetRoute {
     pub dataset: DatasetId,
 }
 
-fn group(workspace: &WorkspaceId) -> String {
-    format!("/v1.0/myorg/groups/{workspace}")
-}
-
 impl sealed::Sealed for ReportRoute {}
 impl TokenRoute for ReportRoute {
     const OPERATION_ID: &'static str = "Reports_GenerateTokenInGroup";
     fn path(&self) -> String {
-        format!("{}/reports/{}/GenerateToken", group(&self.workspace), self.report)
+        self.workspace
+            .path(&["/reports/", self.report.as_str(), "/GenerateToken"])
     }
     const MAX_IDENTITIES: Option<usize> = Some(1);
     const ACCESS_LEVELS: &'static [&'static str] = &["View", "Edit"];
@@ -126,7 +115,7 @@ impl sealed::Sealed for CreateReportRoute {}
 impl TokenRoute for CreateReportRoute {
     const OPERATION_ID: &'static str = "Reports_GenerateTokenForCreateInGroup";
     fn path(&self) -> String {
-        format!("{}/reports/GenerateToken", group(&self.workspace))
+        self.workspace.path(&["/reports/GenerateToken"])
     }
     const MAX_IDENTITIES: Option<usize> = Some(1);
     const ACCESS_LEVELS: &'static [&'static str] = &["Create"];
@@ -138,11 +127,8 @@ impl sealed::Sealed for DashboardRoute {}
 impl TokenRoute for DashboardRoute {
     const OPERATION_ID: &'static str = "Dashboards_GenerateTokenInGroup";
     fn path(&self) -> String {
-        format!(
-            "{}/dashboards/{}/GenerateToken",
-            group(&self.workspace),
-            self.dashboard
-        )
+        self.workspace
+            .path(&["/dashboards/", self.dashboard.as_str(), "/GenerateToken"])
     }
     const MAX_IDENTITIES: Option<usize> = None;
     const ACCESS_LEVELS: &'static [&'static str] = &["View"];
@@ -154,12 +140,13 @@ impl sealed::Sealed for TileRoute {}
 impl TokenRoute for TileRoute {
     const OPERATION_ID: &'static str = "Tiles_GenerateTokenInGroup";
     fn path(&self) -> String {
-        format!(
-            "{}/dashboards/{}/tiles/{}/GenerateToken",
-            group(&self.workspace),
-            self.dashboard,
-            self.tile
-        )
+        self.workspace.path(&[
+            "/dashboards/",
+            self.dashboard.as_str(),
+            "/tiles/",
+            self.tile.as_str(),
+            "/GenerateToken",
+        ])
     }
     const MAX_IDENTITIES: Option<usize> = Some(1);
     const ACCESS_LEVELS: &'static [&'static str] = &["View"];
@@ -171,11 +158,8 @@ impl sealed::Sealed for DatasetRoute {}
 impl TokenRoute for DatasetRoute {
     const OPERATION_ID: &'static str = "Datasets_GenerateTokenInGroup";
     fn path(&self) -> String {
-        format!(
-            "{}/datasets/{}/GenerateToken",
-            group(&self.workspace),
-            utf8_percent_encode(self.dataset.as_str(), PATH_SEGMENT)
-        )
+        self.workspace
+            .path(&["/datasets/", &self.dataset.path_segment(), "/GenerateToken"])
     }
     const MAX_IDENTITIES: Option<usize> = Some(1);
     const ACCESS_LEVELS: &'static [&'static str] = &["View"];
@@ -500,9 +484,10 @@ impl ApiRequest for MultiResourceToken {
 }
 
 fn serialize<T: serde::Serialize>(body: &T) -> Result<Option<Vec<u8>>, Error> {
-    serde_json::to_vec(body)
-        .map(Some)
-        .map_err(|e| Error::invalid_input("body", e.to_string()))
+    // Most bodies fit, so serializing rarely reallocates.
+    let mut out = Vec::with_capacity(256);
+    serde_json::to_writer(&mut out, body).map_err(|e| Error::invalid_input("body", e.to_string()))?;
+    Ok(Some(out))
 }
 
 #[cfg(test)]

@@ -122,12 +122,13 @@ impl EffectiveIdentity {
     /// identity blob), a username over 256 characters, more than 50 roles, a role that is
     /// empty, over 50 characters or contains a comma, or no dataset and no report.
     pub fn validate(&self) -> Result<(), Error> {
-        self.validate_at("identities[0]")
+        self.validate_at(0)
     }
 
-    /// [`Self::validate`], naming fields under `path` (such as `identities[2]`).
-    pub(crate) fn validate_at(&self, path: &str) -> Result<(), Error> {
-        let field = |name: &str| format!("{path}.{name}");
+    /// [`Self::validate`], naming fields under `identities[{index}]`. The names are only
+    /// formatted for an error.
+    pub(crate) fn validate_at(&self, index: usize) -> Result<(), Error> {
+        let field = |name: &str| format!("identities[{index}].{name}");
         match &self.username {
             None if self.identity_blob.is_none() => {
                 return Err(Error::invalid_input(

@@ -5,8 +5,11 @@
 //! plain string in the spec, so [`DatasetId`] accepts any short string without control
 //! characters and is percent-encoded when it goes into a path.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
+
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use crate::error::Error;
 
@@ -15,14 +18,19 @@ pub const MAX_DATASET_ID_LEN: usize = 256;
 
 /// Returns whether `s` is a GUID in its hyphenated form (`8-4-4-4-12` hex digits).
 fn is_guid(s: &str) -> bool {
-    const GROUPS: [usize; 5] = [8, 4, 4, 4, 12];
-    let mut parts = s.split('-');
-    GROUPS.iter().all(|&len| {
-        parts
-            .next()
-            .is_some_and(|p| p.len() == len && p.bytes().all(|b| b.is_ascii_hexdigit()))
-    }) && parts.next().is_none()
+    s.len() == 36
+        && s.bytes().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        })
 }
+
+/// Characters escaped in a path segment: all but RFC 3986 unreserved ones.
+const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 macro_rules! guid_type {
     ($(#[$attr:meta])* $name:ident, $field:literal) => {
@@ -77,7 +85,7 @@ macro_rules! guid_type {
 
         impl<'de> serde::Deserialize<'de> for $name {
             fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                let s = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+                let s = <Cow<'de, str>>::deserialize(deserializer)?;
                 Self::parse(&s).map_err(serde::de::Error::custom)
             }
         }
@@ -113,7 +121,26 @@ guid_type! {
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct DatasetId(String);
 
+impl WorkspaceId {
+    /// A REST path below this workspace: `/v1.0/myorg/groups/{id}` followed by
+    /// `segments`, in one allocation (it runs for every request).
+    pub(crate) fn path(&self, segments: &[&str]) -> String {
+        const GROUPS: &str = "/v1.0/myorg/groups/";
+        let len = GROUPS.len() + self.0.len() + segments.iter().map(|s| s.len()).sum::<usize>();
+        let mut path = String::with_capacity(len);
+        path.push_str(GROUPS);
+        path.push_str(&self.0);
+        segments.iter().for_each(|segment| path.push_str(segment));
+        path
+    }
+}
+
 impl DatasetId {
+    /// The id as one path segment: percent-encoded, since the spec allows any string.
+    pub(crate) fn path_segment(&self) -> Cow<'_, str> {
+        utf8_percent_encode(&self.0, PATH_SEGMENT).into()
+    }
+
     /// Parses a dataset id: 1 to [`MAX_DATASET_ID_LEN`] characters, no control characters.
     ///
     /// # Errors
@@ -167,7 +194,7 @@ impl serde::Serialize for DatasetId {
 
 impl<'de> serde::Deserialize<'de> for DatasetId {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let s = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        let s = <Cow<'de, str>>::deserialize(deserializer)?;
         Self::parse(&s).map_err(serde::de::Error::custom)
     }
 }
@@ -270,6 +297,9 @@ mod tests {
             "5b218778-e7a5-4d73-8187-f108240477155",
             "5b218778-e7a5-4d73-8187-f10824047715-",
             "zb218778-e7a5-4d73-8187-f10824047715",
+            "5b218778e-7a5-4d73-8187-f10824047715",
+            "5b218778-e7a5-4d73-8187--10824047715",
+            "5b218778-e7a5-4d73-8187-f108240477\u{e9}",
             "../../../admin",
         ] {
             let err = ReportId::parse(bad).unwrap_err();

@@ -6,7 +6,6 @@
 //! minted.
 
 use http::Method;
-use percent_encoding::utf8_percent_encode;
 use serde_json::{Map, Value};
 
 use crate::error::Error;
@@ -219,10 +218,6 @@ fn embed_url(object: &Map<String, Value>) -> Result<String, String> {
     }
 }
 
-fn group(workspace: &WorkspaceId) -> String {
-    format!("/v1.0/myorg/groups/{workspace}")
-}
-
 /// The parts every metadata GET shares.
 macro_rules! get_request {
     ($name:ident, $operation:literal, $output:ident, $what:literal) => {
@@ -256,31 +251,27 @@ macro_rules! get_request {
 
 impl GetReportInGroup {
     fn path_below_api(&self) -> String {
-        format!("{}/reports/{}", group(&self.workspace), self.report)
+        self.workspace.path(&["/reports/", self.report.as_str()])
     }
 }
 impl GetDashboardInGroup {
     fn path_below_api(&self) -> String {
-        format!("{}/dashboards/{}", group(&self.workspace), self.dashboard)
+        self.workspace.path(&["/dashboards/", self.dashboard.as_str()])
     }
 }
 impl GetTileInGroup {
     fn path_below_api(&self) -> String {
-        format!(
-            "{}/dashboards/{}/tiles/{}",
-            group(&self.workspace),
-            self.dashboard,
-            self.tile
-        )
+        self.workspace.path(&[
+            "/dashboards/",
+            self.dashboard.as_str(),
+            "/tiles/",
+            self.tile.as_str(),
+        ])
     }
 }
 impl GetDatasetInGroup {
     fn path_below_api(&self) -> String {
-        format!(
-            "{}/datasets/{}",
-            group(&self.workspace),
-            utf8_percent_encode(self.dataset.as_str(), crate::generate_token::PATH_SEGMENT)
-        )
+        self.workspace.path(&["/datasets/", &self.dataset.path_segment()])
     }
 }
 

@@ -195,7 +195,7 @@ pub(crate) fn validate_common(
         ));
     }
     for (i, identity) in identities.iter().enumerate() {
-        identity.validate_at(&format!("identities[{i}]"))?;
+        identity.validate_at(i)?;
     }
     if lifetime_in_minutes == Some(0) {
         return Err(Error::invalid_input(
