@@ -129,34 +129,37 @@ impl<R: ApiRequest> Operation for Authorized<'_, R> {
 
     fn to_http(&self) -> Result<HttpRequest, Error> {
         self.request.validate()?;
-        let mut authorization = HeaderValue::try_from(format!("Bearer {}", self.access_token.secret()))
-            .map_err(|_| {
-                Error::invalid_input("accessToken", "contains characters that cannot go in a header")
-            })?;
-        authorization.set_sensitive(true);
-        let uri = format!("{}{}", self.cloud.api_base(), self.request.path());
+        let authorization = self.access_token.authorization().ok_or_else(|| {
+            Error::invalid_input("accessToken", "contains characters that cannot go in a header")
+        })?;
+        let base = self.cloud.api_base();
+        let path = self.request.path();
+        let mut uri = String::with_capacity(base.len() + path.len());
+        uri.push_str(base);
+        uri.push_str(&path);
         let body = self.request.body()?;
-        let mut builder = http::Request::builder()
-            .method(self.request.method())
-            .uri(uri)
-            .header(ACCEPT, "application/json")
-            .header(AUTHORIZATION, authorization);
-        if body.is_some() {
-            builder = builder.header(CONTENT_TYPE, CONTENT_TYPE_JSON);
+        let json = body.is_some();
+        let mut request = http::Request::new(body.unwrap_or_default());
+        *request.method_mut() = self.request.method();
+        *request.uri_mut() =
+            http::Uri::try_from(uri).map_err(|e| Error::invalid_input("uri", e.to_string()))?;
+        let headers = request.headers_mut();
+        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        headers.insert(AUTHORIZATION, authorization.clone());
+        if json {
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE_JSON));
         }
         if let Some(profile) = self.profile {
-            builder = builder.header(PROFILE_HEADER, profile.as_str());
+            let value = HeaderValue::from_str(profile.as_str())
+                .map_err(|e| Error::invalid_input("profileId", e.to_string()))?;
+            headers.insert(PROFILE_HEADER, value);
         }
-        builder
-            .body(body.unwrap_or_default())
-            .map_err(|e| Error::invalid_input("uri", e.to_string()))
+        Ok(request)
     }
 
     fn from_http<B: AsRef<[u8]>>(&self, response: http::Response<B>) -> Result<Self::Output, Error> {
-        let what = self.request.output_name();
-        let body = response::success_json_body(&response, what)?;
-        self.request
-            .parse_success(body)
-            .map_err(|reason| response::decode_error(what, &response, reason))
+        response::parse_success(&response, self.request.output_name(), |body| {
+            self.request.parse_success(body)
+        })
     }
 }

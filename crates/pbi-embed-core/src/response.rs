@@ -50,16 +50,24 @@ pub(crate) fn check_json<B>(response: &Response<B>) -> Result<(), String> {
     }
 }
 
-/// For a 2xx Power BI response, its JSON body; otherwise the [`Error::Api`] it means.
-pub(crate) fn success_json_body<'r, B: AsRef<[u8]>>(
-    response: &'r Response<B>,
+/// Parses a Power BI response of any status: a 2xx body with `parse`, anything else as
+/// the [`Error::Api`] it means.
+///
+/// The body is parsed first, and the `Content-Type` is only read to explain a body that
+/// does not parse (an HTML page says more as "got Content-Type text/html" than as a JSON
+/// syntax error); a success answer is not held to its header.
+pub(crate) fn parse_success<B: AsRef<[u8]>, T>(
+    response: &Response<B>,
     what: &'static str,
-) -> Result<&'r [u8], Error> {
+    parse: impl FnOnce(&[u8]) -> Result<T, String>,
+) -> Result<T, Error> {
     if !response.status().is_success() {
         return Err(api_error(response));
     }
-    check_json(response).map_err(|reason| decode_error(what, response, reason))?;
-    Ok(response.body().as_ref())
+    parse(response.body().as_ref()).map_err(|reason| {
+        let reason = check_json(response).err().unwrap_or(reason);
+        decode_error(what, response, reason)
+    })
 }
 
 /// An [`Error::Decode`] for a response of `what`.
@@ -215,6 +223,23 @@ mod tests {
             b = b.header(*k, *v);
         }
         b.body(body.as_bytes().to_vec()).unwrap()
+    }
+
+    #[test]
+    fn content_type_explains_a_body_that_does_not_parse() {
+        let parse = |body: &[u8]| serde_json::from_slice::<Value>(body).map_err(|e| e.to_string());
+        let html = response(200, &[("Content-Type", "text/html")], "<html>token</html>");
+        let err = parse_success(&html, "EmbedToken", parse).unwrap_err();
+        assert!(
+            err.to_string().contains("got Content-Type \"text/html\""),
+            "{err}"
+        );
+        // A body that parses is taken whatever its header says.
+        let mislabelled = response(200, &[("Content-Type", "text/plain")], r#"{"a":1}"#);
+        assert!(parse_success(&mislabelled, "EmbedToken", parse).is_ok());
+        let plain_bad = response(200, &[("Content-Type", "application/json")], "{");
+        let err = parse_success(&plain_bad, "EmbedToken", parse).unwrap_err();
+        assert!(err.to_string().contains("EOF"), "{err}");
     }
 
     #[test]
