@@ -213,12 +213,12 @@ impl Client {
         let mut state = RetryState::new(inner.settings.retry);
         let mut rejected = None;
         loop {
-            let held = inner
-                .bearer
-                .get(inner.settings.access_token_margin, rejected, || {
-                    self.fetch_bearer()
-                })
-                .await?;
+            let margin = inner.settings.access_token_margin;
+            let held = match inner.bearer.fresh(margin, rejected) {
+                Some(held) => held,
+                // Signing in is rare: boxed, its future does not weigh on every call's.
+                None => Box::pin(inner.bearer.get(margin, rejected, || self.fetch_bearer())).await?,
+            };
             let attempt = state.start_attempt();
             let operation = request
                 .authorize(&inner.cloud, &held.token.access_token)
@@ -510,10 +510,11 @@ impl Client {
         let request = reqwest::Request::try_from(operation.to_http()?).map_err(transport)?;
         let mut response = self.inner.http.execute(request).await.map_err(transport)?;
         let limit = self.inner.settings.max_response_bytes;
-        if response.content_length().is_some_and(|length| length > limit) {
+        let length = response.content_length().unwrap_or(0);
+        if length > limit {
             return Err(ExecuteError::BodyTooLarge { limit });
         }
-        let mut body = Vec::new();
+        let mut body = Vec::with_capacity(usize::try_from(length).unwrap_or(0));
         while let Some(chunk) = response.chunk().await.map_err(transport)? {
             if (body.len() + chunk.len()) as u64 > limit {
                 return Err(ExecuteError::BodyTooLarge { limit });

@@ -78,6 +78,14 @@ pub(crate) struct BearerCache {
 }
 
 impl BearerCache {
+    /// The cached token if it is fresh and not of the `rejected` generation.
+    pub(crate) fn fresh(&self, margin: Duration, rejected: Option<u64>) -> Option<HeldToken> {
+        lock(&self.held)
+            .as_ref()
+            .filter(|held| held.is_fresh(SystemTime::now(), margin, rejected))
+            .cloned()
+    }
+
     /// A usable bearer token: the cached one while fresh, else a renewed one. With
     /// `rejected`, the token of that generation is not reused.
     ///
@@ -89,7 +97,7 @@ impl BearerCache {
         fetch: impl FnOnce() -> F,
     ) -> Result<HeldToken, Error> {
         let fresh = |held: &HeldToken| held.is_fresh(SystemTime::now(), margin, rejected);
-        if let Some(held) = lock(&self.held).clone().filter(fresh) {
+        if let Some(held) = self.fresh(margin, rejected) {
             return Ok(held);
         }
         let _renewing = self.renewing.lock().await;
