@@ -15,6 +15,13 @@ const DISTINCT: usize = 16;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_concurrent_requests_through_503s_and_429s() {
     let emulator = Emulator::start().unwrap();
+    // The first four GenerateToken calls fail whatever the dice say, so the faults are
+    // certain to be hit (with only the random rules, 16 upstream calls all pass 1 % of runs).
+    emulator.inject(FaultRule::next(
+        4,
+        RouteMatch::GenerateToken,
+        Fault::ServerError { status: 503 },
+    ));
     emulator.inject(FaultRule::random(
         0.20,
         RouteMatch::GenerateToken,
