@@ -9,6 +9,11 @@
 //! # open http://127.0.0.1:3000/?user=alice   (also: bob; mallory has no identity)
 //! ```
 //!
+//! `&kind=dashboard` or `&kind=tile` embeds the dashboard or tile instead (`PBI_DASHBOARD_ID`,
+//! `PBI_TILE_ID`). powerbi-client embeds those only from https embed URLs: real Power BI, or
+//! the emulator with `PBI_EMULATOR_EMBED_BASE=https://emu.powerbi.com` and a browser that
+//! routes that host to it, as `examples/web/browser-test.mjs` does.
+//!
 //! It runs against the local emulator unless `AZURE_*` and `PBI_*` are set (see the quick
 //! start). `PBI_WEB_LISTEN` picks the address, `PBI_EMBED_LIFETIME_MINUTES` shortens the
 //! tokens and `PBI_REFRESH_MARGIN_SECONDS` sets how long before expiry the page renews.
@@ -43,6 +48,9 @@ struct App {
 #[derive(serde::Deserialize)]
 struct EmbedQuery {
     user: String,
+    /// `report` (the default), `dashboard` or `tile`.
+    #[serde(default)]
+    kind: Option<String>,
 }
 
 async fn embed_config(State(app): State<Arc<App>>, Query(query): Query<EmbedQuery>) -> Response {
@@ -53,18 +61,46 @@ async fn embed_config(State(app): State<Arc<App>>, Query(query): Query<EmbedQuer
         )
             .into_response();
     };
+    let target = &app.target;
     let mut options = EmbedOptions::new();
     if let Some(identity) = identity {
-        options = options.identity(identity.clone());
+        let mut identity = identity.clone();
+        // A report's and a tile's dataset come from their metadata; a dashboard's identity
+        // must name the datasets itself: those of the configured identity.
+        if query.kind.as_deref() == Some("dashboard") && identity.datasets.is_empty() {
+            identity.datasets = target
+                .identity
+                .as_ref()
+                .map(|i| i.datasets.clone())
+                .unwrap_or_default();
+        }
+        options = options.identity(identity);
     }
     if let Some(minutes) = app.lifetime_minutes {
         options = options.lifetime_in_minutes(minutes);
     }
-    match app
-        .client
-        .report_embed_config(&app.target.workspace, &app.target.report, &options)
-        .await
-    {
+    let config = match (query.kind.as_deref(), &target.dashboard, &target.tile) {
+        (None | Some("report"), _, _) => {
+            app.client
+                .report_embed_config(&target.workspace, &target.report, &options)
+                .await
+        }
+        (Some("dashboard"), Some(dashboard), _) => {
+            app.client
+                .dashboard_embed_config(&target.workspace, dashboard, &options)
+                .await
+        }
+        (Some("tile"), Some(dashboard), Some(tile)) => {
+            app.client
+                .tile_embed_config(&target.workspace, dashboard, tile, &options)
+                .await
+        }
+        (Some(kind), _, _) => {
+            let error = format!("no {kind} to embed: set PBI_DASHBOARD_ID (and PBI_TILE_ID for a tile)");
+            return (StatusCode::NOT_FOUND, Json(json!({ "error": error }))).into_response();
+        }
+    };
+    match config {
         Ok(config) => {
             let mut body = serde_json::to_value(&config).unwrap_or_default();
             body["refreshMarginSeconds"] = json!(app.refresh_margin_seconds);

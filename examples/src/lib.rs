@@ -2,7 +2,8 @@
 //! variables are set, the local emulator otherwise.
 
 use pbi_embed_core::{
-    ClientId, ClientSecret, Cloud, DatasetId, EffectiveIdentity, Error, ReportId, TenantId, WorkspaceId,
+    ClientId, ClientSecret, Cloud, DashboardId, DatasetId, EffectiveIdentity, Error, ReportId, TenantId,
+    TileId, WorkspaceId,
 };
 use pbi_embed_emulator::Emulator;
 
@@ -21,6 +22,10 @@ pub struct Target {
     pub workspace: WorkspaceId,
     /// The report.
     pub report: ReportId,
+    /// A dashboard in the same workspace, if one is named.
+    pub dashboard: Option<DashboardId>,
+    /// A tile on that dashboard, if one is named.
+    pub tile: Option<TileId>,
     /// The RLS identity to embed with, if any.
     pub identity: Option<EffectiveIdentity>,
     /// The emulator, when the example runs against it (kept alive while in use).
@@ -30,15 +35,17 @@ pub struct Target {
 impl Target {
     /// Real Power BI from `AZURE_TENANT_ID`, `AZURE_CLIENT_ID`, `AZURE_CLIENT_SECRET`,
     /// `PBI_WORKSPACE_ID` and `PBI_REPORT_ID` (with an optional RLS identity from
-    /// `PBI_USERNAME`, `PBI_ROLES` (comma-separated) and `PBI_DATASET_ID`); the emulator
-    /// when `AZURE_CLIENT_ID` is not set.
+    /// `PBI_USERNAME`, `PBI_ROLES` (comma-separated) and `PBI_DATASET_ID`, and optionally
+    /// `PBI_DASHBOARD_ID` and `PBI_TILE_ID`); the emulator when `AZURE_CLIENT_ID` is not
+    /// set, with embed URLs under `PBI_EMULATOR_EMBED_BASE` when that is set (see
+    /// [`pbi_embed_emulator::EmulatorBuilder::embed_base`]).
     ///
     /// # Errors
     /// A variable that is set but malformed, or an emulator that cannot start.
     pub fn from_env() -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
         if var("AZURE_CLIENT_ID").is_none() {
-            return Self::emulator();
+            return Self::emulator(var("PBI_EMULATOR_EMBED_BASE"));
         }
         let required = |name: &'static str| var(name).ok_or_else(|| Error::invalid_input(name, "is not set"));
         let identity = match (var("PBI_USERNAME"), var("PBI_DATASET_ID")) {
@@ -61,15 +68,24 @@ impl Target {
             client_secret: ClientSecret::new(required("AZURE_CLIENT_SECRET")?),
             workspace: WorkspaceId::parse(&required("PBI_WORKSPACE_ID")?)?,
             report: ReportId::parse(&required("PBI_REPORT_ID")?)?,
+            dashboard: var("PBI_DASHBOARD_ID")
+                .map(|id| DashboardId::parse(&id))
+                .transpose()?,
+            tile: var("PBI_TILE_ID").map(|id| TileId::parse(&id)).transpose()?,
             identity,
             emulator: None,
         })
     }
 
-    /// The emulator's fixture: its principal, and its report over the dataset that
-    /// requires an identity with roles.
-    fn emulator() -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
-        let emulator = Emulator::start()?;
+    /// The emulator's fixture: its principal, its report over the dataset that requires
+    /// an identity with roles, its dashboard and tile.
+    fn emulator(embed_base: Option<String>) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        let builder = Emulator::builder();
+        let builder = match embed_base {
+            Some(base) => builder.embed_base(base),
+            None => builder,
+        };
+        let emulator = builder.start()?;
         let ids = emulator.ids();
         let base = emulator.base_url();
         Ok(Self {
@@ -79,6 +95,8 @@ impl Target {
             client_secret: ClientSecret::new(ids.client_secret),
             workspace: WorkspaceId::parse(&ids.workspace)?,
             report: ReportId::parse(&ids.rls_report)?,
+            dashboard: Some(DashboardId::parse(&ids.dashboard)?),
+            tile: Some(TileId::parse(&ids.tile)?),
             identity: Some(
                 EffectiveIdentity::new("john@contoso.com")
                     .role(ids.rls_role)

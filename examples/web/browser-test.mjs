@@ -4,9 +4,11 @@
 //   cargo build --example web_app && npm ci --prefix examples/web
 //   node examples/web/browser-test.mjs
 //
-// It starts target/debug/examples/web_app itself (WEB_APP_BIN overrides; CARGO_TARGET_DIR
-// is honoured), with 1-minute tokens renewed 50 s before expiry, and saves screenshots to
-// target/browser-test/.
+// It starts target/debug/examples/web_app itself twice (WEB_APP_BIN overrides;
+// CARGO_TARGET_DIR is honoured): once on the plain-http emulator with 1-minute tokens
+// renewed 50 s before expiry, once with embed URLs under https://emu.powerbi.com, which
+// the browser routes to that emulator so that powerbi-client embeds reports, dashboards
+// and tiles itself. Screenshots go to target/browser-test/.
 
 import { spawn } from "node:child_process";
 import { mkdirSync } from "node:fs";
@@ -28,28 +30,32 @@ function check(name, ok, detail = "") {
   if (ok) { passed += 1; console.log(`ok   ${name}`); } else { failed += 1; console.log(`FAIL ${name} ${detail}`); }
 }
 
-const app = spawn(bin, [], {
-  env: {
-    ...process.env,
-    AZURE_CLIENT_ID: "",
-    PBI_WEB_LISTEN: "127.0.0.1:0",
-    PBI_EMBED_LIFETIME_MINUTES: "1",
-    PBI_REFRESH_MARGIN_SECONDS: "50",
-  },
-  stdio: ["ignore", "pipe", "inherit"],
-});
-const urls = await new Promise((resolveUrls, reject) => {
-  const found = {};
-  const timer = setTimeout(() => reject(new Error("the web app did not start")), 30000);
-  createInterface({ input: app.stdout }).on("line", (line) => {
-    const match = /^(emulator|web app): (\S+)/.exec(line);
-    if (match) { found[match[1]] = match[2]; }
-    if (found.emulator && found["web app"]) { clearTimeout(timer); resolveUrls(found); }
+// Starts the web app with `env` added; resolves to it and the URLs it prints.
+async function startApp(env) {
+  const app = spawn(bin, [], {
+    env: { ...process.env, AZURE_CLIENT_ID: "", PBI_WEB_LISTEN: "127.0.0.1:0", ...env },
+    stdio: ["ignore", "pipe", "inherit"],
   });
-  app.on("exit", (code) => reject(new Error(`the web app exited with ${code}`)));
-});
-const site = urls["web app"].replace(/\/\?.*$/, "");
-const emulator = urls.emulator;
+  const urls = await new Promise((resolveUrls, reject) => {
+    const found = {};
+    const timer = setTimeout(() => reject(new Error("the web app did not start")), 30000);
+    createInterface({ input: app.stdout }).on("line", (line) => {
+      const match = /^(emulator|web app): (\S+)/.exec(line);
+      if (match) { found[match[1]] = match[2]; }
+      if (found.emulator && found["web app"]) { clearTimeout(timer); resolveUrls(found); }
+    });
+    app.on("exit", (code) => reject(new Error(`the web app exited with ${code}`)));
+  });
+  return { app, site: urls["web app"].replace(/\/\?.*$/, ""), emulator: urls.emulator };
+}
+
+// The plain-http emulator with 1-minute tokens renewed 50 s early: reports, embedded in
+// an iframe of the page's own (powerbi-client refuses http embed URLs).
+const { app, site, emulator } = await startApp({ PBI_EMBED_LIFETIME_MINUTES: "1", PBI_REFRESH_MARGIN_SECONDS: "50" });
+// Embed URLs under an https Power BI host name that the browser routes to a second
+// emulator: powerbi-client's own embedding, for reports, dashboards and tiles.
+const HTTPS_BASE = "https://emu.powerbi.com";
+const secure = await startApp({ PBI_EMULATOR_EMBED_BASE: HTTPS_BASE });
 
 const browser = await chromium.launch({
   executablePath: chromiumPath,
@@ -96,9 +102,31 @@ try {
   check("an RLS mistake shows a readable error", error.includes("requires an effective identity") && error.includes("Sales"), error);
   check("the error box is visible", await mistake.isVisible("#error"));
   await mistake.screenshot({ path: resolve(artifacts, "rls-mistake.png") });
+
+  const context = await browser.newContext({ viewport: { width: 1100, height: 600 } });
+  await context.route(`${HTTPS_BASE}/**`, async (route) => {
+    const url = new URL(route.request().url());
+    const response = await route.fetch({ url: `${secure.emulator}${url.pathname}${url.search}` });
+    await route.fulfill({ response });
+  });
+  for (const kind of ["report", "dashboard", "tile"]) {
+    const tab = await context.newPage();
+    tab.on("pageerror", (error) => console.log(`page error (${kind}): ${error.message}`));
+    await tab.goto(`${secure.site}/?user=alice&kind=${kind}`);
+    await tab.waitForFunction(() => window.embedState && (window.embedState.loaded || window.embedState.error), null, { timeout: 30000 });
+    const embedded = await tab.evaluate(() => window.embedState);
+    check(`https embed URL: powerbi-client embeds the ${kind} and it loads`, embedded.loaded === true && embedded.embedUrl.startsWith(`${HTTPS_BASE}/`), JSON.stringify(embedded));
+    const granted = await (await fetch(`${secure.emulator}/_emulator/tokens/${embedded.tokenIds[0]}`)).json();
+    const frame = tab.frames().find((f) => f.url().startsWith(HTTPS_BASE));
+    const title = frame ? await frame.textContent("#title") : "";
+    const id = title.split(" ").pop();
+    check(`the ${kind} token grants the ${kind} the embed page shows`, (granted.resources || []).some((r) => r.kind === kind && r.id === id), `${title} / ${JSON.stringify(granted.resources)}`);
+    await tab.screenshot({ path: resolve(artifacts, `https-${kind}.png`) });
+  }
 } finally {
   await browser.close();
   app.kill();
+  secure.app.kill();
 }
 console.log(`\nscreenshots in ${artifacts}`);
 console.log(`${passed} passed, ${failed} failed`);
