@@ -281,7 +281,8 @@ pub fn report_token_request(report: &Report, options: &EmbedOptions) -> MultiRes
     }
 }
 
-/// The token request for a dashboard.
+/// The token request for a dashboard. Its identities are taken as given: a dashboard's
+/// metadata names no dataset to apply them to.
 pub fn dashboard_token_request(
     workspace: &WorkspaceId,
     dashboard: &Dashboard,

@@ -360,8 +360,12 @@ impl Client {
 
     /// The configuration `powerbi-client` takes to embed a dashboard.
     ///
+    /// Unlike a report's or a tile's, a dashboard's metadata does not name its datasets, so
+    /// each RLS identity in `options` must name the datasets it applies to.
+    ///
     /// # Errors
-    /// As [`Client::execute`].
+    /// As [`Client::execute`]; an identity that names no dataset fails as invalid input,
+    /// before anything is sent.
     pub fn dashboard_embed_config(
         &self,
         workspace: &WorkspaceId,
