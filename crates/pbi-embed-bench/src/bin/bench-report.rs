@@ -150,17 +150,20 @@ fn report_request(setup: &Setup) -> ReportToken {
     )
 }
 
-/// The median of ratios, each the first value over the second.
-fn median_ratio(pairs: &[(f64, f64)]) -> f64 {
-    let mut ratios: Vec<f64> = pairs.iter().map(|(a, b)| a / b).collect();
-    ratios.sort_by(f64::total_cmp);
-    ratios.get(ratios.len() / 2).copied().unwrap_or(f64::NAN)
+/// Each pair's ratio, the first value over the second.
+fn ratios(pairs: &[(f64, f64)]) -> impl Iterator<Item = f64> + '_ {
+    pairs.iter().map(|(a, b)| a / b)
 }
 
 fn median_f64(values: impl Iterator<Item = f64>) -> f64 {
     let mut values: Vec<f64> = values.collect();
     values.sort_by(f64::total_cmp);
     values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// The lowest and highest value.
+fn range(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    values.fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)))
 }
 
 struct Blocking {
@@ -608,12 +611,8 @@ fn main() {
         "| bare ureq without time-outs (reference) | {:.1} µs |",
         micros(blocking.bare_untimed)
     );
-    let blocking_ratio = median_ratio(&blocking.rounds);
-    let (lowest, highest) = blocking
-        .rounds
-        .iter()
-        .map(|(a, b)| a / b)
-        .fold((f64::MAX, f64::MIN), |(lo, hi), r| (lo.min(r), hi.max(r)));
+    let blocking_ratio = median_f64(ratios(&blocking.rounds));
+    let (lowest, highest) = range(ratios(&blocking.rounds));
     let _ = writeln!(
         out,
         "\n**Median latency ratio: {blocking_ratio:.3}** (goal at most 1.05): the median over the \
@@ -633,17 +632,14 @@ fn main() {
         "| concurrency | pbi-embed-reqwest | bare reqwest | throughput ratio | pairs' ratios | bare reqwest without time-outs (reference) |\n|---:|---:|---:|---:|---:|---:|"
     );
     for a in &asynchronous {
-        let ratios: Vec<f64> = a.pairs.iter().map(|(x, y)| x / y).collect();
-        let (lo, hi) = ratios
-            .iter()
-            .fold((f64::MAX, f64::MIN), |(lo, hi), r| (lo.min(*r), hi.max(*r)));
+        let (lo, hi) = range(ratios(&a.pairs));
         let _ = writeln!(
             out,
             "| {} | {:.0} /s | {:.0} /s | **{:.3}** | {lo:.3} to {hi:.3} | {:.0} /s |",
             a.concurrency,
             median_f64(a.pairs.iter().map(|p| p.0)),
             median_f64(a.pairs.iter().map(|p| p.1)),
-            median_ratio(&a.pairs),
+            median_f64(ratios(&a.pairs)),
             a.bare_untimed
         );
     }
