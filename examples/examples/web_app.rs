@@ -95,9 +95,13 @@ async fn embed_config(State(app): State<Arc<App>>, Query(query): Query<EmbedQuer
                 .tile_embed_config(&target.workspace, dashboard, tile, &options)
                 .await
         }
-        (Some(kind), _, _) => {
+        (Some(kind @ ("dashboard" | "tile")), _, _) => {
             let error = format!("no {kind} to embed: set PBI_DASHBOARD_ID (and PBI_TILE_ID for a tile)");
             return (StatusCode::NOT_FOUND, Json(json!({ "error": error }))).into_response();
+        }
+        (Some(other), _, _) => {
+            let error = format!("unknown kind {other:?}: report, dashboard or tile");
+            return (StatusCode::BAD_REQUEST, Json(json!({ "error": error }))).into_response();
         }
     };
     match config {
