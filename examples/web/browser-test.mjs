@@ -55,7 +55,10 @@ const { app, site, emulator } = await startApp({ PBI_EMBED_LIFETIME_MINUTES: "1"
 // Embed URLs under an https Power BI host name that the browser routes to a second
 // emulator: powerbi-client's own embedding, for reports, dashboards and tiles.
 const HTTPS_BASE = "https://emu.powerbi.com";
-const secure = await startApp({ PBI_EMULATOR_EMBED_BASE: HTTPS_BASE });
+const secure = await startApp({ PBI_EMULATOR_EMBED_BASE: HTTPS_BASE }).catch((error) => {
+  app.kill();
+  throw error;
+});
 
 const browser = await chromium.launch({
   executablePath: chromiumPath,
