@@ -27,7 +27,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     if let Some(identity) = &target.identity {
         request = request.identity(identity.clone());
     }
-    let token = client.report_token(&request).await?;
+    let token = client.embed_token(&request).await?;
     println!("token id:   {}", token.token_id);
     println!("expires at: {}", token.expiration_rfc3339());
     Ok(())

@@ -32,7 +32,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let views: Vec<_> = (0..50)
         .map(|_| {
             let (client, request) = (client.clone(), request.clone());
-            tokio::spawn(async move { client.report_token(&request).await })
+            tokio::spawn(async move { client.embed_token(&request).await })
         })
         .collect();
     let mut token_ids = std::collections::BTreeSet::new();

@@ -1,65 +1,140 @@
-//! pbi-embed-core in an HTTP stack of your own, here hyper's client: the core builds
-//! `http::Request` values and reads `http::Response` values; the stack only moves bytes.
+//! pbi-embed over an HTTP stack of your own, here hyper's client. The whole call — sign-in
+//! and the bearer token's renewal, the embed-token cache, retries with backoff, the new
+//! sign-in after `TokenExpired`, the deadline — runs in pbi-embed-core's flow; this file
+//! only does what the flow asks: send, sleep, wait for another call.
 //!
 //! ```sh
 //! cargo run --example custom_http_stack
 //! ```
 //!
-//! What a transport must do, and this one does: send the request as built, follow no
-//! redirect, read at most `MAX_RESPONSE_BYTES` of the body, and hand the whole response,
-//! whatever its status, to `from_http`.
+//! It starts the local emulator and mints a report embed token twice: the second comes
+//! from the cache, and both share one sign-in.
 
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
-use http_body_util::{BodyExt, Full, Limited};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use pbi_embed_core::{ApiRequest, ClientCredentials, MAX_RESPONSE_BYTES, Operation, ReportToken, http};
-use pbi_embed_examples::Target;
+use pbi_embed_core::driver::{
+    Action, Call, Credential, Event, Exchange, Now, Session, SharedSession, TransportError,
+};
+use pbi_embed_core::{
+    CallError, ClientCredentials, ClientId, ClientSecret, ClientSettings, ReportId, ReportToken, TenantId,
+    TransportKind, WorkspaceId, http,
+};
+use pbi_embed_emulator::{Emulator, Route};
+use tokio::sync::Notify;
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
-type Http = Client<hyper_util::client::legacy::connect::HttpConnector, Full<bytes::Bytes>>;
+/// pbi-embed's flow, driven over hyper.
+#[derive(Debug)]
+pub struct HyperDriver {
+    http: Client<HttpConnector, Full<Bytes>>,
+    session: SharedSession,
+    parked: Notify,
+}
 
-/// Sends one operation with hyper and parses the answer with the core.
-async fn execute<O: Operation>(http: &Http, operation: &O) -> Result<O::Output, BoxError> {
-    let request = operation
-        .to_http()?
-        .map(|body| Full::new(bytes::Bytes::from(body)));
-    let response = http.request(request).await?;
-    let (parts, body) = response.into_parts();
-    let limit = usize::try_from(MAX_RESPONSE_BYTES)?;
-    let bytes = Limited::new(body, limit).collect().await?.to_bytes();
-    Ok(operation.from_http(http::Response::from_parts(parts, bytes))?)
+impl HyperDriver {
+    /// A driver for `session`.
+    pub fn new(session: Session) -> Self {
+        let http = Client::builder(TokioExecutor::new()).build_http();
+        let (session, parked) = (SharedSession::new(session), Notify::new());
+        Self {
+            http,
+            session,
+            parked,
+        }
+    }
+
+    /// Fetches calls are leading right now (zero when idle).
+    pub fn in_flight(&self) -> usize {
+        self.session.in_flight()
+    }
+
+    /// Pumps a call to its end: the core decides, this only does what it asks.
+    pub async fn run<T>(&self, call: Call<'_, T>) -> Result<T, CallError> {
+        let mut pump = self.session.pump(call, || self.parked.notify_waiters());
+        let mut event = Event::Resume;
+        loop {
+            let woken = self.parked.notified();
+            let now = Now::new(Instant::now(), SystemTime::now());
+            event = match pump.step(event, now, fastrand::u32(..)) {
+                Action::Send(exchange) => Event::Response(self.send(exchange).await),
+                Action::Wait(delay) => {
+                    tokio::time::sleep(delay).await;
+                    Event::Resume
+                }
+                Action::Park(most) => {
+                    let _ = tokio::time::timeout(most, woken).await;
+                    Event::Resume
+                }
+                Action::FetchToken => Event::Token(Err("this driver has no token source".into())),
+                Action::Done(result) => return result,
+            };
+        }
+    }
+
+    /// One exchange, bounded as a whole, reading at most the cap of body. hyper's client
+    /// follows no redirect.
+    async fn send(&self, exchange: Exchange) -> Result<http::Response<Vec<u8>>, TransportError> {
+        let (timeout, limit) = (exchange.timeout(), exchange.max_response_bytes());
+        let request = exchange.into_request().map(|body| Full::new(Bytes::from(body)));
+        let attempt = async {
+            let response = self.http.request(request).await.map_err(|e| {
+                let kind = if e.is_connect() {
+                    TransportKind::Connect
+                } else {
+                    TransportKind::Io
+                };
+                TransportError::new(kind, e)
+            })?;
+            let (parts, body) = response.into_parts();
+            let body = Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX));
+            let bytes = body
+                .collect()
+                .await
+                .map_err(|e| match e.is::<LengthLimitError>() {
+                    true => TransportError::body_too_large(),
+                    false => TransportError::new(TransportKind::Io, e),
+                })?;
+            Ok(http::Response::from_parts(parts, bytes.to_bytes().to_vec()))
+        };
+        let bounded = tokio::time::timeout(timeout, attempt).await;
+        bounded.map_err(|elapsed| TransportError::new(TransportKind::Timeout, elapsed))?
+    }
 }
 
 #[tokio::main]
-async fn main() -> Result<(), BoxError> {
-    let target = Target::from_env()?;
-    if target.emulator.is_none() {
-        return Err("this example speaks plain HTTP only; run it without the AZURE_* variables".into());
-    }
-    println!("Driving pbi-embed-core with hyper against {}", target.describe());
-    let http: Http = Client::builder(TokioExecutor::new()).build_http();
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // The local emulator stands in for Power BI and Entra ID; point `api_base` and
+    // `authority_host` elsewhere (or leave them unset) for the real ones.
+    let emulator = Emulator::start()?;
+    let ids = emulator.ids();
+    let mut settings = ClientSettings::default();
+    settings.api_base = Some(emulator.base_url());
+    settings.authority_host = Some(emulator.base_url());
+    let credential = Credential::ClientSecret(ClientCredentials::new(
+        TenantId::parse(&ids.tenant)?,
+        ClientId::parse(&ids.client_id)?,
+        ClientSecret::new(ids.client_secret),
+    ));
+    let driver = HyperDriver::new(Session::new(settings, credential)?);
 
-    let sign_in = ClientCredentials::new(
-        target.tenant.clone(),
-        target.client_id.clone(),
-        target.client_secret.clone(),
-    )
-    .cloud(target.cloud.clone());
-    let received_at = SystemTime::now();
-    let bearer = execute(&http, &sign_in).await?.into_bearer(received_at);
+    let request = ReportToken::view(WorkspaceId::parse(&ids.workspace)?, ReportId::parse(&ids.report)?);
+    let first = driver.run(Call::embed_token(&request)).await?;
+    let second = driver.run(Call::embed_token(&request)).await?;
     println!(
-        "signed in; the access token expires in {:?}",
-        bearer.expires_at.and_then(|t| t.duration_since(received_at).ok())
+        "Driving pbi-embed-core with hyper against {}",
+        emulator.base_url()
     );
-
-    let mut request = ReportToken::view(target.workspace.clone(), target.report.clone());
-    if let Some(identity) = &target.identity {
-        request = request.identity(identity.clone());
-    }
-    let token = execute(&http, &request.authorize(&target.cloud, &bearer.access_token)).await?;
-    println!("token id:   {}", token.token_id);
-    println!("expires at: {}", token.expiration_rfc3339());
+    println!("token id:   {}", first.token_id);
+    println!("expires at: {}", first.expiration_rfc3339());
+    println!(
+        "the second came from the cache: {}; sign-ins: {}; GenerateToken calls: {}",
+        second.token_id == first.token_id,
+        emulator.requests(Route::EntraToken),
+        emulator.generate_token_requests(),
+    );
     Ok(())
 }

@@ -31,7 +31,7 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     if let Some(identity) = &target.identity {
         request = request.identity(identity.clone());
     }
-    let token = match client.report_token(&request) {
+    let token = match client.embed_token(&request) {
         Ok(token) => token,
         Err(error) => {
             eprintln!("error: {error}");

@@ -29,7 +29,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use pbi_embed_examples::Target;
-use pbi_embed_reqwest::{Client, EffectiveIdentity, EmbedOptions};
+use pbi_embed_reqwest::{Client, EffectiveIdentity, EmbedRequest};
 use serde_json::json;
 
 const INDEX: &str = include_str!("../web/index.html");
@@ -62,7 +62,25 @@ async fn embed_config(State(app): State<Arc<App>>, Query(query): Query<EmbedQuer
             .into_response();
     };
     let target = &app.target;
-    let mut options = EmbedOptions::new();
+    let mut request = match (query.kind.as_deref(), &target.dashboard, &target.tile) {
+        (None | Some("report"), _, _) => {
+            EmbedRequest::report(target.workspace.clone(), target.report.clone())
+        }
+        (Some("dashboard"), Some(dashboard), _) => {
+            EmbedRequest::dashboard(target.workspace.clone(), dashboard.clone())
+        }
+        (Some("tile"), Some(dashboard), Some(tile)) => {
+            EmbedRequest::tile(target.workspace.clone(), dashboard.clone(), tile.clone())
+        }
+        (Some(kind @ ("dashboard" | "tile")), _, _) => {
+            let error = format!("no {kind} to embed: set PBI_DASHBOARD_ID (and PBI_TILE_ID for a tile)");
+            return (StatusCode::NOT_FOUND, Json(json!({ "error": error }))).into_response();
+        }
+        (Some(other), _, _) => {
+            let error = format!("unknown kind {other:?}: report, dashboard or tile");
+            return (StatusCode::BAD_REQUEST, Json(json!({ "error": error }))).into_response();
+        }
+    };
     if let Some(identity) = identity {
         let mut identity = identity.clone();
         // A report's and a tile's dataset come from their metadata; a dashboard's identity
@@ -74,36 +92,12 @@ async fn embed_config(State(app): State<Arc<App>>, Query(query): Query<EmbedQuer
                 .map(|i| i.datasets.clone())
                 .unwrap_or_default();
         }
-        options = options.identity(identity);
+        request = request.identity(identity);
     }
     if let Some(minutes) = app.lifetime_minutes {
-        options = options.lifetime_in_minutes(minutes);
+        request = request.lifetime_in_minutes(minutes);
     }
-    let config = match (query.kind.as_deref(), &target.dashboard, &target.tile) {
-        (None | Some("report"), _, _) => {
-            app.client
-                .report_embed_config(&target.workspace, &target.report, &options)
-                .await
-        }
-        (Some("dashboard"), Some(dashboard), _) => {
-            app.client
-                .dashboard_embed_config(&target.workspace, dashboard, &options)
-                .await
-        }
-        (Some("tile"), Some(dashboard), Some(tile)) => {
-            app.client
-                .tile_embed_config(&target.workspace, dashboard, tile, &options)
-                .await
-        }
-        (Some(kind @ ("dashboard" | "tile")), _, _) => {
-            let error = format!("no {kind} to embed: set PBI_DASHBOARD_ID (and PBI_TILE_ID for a tile)");
-            return (StatusCode::NOT_FOUND, Json(json!({ "error": error }))).into_response();
-        }
-        (Some(other), _, _) => {
-            let error = format!("unknown kind {other:?}: report, dashboard or tile");
-            return (StatusCode::BAD_REQUEST, Json(json!({ "error": error }))).into_response();
-        }
-    };
+    let config = app.client.embed_config(&request).await;
     match config {
         Ok(config) => {
             let mut body = serde_json::to_value(&config).unwrap_or_default();
@@ -111,17 +105,14 @@ async fn embed_config(State(app): State<Arc<App>>, Query(query): Query<EmbedQuer
             Json(body).into_response()
         }
         Err(error) => {
-            let status = if error
-                .service()
-                .is_some_and(|e| !e.was_sent() || e.status().is_some())
-            {
+            let status = if !error.was_sent() || error.status().is_some() {
                 StatusCode::BAD_REQUEST
             } else {
                 StatusCode::BAD_GATEWAY
             };
             (
                 status,
-                Json(json!({"error": error.to_string(), "kind": format!("{:?}", error.kind())})),
+                Json(json!({"error": error.to_string(), "kind": error.kind().to_string()})),
             )
                 .into_response()
         }

@@ -3,11 +3,11 @@
 
 use std::time::{Duration, SystemTime};
 
+use pbi_embed_core::driver::{CacheKey, EmbedTokenCache};
 use pbi_embed_core::{
-    AccessToken, ApiRequest, CacheKey, Cloud, CreateReportToken, DashboardId, DashboardToken, DatasetId,
-    DatasetToken, EffectiveIdentity, EmbedToken, EmbedTokenCache, EmbedTokenSecret, MultiResourceToken,
-    Operation, Outcome, ReportId, ReportToken, RetryPolicy, TileId, TileToken, WorkspaceId, XmlaPermissions,
-    http,
+    AccessToken, ApiRequest, Cloud, CreateReportToken, DashboardId, DashboardToken, DatasetId, DatasetToken,
+    EffectiveIdentity, EmbedToken, EmbedTokenSecret, MultiResourceToken, Operation, Outcome, ReportId,
+    ReportToken, RetryPolicy, TileId, TileToken, WorkspaceId, XmlaPermissions, http,
 };
 
 /// A realistic embed token length (Power BI's are about a kilobyte of base64).

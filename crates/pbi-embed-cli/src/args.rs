@@ -38,8 +38,8 @@ pub(crate) struct Global {
     /// Act as this service principal profile (X-PowerBI-Profile-Id).
     #[arg(long, global = true, value_name = "ID")]
     pub(crate) profile_id: Option<String>,
-    /// The overall bound for one HTTP exchange, in seconds.
-    #[arg(long, global = true, value_name = "SECONDS", default_value_t = 30)]
+    /// The bound on the whole command, sign-in and retries included, in seconds.
+    #[arg(long, global = true, value_name = "SECONDS", default_value_t = 60)]
     pub(crate) timeout: u64,
     /// Log what happens to stderr (secrets are never logged).
     #[arg(long, short, global = true)]

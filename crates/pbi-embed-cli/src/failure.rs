@@ -3,7 +3,10 @@
 
 use std::process::ExitCode;
 
-use pbi_embed_ureq::{Error, ExecuteError};
+use std::error::Error as _;
+
+use pbi_embed_ureq::core::Error;
+use pbi_embed_ureq::{CallError, ErrorKind};
 
 /// Exit code: usage or invalid input; nothing was sent.
 pub(crate) const USAGE: u8 = 2;
@@ -20,20 +23,20 @@ pub(crate) enum Failure {
     /// Bad input found before anything was sent.
     Usage(String),
     /// The call failed.
-    Call(Error),
+    Call(CallError),
     /// The emulator could not run.
     Emulator(String, u8),
 }
 
-impl From<Error> for Failure {
-    fn from(error: Error) -> Self {
+impl From<CallError> for Failure {
+    fn from(error: CallError) -> Self {
         Self::Call(error)
     }
 }
 
-impl From<pbi_embed_ureq::error::Error> for Failure {
-    fn from(error: pbi_embed_ureq::error::Error) -> Self {
-        Self::Call(ExecuteError::Service(error))
+impl From<Error> for Failure {
+    fn from(error: Error) -> Self {
+        Self::Call(error.into())
     }
 }
 
@@ -50,8 +53,16 @@ impl Failure {
                 *code
             }
             Self::Call(error) => {
-                eprintln!("error: {error}");
-                if let Some(hint) = error.service().and_then(|e| e.as_api()).and_then(|e| e.hint()) {
+                // The message, then what the transport said (its source), on one line.
+                let mut line = error.to_string();
+                let mut source = error.source();
+                while let Some(cause) = source {
+                    line.push_str(": ");
+                    line.push_str(&cause.to_string());
+                    source = cause.source();
+                }
+                eprintln!("error: {line}");
+                if let Some(hint) = error.hint() {
                     eprintln!("hint: {hint}");
                 }
                 exit_code(error)
@@ -62,16 +73,11 @@ impl Failure {
 }
 
 /// The exit code of a failed call.
-fn exit_code(error: &Error) -> u8 {
-    match error {
-        ExecuteError::Service(
-            pbi_embed_ureq::error::Error::InvalidInput { .. }
-            | pbi_embed_ureq::error::Error::RlsPreflight { .. },
-        ) => USAGE,
-        ExecuteError::Service(pbi_embed_ureq::error::Error::Api(_)) => POWER_BI,
-        ExecuteError::Service(pbi_embed_ureq::error::Error::Entra(_)) | ExecuteError::TokenSource(_) => {
-            SIGN_IN
-        }
+fn exit_code(error: &CallError) -> u8 {
+    match (error.service(), error.kind()) {
+        (Some(Error::InvalidInput { .. } | Error::RlsPreflight { .. }), _) => USAGE,
+        (Some(Error::Api(_)), _) => POWER_BI,
+        (Some(Error::Entra(_)), _) | (_, ErrorKind::TokenSource) => SIGN_IN,
         _ => NETWORK,
     }
 }

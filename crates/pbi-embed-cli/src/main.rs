@@ -8,6 +8,7 @@ mod emulator;
 mod failure;
 mod token;
 
+use std::io::IsTerminal as _;
 use std::process::ExitCode;
 
 use clap::Parser as _;
@@ -17,6 +18,7 @@ fn main() -> ExitCode {
     if cli.global.verbose {
         tracing_subscriber::fmt()
             .with_writer(std::io::stderr)
+            .with_ansi(std::io::stderr().is_terminal())
             .with_env_filter(tracing_subscriber::EnvFilter::new(
                 "pbi_embed_ureq=debug,pbi_embed_core=debug,pbi_embed_cli=debug",
             ))

@@ -3,6 +3,8 @@
 use std::io::Read as _;
 use std::time::Duration;
 
+use pbi_embed_ureq::core::MAX_REQUEST_BYTES;
+use pbi_embed_ureq::core::driver::env_text;
 use pbi_embed_ureq::{
     AccessToken, Client, ClientId, ClientSecret, Cloud, CreateReportToken, DashboardId, DashboardToken,
     DatasetId, DatasetToken, EffectiveIdentity, EmbedToken, IdentityBlob, MultiResourceToken, ProfileId,
@@ -45,7 +47,7 @@ fn mint(client: &Client, command: TokenCommand) -> Result<EmbedToken, Failure> {
                 op = op.allow_save_as(true);
             }
             let op = op.identities(identities(&identity)?);
-            client.report_token(&with_lifetime(
+            client.embed_token(&with_lifetime(
                 op,
                 lifetime_minutes,
                 ReportToken::lifetime_in_minutes,
@@ -63,7 +65,7 @@ fn mint(client: &Client, command: TokenCommand) -> Result<EmbedToken, Failure> {
                 op = op.allow_save_as(true);
             }
             let op = op.identities(identities(&identity)?);
-            client.create_report_token(&with_lifetime(
+            client.embed_token(&with_lifetime(
                 op,
                 lifetime_minutes,
                 CreateReportToken::lifetime_in_minutes,
@@ -77,7 +79,7 @@ fn mint(client: &Client, command: TokenCommand) -> Result<EmbedToken, Failure> {
         } => {
             let op = DashboardToken::new(WorkspaceId::parse(&workspace)?, DashboardId::parse(&dashboard)?)
                 .identities(identities(&identity)?);
-            client.dashboard_token(&with_lifetime(
+            client.embed_token(&with_lifetime(
                 op,
                 lifetime_minutes,
                 DashboardToken::lifetime_in_minutes,
@@ -96,7 +98,7 @@ fn mint(client: &Client, command: TokenCommand) -> Result<EmbedToken, Failure> {
                 TileId::parse(&tile)?,
             )
             .identities(identities(&identity)?);
-            client.tile_token(&with_lifetime(
+            client.embed_token(&with_lifetime(
                 op,
                 lifetime_minutes,
                 TileToken::lifetime_in_minutes,
@@ -110,7 +112,7 @@ fn mint(client: &Client, command: TokenCommand) -> Result<EmbedToken, Failure> {
         } => {
             let op = DatasetToken::new(WorkspaceId::parse(&workspace)?, DatasetId::parse(&dataset)?)
                 .identities(identities(&identity)?);
-            client.dataset_token(&with_lifetime(
+            client.embed_token(&with_lifetime(
                 op,
                 lifetime_minutes,
                 DatasetToken::lifetime_in_minutes,
@@ -140,14 +142,19 @@ fn mint(client: &Client, command: TokenCommand) -> Result<EmbedToken, Failure> {
                     Some((id, "xmla-readonly")) => {
                         op.dataset_with_xmla(DatasetId::parse(id)?, XmlaPermissions::ReadOnly)
                     }
-                    _ => op.dataset(DatasetId::parse(dataset)?),
+                    Some((_, suffix)) => {
+                        return Err(Failure::Usage(format!(
+                            "--dataset {dataset}: unknown suffix :{suffix}; use :xmla-readonly"
+                        )));
+                    }
+                    None => op.dataset(DatasetId::parse(dataset)?),
                 };
             }
             for workspace in &target_workspaces {
                 op = op.target_workspace(WorkspaceId::parse(workspace)?);
             }
             let op = op.identities(identities(&identity)?);
-            client.multi_resource_token(&with_lifetime(
+            client.embed_token(&with_lifetime(
                 op,
                 lifetime_minutes,
                 MultiResourceToken::lifetime_in_minutes,
@@ -166,16 +173,7 @@ fn with_lifetime<T>(op: T, minutes: Option<u32>, set: fn(T, u32) -> T) -> T {
 /// The identities the arguments describe: none, one, or a file's.
 fn identities(args: &IdentityArgs) -> Result<Vec<EffectiveIdentity>, Failure> {
     if let Some(path) = &args.identities {
-        let text = if path.as_os_str() == "-" {
-            let mut text = String::new();
-            std::io::stdin()
-                .read_to_string(&mut text)
-                .map_err(|e| Failure::Usage(format!("--identities -: cannot read standard input: {e}")))?;
-            text
-        } else {
-            std::fs::read_to_string(path)
-                .map_err(|e| Failure::Usage(format!("--identities {}: {e}", path.display())))?
-        };
+        let text = read_bounded(path)?;
         return serde_json::from_str(&text).map_err(|e| {
             Failure::Usage(format!(
                 "--identities {}: not a JSON array of identities in Power BI's format: {e}",
@@ -184,11 +182,19 @@ fn identities(args: &IdentityArgs) -> Result<Vec<EffectiveIdentity>, Failure> {
         });
     }
     let blob = match &args.identity_blob_env {
-        Some(var) => Some(IdentityBlob::new(std::env::var(var).map_err(|_| {
-            Failure::Usage(format!(
-                "--identity-blob-env {var}: the variable {var} is not set"
-            ))
-        })?)),
+        Some(var) => match std::env::var(var) {
+            Ok(value) if !value.is_empty() => Some(IdentityBlob::new(value)),
+            Ok(_) | Err(std::env::VarError::NotPresent) => {
+                return Err(Failure::Usage(format!(
+                    "--identity-blob-env {var}: the variable {var} is not set"
+                )));
+            }
+            Err(std::env::VarError::NotUnicode(_)) => {
+                return Err(Failure::Usage(format!(
+                    "--identity-blob-env {var}: the variable {var} is not valid UTF-8"
+                )));
+            }
+        },
         None => None,
     };
     let mut identity = match (&args.username, blob) {
@@ -222,7 +228,30 @@ fn identities(args: &IdentityArgs) -> Result<Vec<EffectiveIdentity>, Failure> {
     Ok(vec![identity])
 }
 
-/// The client the global options and the environment describe.
+/// Reads an identities file (or standard input for `-`), refusing more than Power BI
+/// takes in a whole request body.
+fn read_bounded(path: &std::path::Path) -> Result<String, Failure> {
+    let shown = path.display();
+    let reader: Box<dyn std::io::Read> = if path.as_os_str() == "-" {
+        Box::new(std::io::stdin())
+    } else {
+        Box::new(std::fs::File::open(path).map_err(|e| Failure::Usage(format!("--identities {shown}: {e}")))?)
+    };
+    let mut bytes = Vec::new();
+    reader
+        .take(MAX_REQUEST_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Failure::Usage(format!("--identities {shown}: cannot read it: {e}")))?;
+    if bytes.len() > MAX_REQUEST_BYTES {
+        return Err(Failure::Usage(format!(
+            "--identities {shown}: larger than {MAX_REQUEST_BYTES} bytes, more than Power BI takes in a request"
+        )));
+    }
+    String::from_utf8(bytes).map_err(|_| Failure::Usage(format!("--identities {shown}: not UTF-8 text")))
+}
+
+/// The client the global options and the environment describe. `--timeout` bounds the
+/// whole command: sign-in, retries and all.
 fn client(global: &Global) -> Result<Client, Failure> {
     let cloud = match global.cloud {
         CloudName::Public => Cloud::Public,
@@ -231,9 +260,13 @@ fn client(global: &Global) -> Result<Client, Failure> {
         CloudName::Usgovdod => Cloud::UsGovDod,
         CloudName::China => Cloud::China,
     };
-    let mut builder = Client::builder()
-        .cloud(cloud)
-        .timeout(Duration::from_secs(global.timeout.max(1)));
+    if global.timeout == 0 {
+        return Err(Failure::Usage(
+            "--timeout 0: the command needs some time; give a number of seconds above zero".to_owned(),
+        ));
+    }
+    let bound = Duration::from_secs(global.timeout);
+    let mut builder = Client::builder().cloud(cloud).deadline(bound).timeout(bound);
     if let Some(url) = &global.api_base {
         builder = builder.api_base(url.clone());
     }
@@ -243,12 +276,27 @@ fn client(global: &Global) -> Result<Client, Failure> {
     if let Some(profile) = &global.profile_id {
         builder = builder.profile(ProfileId::parse(profile)?);
     }
-    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    builder = match var("PBI_ACCESS_TOKEN") {
-        Some(token) => builder.bearer_token(AccessToken::new(token)),
+    let var = |name: &'static str| env_text(|n| std::env::var_os(n), name);
+    builder = match var("PBI_ACCESS_TOKEN")? {
+        Some(token) => {
+            tracing::info!(
+                credential = "PBI_ACCESS_TOKEN",
+                "signing in with the bearer token from PBI_ACCESS_TOKEN"
+            );
+            builder.bearer_token(AccessToken::new(token))
+        }
         None => {
             let names = ["AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET"];
-            let missing: Vec<&str> = names.into_iter().filter(|n| var(n).is_none()).collect();
+            let mut values = Vec::new();
+            for name in names {
+                values.push(var(name)?);
+            }
+            let missing: Vec<&str> = names
+                .iter()
+                .zip(&values)
+                .filter(|(_, value)| value.is_none())
+                .map(|(name, _)| *name)
+                .collect();
             if !missing.is_empty() {
                 return Err(Failure::Usage(format!(
                     "no credentials: set PBI_ACCESS_TOKEN, or AZURE_TENANT_ID, AZURE_CLIENT_ID and \
@@ -256,10 +304,17 @@ fn client(global: &Global) -> Result<Client, Failure> {
                     missing.join(", ")
                 )));
             }
+            let mut values = values.into_iter().flatten();
+            let mut next = || values.next().unwrap_or_default();
+            let (tenant, client_id, secret) = (next(), next(), next());
+            tracing::info!(
+                credential = "AZURE_CLIENT_SECRET",
+                "signing in as the service principal from AZURE_*"
+            );
             builder.service_principal(
-                TenantId::parse(&var("AZURE_TENANT_ID").unwrap_or_default())?,
-                ClientId::parse(&var("AZURE_CLIENT_ID").unwrap_or_default())?,
-                ClientSecret::new(var("AZURE_CLIENT_SECRET").unwrap_or_default()),
+                TenantId::parse(&tenant)?,
+                ClientId::parse(&client_id)?,
+                ClientSecret::new(secret),
             )
         }
     };

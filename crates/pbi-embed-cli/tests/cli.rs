@@ -430,10 +430,11 @@ fn exit_3_when_power_bi_refuses() {
     assert_eq!(run.code, 3);
     let first = run.stderr.lines().next().unwrap();
     assert!(
-        first.starts_with(&format!(
-            "error: Power BI returned 400 Bad Request InvalidRequest: Creating embed token for accessing dataset {} requires effective identity to be provided (RequestId ",
-            ids.rls_dataset
-        )),
+        first.starts_with("error: Reports_GenerateTokenInGroup at 127.0.0.1:")
+            && first.contains(&format!(
+                ": Power BI returned 400 Bad Request InvalidRequest: Creating embed token for accessing dataset {} requires effective identity to be provided (RequestId ",
+                ids.rls_dataset
+            )),
         "{first}"
     );
     assert!(run.stderr.contains("hint: "), "{}", run.stderr);
@@ -531,7 +532,9 @@ fn exit_5_for_network_failures_and_unreadable_answers() {
     let run = exec(cmd);
     assert_eq!(run.code, 5, "{}", run.stderr);
     assert!(
-        run.stderr.starts_with("error: could not connect"),
+        run.stderr
+            .starts_with("error: Datasets_GenerateTokenInGroup at 127.0.0.1:")
+            && run.stderr.contains(": could not connect: "),
         "{}",
         run.stderr
     );

@@ -1,5 +1,6 @@
-//! The embed-token cache as plain data: identical requests get the same embed token until
-//! it is within a margin of its expiry. Time is a parameter; the adapters add locking.
+//! The caches as plain data: identical requests get the same embed token until it is
+//! within a margin of its expiry, and item metadata is trusted for a while. Time is a
+//! parameter; a driver only holds the lock around the session that owns them.
 //!
 //! Two requests are identical when they go to the same route with the same body (so the
 //! same resources, identities, access level and lifetime) as the same profile. The cache
@@ -16,13 +17,14 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::embed_token::EmbedToken;
 use crate::error::Error;
 use crate::ids::ProfileId;
 use crate::lifetime::Freshness;
-use crate::operation::ApiRequest;
+use crate::metadata::{Dashboard, Dataset, Report, Tile};
+use crate::operation::{ApiRequest, Prepared};
 
 /// Identifies a request for caching: its operation, path, body and profile.
 ///
@@ -36,18 +38,11 @@ impl CacheKey {
     /// # Errors
     /// When the request is invalid (as [`ApiRequest::validate`]).
     pub fn new<R: ApiRequest>(request: &R, profile: Option<&ProfileId>) -> Result<Self, Error> {
-        request.validate()?;
-        let mut key = Vec::new();
-        for part in [
-            request.operation_id().as_bytes(),
-            request.path().as_bytes(),
-            profile.map(ProfileId::as_str).unwrap_or_default().as_bytes(),
-        ] {
-            key.extend_from_slice(part);
-            key.push(0);
-        }
-        key.extend_from_slice(&request.body()?.unwrap_or_default());
-        Ok(Self(key.into_boxed_slice()))
+        Ok(Prepared::new(request)?.key(profile))
+    }
+
+    pub(crate) fn from_bytes(key: Vec<u8>) -> Self {
+        Self(key.into_boxed_slice())
     }
 }
 
@@ -140,6 +135,67 @@ impl Default for EmbedTokenCache {
     }
 }
 
+/// Item metadata, as the metadata cache holds it.
+#[derive(Clone, Debug)]
+pub(crate) enum Metadata {
+    Report(Report),
+    Dashboard(Dashboard),
+    Tile(Tile),
+    Dataset(Dataset),
+}
+
+/// Item metadata by request, each trusted for a time-to-live after it was read; bounded,
+/// dropping the oldest first.
+#[derive(Debug)]
+pub(crate) struct MetadataCache {
+    capacity: usize,
+    ttl: Duration,
+    entries: HashMap<CacheKey, (Metadata, Instant)>,
+}
+
+impl MetadataCache {
+    pub(crate) fn new(capacity: usize, ttl: Duration) -> Self {
+        Self {
+            capacity,
+            ttl,
+            entries: HashMap::new(),
+        }
+    }
+
+    /// The metadata cached for `key`, if read less than the time-to-live before `now`.
+    pub(crate) fn get(&self, key: &CacheKey, now: Instant) -> Option<&Metadata> {
+        self.entries
+            .get(key)
+            .filter(|(_, read)| now.saturating_duration_since(*read) < self.ttl)
+            .map(|(metadata, _)| metadata)
+    }
+
+    pub(crate) fn insert(&mut self, key: CacheKey, metadata: Metadata, now: Instant) {
+        if self.capacity == 0 || self.ttl.is_zero() {
+            return;
+        }
+        if self.entries.len() >= self.capacity && !self.entries.contains_key(&key) {
+            let ttl = self.ttl;
+            self.entries
+                .retain(|_, (_, read)| now.saturating_duration_since(*read) < ttl);
+            if self.entries.len() >= self.capacity
+                && let Some(oldest) = self
+                    .entries
+                    .iter()
+                    .min_by_key(|(_, (_, read))| *read)
+                    .map(|(key, _)| key.clone())
+            {
+                self.entries.remove(&oldest);
+            }
+        }
+        self.entries.insert(key, (metadata, now));
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.entries.clear();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -199,6 +255,37 @@ mod tests {
         let mut off = EmbedTokenCache::new(0, Duration::ZERO);
         off.insert(key("a"), token(1000, now), now);
         assert!(off.is_empty());
+    }
+
+    #[test]
+    fn metadata_lives_for_its_ttl_and_the_oldest_goes_first() {
+        let t0 = Instant::now();
+        let dataset = |id: &str| {
+            Metadata::Dataset(Dataset {
+                id: DatasetId::parse(id).unwrap(),
+                name: String::new(),
+                is_effective_identity_required: false,
+                is_effective_identity_roles_required: false,
+                is_refreshable: None,
+                is_on_prem_gateway_required: None,
+                configured_by: None,
+                target_storage_mode: None,
+            })
+        };
+        let mut cache = MetadataCache::new(2, Duration::from_secs(60));
+        cache.insert(key("a"), dataset("a"), t0);
+        assert!(cache.get(&key("a"), t0 + Duration::from_secs(59)).is_some());
+        assert!(cache.get(&key("a"), t0 + Duration::from_secs(60)).is_none());
+        cache.insert(key("b"), dataset("b"), t0 + Duration::from_secs(1));
+        cache.insert(key("c"), dataset("c"), t0 + Duration::from_secs(2));
+        assert!(
+            cache.get(&key("a"), t0 + Duration::from_secs(2)).is_none(),
+            "oldest evicted"
+        );
+        assert!(cache.get(&key("c"), t0 + Duration::from_secs(2)).is_some());
+        let mut off = MetadataCache::new(0, Duration::from_secs(60));
+        off.insert(key("a"), dataset("a"), t0);
+        assert!(off.get(&key("a"), t0).is_none());
     }
 
     #[test]

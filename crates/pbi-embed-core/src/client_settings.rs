@@ -1,10 +1,11 @@
 //! What every client is configured with, apart from its HTTP stack and its credential:
-//! the cloud, time bounds, the body cap, retries, refresh margins and the embed-token
-//! cache. Both adapters' builders fill one of these, so their defaults cannot drift.
+//! the cloud, time bounds, the body cap, retries, refresh margins and the caches. Every
+//! driver's builder fills one of these, so their defaults cannot drift.
 
+use std::ffi::OsString;
 use std::time::Duration;
 
-use crate::cache::EmbedTokenCache;
+use crate::cache::{EmbedTokenCache, MetadataCache};
 use crate::cloud::Cloud;
 use crate::error::Error;
 use crate::ids::{ClientId, ProfileId, TenantId};
@@ -26,8 +27,12 @@ pub struct ClientSettings {
     pub profile: Option<ProfileId>,
     /// The bound on connecting (default 10 s).
     pub connect_timeout: Duration,
-    /// The bound on an exchange (default 30 s).
+    /// The bound on one attempt of one exchange: connecting, sending, and the whole
+    /// response (default 30 s).
     pub timeout: Duration,
+    /// The bound on a whole call, sign-in and retries included (default 60 s): no call
+    /// outlives it, and no retry waits past it.
+    pub deadline: Duration,
     /// The largest response body read (default 1 MiB).
     pub max_response_bytes: u64,
     /// When to retry.
@@ -37,6 +42,9 @@ pub struct ClientSettings {
     /// The embed-token cache's capacity and margin (default 1,024 and 10 minutes);
     /// `None` turns it off.
     pub embed_cache: Option<(usize, Duration)>,
+    /// The item-metadata cache's capacity and time-to-live (default 1,024 and 10
+    /// minutes): reports', dashboards', tiles' metadata and datasets' RLS flags.
+    pub metadata_cache: (usize, Duration),
 }
 
 impl Default for ClientSettings {
@@ -48,13 +56,18 @@ impl Default for ClientSettings {
             profile: None,
             connect_timeout: Duration::from_secs(10),
             timeout: Duration::from_secs(30),
+            deadline: Duration::from_secs(60),
             max_response_bytes: MAX_RESPONSE_BYTES,
             retry: RetryPolicy::default(),
             access_token_margin: Duration::from_secs(5 * 60),
             embed_cache: Some((EmbedTokenCache::DEFAULT_CAPACITY, EmbedTokenCache::DEFAULT_MARGIN)),
+            metadata_cache: (1024, Duration::from_secs(10 * 60)),
         }
     }
 }
+
+/// The longest time bound accepted; longer ones are clamped to it.
+pub const MAX_TIME_BOUND: Duration = Duration::from_secs(24 * 60 * 60);
 
 impl ClientSettings {
     /// The cloud with the custom hosts applied.
@@ -78,6 +91,52 @@ impl ClientSettings {
         self.embed_cache
             .map(|(capacity, margin)| EmbedTokenCache::new(capacity, margin))
     }
+
+    pub(crate) fn new_metadata_cache(&self) -> MetadataCache {
+        let (capacity, ttl) = self.metadata_cache;
+        MetadataCache::new(capacity, ttl)
+    }
+
+    /// These settings with their time bounds clamped to [`MAX_TIME_BOUND`].
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] naming a setting that is meaningless: a zero time-out,
+    /// connect time-out or deadline, or a zero body cap.
+    pub fn checked(mut self) -> Result<Self, Error> {
+        for (name, bound) in [
+            ("timeout", &mut self.timeout),
+            ("connectTimeout", &mut self.connect_timeout),
+            ("deadline", &mut self.deadline),
+        ] {
+            if bound.is_zero() {
+                return Err(Error::invalid_input(name, "must be longer than zero"));
+            }
+            *bound = (*bound).min(MAX_TIME_BOUND);
+        }
+        if self.max_response_bytes == 0 {
+            return Err(Error::invalid_input("maxResponseBytes", "must be at least 1"));
+        }
+        Ok(self)
+    }
+}
+
+/// A variable from `lookup` (usually over the process environment), as text: `None` when
+/// it is unset or empty.
+///
+/// # Errors
+/// [`Error::InvalidInput`] naming the variable when its value is not UTF-8 (never quoting it).
+pub fn env_text(
+    lookup: impl Fn(&str) -> Option<OsString>,
+    name: &'static str,
+) -> Result<Option<String>, Error> {
+    match lookup(name) {
+        None => Ok(None),
+        Some(value) => match value.into_string() {
+            Ok(text) if text.is_empty() => Ok(None),
+            Ok(text) => Ok(Some(text)),
+            Err(_) => Err(Error::invalid_input(name, "is set but is not valid UTF-8")),
+        },
+    }
 }
 
 /// A service principal's credentials from variables named as Azure tools name them:
@@ -87,13 +146,10 @@ impl ClientSettings {
 /// # Errors
 /// [`Error::InvalidInput`] naming a variable that is missing or malformed, never its value.
 pub fn service_principal_from(
-    lookup: impl Fn(&str) -> Option<String>,
+    lookup: impl Fn(&str) -> Option<OsString>,
 ) -> Result<(TenantId, ClientId, ClientSecret), Error> {
-    let var = |name: &'static str| {
-        lookup(name)
-            .filter(|v| !v.is_empty())
-            .ok_or_else(|| Error::invalid_input(name, "is not set"))
-    };
+    let var =
+        |name: &'static str| env_text(&lookup, name)?.ok_or_else(|| Error::invalid_input(name, "is not set"));
     Ok((
         TenantId::parse(&var("AZURE_TENANT_ID")?)?,
         ClientId::parse(&var("AZURE_CLIENT_ID")?)?,
@@ -126,10 +182,29 @@ mod tests {
     }
 
     #[test]
+    fn meaningless_bounds_are_refused_and_huge_ones_clamped() {
+        let zero = ClientSettings {
+            timeout: Duration::ZERO,
+            ..ClientSettings::default()
+        };
+        assert_eq!(
+            zero.checked().unwrap_err().to_string(),
+            "invalid timeout: must be longer than zero (nothing was sent)"
+        );
+        let huge = ClientSettings {
+            deadline: Duration::MAX,
+            ..ClientSettings::default()
+        }
+        .checked()
+        .unwrap();
+        assert_eq!(huge.deadline, MAX_TIME_BOUND);
+    }
+
+    #[test]
     fn credentials_from_a_lookup() {
         let vars = |name: &str| match name {
-            "AZURE_TENANT_ID" => Some("contoso.onmicrosoft.com".to_owned()),
-            "AZURE_CLIENT_ID" => Some("00000000-0000-0000-0000-000000000001".to_owned()),
+            "AZURE_TENANT_ID" => Some(OsString::from("contoso.onmicrosoft.com")),
+            "AZURE_CLIENT_ID" => Some(OsString::from("00000000-0000-0000-0000-000000000001")),
             _ => None,
         };
         let err = service_principal_from(vars).unwrap_err();
@@ -137,5 +212,18 @@ mod tests {
             err.to_string(),
             "invalid AZURE_CLIENT_SECRET: is not set (nothing was sent)"
         );
+        #[cfg(unix)]
+        {
+            use std::os::unix::ffi::OsStringExt as _;
+            let bad = |name: &str| match name {
+                "AZURE_TENANT_ID" => Some(OsString::from_vec(vec![0xff, b's', b'3'])),
+                _ => None,
+            };
+            let err = service_principal_from(bad).unwrap_err().to_string();
+            assert_eq!(
+                err,
+                "invalid AZURE_TENANT_ID: is set but is not valid UTF-8 (nothing was sent)"
+            );
+        }
     }
 }

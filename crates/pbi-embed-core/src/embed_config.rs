@@ -16,7 +16,7 @@ use crate::error::Error;
 use crate::generate_token::MultiResourceToken;
 use crate::generate_token::{DashboardToken, TileToken};
 use crate::identity::EffectiveIdentity;
-use crate::ids::{DashboardId, DatasetId, WorkspaceId};
+use crate::ids::{DashboardId, DatasetId, ReportId, TileId, WorkspaceId};
 use crate::metadata::{Dashboard, Dataset, Report, Tile};
 use crate::secret::EmbedTokenSecret;
 
@@ -189,11 +189,122 @@ impl Serialize for EmbedConfig {
     }
 }
 
-/// How to embed: the identities, edit rights, lifetime, and whether to run the RLS
-/// pre-flight (on by default).
+/// What to embed, and how: the item, the RLS identities, edit rights, the token's
+/// lifetime, and whether to run the RLS pre-flight (on by default).
+///
+/// ```
+/// use pbi_embed_core::{EffectiveIdentity, EmbedRequest, ReportId, WorkspaceId};
+///
+/// let request = EmbedRequest::report(
+///     WorkspaceId::parse("f089354e-8366-4e18-aea3-4cb4a3a50b48")?,
+///     ReportId::parse("5b218778-e7a5-4d73-8187-f10824047715")?,
+/// )
+/// // No dataset named: the identity applies to the report's dataset.
+/// .identity(EffectiveIdentity::new("john@contoso.com").role("sales"))
+/// .lifetime_in_minutes(30);
+/// # Ok::<(), pbi_embed_core::Error>(())
+/// ```
 #[derive(Clone, Debug)]
 #[must_use]
-pub struct EmbedOptions {
+pub struct EmbedRequest {
+    workspace: WorkspaceId,
+    item: EmbedItem,
+    options: EmbedOptions,
+}
+
+/// The item an [`EmbedRequest`] embeds.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum EmbedItem {
+    /// A report.
+    Report(ReportId),
+    /// A dashboard.
+    Dashboard(DashboardId),
+    /// A tile of a dashboard.
+    Tile {
+        /// The dashboard.
+        dashboard: DashboardId,
+        /// The tile.
+        tile: TileId,
+    },
+}
+
+impl EmbedRequest {
+    /// A report, viewed. Its token covers the report and its dataset.
+    pub fn report(workspace: WorkspaceId, report: ReportId) -> Self {
+        Self::new(workspace, EmbedItem::Report(report))
+    }
+
+    /// A dashboard. Its metadata names no dataset, so each RLS identity must name its
+    /// datasets.
+    pub fn dashboard(workspace: WorkspaceId, dashboard: DashboardId) -> Self {
+        Self::new(workspace, EmbedItem::Dashboard(dashboard))
+    }
+
+    /// One tile of a dashboard.
+    pub fn tile(workspace: WorkspaceId, dashboard: DashboardId, tile: TileId) -> Self {
+        Self::new(workspace, EmbedItem::Tile { dashboard, tile })
+    }
+
+    fn new(workspace: WorkspaceId, item: EmbedItem) -> Self {
+        Self {
+            workspace,
+            item,
+            options: EmbedOptions::default(),
+        }
+    }
+
+    /// Adds an RLS identity. One that names no dataset (and no report) applies to the
+    /// item's dataset.
+    pub fn identity(mut self, identity: EffectiveIdentity) -> Self {
+        self.options.identities.push(identity);
+        self
+    }
+
+    /// Adds RLS identities.
+    pub fn identities(mut self, identities: impl IntoIterator<Item = EffectiveIdentity>) -> Self {
+        self.options.identities.extend(identities);
+        self
+    }
+
+    /// Lets a report be edited (`permissions` ReadWrite, an editable token).
+    pub fn editable(mut self, editable: bool) -> Self {
+        self.options.editable = editable;
+        self
+    }
+
+    /// Turns the RLS pre-flight on (the default) or off.
+    pub fn rls_preflight(mut self, on: bool) -> Self {
+        self.options.rls_preflight = on;
+        self
+    }
+
+    /// Shortens the token's lifetime to at most `minutes`.
+    pub fn lifetime_in_minutes(mut self, minutes: u32) -> Self {
+        self.options.lifetime_in_minutes = Some(minutes);
+        self
+    }
+
+    /// The workspace.
+    #[must_use]
+    pub fn workspace(&self) -> &WorkspaceId {
+        &self.workspace
+    }
+
+    /// The item.
+    #[must_use]
+    pub fn item(&self) -> &EmbedItem {
+        &self.item
+    }
+
+    pub(crate) fn options(&self) -> &EmbedOptions {
+        &self.options
+    }
+}
+
+/// How to embed: the identities, edit rights, lifetime, and the pre-flight.
+#[derive(Clone, Debug)]
+pub(crate) struct EmbedOptions {
     identities: Vec<EffectiveIdentity>,
     editable: bool,
     rls_preflight: bool,
@@ -212,44 +323,16 @@ impl Default for EmbedOptions {
 }
 
 impl EmbedOptions {
-    /// View only, no identity, pre-flight on.
-    pub fn new() -> Self {
-        Self::default()
-    }
-    /// Adds an RLS identity. An identity that names no dataset is applied to the item's
-    /// dataset.
-    pub fn identity(mut self, identity: EffectiveIdentity) -> Self {
-        self.identities.push(identity);
-        self
-    }
-    /// Lets a report be edited.
-    pub fn editable(mut self, editable: bool) -> Self {
-        self.editable = editable;
-        self
-    }
-    /// Turns the RLS pre-flight on or off.
-    pub fn rls_preflight(mut self, on: bool) -> Self {
-        self.rls_preflight = on;
-        self
-    }
-    /// Shortens the token's lifetime.
-    pub fn lifetime_in_minutes(mut self, minutes: u32) -> Self {
-        self.lifetime_in_minutes = Some(minutes);
-        self
-    }
     /// Whether the pre-flight runs.
-    #[must_use]
-    pub fn preflight(&self) -> bool {
+    pub(crate) fn preflight(&self) -> bool {
         self.rls_preflight
     }
     /// Whether edit rights were asked for.
-    #[must_use]
-    pub fn editable_requested(&self) -> bool {
+    pub(crate) fn editable_requested(&self) -> bool {
         self.editable
     }
     /// The identities, with those that name nothing applied to `dataset`.
-    #[must_use]
-    pub fn identities_for(&self, dataset: Option<&DatasetId>) -> Vec<EffectiveIdentity> {
+    pub(crate) fn identities_for(&self, dataset: Option<&DatasetId>) -> Vec<EffectiveIdentity> {
         self.identities
             .iter()
             .cloned()
@@ -265,7 +348,7 @@ impl EmbedOptions {
 
 /// The token request for a report: the multi-resource token covering the report and its
 /// dataset, as Power BI recommends.
-pub fn report_token_request(report: &Report, options: &EmbedOptions) -> MultiResourceToken {
+pub(crate) fn report_token_request(report: &Report, options: &EmbedOptions) -> MultiResourceToken {
     let mut op = if options.editable {
         MultiResourceToken::new().editable_report(report.id.clone())
     } else {
@@ -283,7 +366,7 @@ pub fn report_token_request(report: &Report, options: &EmbedOptions) -> MultiRes
 
 /// The token request for a dashboard. Its identities are taken as given: a dashboard's
 /// metadata names no dataset to apply them to.
-pub fn dashboard_token_request(
+pub(crate) fn dashboard_token_request(
     workspace: &WorkspaceId,
     dashboard: &Dashboard,
     options: &EmbedOptions,
@@ -297,7 +380,7 @@ pub fn dashboard_token_request(
 }
 
 /// The token request for a tile.
-pub fn tile_token_request(
+pub(crate) fn tile_token_request(
     workspace: &WorkspaceId,
     dashboard: &DashboardId,
     tile: &Tile,
@@ -399,8 +482,12 @@ mod tests {
 
     #[test]
     fn identities_without_datasets_get_the_items() {
-        let options = EmbedOptions::new().identity(EffectiveIdentity::new("u").role("r"));
+        let request = EmbedRequest::report(
+            WorkspaceId::parse("f089354e-8366-4e18-aea3-4cb4a3a50b48").unwrap(),
+            ReportId::parse("5b218778-e7a5-4d73-8187-f10824047715").unwrap(),
+        )
+        .identity(EffectiveIdentity::new("u").role("r"));
         let ds = DatasetId::parse("d").unwrap();
-        assert_eq!(options.identities_for(Some(&ds))[0].datasets, [ds]);
+        assert_eq!(request.options().identities_for(Some(&ds))[0].datasets, [ds]);
     }
 }

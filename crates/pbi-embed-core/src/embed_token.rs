@@ -97,7 +97,7 @@ struct Wire<'a> {
 
 /// Parses an RFC 3339 date-time (any offset, optional fractional seconds).
 #[must_use]
-pub fn parse_rfc3339(text: &str) -> Option<SystemTime> {
+pub(crate) fn parse_rfc3339(text: &str) -> Option<SystemTime> {
     let at = OffsetDateTime::parse(text, &Rfc3339).ok()?;
     let seconds = at.unix_timestamp();
     let nanos = Duration::from_nanos(u64::from(at.nanosecond()));
@@ -112,7 +112,7 @@ pub fn parse_rfc3339(text: &str) -> Option<SystemTime> {
 /// Formats an instant as RFC 3339 in UTC, with fractional seconds only when present.
 /// Instants outside the years 0000 to 9999 are clamped to that range.
 #[must_use]
-pub fn format_rfc3339(at: SystemTime) -> String {
+pub(crate) fn format_rfc3339(at: SystemTime) -> String {
     let nanos = match at.duration_since(SystemTime::UNIX_EPOCH) {
         Ok(after) => i128::try_from(after.as_nanos()).unwrap_or(i128::MAX),
         Err(before) => i128::try_from(before.duration().as_nanos()).map_or(i128::MIN, |n| -n),

@@ -20,7 +20,7 @@ use crate::retry::RetryAfter;
 use crate::secret::{AccessToken, ClientSecret};
 
 /// The `Content-Type` of the token request.
-pub const CONTENT_TYPE_FORM: &str = "application/x-www-form-urlencoded";
+pub(crate) const CONTENT_TYPE_FORM: &str = "application/x-www-form-urlencoded";
 
 /// The longest `expires_in` believed: one day. Entra issues tokens for about an hour.
 const MAX_EXPIRES_IN: u64 = 24 * 60 * 60;

@@ -58,6 +58,29 @@ pub enum ErrorKind {
     TokenSource,
 }
 
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::InvalidInput => "invalid input",
+            Self::TokenExpired => "access token expired",
+            Self::NotAuthorized => "not authorized",
+            Self::Forbidden => "forbidden",
+            Self::NotFound => "not found",
+            Self::RlsIdentity => "row-level security identity",
+            Self::BadRequest => "bad request",
+            Self::RequestTimeout => "request timeout",
+            Self::Throttled => "throttled",
+            Self::ServerError => "server error",
+            Self::SignIn => "sign-in refused",
+            Self::UnreadableResponse => "unreadable response",
+            Self::Network => "network failure",
+            Self::Timeout => "timed out",
+            Self::BodyTooLarge => "response too large",
+            Self::TokenSource => "token source failed",
+        })
+    }
+}
+
 /// An error from building a request or reading a response.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -415,6 +438,24 @@ impl EntraError {
     pub fn body_snippet(&self) -> Option<&str> {
         self.body_snippet.as_deref()
     }
+    /// What to check, for the usual AADSTS codes.
+    #[must_use]
+    pub fn hint(&self) -> Option<&'static str> {
+        let code = self.aadsts_code()?;
+        Some(match code.as_str() {
+            "AADSTS7000215" | "AADSTS7000222" => {
+                "the client secret is wrong or has expired: create a new one in the app registration"
+            }
+            "AADSTS700016" => "no app with that client id in this tenant: check the client id and the tenant",
+            "AADSTS90002" => "the tenant does not exist: check the tenant id or domain",
+            "AADSTS70011" => "the scope is not valid: use the cloud's …/powerbi/api/.default scope",
+            "AADSTS700027" | "AADSTS700024" => {
+                "the client assertion was refused: check the certificate, its thumbprint and the clock"
+            }
+            _ => return None,
+        })
+    }
+
     /// The category of this error.
     #[must_use]
     pub fn kind(&self) -> ErrorKind {

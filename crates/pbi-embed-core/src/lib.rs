@@ -3,9 +3,11 @@
 //!
 //! It turns typed GenerateToken requests and the Entra ID sign-in into
 //! [`http::Request`] values, and reads [`http::Response`] values into typed results or
-//! errors that say what Power BI said. Any HTTP client can carry them; the
-//! `pbi-embed-ureq` (blocking) and `pbi-embed-reqwest` (async) crates do, with token
-//! caching and retries on top.
+//! errors that say what Power BI said. It also owns the *whole* call as a state machine
+//! ([`driver::Call`]): sign-in and the bearer token's renewal, the caches, retries, the
+//! one new sign-in after `TokenExpired`, the deadline, and the steps of an embed
+//! configuration. Any HTTP stack can drive it; the `pbi-embed-ureq` (blocking) and
+//! `pbi-embed-reqwest` (async) crates do.
 //!
 //! # In scope
 //!
@@ -17,10 +19,13 @@
 //!   [`EmbedConfig`] `powerbi-client` takes, with an RLS pre-flight ([`check_rls`]).
 //! - Service principal sign-in to Entra ID: [`ClientCredentials`].
 //! - The clouds: [`Cloud`].
-//! - Errors with Power BI's status, code, message, `RequestId` and `Retry-After`: [`Error`].
+//! - Errors with Power BI's status, code, message, `RequestId` and `Retry-After`: [`Error`]
+//!   for one exchange, [`CallError`] for a whole call (with the step and host that failed).
 //! - Decisions as data: [`RetryPolicy`] and [`RetryState`] say whether and when to retry
-//!   (and when to sign in again), [`Freshness`] whether a held token is still good,
-//!   [`EmbedTokenCache`] which embed token an identical request may reuse.
+//!   (and when to sign in again), [`Freshness`] whether a held token is still good, and
+//!   the [`driver::Session`] which bearer token to send, which cached embed token or item
+//!   metadata an identical request may reuse, and which call fetches what others wait on.
+//! - One builder for every driver's client: [`ClientBuilder`].
 //! - Secrets that never print: [`ClientSecret`], [`AccessToken`], [`EmbedTokenSecret`],
 //!   [`IdentityBlob`], and [`Redacted`] for logging requests.
 //!
@@ -29,7 +34,7 @@
 //! - Sending anything: no sockets, no TLS, no async runtime.
 //! - Reading the clock, the environment or files: time is a parameter (`now`,
 //!   `received_at`), credentials are values you pass in.
-//! - Sleeping between retries, caching tokens, locking: the adapters do that.
+//! - Sleeping, waiting on other calls, locking: a driver does that, around the session.
 //! - Other Power BI REST APIs, and user (delegated) sign-in flows.
 //!
 //! # Example
@@ -79,7 +84,9 @@
 //! # Choosing a transport
 //!
 //! Use `pbi-embed-ureq` for blocking code and `pbi-embed-reqwest` for async code. To use
-//! another HTTP stack, call [`Operation::to_http`], send the request, read at most
+//! another HTTP stack, drive a [`driver::Call`] (see [`driver`]): your stack only sends
+//! requests, sleeps and waits, and gets sign-in, caching, retries and recovery with it.
+//! For a single exchange, call [`Operation::to_http`], send the request, read at most
 //! [`MAX_RESPONSE_BYTES`] of the body, and pass the whole response, whatever its status,
 //! to [`Operation::from_http`]. Do not follow redirects: a bearer token must never reach
 //! another host.
@@ -103,55 +110,142 @@
 
 pub use http;
 
+#[cfg(any(test, fuzzing, feature = "__fuzz"))]
 #[doc(hidden)]
 #[path = "fuzz_harness.rs"]
 pub mod __fuzz;
-pub mod cache;
-pub mod client_settings;
-pub mod cloud;
-pub mod embed_config;
-pub mod embed_token;
-pub mod entra;
-pub mod error;
-pub mod execute;
-pub mod generate_token;
-pub mod identity;
-pub mod ids;
-pub mod lifetime;
-pub mod metadata;
-pub mod operation;
-pub mod redact;
-pub mod response;
-pub mod retry;
-pub mod secret;
-pub mod token_request;
+mod bearer;
+mod builder;
+mod cache;
+mod call;
+mod call_error;
+mod client_settings;
+mod cloud;
+mod embed_config;
+mod embed_token;
+mod entra;
+mod error;
+mod generate_token;
+mod identity;
+mod ids;
+mod lifetime;
+mod metadata;
+mod operation;
+mod plan;
+mod redact;
+mod response;
+mod retry;
+mod secret;
+mod session;
+mod shared;
+mod token_request;
 
-pub use cache::{CacheKey, EmbedTokenCache};
-pub use client_settings::{ClientSettings, service_principal_from};
+pub use builder::ClientBuilder;
+pub use call_error::{CallError, TransportKind};
+pub use client_settings::{ClientSettings, MAX_TIME_BOUND};
 pub use cloud::{Cloud, CustomCloud};
-pub use embed_config::{EmbedConfig, EmbedKind, EmbedOptions, check_rls};
+pub use embed_config::{EmbedConfig, EmbedItem, EmbedKind, EmbedRequest, TOKEN_TYPE_EMBED, check_rls};
 pub use embed_token::EmbedToken;
 pub use entra::{ClientCredentials, EntraToken};
 pub use error::{
     ApiError, BODY_SNIPPET_BYTES, DecodeError, EntraError, Error, ErrorKind, PbiError, PbiErrorDetail,
 };
-pub use execute::{ExecuteError, NextStep, RetryState, TransportKind};
 pub use generate_token::{
     CreateReportRoute, CreateReportToken, DashboardRoute, DashboardToken, DatasetRoute, DatasetToken,
     GenerateToken, MultiResourceToken, ReportRoute, ReportToken, TileRoute, TileToken, TokenRoute,
 };
-pub use identity::{DatasourceConnectionDetails, DatasourceIdentity, DatasourceSelector, EffectiveIdentity};
-pub use ids::{ClientId, DashboardId, DatasetId, ProfileId, ReportId, TenantId, TileId, WorkspaceId};
-pub use lifetime::{BearerToken, Freshness, HeldToken};
+pub use identity::{
+    DatasourceConnectionDetails, DatasourceIdentity, DatasourceSelector, EffectiveIdentity, MAX_ROLE_LEN,
+    MAX_ROLES, MAX_USERNAME_LEN,
+};
+pub use ids::{
+    ClientId, DashboardId, DatasetId, MAX_DATASET_ID_LEN, ProfileId, ReportId, TenantId, TileId, WorkspaceId,
+};
+pub use lifetime::{BearerToken, Freshness};
 pub use metadata::{
     Dashboard, Dataset, GetDashboardInGroup, GetDatasetInGroup, GetReportInGroup, GetTileInGroup, Report,
     ReportType, Tile,
 };
-pub use operation::{ApiRequest, Authorized, HttpRequest, MAX_RESPONSE_BYTES, Operation};
+pub use operation::{
+    ApiRequest, Authorized, CONTENT_TYPE_JSON, HttpRequest, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, Operation,
+    PROFILE_HEADER,
+};
 pub use redact::Redacted;
-pub use retry::{GiveUpReason, Outcome, RetryAfter, RetryDecision, RetryPolicy};
+pub use retry::{GiveUpReason, NextStep, Outcome, RetryAfter, RetryDecision, RetryPolicy, RetryState};
 pub use secret::{AccessToken, ClientSecret, EmbedTokenSecret, IdentityBlob};
 pub use token_request::{
     GenerateTokenRequest, GenerateTokenRequestV2, GenerateTokenRequestV2Dataset,
-    GenerateTokenRequestV2Report, GenerateTokenRequestV2TargetWorkspace, TokenAccessLevel, XmlaPermissions,
+    GenerateTokenRequestV2Report, GenerateTokenRequestV2TargetWorkspace, MAX_ITEMS, TokenAccessLevel,
+    XmlaPermissions,
 };
+
+/// What a driver crate re-exports for its users, in one list for every driver.
+#[doc(hidden)]
+pub mod reexport {
+    pub use crate::{
+        AccessToken, ApiError, ApiRequest, BearerToken, CallError, ClientId, ClientSecret, Cloud,
+        CreateReportToken, DashboardId, DashboardToken, DatasetId, DatasetToken, DatasourceConnectionDetails,
+        DatasourceIdentity, DatasourceSelector, EffectiveIdentity, EmbedConfig, EmbedItem, EmbedKind,
+        EmbedRequest, EmbedToken, EmbedTokenSecret, EntraError, ErrorKind, IdentityBlob, MultiResourceToken,
+        ProfileId, ReportId, ReportToken, RetryPolicy, TenantId, TileId, TileToken, TokenAccessLevel,
+        TransportKind, WorkspaceId, XmlaPermissions,
+    };
+}
+
+pub mod driver {
+    //! What only drivers need: the [`Session`] a client shares between its calls, the
+    //! [`Call`] state machine it steps, and the builder's plug ([`Driver`]).
+    //!
+    //! # Driving a call
+    //!
+    //! A driver keeps one [`Session`] behind a lock and, for each call, loops: lock, step
+    //! the call with what happened, unlock, do what the [`Action`] says.
+    //!
+    //! - [`Action::Send`]: send the [`Exchange`]'s request (following no redirect),
+    //!   bounded by its time-out and its body cap; step with [`Event::Response`].
+    //! - [`Action::FetchToken`]: ask the driver's token source; step with [`Event::Token`].
+    //! - [`Action::Wait`]: sleep, then step with [`Event::Resume`].
+    //! - [`Action::Park`]: another call fetches what this one needs; wait until the
+    //!   session wakes parked calls (at most the given time), then step with
+    //!   [`Event::Resume`].
+    //! - [`Action::Done`]: return the result.
+    //!
+    //! If a call is dropped before it is done (a future cancelled, a panic), the driver
+    //! calls [`Session::abandon`], so others do not wait on what it was fetching.
+    //!
+    //! ```
+    //! use std::time::{Instant, SystemTime};
+    //! use pbi_embed_core::driver::{Action, Call, Event, Now, Session};
+    //! use pbi_embed_core::{AccessToken, ClientSettings, DatasetId, DatasetToken, WorkspaceId};
+    //! use pbi_embed_core::driver::Credential;
+    //!
+    //! let mut session = Session::new(ClientSettings::default(), Credential::BearerToken(AccessToken::new("eyJ0")))?;
+    //! let request = DatasetToken::new(
+    //!     WorkspaceId::parse("f089354e-8366-4e18-aea3-4cb4a3a50b48")?,
+    //!     DatasetId::parse("cfafbeb1-8037-4d0c-896e-a46fb27ff229")?,
+    //! );
+    //! let mut call = Call::embed_token(&request);
+    //! let now = Now::new(Instant::now(), SystemTime::now());
+    //! let Action::Send(exchange) = session.step(&mut call, Event::Resume, now, 0, || {}) else { unreachable!() };
+    //! assert_eq!(exchange.request().uri().path(), "/v1.0/myorg/groups/f089354e-8366-4e18-aea3-4cb4a3a50b48/datasets/cfafbeb1-8037-4d0c-896e-a46fb27ff229/GenerateToken");
+    //! let response = pbi_embed_core::http::Response::builder()
+    //!     .status(200)
+    //!     .body(br#"{"token":"H4sI","tokenId":"49ae3742-54c0-4c29-af52-619ff93b5c80","expiration":"2030-07-29T17:58:19Z"}"#.to_vec())?;
+    //! let Action::Done(Ok(token)) = session.step(&mut call, Event::Response(Ok(response)), now, 0, || {}) else { unreachable!() };
+    //! assert_eq!(token.token_id, "49ae3742-54c0-4c29-af52-619ff93b5c80");
+    //! # Ok::<(), Box<dyn std::error::Error>>(())
+    //! ```
+
+    pub use crate::bearer::Credential;
+    pub use crate::builder::{ClientParts, Driver, EnvReader};
+    pub use crate::cache::{CacheKey, EmbedTokenCache};
+    pub use crate::call::{Action, Call, Event, Exchange, Now};
+    pub use crate::call_error::{BoxError, TransportError};
+    pub use crate::client_settings::{env_text, service_principal_from};
+    pub use crate::entra::parse_token_response;
+    pub use crate::response::{api_error, request_id};
+    pub use crate::session::Session;
+    pub use crate::shared::{
+        AsyncTokenSource, BoxedTokenSource, Pump, SharedSession, TokenFuture, TokenSource,
+    };
+}

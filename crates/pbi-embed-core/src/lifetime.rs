@@ -83,33 +83,29 @@ impl BearerToken {
 /// A bearer token a client holds, numbered so that one Power BI rejected (403
 /// `TokenExpired`) is never sent again, even if its stated expiry says it could be.
 #[derive(Clone, Debug)]
-#[non_exhaustive]
-pub struct HeldToken {
+pub(crate) struct HeldToken {
     /// The token.
-    pub token: BearerToken,
+    pub(crate) token: BearerToken,
     /// 1 for the first token held, one more for each renewal.
-    pub generation: u64,
+    pub(crate) generation: u64,
 }
 
 impl HeldToken {
     /// `token`, held after `previous` (if any).
-    #[must_use]
-    pub fn after(previous: Option<&Self>, token: BearerToken) -> Self {
+    pub(crate) fn after(previous: Option<&Self>, token: BearerToken) -> Self {
         Self {
             token,
-            generation: previous.map_or(1, |p| p.generation + 1),
+            generation: previous.map_or(1, |p| p.generation.saturating_add(1)),
         }
     }
 
     /// Whether to send it without renewing: fresh at `now` and not the `rejected` one.
-    #[must_use]
-    pub fn is_fresh(&self, now: SystemTime, margin: Duration, rejected: Option<u64>) -> bool {
+    pub(crate) fn is_fresh(&self, now: SystemTime, margin: Duration, rejected: Option<u64>) -> bool {
         !self.is_rejected(rejected) && self.token.freshness(now, margin) == Freshness::Fresh
     }
 
     /// Whether it may still be sent when renewing failed: not expired, not `rejected`.
-    #[must_use]
-    pub fn is_still_valid(&self, now: SystemTime, rejected: Option<u64>) -> bool {
+    pub(crate) fn is_still_valid(&self, now: SystemTime, rejected: Option<u64>) -> bool {
         !self.is_rejected(rejected) && self.token.freshness(now, Duration::ZERO).is_usable()
     }
 

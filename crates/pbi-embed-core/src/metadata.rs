@@ -243,7 +243,7 @@ macro_rules! get_request {
                 Ok(None)
             }
             fn parse_success(&self, body: &[u8]) -> Result<$output, String> {
-                $output::from_object(&json_object(body)?)
+                $output::from_json(body)
             }
         }
     };
@@ -291,6 +291,11 @@ get_request!(
 );
 
 impl Report {
+    /// Parses a successful body. The reason never quotes it.
+    pub(crate) fn from_json(body: &[u8]) -> Result<Self, String> {
+        Self::from_object(&json_object(body)?)
+    }
+
     fn from_object(o: &Map<String, Value>) -> Result<Self, String> {
         Ok(Self {
             id: id(o, "id", ReportId::parse)?,
@@ -308,6 +313,11 @@ impl Report {
 }
 
 impl Dashboard {
+    /// Parses a successful body. The reason never quotes it.
+    pub(crate) fn from_json(body: &[u8]) -> Result<Self, String> {
+        Self::from_object(&json_object(body)?)
+    }
+
     fn from_object(o: &Map<String, Value>) -> Result<Self, String> {
         Ok(Self {
             id: id(o, "id", DashboardId::parse)?,
@@ -319,6 +329,11 @@ impl Dashboard {
 }
 
 impl Tile {
+    /// Parses a successful body. The reason never quotes it.
+    pub(crate) fn from_json(body: &[u8]) -> Result<Self, String> {
+        Self::from_object(&json_object(body)?)
+    }
+
     fn from_object(o: &Map<String, Value>) -> Result<Self, String> {
         Ok(Self {
             id: id(o, "id", TileId::parse)?,
@@ -331,6 +346,11 @@ impl Tile {
 }
 
 impl Dataset {
+    /// Parses a successful body. The reason never quotes it.
+    pub(crate) fn from_json(body: &[u8]) -> Result<Self, String> {
+        Self::from_object(&json_object(body)?)
+    }
+
     fn from_object(o: &Map<String, Value>) -> Result<Self, String> {
         let flag =
             |name: &str| optional_bool(o, name)?.ok_or_else(|| format!("the field `{name}` is missing"));

@@ -4,6 +4,7 @@
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use http::{HeaderValue, Method};
 
+use crate::cache::CacheKey;
 use crate::cloud::Cloud;
 use crate::error::Error;
 use crate::ids::ProfileId;
@@ -13,9 +14,13 @@ use crate::secret::AccessToken;
 /// An HTTP request as built by this crate: a small, fully buffered body.
 pub type HttpRequest = http::Request<Vec<u8>>;
 
-/// The largest response body a caller should read; the adapters stop reading past it.
+/// The largest response body a caller should read; the drivers stop reading past it.
 /// Power BI's answers to these calls are a few KiB.
 pub const MAX_RESPONSE_BYTES: u64 = 1024 * 1024;
+
+/// The largest request body sent. Power BI refuses larger ones; a request over it fails
+/// as invalid input before anything is sent.
+pub const MAX_REQUEST_BYTES: usize = 1024 * 1024;
 
 /// The `Content-Type` of JSON request bodies.
 pub const CONTENT_TYPE_JSON: &str = "application/json; charset=utf-8";
@@ -128,38 +133,104 @@ impl<R: ApiRequest> Operation for Authorized<'_, R> {
     }
 
     fn to_http(&self) -> Result<HttpRequest, Error> {
-        self.request.validate()?;
-        let authorization = self.access_token.authorization().ok_or_else(|| {
-            Error::invalid_input("accessToken", "contains characters that cannot go in a header")
-        })?;
-        let base = self.cloud.api_base();
-        let path = self.request.path();
-        let mut uri = String::with_capacity(base.len() + path.len());
-        uri.push_str(base);
-        uri.push_str(&path);
-        let body = self.request.body()?;
-        let json = body.is_some();
-        let mut request = http::Request::new(body.unwrap_or_default());
-        *request.method_mut() = self.request.method();
-        *request.uri_mut() =
-            http::Uri::try_from(uri).map_err(|e| Error::invalid_input("uri", e.to_string()))?;
-        let headers = request.headers_mut();
-        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
-        headers.insert(AUTHORIZATION, authorization.clone());
-        if json {
-            headers.insert(CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE_JSON));
-        }
-        if let Some(profile) = self.profile {
-            let value = HeaderValue::from_str(profile.as_str())
-                .map_err(|e| Error::invalid_input("profileId", e.to_string()))?;
-            headers.insert(PROFILE_HEADER, value);
-        }
-        Ok(request)
+        Prepared::new(self.request)?.to_http(self.cloud, self.access_token, self.profile)
     }
 
     fn from_http<B: AsRef<[u8]>>(&self, response: http::Response<B>) -> Result<Self::Output, Error> {
         response::parse_success(&response, self.request.output_name(), |body| {
             self.request.parse_success(body)
         })
+    }
+}
+
+/// A Power BI call validated and serialized once, ready to be sent (and sent again) with
+/// any bearer token.
+#[derive(Clone, Debug)]
+pub(crate) struct Prepared {
+    pub(crate) operation: &'static str,
+    method: Method,
+    path: String,
+    body: Option<Vec<u8>>,
+}
+
+impl Prepared {
+    /// Validates and serializes `request`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] when it breaks a rule of its route or its body is larger
+    /// than [`MAX_REQUEST_BYTES`].
+    pub(crate) fn new<R: ApiRequest>(request: &R) -> Result<Self, Error> {
+        request.validate()?;
+        let body = request.body()?;
+        if let Some(body) = &body
+            && body.len() > MAX_REQUEST_BYTES
+        {
+            return Err(Error::invalid_input(
+                "body",
+                format!(
+                    "is {} bytes; Power BI refuses request bodies over {MAX_REQUEST_BYTES} bytes",
+                    body.len()
+                ),
+            ));
+        }
+        Ok(Self {
+            operation: request.operation_id(),
+            method: request.method(),
+            path: request.path(),
+            body,
+        })
+    }
+
+    /// What identifies this call for caching and sharing: operation, path, profile, body.
+    pub(crate) fn key(&self, profile: Option<&ProfileId>) -> CacheKey {
+        let profile = profile.map(ProfileId::as_str).unwrap_or_default();
+        let body = self.body.as_deref().unwrap_or_default();
+        let mut key =
+            Vec::with_capacity(self.operation.len() + self.path.len() + profile.len() + body.len() + 3);
+        for part in [
+            self.operation.as_bytes(),
+            self.path.as_bytes(),
+            profile.as_bytes(),
+        ] {
+            key.extend_from_slice(part);
+            key.push(0);
+        }
+        key.extend_from_slice(body);
+        CacheKey::from_bytes(key)
+    }
+
+    /// The request with the cloud's API base and this bearer token.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] when the token cannot go in a header or the URI is invalid.
+    pub(crate) fn to_http(
+        &self,
+        cloud: &Cloud,
+        access_token: &AccessToken,
+        profile: Option<&ProfileId>,
+    ) -> Result<HttpRequest, Error> {
+        let authorization = access_token.authorization().ok_or_else(|| {
+            Error::invalid_input("accessToken", "contains characters that cannot go in a header")
+        })?;
+        let base = cloud.api_base();
+        let mut uri = String::with_capacity(base.len() + self.path.len());
+        uri.push_str(base);
+        uri.push_str(&self.path);
+        let mut request = http::Request::new(self.body.clone().unwrap_or_default());
+        *request.method_mut() = self.method.clone();
+        *request.uri_mut() =
+            http::Uri::try_from(uri).map_err(|e| Error::invalid_input("uri", e.to_string()))?;
+        let headers = request.headers_mut();
+        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        headers.insert(AUTHORIZATION, authorization.clone());
+        if self.body.is_some() {
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE_JSON));
+        }
+        if let Some(profile) = profile {
+            let value = HeaderValue::from_str(profile.as_str())
+                .map_err(|e| Error::invalid_input("profileId", e.to_string()))?;
+            headers.insert(PROFILE_HEADER, value);
+        }
+        Ok(request)
     }
 }

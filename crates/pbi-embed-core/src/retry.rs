@@ -1,8 +1,10 @@
-//! Retry decisions as data: the adapters only sleep.
+//! Retry decisions as data: the drivers only sleep.
 //!
 //! A [`RetryPolicy`] looks at what happened to one attempt (an [`Outcome`]), how many
-//! attempts were made, how long they took, and a random number the caller supplies, and
-//! answers [`RetryDecision::RetryAfter`] or [`RetryDecision::GiveUp`].
+//! attempts were made, how much of the call's deadline is left, and a random number the
+//! caller supplies, and answers [`RetryDecision::RetryAfter`] or [`RetryDecision::GiveUp`].
+//! [`RetryState`] keeps one call's count and adds the one new sign-in after Power BI's
+//! `TokenExpired`.
 //!
 //! # Which calls are safe to retry
 //!
@@ -14,6 +16,8 @@
 use std::time::{Duration, SystemTime};
 
 use http::{HeaderMap, HeaderValue, StatusCode};
+
+use crate::error::ErrorKind;
 
 /// The `Retry-After` response header: a delay, or an instant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -123,14 +127,15 @@ pub enum GiveUpReason {
     NotRetryable,
     /// The policy's maximum number of retries was reached.
     AttemptsExhausted,
-    /// Waiting would take the call past the policy's total time budget.
-    BudgetExhausted,
+    /// Waiting would take the call past its deadline.
+    DeadlineTooClose,
     /// The service asked for a wait longer than the policy accepts.
     RetryAfterTooLong(Duration),
 }
 
 /// When and how often to retry. Defaults: 3 retries, backoff from 500 ms doubling up to
-/// 8 s with jitter, `Retry-After` honoured up to 30 s, 60 s in total.
+/// 8 s with jitter, `Retry-After` honoured up to 30 s. No wait ever takes a call past its
+/// deadline (see `ClientSettings::deadline`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[must_use]
 pub struct RetryPolicy {
@@ -138,7 +143,6 @@ pub struct RetryPolicy {
     initial_backoff: Duration,
     max_backoff: Duration,
     max_retry_after: Duration,
-    total_budget: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -148,7 +152,6 @@ impl Default for RetryPolicy {
             initial_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(8),
             max_retry_after: Duration::from_secs(30),
-            total_budget: Duration::from_secs(60),
         }
     }
 }
@@ -181,24 +184,19 @@ impl RetryPolicy {
         self.max_retry_after = wait;
         self
     }
-    /// The total time from the first attempt after which no retry starts.
-    pub fn total_budget(mut self, budget: Duration) -> Self {
-        self.total_budget = budget;
-        self
-    }
     /// The configured retry count.
     #[must_use]
     pub fn retries(&self) -> u32 {
         self.max_retries
     }
-    /// The configured total budget.
+    /// The longest `Retry-After` honoured.
     #[must_use]
-    pub fn budget(&self) -> Duration {
-        self.total_budget
+    pub fn longest_retry_after(&self) -> Duration {
+        self.max_retry_after
     }
 
     /// Decides what to do after attempt number `attempt` (1 for the first) ended in
-    /// `outcome`, `elapsed` after the first attempt started.
+    /// `outcome`, with `remaining` left before the call's deadline.
     ///
     /// `now` resolves an HTTP-date `Retry-After`; `random` is any uniformly random `u32`
     /// from the caller's source, used for jitter: the backoff is scaled into
@@ -209,7 +207,7 @@ impl RetryPolicy {
         &self,
         outcome: Outcome,
         attempt: u32,
-        elapsed: Duration,
+        remaining: Duration,
         now: SystemTime,
         random: u32,
     ) -> RetryDecision {
@@ -233,8 +231,8 @@ impl RetryPolicy {
         }
         let backoff = self.backoff(attempt, random);
         let delay = server_wait.map_or(backoff, |wait| wait.max(backoff));
-        if elapsed.saturating_add(delay) > self.total_budget {
-            return RetryDecision::GiveUp(GiveUpReason::BudgetExhausted);
+        if delay >= remaining {
+            return RetryDecision::GiveUp(GiveUpReason::DeadlineTooClose);
         }
         RetryDecision::RetryAfter(delay)
     }
@@ -250,6 +248,84 @@ impl RetryPolicy {
         let half = base / 2;
         let fraction = f64::from(random) / f64::from(u32::MAX);
         half + half.mul_f64(fraction)
+    }
+}
+
+/// What to do after a failed attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NextStep {
+    /// Stop and return the error.
+    Return,
+    /// Wait this long, then send again.
+    Wait(Duration),
+    /// Get a new bearer token (the one sent has expired), then send again at once.
+    Reauthenticate,
+}
+
+/// The state of one request's retries: how many attempts were made, and whether the
+/// bearer token was already renewed once.
+#[derive(Clone, Debug)]
+pub struct RetryState {
+    policy: RetryPolicy,
+    attempts: u32,
+    reauthenticated: bool,
+}
+
+impl RetryState {
+    /// A request about to make its first attempt under `policy`.
+    #[must_use]
+    pub fn new(policy: RetryPolicy) -> Self {
+        Self {
+            policy,
+            attempts: 0,
+            reauthenticated: false,
+        }
+    }
+
+    /// Attempts made so far.
+    #[must_use]
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    /// Counts an attempt about to be sent; returns its number (1 for the first).
+    pub fn start_attempt(&mut self) -> u32 {
+        self.attempts = self.attempts.saturating_add(1);
+        self.attempts
+    }
+
+    /// Decides what follows a failed attempt.
+    ///
+    /// `kind` and `outcome` describe the failure. `can_reauthenticate` says whether a new
+    /// bearer token can be had (not for a fixed token). A 403 `TokenExpired` leads to one
+    /// new sign-in and an immediate retry, which does not count against the policy's
+    /// retries; anything else goes to the [`RetryPolicy`], with `remaining` before the
+    /// call's deadline, `now` for HTTP-date `Retry-After` values and `random` for jitter.
+    pub fn next(
+        &mut self,
+        kind: ErrorKind,
+        outcome: Outcome,
+        can_reauthenticate: bool,
+        remaining: Duration,
+        now: SystemTime,
+        random: u32,
+    ) -> NextStep {
+        if kind == ErrorKind::TokenExpired {
+            if can_reauthenticate && !self.reauthenticated {
+                self.reauthenticated = true;
+                return NextStep::Reauthenticate;
+            }
+            return NextStep::Return;
+        }
+        let counted = self
+            .attempts
+            .saturating_sub(u32::from(self.reauthenticated))
+            .max(1);
+        match self.policy.decide(outcome, counted, remaining, now, random) {
+            RetryDecision::RetryAfter(delay) => NextStep::Wait(delay),
+            RetryDecision::GiveUp(_) => NextStep::Return,
+        }
     }
 }
 
@@ -308,38 +384,98 @@ mod tests {
     fn decisions() {
         let p = RetryPolicy::default();
         let now = SystemTime::UNIX_EPOCH;
+        let ample = Duration::from_secs(60);
         for code in [408, 429, 500, 502, 503, 504] {
             assert!(matches!(
-                p.decide(status(code, None), 1, Duration::ZERO, now, 0),
+                p.decide(status(code, None), 1, ample, now, 0),
                 RetryDecision::RetryAfter(_)
             ));
         }
         for code in [200, 400, 401, 403, 404, 501, 505] {
             assert_eq!(
-                p.decide(status(code, None), 1, Duration::ZERO, now, 0),
+                p.decide(status(code, None), 1, ample, now, 0),
                 RetryDecision::GiveUp(GiveUpReason::NotRetryable)
             );
         }
         assert_eq!(
-            p.decide(status(429, Some(7)), 1, Duration::ZERO, now, 0),
+            p.decide(status(429, Some(7)), 1, ample, now, 0),
             RetryDecision::RetryAfter(Duration::from_secs(7))
         );
         assert_eq!(
-            p.decide(status(429, Some(3600)), 1, Duration::ZERO, now, 0),
+            p.decide(status(429, Some(3600)), 1, ample, now, 0),
             RetryDecision::GiveUp(GiveUpReason::RetryAfterTooLong(Duration::from_secs(3600)))
         );
         assert_eq!(
-            p.decide(Outcome::ConnectionFailed, 4, Duration::ZERO, now, 0),
+            p.decide(Outcome::ConnectionFailed, 4, ample, now, 0),
             RetryDecision::GiveUp(GiveUpReason::AttemptsExhausted)
         );
         assert_eq!(
-            p.decide(status(503, Some(20)), 1, Duration::from_secs(50), now, 0),
-            RetryDecision::GiveUp(GiveUpReason::BudgetExhausted)
+            p.decide(status(503, Some(20)), 1, Duration::from_secs(10), now, 0),
+            RetryDecision::GiveUp(GiveUpReason::DeadlineTooClose)
         );
         assert_eq!(
-            RetryPolicy::none().decide(Outcome::TimedOut, 1, Duration::ZERO, now, 0),
+            RetryPolicy::none().decide(Outcome::TimedOut, 1, ample, now, 0),
             RetryDecision::GiveUp(GiveUpReason::AttemptsExhausted)
         );
+    }
+
+    fn throttled() -> Outcome {
+        status(429, Some(1))
+    }
+
+    #[test]
+    fn token_expired_reauthenticates_once() {
+        let mut state = RetryState::new(RetryPolicy::default());
+        let forbidden = status(403, None);
+        let now = SystemTime::UNIX_EPOCH;
+        let ample = Duration::from_secs(60);
+        state.start_attempt();
+        assert_eq!(
+            state.next(ErrorKind::TokenExpired, forbidden, true, ample, now, 0),
+            NextStep::Reauthenticate
+        );
+        state.start_attempt();
+        assert_eq!(
+            state.next(ErrorKind::TokenExpired, forbidden, true, ample, now, 0),
+            NextStep::Return
+        );
+        let mut fixed = RetryState::new(RetryPolicy::default());
+        fixed.start_attempt();
+        assert_eq!(
+            fixed.next(ErrorKind::TokenExpired, forbidden, false, ample, now, 0),
+            NextStep::Return
+        );
+    }
+
+    #[test]
+    fn retries_follow_the_policy() {
+        let mut state = RetryState::new(RetryPolicy::default().max_retries(2));
+        let now = SystemTime::UNIX_EPOCH;
+        let mut steps = Vec::new();
+        loop {
+            state.start_attempt();
+            let step = state.next(
+                ErrorKind::Throttled,
+                throttled(),
+                true,
+                Duration::from_secs(60),
+                now,
+                0,
+            );
+            steps.push(step);
+            if step == NextStep::Return {
+                break;
+            }
+        }
+        assert_eq!(
+            steps,
+            [
+                NextStep::Wait(Duration::from_secs(1)),
+                NextStep::Wait(Duration::from_secs(1)),
+                NextStep::Return
+            ]
+        );
+        assert_eq!(state.attempts(), 3);
     }
 
     #[test]

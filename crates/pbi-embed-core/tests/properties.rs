@@ -211,26 +211,41 @@ proptest! {
         prop_assert!(Freshness::at(t(expires), t(early), margin) <= Freshness::at(t(expires), t(late), margin));
     }
 
-    /// Retry delays stay within the policy's bounds and budget.
+    /// Retries happen exactly for the statuses the design names (408, 429, 500, 502, 503,
+    /// 504), within the policy's count, and no wait reaches past the call's deadline.
     #[test]
-    fn retry_decisions_are_bounded(
+    fn retry_decisions_follow_the_documented_statuses_and_the_deadline(
         status in 100u16..600,
         retry_after in prop::option::of(0u64..100),
         attempt in 1u32..10,
-        elapsed in 0u64..120,
+        remaining in 0u64..120,
         random in any::<u32>(),
     ) {
+        // Written out here, not read from the implementation.
+        const RETRYABLE: [u16; 6] = [408, 429, 500, 502, 503, 504];
         let policy = RetryPolicy::default();
         let outcome = Outcome::Status {
             status: http::StatusCode::from_u16(status).unwrap(),
             retry_after: retry_after.map(|s| RetryAfter::Delay(Duration::from_secs(s))),
         };
-        let elapsed = Duration::from_secs(elapsed);
-        if let RetryDecision::RetryAfter(delay) = policy.decide(outcome, attempt, elapsed, SystemTime::UNIX_EPOCH, random) {
-            prop_assert!(outcome.is_transient());
-            prop_assert!(attempt <= policy.retries());
-            prop_assert!(elapsed + delay <= policy.budget());
-            prop_assert!(delay <= Duration::from_secs(30));
+        let remaining = Duration::from_secs(remaining);
+        let decision = policy.decide(outcome, attempt, remaining, SystemTime::UNIX_EPOCH, random);
+        match decision {
+            RetryDecision::RetryAfter(delay) => {
+                prop_assert!(RETRYABLE.contains(&status), "retried {status}");
+                prop_assert!(attempt <= 3, "retried after attempt {attempt}");
+                prop_assert!(delay < remaining, "waits {delay:?} with {remaining:?} left");
+                prop_assert!(delay <= Duration::from_secs(30));
+            }
+            RetryDecision::GiveUp(_) => {
+                // A retryable status, early enough, with time to spare and a short
+                // Retry-After, must be retried.
+                let must_retry = RETRYABLE.contains(&status)
+                    && attempt <= 3
+                    && retry_after.is_none_or(|s| s <= 30)
+                    && remaining >= Duration::from_secs(31);
+                prop_assert!(!must_retry, "gave up on {status} at attempt {attempt}: {decision:?}");
+            }
         }
     }
 

@@ -24,8 +24,16 @@ fn source_reads_no_clock_env_file_or_network() {
     for entry in std::fs::read_dir(&src).unwrap() {
         let path = entry.unwrap().path();
         let text = std::fs::read_to_string(&path).unwrap();
+        // Unit tests and doc examples (a driver's code) may read a clock; the core may not.
+        let before_tests = text.split("#[cfg(test)]\nmod tests").next().unwrap();
+        let code: String = before_tests
+            .lines()
+            .filter(|line| !line.trim_start().starts_with("//"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(code.len() > 200, "{} is nearly empty", path.display());
         for forbidden in FORBIDDEN {
-            assert!(!text.contains(forbidden), "{} uses {forbidden}", path.display());
+            assert!(!code.contains(forbidden), "{} uses {forbidden}", path.display());
         }
         checked += 1;
     }

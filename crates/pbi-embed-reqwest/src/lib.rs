@@ -4,34 +4,48 @@
 //! pbi-embed-reqwest = "0.1"
 //! ```
 //!
-//! A [`Client`] signs in to Entra ID, mints embed tokens with any of the GenerateToken
-//! operations of [`pbi_embed_core`], and takes care of what surrounds them:
+//! A [`Client`] signs in to Entra ID and mints embed tokens and `powerbi-client`
+//! configurations. What surrounds each call is [`pbi_embed_core`]'s flow, which this
+//! crate only pumps over a [`reqwest::Client`]:
 //!
-//! - the Entra access token is cached and refreshed 5 minutes before it expires, one
-//!   refresh at a time however many tasks wait; a still-valid token is kept if a refresh
-//!   fails; after Power BI's 403 `TokenExpired` it signs in again and retries once;
+//! - the Entra access token is held and renewed 5 minutes before it expires, by one call
+//!   while the others keep using the still-valid one; after Power BI's 403 `TokenExpired`
+//!   the call signs in again and retries once;
 //! - identical embed-token requests share one cached token until 10 minutes before it
-//!   expires, and concurrent identical requests share one call (see
-//!   [`ClientBuilder::embed_token_cache`]);
+//!   expires, and identical requests in flight at once share one call to Power BI; item
+//!   metadata and datasets' RLS flags are cached for 10 minutes;
 //! - 408, 429, 5xx and connection failures are retried with backoff, honouring
-//!   `Retry-After`, within a total time budget ([`pbi_embed_core::RetryPolicy`]);
+//!   `Retry-After`; no call outlives its deadline (60 s by default, sign-in included);
 //! - redirects are never followed (a bearer token never goes to another host), every
-//!   exchange is bounded (10 s to connect, 30 s in all, 1 MiB of body), and 4xx and 5xx
+//!   attempt is bounded as a whole (30 s) and in body size (1 MiB), and 4xx and 5xx
 //!   answers reach the core's parser, so errors say what Power BI said.
 //!
 //! It behaves exactly like the blocking `pbi-embed-ureq` client, with the same names.
-//! reqwest needs a tokio runtime; on async-std, enable its `tokio1` feature.
+//! reqwest needs a tokio runtime; on async-std, enable its `tokio1` feature. Dropping a
+//! call's future half-way leaves nothing behind: what it was fetching goes to the next
+//! call that needs it.
 //!
 //! ```no_run
-//! use pbi_embed_reqwest::{Client, ReportId, ReportToken, WorkspaceId};
+//! use pbi_embed_reqwest::{Client, EffectiveIdentity, EmbedRequest, ReportId, WorkspaceId};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let client = Client::builder().service_principal_from_env()?.build()?;
-//! let op = ReportToken::view(WorkspaceId::parse("f089354e-8366-4e18-aea3-4cb4a3a50b48")?, ReportId::parse("b2e49b01-2356-4456-bfb9-3f4c2bc4ddbd")?);
-//! let token = client.report_token(&op).await?;
-//! println!("{} expires {}", token.token_id, token.expiration_rfc3339());
+//! let request = EmbedRequest::report(
+//!     WorkspaceId::parse("f089354e-8366-4e18-aea3-4cb4a3a50b48")?,
+//!     ReportId::parse("5b218778-e7a5-4d73-8187-f10824047715")?,
+//! )
+//! .identity(EffectiveIdentity::new("john@contoso.com").role("sales"));
+//! let config = client.embed_config(&request).await?;
+//! println!("{}", serde_json::to_string(&config)?); // what powerbi.embed(element, config) takes
 //! # Ok(()) }
 //! ```
+//!
+//! # Your own client
+//!
+//! [`ClientBuilder::http_client`] takes your [`reqwest::Client`], sharing its connection
+//! pool. Build it with `redirect(reqwest::redirect::Policy::none())`: a bearer token must
+//! never follow a redirect to another host (an answer that came from elsewhere is refused,
+//! but by then the request was sent). Each request gets the call's time-out.
 //!
 //! # TLS
 //!
@@ -40,15 +54,16 @@
 //!
 //! # Logging
 //!
-//! Each call is a `tracing` span `pbi_embed` with the operation, and each attempt logs its
-//! number, status, `RequestId` and elapsed time. No secret is ever logged.
+//! Each response is logged at DEBUG through `tracing` with its operation and status; no
+//! secret is ever logged.
 
 mod client;
-mod credential;
 
-pub use client::{Client, ClientBuilder};
-pub use credential::{TokenFuture, TokenSource};
-pub use pbi_embed_core::*;
+pub use client::Client;
+pub use pbi_embed_core as core;
+pub use pbi_embed_core::driver::{AsyncTokenSource, BoxError, TokenFuture};
+pub use pbi_embed_core::reexport::*;
+pub use reqwest;
 
-/// Errors of this crate: the core's errors, or reqwest's.
-pub type Error = ExecuteError<reqwest::Error>;
+/// Builds a [`Client`]: [`pbi_embed_core::ClientBuilder`] for reqwest.
+pub type ClientBuilder = pbi_embed_core::ClientBuilder<Client>;

@@ -188,7 +188,7 @@ fn blocking(setup: &Setup) -> Blocking {
     let untimed = || bare::call_ureq(&untimed_agent, &call);
     let ours = || {
         client
-            .report_token(&op)
+            .embed_token(&op)
             .map(|t| t.token_id)
             .unwrap_or_else(|e| panic!("{e}"))
     };
@@ -280,7 +280,7 @@ fn asynchronous(setup: &Setup) -> Vec<Async> {
         move || {
             let (client, op) = (client.clone(), op.clone());
             async move {
-                client.report_token(&op).await.unwrap_or_else(|e| panic!("{e}"));
+                client.embed_token(&op).await.unwrap_or_else(|e| panic!("{e}"));
             }
         }
     };
@@ -435,7 +435,7 @@ fn cache_mix() -> CacheMix {
                 let mut rng = fastrand::Rng::with_seed(t);
                 for _ in 0..REQUESTS / 4 {
                     let request = &requests[rng.usize(..requests.len())];
-                    client.report_token(request).unwrap_or_else(|e| panic!("{e}"));
+                    client.embed_token(request).unwrap_or_else(|e| panic!("{e}"));
                 }
             });
         }
@@ -521,7 +521,8 @@ fn main() {
     let _ = writeln!(
         out,
         "# Benchmarks\n\nWritten by `scripts/bench` on {} (UTC). Machine: {}.\n",
-        pbi_embed_core::embed_token::format_rfc3339(now),
+        pbi_embed_core::EmbedToken::new(pbi_embed_core::EmbedTokenSecret::new(""), "", now)
+            .expiration_rfc3339(),
         machine()
     );
     let _ = writeln!(

@@ -42,7 +42,7 @@ fn main() {
                 .build()
                 .unwrap_or_else(|e| panic!("{e}"));
             for _ in 0..calls {
-                client.report_token(&op).unwrap_or_else(|e| panic!("{e}"));
+                client.embed_token(&op).unwrap_or_else(|e| panic!("{e}"));
             }
         }
         ("bare", "blocking") => {
@@ -76,7 +76,7 @@ fn main() {
                             for _ in 0..calls / CONCURRENCY {
                                 match &ours {
                                     Some(client) => {
-                                        client.report_token(&op).await.unwrap_or_else(|e| panic!("{e}"));
+                                        client.embed_token(&op).await.unwrap_or_else(|e| panic!("{e}"));
                                     }
                                     None => {
                                         std::hint::black_box(bare::call_reqwest(&theirs, &call).await);

@@ -1,0 +1,251 @@
+//! One builder for every driver's client: the settings, the credential and the driver's
+//! own parts, with safe defaults; the driver only turns them into its client.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::time::Duration;
+
+use crate::bearer::Credential;
+use crate::call_error::CallError;
+use crate::client_settings::{ClientSettings, service_principal_from};
+use crate::cloud::Cloud;
+use crate::entra::ClientCredentials;
+use crate::error::Error;
+use crate::ids::{ClientId, ProfileId, TenantId};
+use crate::retry::RetryPolicy;
+use crate::secret::{AccessToken, ClientSecret};
+use crate::session::Session;
+
+/// A driver's client (`pbi-embed-ureq`'s, `pbi-embed-reqwest`'s, your own), as
+/// [`ClientBuilder`] makes it.
+pub trait Driver: Sized {
+    /// Its HTTP client, which a caller may bring ([`ClientBuilder::http_client`]).
+    type Http;
+    /// Its token source ([`ClientBuilder::token_source`]).
+    type TokenSource;
+
+    /// Makes the client.
+    ///
+    /// # Errors
+    /// When its HTTP client cannot be made.
+    fn build(parts: ClientParts<Self>) -> Result<Self, CallError>;
+}
+
+/// How a builder reads environment variables (the process environment's `var_os`); the core reads none
+/// itself.
+pub type EnvReader = fn(&str) -> Option<OsString>;
+
+/// What a driver gets to build its client from.
+#[non_exhaustive]
+pub struct ClientParts<D: Driver> {
+    /// The session, with its settings checked and its credential bound to the cloud.
+    pub session: Session,
+    /// The caller's token source, when the credential is one.
+    pub token_source: Option<D::TokenSource>,
+    /// The caller's own HTTP client, when given.
+    pub http: Option<D::Http>,
+}
+
+impl<D: Driver> fmt::Debug for ClientParts<D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientParts")
+            .field("session", &self.session)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a client of driver `D`. Every setting has a safe default; only the credential
+/// is required.
+#[must_use]
+pub struct ClientBuilder<D: Driver> {
+    env: EnvReader,
+    settings: ClientSettings,
+    credential: Option<Credential>,
+    token_source: Option<D::TokenSource>,
+    http: Option<D::Http>,
+}
+
+impl<D: Driver> fmt::Debug for ClientBuilder<D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("settings", &self.settings)
+            .field("credential", &self.credential)
+            .field("token_source", &self.token_source.is_some())
+            .field("http", &self.http.is_some())
+            .finish()
+    }
+}
+
+impl<D: Driver> ClientBuilder<D> {
+    /// A builder with the defaults, reading environment variables with `env` (drivers
+    /// pass the process environment's `var_os`).
+    pub fn new(env: EnvReader) -> Self {
+        Self {
+            env,
+            settings: ClientSettings::default(),
+            credential: None,
+            token_source: None,
+            http: None,
+        }
+    }
+
+    /// All settings at once, replacing those set so far.
+    pub fn settings(mut self, settings: ClientSettings) -> Self {
+        self.settings = settings;
+        self
+    }
+
+    /// How to get bearer tokens, replacing any set so far. For
+    /// [`Credential::External`], also give a [`token_source`](Self::token_source).
+    pub fn credential(mut self, credential: Credential) -> Self {
+        self.credential = Some(credential);
+        self
+    }
+
+    /// The cloud (default [`Cloud::Public`]): API base, authority host and scope together.
+    pub fn cloud(mut self, cloud: Cloud) -> Self {
+        self.settings.cloud = cloud;
+        self
+    }
+
+    /// Another API base, such as `http://127.0.0.1:8080` for the emulator (the scope stays
+    /// the cloud's). HTTPS only, except for loopback hosts.
+    pub fn api_base(mut self, url: impl Into<String>) -> Self {
+        self.settings.api_base = Some(url.into());
+        self
+    }
+
+    /// Another Entra ID authority host (the scope stays the cloud's). HTTPS only, except
+    /// for loopback hosts: the client secret is sent there.
+    pub fn authority_host(mut self, url: impl Into<String>) -> Self {
+        self.settings.authority_host = Some(url.into());
+        self
+    }
+
+    /// Sign in as a service principal with a client secret.
+    pub fn service_principal(mut self, tenant: TenantId, client_id: ClientId, secret: ClientSecret) -> Self {
+        self.credential = Some(Credential::ClientSecret(ClientCredentials::new(
+            tenant, client_id, secret,
+        )));
+        self
+    }
+
+    /// Sign in as the service principal named by `AZURE_TENANT_ID`, `AZURE_CLIENT_ID` and
+    /// `AZURE_CLIENT_SECRET`, as Azure's tools name them.
+    ///
+    /// # Errors
+    /// When a variable is missing or malformed; the error names it, never its value.
+    pub fn service_principal_from_env(self) -> Result<Self, CallError> {
+        let (tenant, client_id, secret) = service_principal_from(self.env)?;
+        Ok(self.service_principal(tenant, client_id, secret))
+    }
+
+    /// Use this bearer token as is. It cannot be renewed: after it expires, calls fail
+    /// with [`ErrorKind::TokenExpired`](crate::ErrorKind::TokenExpired).
+    pub fn bearer_token(mut self, token: AccessToken) -> Self {
+        self.credential = Some(Credential::BearerToken(token));
+        self
+    }
+
+    /// Get bearer tokens from your own source (a managed identity, an Azure identity
+    /// library, your own sign-in); they are cached and renewed like a sign-in's.
+    pub fn token_source(mut self, source: impl Into<D::TokenSource>) -> Self {
+        self.credential = Some(Credential::External);
+        self.token_source = Some(source.into());
+        self
+    }
+
+    /// Act as this service principal profile (`X-PowerBI-Profile-Id`) on every call.
+    pub fn profile(mut self, profile: ProfileId) -> Self {
+        self.settings.profile = Some(profile);
+        self
+    }
+
+    /// The bound on connecting (default 10 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.connect_timeout = timeout;
+        self
+    }
+
+    /// The bound on one attempt of one exchange — connecting, sending and the whole
+    /// response (default 30 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.settings.timeout = timeout;
+        self
+    }
+
+    /// The bound on a whole call, sign-in and retries included (default 60 s).
+    pub fn deadline(mut self, deadline: Duration) -> Self {
+        self.settings.deadline = deadline;
+        self
+    }
+
+    /// The largest response body read (default 1 MiB).
+    pub fn max_response_bytes(mut self, limit: u64) -> Self {
+        self.settings.max_response_bytes = limit;
+        self
+    }
+
+    /// When to retry (default [`RetryPolicy::default`]); [`RetryPolicy::none`] turns it off.
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.settings.retry = policy;
+        self
+    }
+
+    /// How long before expiry the access token is renewed (default 5 minutes).
+    pub fn access_token_refresh_margin(mut self, margin: Duration) -> Self {
+        self.settings.access_token_margin = margin;
+        self
+    }
+
+    /// The embed-token cache: at most `capacity` tokens, each reused until `margin`
+    /// before it expires (default 1,024 and 10 minutes); `None` turns it off.
+    ///
+    /// Caching suits pages that many users open with the same identity, or none: one
+    /// token serves them all until shortly before it expires, and Power BI is asked far
+    /// less often. Turn it off when each token must be audited on its own (`tokenId`
+    /// correlates a token's use with one GenerateToken call).
+    pub fn embed_token_cache(mut self, cache: Option<(usize, Duration)>) -> Self {
+        self.settings.embed_cache = cache;
+        self
+    }
+
+    /// The item-metadata cache: at most `capacity` items, each trusted for `ttl`
+    /// (default 1,024 and 10 minutes); a zero `ttl` turns it off.
+    pub fn metadata_cache(mut self, capacity: usize, ttl: Duration) -> Self {
+        self.settings.metadata_cache = (capacity, ttl);
+        self
+    }
+
+    /// Your own HTTP client, sharing its connection pool with your application. Configure
+    /// it as the driver's documentation says (above all, to follow no redirect).
+    pub fn http_client(mut self, http: D::Http) -> Self {
+        self.http = Some(http);
+        self
+    }
+
+    /// Builds the client.
+    ///
+    /// # Errors
+    /// When no credential was given, a custom URL is invalid, or a setting is meaningless.
+    pub fn build(self) -> Result<D, CallError> {
+        let credential = self.credential.ok_or_else(|| {
+            Error::invalid_input(
+                "credential",
+                "give a service principal, a bearer token or a token source",
+            )
+        })?;
+        if matches!(credential, Credential::External) && self.token_source.is_none() {
+            return Err(Error::invalid_input(
+                "tokenSource",
+                "the credential is a token source, but none was given",
+            )
+            .into());
+        }
+        D::build(ClientParts {
+            session: Session::new(self.settings, credential)?,
+            token_source: self.token_source,
+            http: self.http,
+        })
+    }
+}

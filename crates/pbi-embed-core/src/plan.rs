@@ -1,0 +1,475 @@
+//! What each kind of call needs, in order: a plan answers "what next?" given the answer
+//! to its last need. The session fetches each need (from a cache, or by sign-in and
+//! exchanges with retries); the plan only sequences them and builds the result.
+//!
+//! An embed configuration is the longest plan: the item's metadata (for its embed URL),
+//! the RLS pre-flight against the datasets involved, then the token.
+
+use crate::cache::Metadata;
+use crate::call::Call;
+use crate::call_error::CallError;
+use crate::embed_config::{
+    EmbedConfig, EmbedItem, EmbedOptions, EmbedRequest, check_rls, dashboard_token_request,
+    report_token_request, tile_token_request,
+};
+use crate::embed_token::EmbedToken;
+use crate::error::{Error, ErrorKind};
+use crate::identity::EffectiveIdentity;
+use crate::ids::{DashboardId, DatasetId, ReportId, TileId, WorkspaceId};
+use crate::lifetime::BearerToken;
+use crate::metadata::{
+    Dashboard, Dataset, GetDashboardInGroup, GetDatasetInGroup, GetReportInGroup, GetTileInGroup, Report,
+    Tile,
+};
+use crate::operation::{ApiRequest, Prepared};
+use crate::response;
+
+/// A plan: given the answer to its last need (`None` at the start), what it needs next or
+/// its result.
+pub(crate) trait Steps {
+    type Output;
+    fn next(&mut self, answer: Option<Answer>) -> Result<Next<Self::Output>, CallError>;
+}
+
+pub(crate) enum Next<T> {
+    Need(Need),
+    Done(T),
+}
+
+/// What a plan needs fetched.
+pub(crate) enum Need {
+    /// This request's answer, in this form.
+    Api(Prepared, Want),
+    /// The session's bearer token itself.
+    Bearer,
+}
+
+/// The form an answer takes, which also says how it is cached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Want {
+    /// The successful response as it came (no cache); the plan parses it.
+    Response,
+    /// An embed token, through the embed-token cache.
+    EmbedToken,
+    /// Item metadata, through the metadata cache.
+    Metadata(MetadataKind),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum MetadataKind {
+    Report,
+    Dashboard,
+    Tile,
+    Dataset,
+}
+
+impl MetadataKind {
+    pub(crate) fn output_name(self) -> &'static str {
+        match self {
+            Self::Report => "Report",
+            Self::Dashboard => "Dashboard",
+            Self::Tile => "Tile",
+            Self::Dataset => "Dataset",
+        }
+    }
+
+    pub(crate) fn parse(self, body: &[u8]) -> Result<Metadata, String> {
+        Ok(match self {
+            Self::Report => Metadata::Report(Report::from_json(body)?),
+            Self::Dashboard => Metadata::Dashboard(Dashboard::from_json(body)?),
+            Self::Tile => Metadata::Tile(Tile::from_json(body)?),
+            Self::Dataset => Metadata::Dataset(Dataset::from_json(body)?),
+        })
+    }
+}
+
+/// The answer to a need.
+pub(crate) enum Answer {
+    Response(http::Response<Vec<u8>>),
+    Token(EmbedToken),
+    Metadata(Metadata),
+    Bearer(BearerToken),
+    Failed(CallError),
+}
+
+/// An answer the plan did not ask for: a bug in the session, reported, not a panic.
+fn unexpected() -> CallError {
+    Error::invalid_input("call", "the flow got an answer of the wrong kind").into()
+}
+
+fn failed_or_unexpected(answer: Option<Answer>) -> CallError {
+    match answer {
+        Some(Answer::Failed(error)) => error,
+        _ => unexpected(),
+    }
+}
+
+/// Any request, no caching: the response parsed by the request itself.
+struct Execute<'r, R> {
+    request: &'r R,
+}
+
+impl<R: ApiRequest> Steps for Execute<'_, R> {
+    type Output = R::Output;
+
+    fn next(&mut self, answer: Option<Answer>) -> Result<Next<R::Output>, CallError> {
+        match answer {
+            None => Ok(Next::Need(Need::Api(
+                Prepared::new(self.request)?,
+                Want::Response,
+            ))),
+            Some(Answer::Response(response)) => {
+                let request = self.request;
+                let parsed = response::parse_success(&response, request.output_name(), |body| {
+                    request.parse_success(body)
+                })?;
+                Ok(Next::Done(parsed))
+            }
+            other => Err(failed_or_unexpected(other)),
+        }
+    }
+}
+
+/// An embed token, through the embed-token cache.
+struct MintToken<'r, R> {
+    request: &'r R,
+}
+
+impl<R: ApiRequest<Output = EmbedToken>> Steps for MintToken<'_, R> {
+    type Output = EmbedToken;
+
+    fn next(&mut self, answer: Option<Answer>) -> Result<Next<EmbedToken>, CallError> {
+        match answer {
+            None => Ok(Next::Need(Need::Api(
+                Prepared::new(self.request)?,
+                Want::EmbedToken,
+            ))),
+            Some(Answer::Token(token)) => Ok(Next::Done(token)),
+            other => Err(failed_or_unexpected(other)),
+        }
+    }
+}
+
+/// The bearer token: signs in unless the held one is fresh.
+struct SignIn;
+
+impl Steps for SignIn {
+    type Output = BearerToken;
+
+    fn next(&mut self, answer: Option<Answer>) -> Result<Next<BearerToken>, CallError> {
+        match answer {
+            None => Ok(Next::Need(Need::Bearer)),
+            Some(Answer::Bearer(token)) => Ok(Next::Done(token)),
+            other => Err(failed_or_unexpected(other)),
+        }
+    }
+}
+
+/// A dataset's metadata (its RLS flags), through the metadata cache.
+struct GetDataset {
+    request: GetDatasetInGroup,
+}
+
+impl Steps for GetDataset {
+    type Output = Dataset;
+
+    fn next(&mut self, answer: Option<Answer>) -> Result<Next<Dataset>, CallError> {
+        match answer {
+            None => Ok(Next::Need(metadata_need(&self.request, MetadataKind::Dataset)?)),
+            Some(Answer::Metadata(Metadata::Dataset(dataset))) => Ok(Next::Done(dataset)),
+            other => Err(failed_or_unexpected(other)),
+        }
+    }
+}
+
+fn metadata_need<R: ApiRequest>(request: &R, kind: MetadataKind) -> Result<Need, Error> {
+    Ok(Need::Api(Prepared::new(request)?, Want::Metadata(kind)))
+}
+
+/// An item that can be embedded: how to read its metadata, and what to mint from it.
+trait Item: Send {
+    /// The metadata request.
+    fn metadata(&self) -> Result<Need, Error>;
+    /// Given the metadata: the token to mint and the datasets whose RLS flags to check.
+    fn minting(&mut self, metadata: Metadata, options: &EmbedOptions) -> Result<Minting, CallError>;
+    /// The configuration, given the token.
+    fn config(&self, token: EmbedToken, options: &EmbedOptions) -> Result<EmbedConfig, CallError>;
+}
+
+/// What to mint for an item, and what to check first.
+struct Minting {
+    token: Prepared,
+    preflight: Vec<DatasetId>,
+    identities: Vec<EffectiveIdentity>,
+}
+
+impl Minting {
+    fn new<R: ApiRequest>(
+        request: &R,
+        preflight: Option<&DatasetId>,
+        identities: &[EffectiveIdentity],
+    ) -> Result<Self, CallError> {
+        Ok(Self {
+            token: Prepared::new(request)?,
+            preflight: preflight.cloned().into_iter().collect(),
+            identities: identities.to_vec(),
+        })
+    }
+}
+
+enum EmbedState {
+    Start,
+    Metadata,
+    /// Checking the datasets' RLS flags, one at a time.
+    Preflight(Minting),
+    Token,
+}
+
+/// An embed configuration: metadata, pre-flight, token.
+struct EmbedPlan<I> {
+    workspace: WorkspaceId,
+    item: I,
+    options: EmbedOptions,
+    state: EmbedState,
+}
+
+impl<I: Item> EmbedPlan<I> {
+    /// The next dataset to check, or the token.
+    fn after_preflight(&mut self, mut minting: Minting) -> Result<Next<EmbedConfig>, CallError> {
+        if self.options.preflight()
+            && let Some(dataset) = minting.preflight.pop()
+        {
+            let request = GetDatasetInGroup::new(self.workspace.clone(), dataset);
+            let need = metadata_need(&request, MetadataKind::Dataset)?;
+            self.state = EmbedState::Preflight(minting);
+            return Ok(Next::Need(need));
+        }
+        self.state = EmbedState::Token;
+        Ok(Next::Need(Need::Api(minting.token, Want::EmbedToken)))
+    }
+}
+
+impl<I: Item> Steps for EmbedPlan<I> {
+    type Output = EmbedConfig;
+
+    fn next(&mut self, answer: Option<Answer>) -> Result<Next<EmbedConfig>, CallError> {
+        match (std::mem::replace(&mut self.state, EmbedState::Start), answer) {
+            (EmbedState::Start, None) => {
+                self.state = EmbedState::Metadata;
+                Ok(Next::Need(self.item.metadata()?))
+            }
+            (EmbedState::Metadata, Some(Answer::Metadata(metadata))) => {
+                let minting = self.item.minting(metadata, &self.options)?;
+                self.after_preflight(minting)
+            }
+            (EmbedState::Preflight(minting), Some(Answer::Metadata(Metadata::Dataset(dataset)))) => {
+                check_rls(&dataset, &minting.identities)?;
+                self.after_preflight(minting)
+            }
+            // A dataset the client cannot read (in another workspace, say) is left to
+            // Power BI to judge.
+            (EmbedState::Preflight(minting), Some(Answer::Failed(error)))
+                if matches!(error.kind(), ErrorKind::NotFound | ErrorKind::NotAuthorized) =>
+            {
+                self.after_preflight(minting)
+            }
+            (EmbedState::Token, Some(Answer::Token(token))) => {
+                Ok(Next::Done(self.item.config(token, &self.options)?))
+            }
+            (_, other) => Err(failed_or_unexpected(other)),
+        }
+    }
+}
+
+struct ReportItem {
+    workspace: WorkspaceId,
+    report: ReportId,
+    metadata: Option<Report>,
+}
+
+impl Item for ReportItem {
+    fn metadata(&self) -> Result<Need, Error> {
+        let request = GetReportInGroup::new(self.workspace.clone(), self.report.clone());
+        metadata_need(&request, MetadataKind::Report)
+    }
+
+    fn minting(&mut self, metadata: Metadata, options: &EmbedOptions) -> Result<Minting, CallError> {
+        let Metadata::Report(report) = metadata else {
+            return Err(unexpected());
+        };
+        let request = report_token_request(&report, options);
+        let minting = Minting::new(
+            &request,
+            report.dataset_id.as_ref(),
+            &request.request_body().identities,
+        )?;
+        self.metadata = Some(report);
+        Ok(minting)
+    }
+
+    fn config(&self, token: EmbedToken, options: &EmbedOptions) -> Result<EmbedConfig, CallError> {
+        let report = self.metadata.as_ref().ok_or_else(unexpected)?;
+        Ok(EmbedConfig::report(
+            report,
+            &self.workspace,
+            token,
+            options.editable_requested(),
+        ))
+    }
+}
+
+struct DashboardItem {
+    workspace: WorkspaceId,
+    dashboard: DashboardId,
+    metadata: Option<Dashboard>,
+}
+
+impl Item for DashboardItem {
+    fn metadata(&self) -> Result<Need, Error> {
+        let request = GetDashboardInGroup::new(self.workspace.clone(), self.dashboard.clone());
+        metadata_need(&request, MetadataKind::Dashboard)
+    }
+
+    fn minting(&mut self, metadata: Metadata, options: &EmbedOptions) -> Result<Minting, CallError> {
+        let Metadata::Dashboard(dashboard) = metadata else {
+            return Err(unexpected());
+        };
+        let request = dashboard_token_request(&self.workspace, &dashboard, options);
+        let minting = Minting::new(&request, None, &request.request_body().identities)?;
+        self.metadata = Some(dashboard);
+        Ok(minting)
+    }
+
+    fn config(&self, token: EmbedToken, _: &EmbedOptions) -> Result<EmbedConfig, CallError> {
+        let dashboard = self.metadata.as_ref().ok_or_else(unexpected)?;
+        Ok(EmbedConfig::dashboard(dashboard, &self.workspace, token))
+    }
+}
+
+struct TileItem {
+    workspace: WorkspaceId,
+    dashboard: DashboardId,
+    tile: TileId,
+    metadata: Option<Tile>,
+}
+
+impl Item for TileItem {
+    fn metadata(&self) -> Result<Need, Error> {
+        let request = GetTileInGroup::new(self.workspace.clone(), self.dashboard.clone(), self.tile.clone());
+        metadata_need(&request, MetadataKind::Tile)
+    }
+
+    fn minting(&mut self, metadata: Metadata, options: &EmbedOptions) -> Result<Minting, CallError> {
+        let Metadata::Tile(tile) = metadata else {
+            return Err(unexpected());
+        };
+        let request = tile_token_request(&self.workspace, &self.dashboard, &tile, options);
+        let minting = Minting::new(
+            &request,
+            tile.dataset_id.as_ref(),
+            &request.request_body().identities,
+        )?;
+        self.metadata = Some(tile);
+        Ok(minting)
+    }
+
+    fn config(&self, token: EmbedToken, _: &EmbedOptions) -> Result<EmbedConfig, CallError> {
+        let tile = self.metadata.as_ref().ok_or_else(unexpected)?;
+        Ok(EmbedConfig::tile(tile, &self.dashboard, &self.workspace, token))
+    }
+}
+
+fn embed<I: Item + 'static>(item: I, request: &EmbedRequest) -> Call<'static, EmbedConfig> {
+    Call::new(EmbedPlan {
+        workspace: request.workspace().clone(),
+        item,
+        options: request.options().clone(),
+        state: EmbedState::Start,
+    })
+}
+
+impl<'r, O> Call<'r, O> {
+    /// Any Power BI request, signed in, with retries; nothing cached.
+    pub fn execute<R: ApiRequest<Output = O> + Sync>(request: &'r R) -> Self {
+        Self::new(Execute { request })
+    }
+}
+
+impl<'r> Call<'r, EmbedToken> {
+    /// An embed token from any GenerateToken request, through the embed-token cache (when
+    /// it is on); identical requests in flight at once share one call to Power BI.
+    pub fn embed_token<R: ApiRequest<Output = EmbedToken> + Sync>(request: &'r R) -> Self {
+        Self::new(MintToken { request })
+    }
+}
+
+impl Call<'static, BearerToken> {
+    /// The bearer token: the held one while it is fresh, else a new sign-in.
+    pub fn sign_in() -> Self {
+        Self::new(SignIn)
+    }
+}
+
+impl Call<'static, Dataset> {
+    /// A dataset's metadata, including its RLS flags, through the metadata cache.
+    pub fn dataset(workspace: &WorkspaceId, dataset: &DatasetId) -> Self {
+        Self::new(GetDataset {
+            request: GetDatasetInGroup::new(workspace.clone(), dataset.clone()),
+        })
+    }
+}
+
+impl Call<'static, EmbedConfig> {
+    /// The configuration `powerbi-client` takes to embed an item: its metadata (for the
+    /// embed URL), the RLS pre-flight against the datasets' flags, and the token (for a
+    /// report, a multi-resource token over the report and its dataset).
+    pub fn embed_config(request: &EmbedRequest) -> Self {
+        let workspace = request.workspace().clone();
+        let options = request.options();
+        match request.item().clone() {
+            EmbedItem::Report(report) => embed(
+                ReportItem {
+                    workspace,
+                    report,
+                    metadata: None,
+                },
+                request,
+            ),
+            EmbedItem::Dashboard(dashboard) if !options.editable_requested() => embed(
+                DashboardItem {
+                    workspace,
+                    dashboard,
+                    metadata: None,
+                },
+                request,
+            ),
+            EmbedItem::Tile { dashboard, tile } if !options.editable_requested() => embed(
+                TileItem {
+                    workspace,
+                    dashboard,
+                    tile,
+                    metadata: None,
+                },
+                request,
+            ),
+            EmbedItem::Dashboard(_) | EmbedItem::Tile { .. } => Self::new(Refused(Some(
+                Error::invalid_input(
+                    "editable",
+                    "applies to reports only; dashboards and tiles are viewed",
+                )
+                .into(),
+            ))),
+        }
+    }
+}
+
+/// A call that fails at once, before anything is sent.
+struct Refused(Option<CallError>);
+
+impl Steps for Refused {
+    type Output = EmbedConfig;
+
+    fn next(&mut self, _: Option<Answer>) -> Result<Next<EmbedConfig>, CallError> {
+        Err(self.0.take().unwrap_or_else(unexpected))
+    }
+}

@@ -1,0 +1,683 @@
+//! The state a client shares between its calls — the cloud, the credential, the bearer
+//! token, the caches, the requests in flight — and the one function that steps a call.
+//!
+//! A driver keeps a [`Session`] behind one lock and steps each call with
+//! [`Session::step`] while holding it; steps never block and do no IO, so the lock is
+//! held for microseconds. Everything a call decides — reuse or renew the bearer token,
+//! serve from a cache or join an identical request in flight, retry after a delay, sign
+//! in again after `TokenExpired`, give up at the deadline — is decided here, once for
+//! every driver.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::bearer::{BearerNeed, BearerState, Credential};
+use crate::cache::{CacheKey, EmbedTokenCache, MetadataCache};
+use crate::call::{Action, Call, Event, Exchange, Now};
+use crate::call_error::{BoxError, CallError, Step, TransportError};
+use crate::client_settings::ClientSettings;
+use crate::cloud::Cloud;
+use crate::embed_token::EmbedToken;
+use crate::entra::parse_token_response;
+use crate::error::Error;
+use crate::lifetime::{BearerToken, HeldToken};
+use crate::operation::{Operation, Prepared};
+use crate::plan::{Answer, Need, Want};
+use crate::response;
+use crate::retry::{NextStep, RetryState};
+
+/// Which host an exchange went to, for naming the step of an error.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Host {
+    Api,
+    Authority,
+}
+
+/// The shared state of one client: configuration, credential, bearer token, caches and
+/// requests in flight. Plain data: the driver holds the lock.
+#[derive(Debug)]
+pub struct Session {
+    cloud: Cloud,
+    settings: ClientSettings,
+    credential: Credential,
+    bearer: BearerState,
+    tokens: Option<EmbedTokenCache>,
+    metadata: MetadataCache,
+    /// Who is fetching each cacheable request right now.
+    flights: HashMap<CacheKey, u64>,
+    next_ticket: u64,
+    parked: usize,
+    wake: bool,
+}
+
+/// One request a call is fetching: its cache lookup, bearer token, attempts and retries.
+pub(crate) struct Job {
+    request: Option<Prepared>,
+    want: Want,
+    key: Option<CacheKey>,
+    leading: bool,
+    retry: RetryState,
+    phase: Phase,
+}
+
+enum Phase {
+    /// Look in the cache; join an identical request in flight, or lead it.
+    Lookup,
+    /// Get a bearer token (first, after a backoff, or after `TokenExpired`).
+    Bearer,
+    /// Sent with the bearer token of this generation; awaiting the response.
+    Sent { generation: u64 },
+    /// This call renews the bearer token.
+    SignIn(SignIn),
+}
+
+/// This call renewing the bearer token.
+struct SignIn {
+    retry: RetryState,
+    state: SignInState,
+}
+
+enum SignInState {
+    Ready,
+    Sent { at: SystemTime },
+    Fetching,
+}
+
+/// What advancing a job gave.
+enum Progress {
+    Io(Io),
+    Answer(Answer),
+    Continue,
+}
+
+/// IO for the driver, before it is typed for a call.
+#[allow(clippy::large_enum_variant)] // Moved once, into an `Action`.
+enum Io {
+    Send(Exchange),
+    FetchToken,
+    Wait(Duration),
+    Park(Duration),
+}
+
+impl Session {
+    /// A session for `credential` with `settings`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] when a setting is meaningless (a zero time-out or deadline,
+    /// a zero body cap) or a custom URL is invalid.
+    pub fn new(settings: ClientSettings, credential: Credential) -> Result<Self, Error> {
+        let settings = settings.checked()?;
+        let cloud = settings.resolved_cloud()?;
+        let (credential, bearer) = match credential {
+            Credential::ClientSecret(op) => (
+                Credential::ClientSecret(op.cloud(cloud.clone())),
+                BearerState::default(),
+            ),
+            Credential::BearerToken(token) => {
+                (Credential::BearerToken(token.clone()), BearerState::fixed(token))
+            }
+            Credential::External => (Credential::External, BearerState::default()),
+        };
+        Ok(Self {
+            tokens: settings.new_embed_cache(),
+            metadata: settings.new_metadata_cache(),
+            cloud,
+            settings,
+            credential,
+            bearer,
+            flights: HashMap::new(),
+            next_ticket: 0,
+            parked: 0,
+            wake: false,
+        })
+    }
+
+    /// The cloud, with any custom hosts applied.
+    #[must_use]
+    pub fn cloud(&self) -> &Cloud {
+        &self.cloud
+    }
+
+    /// The settings, as checked.
+    #[must_use]
+    pub fn settings(&self) -> &ClientSettings {
+        &self.settings
+    }
+
+    /// Forgets every cached embed token and item metadata.
+    pub fn clear_caches(&mut self) {
+        if let Some(tokens) = &mut self.tokens {
+            tokens.clear();
+        }
+        self.metadata.clear();
+    }
+
+    /// How many fetches calls are leading right now (cacheable requests and the bearer
+    /// token's renewal). Zero when no call is under way.
+    #[must_use]
+    pub fn in_flight(&self) -> usize {
+        self.flights.len() + usize::from(self.bearer.is_renewing())
+    }
+
+    /// Steps `call`: hands it `event` and returns what it needs next.
+    ///
+    /// `now` is the time of this step and `random` any uniformly random number (for
+    /// retry jitter). When the step releases something other calls were parked on, it
+    /// calls `wake_parked` (while the driver still holds the lock): the driver then wakes
+    /// every parked call, which steps again with [`Event::Resume`].
+    pub fn step<T>(
+        &mut self,
+        call: &mut Call<'_, T>,
+        event: Event,
+        now: Now,
+        random: u32,
+        wake_parked: impl FnOnce(),
+    ) -> Action<T> {
+        if call.finished {
+            return Action::Done(Err(misuse("stepped a call that has ended")));
+        }
+        let ticket = match call.ticket {
+            Some(ticket) => ticket,
+            None => {
+                self.next_ticket += 1;
+                call.ticket = Some(self.next_ticket);
+                call.deadline = now.instant.checked_add(self.settings.deadline);
+                self.next_ticket
+            }
+        };
+        if std::mem::take(&mut call.parked) {
+            self.parked = self.parked.saturating_sub(1);
+        }
+        let action = self.advance(call, ticket, event, now, random);
+        match &action {
+            Action::Done(_) => self.finish(call, ticket),
+            Action::Park(_) => {
+                call.parked = true;
+                self.parked += 1;
+            }
+            _ => {}
+        }
+        if std::mem::take(&mut self.wake) && self.parked > usize::from(call.parked) {
+            wake_parked();
+        }
+        action
+    }
+
+    /// Ends a call that will not be stepped again (its driver dropped it half-way):
+    /// whatever it was fetching is left to the next call that needs it. Calls
+    /// `wake_parked` when others may now go on.
+    pub fn abandon<T>(&mut self, call: &mut Call<'_, T>, wake_parked: impl FnOnce()) {
+        if call.finished {
+            return;
+        }
+        if let Some(ticket) = call.ticket {
+            self.finish(call, ticket);
+        }
+        call.finished = true;
+        if std::mem::take(&mut self.wake) && self.parked > 0 {
+            wake_parked();
+        }
+    }
+
+    fn finish<T>(&mut self, call: &mut Call<'_, T>, ticket: u64) {
+        if let Some(job) = call.job.take() {
+            self.release(&job);
+        }
+        if self.bearer.release(ticket) {
+            self.wake = true;
+        }
+        if std::mem::take(&mut call.parked) {
+            self.parked = self.parked.saturating_sub(1);
+        }
+        call.finished = true;
+    }
+
+    fn release(&mut self, job: &Job) {
+        if job.leading
+            && let Some(key) = &job.key
+        {
+            self.flights.remove(key);
+            self.wake = true;
+        }
+    }
+
+    fn advance<T>(
+        &mut self,
+        call: &mut Call<'_, T>,
+        ticket: u64,
+        event: Event,
+        now: Now,
+        random: u32,
+    ) -> Action<T> {
+        let mut progress = match event {
+            Event::Resume => Progress::Continue,
+            Event::Response(response) => self.on_response(call, response, now, random),
+            Event::Token(token) => self.on_token(call, token, now),
+        };
+        loop {
+            match progress {
+                Progress::Io(io) => return self.io(io),
+                Progress::Answer(answer) => {
+                    if let Some(job) = call.job.take() {
+                        self.release(&job);
+                    }
+                    call.answer = Some(answer);
+                }
+                Progress::Continue => {}
+            }
+            progress = match &mut call.job {
+                None => match call.need() {
+                    Ok(Some(need)) => {
+                        call.job = Some(self.job(need));
+                        Progress::Continue
+                    }
+                    Ok(None) => return Action::Done(Err(misuse("the plan needed nothing"))),
+                    Err(done) => {
+                        return Action::Done(done.map_err(|e| e.at(self.step_of(call.last).as_ref())));
+                    }
+                },
+                Some(job) => {
+                    let remaining = remaining(call.deadline, now.instant);
+                    if remaining.is_zero() {
+                        let step = self.step_of(call.last);
+                        Progress::Answer(Answer::Failed(CallError::deadline(self.settings.deadline, step)))
+                    } else {
+                        self.advance_job(job, &mut call.last, ticket, now, remaining)
+                    }
+                }
+            };
+        }
+    }
+
+    fn job(&self, need: Need) -> Job {
+        let (request, want) = match need {
+            Need::Api(request, want) => (Some(request), want),
+            Need::Bearer => (None, Want::Response),
+        };
+        let cached = match want {
+            Want::EmbedToken => self.tokens.is_some(),
+            Want::Metadata(_) => true,
+            Want::Response => false,
+        };
+        let key = request
+            .as_ref()
+            .filter(|_| cached)
+            .map(|r| r.key(self.settings.profile.as_ref()));
+        Job {
+            request,
+            want,
+            key,
+            leading: false,
+            retry: RetryState::new(self.settings.retry),
+            phase: Phase::Lookup,
+        }
+    }
+
+    fn advance_job(
+        &mut self,
+        job: &mut Job,
+        last: &mut Option<(&'static str, Host)>,
+        ticket: u64,
+        now: Now,
+        remaining: Duration,
+    ) -> Progress {
+        match &mut job.phase {
+            Phase::Lookup => {
+                if let Some(key) = &job.key {
+                    if let Some(answer) = self.cached(job.want, key, now) {
+                        return Progress::Answer(answer);
+                    }
+                    match self.flights.get(key) {
+                        Some(&owner) if owner != ticket => return Progress::Io(Io::Park(remaining)),
+                        _ => {
+                            self.flights.insert(key.clone(), ticket);
+                            job.leading = true;
+                        }
+                    }
+                }
+                job.phase = Phase::Bearer;
+                Progress::Continue
+            }
+            Phase::Bearer => {
+                match self
+                    .bearer
+                    .need(ticket, now.wall, self.settings.access_token_margin)
+                {
+                    BearerNeed::Use(held) => self.send(job, held, last, remaining),
+                    BearerNeed::Wait => Progress::Io(Io::Park(remaining)),
+                    BearerNeed::Renew => match &self.credential {
+                        Credential::ClientSecret(_) => {
+                            job.phase = Phase::SignIn(SignIn {
+                                retry: RetryState::new(self.settings.retry),
+                                state: SignInState::Ready,
+                            });
+                            Progress::Continue
+                        }
+                        Credential::External => {
+                            job.phase = Phase::SignIn(SignIn {
+                                retry: RetryState::new(self.settings.retry),
+                                state: SignInState::Fetching,
+                            });
+                            Progress::Io(Io::FetchToken)
+                        }
+                        Credential::BearerToken(_) => match self.bearer.renewal_failed(now.wall) {
+                            Some(held) => self.send(job, held, last, remaining),
+                            None => Progress::Answer(Answer::Failed(
+                                Error::invalid_input(
+                                    "credential",
+                                    "the bearer token was refused and cannot be renewed",
+                                )
+                                .into(),
+                            )),
+                        },
+                    },
+                }
+            }
+            Phase::SignIn(sign_in) => match (&sign_in.state, &self.credential) {
+                (SignInState::Ready, Credential::ClientSecret(op)) => {
+                    let request = match op.to_http() {
+                        Ok(request) => request,
+                        Err(error) => return self.renewal_failed(job, error.into(), last, now, remaining),
+                    };
+                    let attempt = sign_in.retry.start_attempt();
+                    sign_in.state = SignInState::Sent { at: now.wall };
+                    *last = Some((op.name(), Host::Authority));
+                    Progress::Io(Io::Send(Exchange {
+                        request,
+                        timeout: self.settings.timeout.min(remaining),
+                        max_response_bytes: self.settings.max_response_bytes,
+                        operation: op.name(),
+                        attempt,
+                    }))
+                }
+                _ => Progress::Answer(Answer::Failed(misuse("stepped a sign-in without its answer"))),
+            },
+            Phase::Sent { .. } => {
+                Progress::Answer(Answer::Failed(misuse("stepped a call without its response")))
+            }
+        }
+    }
+
+    fn cached(&self, want: Want, key: &CacheKey, now: Now) -> Option<Answer> {
+        match want {
+            Want::EmbedToken => self
+                .tokens
+                .as_ref()?
+                .get(key, now.wall)
+                .map(|token| Answer::Token(token.clone())),
+            Want::Metadata(_) => self
+                .metadata
+                .get(key, now.instant)
+                .map(|metadata| Answer::Metadata(metadata.clone())),
+            Want::Response => None,
+        }
+    }
+
+    /// Sends the job's request with `held`, or answers with the token itself.
+    fn send(
+        &self,
+        job: &mut Job,
+        held: HeldToken,
+        last: &mut Option<(&'static str, Host)>,
+        remaining: Duration,
+    ) -> Progress {
+        let Some(prepared) = &job.request else {
+            return Progress::Answer(Answer::Bearer(held.token));
+        };
+        let request = match prepared.to_http(
+            &self.cloud,
+            &held.token.access_token,
+            self.settings.profile.as_ref(),
+        ) {
+            Ok(request) => request,
+            Err(error) => return Progress::Answer(Answer::Failed(error.into())),
+        };
+        let attempt = job.retry.start_attempt();
+        job.phase = Phase::Sent {
+            generation: held.generation,
+        };
+        *last = Some((prepared.operation, Host::Api));
+        Progress::Io(Io::Send(Exchange {
+            request,
+            timeout: self.settings.timeout.min(remaining),
+            max_response_bytes: self.settings.max_response_bytes,
+            operation: prepared.operation,
+            attempt,
+        }))
+    }
+
+    fn on_response<T>(
+        &mut self,
+        call: &mut Call<'_, T>,
+        response: Result<http::Response<Vec<u8>>, TransportError>,
+        now: Now,
+        random: u32,
+    ) -> Progress {
+        let remaining = remaining(call.deadline, now.instant);
+        let step = self.step_of(call.last);
+        let Some(job) = call.job.as_mut() else {
+            return Progress::Answer(Answer::Failed(misuse(
+                "handed a response to a call that sent none",
+            )));
+        };
+        let step = step.ok_or_else(|| misuse("handed a response to a call that sent none"));
+        match &mut job.phase {
+            Phase::Sent { generation } => {
+                let generation = *generation;
+                let result = step.and_then(|step| match response {
+                    Ok(response) if response.status().is_success() => Ok(response),
+                    Ok(response) => Err(CallError::from(response::api_error(&response)).at(Some(&step))),
+                    Err(error) => Err(CallError::transport(error, step)),
+                });
+                match result {
+                    Ok(response) => self.parsed(job, &response, call.last, now),
+                    Err(error) => {
+                        let renewable = self.credential.is_renewable();
+                        match job.retry.next(
+                            error.kind(),
+                            error.outcome(),
+                            renewable,
+                            remaining,
+                            now.wall,
+                            random,
+                        ) {
+                            NextStep::Reauthenticate => {
+                                self.bearer.reject(generation);
+                                job.phase = Phase::Bearer;
+                                Progress::Continue
+                            }
+                            NextStep::Wait(delay) => {
+                                job.phase = Phase::Bearer;
+                                Progress::Io(Io::Wait(delay))
+                            }
+                            _ => Progress::Answer(Answer::Failed(error)),
+                        }
+                    }
+                }
+            }
+            Phase::SignIn(SignIn {
+                state: SignInState::Sent { at },
+                ..
+            }) => {
+                let at = *at;
+                // Entra's answer of any status is read by its own parser.
+                let signed_in = step.and_then(|step| match response {
+                    Ok(response) => {
+                        parse_token_response(&response).map_err(|e| CallError::from(e).at(Some(&step)))
+                    }
+                    Err(error) => Err(CallError::transport(error, step)),
+                });
+                match signed_in {
+                    Ok(token) => self.renewed(job, token.into_bearer(at)),
+                    Err(error) => self.sign_in_failed(job, error, &mut call.last, now, remaining, random),
+                }
+            }
+            _ => Progress::Answer(Answer::Failed(misuse(
+                "handed a response to a call that sent none",
+            ))),
+        }
+    }
+
+    fn on_token<T>(
+        &mut self,
+        call: &mut Call<'_, T>,
+        token: Result<BearerToken, BoxError>,
+        now: Now,
+    ) -> Progress {
+        let remaining = remaining(call.deadline, now.instant);
+        let Some(job) = call.job.as_mut() else {
+            return Progress::Answer(Answer::Failed(misuse(
+                "handed a token to a call that asked for none",
+            )));
+        };
+        let fetching = matches!(
+            job.phase,
+            Phase::SignIn(SignIn {
+                state: SignInState::Fetching,
+                ..
+            })
+        );
+        match (fetching, token) {
+            (true, Ok(token)) => self.renewed(job, token),
+            (true, Err(error)) => self.renewal_failed(
+                job,
+                CallError::token_source(error),
+                &mut call.last,
+                now,
+                remaining,
+            ),
+            _ => Progress::Answer(Answer::Failed(misuse(
+                "handed a token to a call that asked for none",
+            ))),
+        }
+    }
+
+    fn renewed(&mut self, job: &mut Job, token: BearerToken) -> Progress {
+        self.bearer.renewed(token);
+        self.wake = true;
+        job.phase = Phase::Bearer;
+        Progress::Continue
+    }
+
+    /// A sign-in attempt failed: retry while no valid token is held, else fall back.
+    fn sign_in_failed(
+        &mut self,
+        job: &mut Job,
+        error: CallError,
+        last: &mut Option<(&'static str, Host)>,
+        now: Now,
+        remaining: Duration,
+        random: u32,
+    ) -> Progress {
+        if let Phase::SignIn(sign_in) = &mut job.phase
+            && !self.bearer.has_usable(now.wall)
+            && let NextStep::Wait(delay) =
+                sign_in
+                    .retry
+                    .next(error.kind(), error.outcome(), false, remaining, now.wall, random)
+        {
+            // The call keeps the renewal while it waits to sign in again.
+            sign_in.state = SignInState::Ready;
+            return Progress::Io(Io::Wait(delay));
+        }
+        self.renewal_failed(job, error, last, now, remaining)
+    }
+
+    /// No new token: send the held one while it is valid, else fail with `error`.
+    fn renewal_failed(
+        &mut self,
+        job: &mut Job,
+        error: CallError,
+        last: &mut Option<(&'static str, Host)>,
+        now: Now,
+        remaining: Duration,
+    ) -> Progress {
+        self.wake = true;
+        match self.bearer.renewal_failed(now.wall) {
+            Some(held) => self.send(job, held, last, remaining),
+            None => Progress::Answer(Answer::Failed(error)),
+        }
+    }
+
+    /// A successful response, parsed as the job wants it (and cached).
+    fn parsed(
+        &mut self,
+        job: &Job,
+        response: &http::Response<Vec<u8>>,
+        last: Option<(&'static str, Host)>,
+        now: Now,
+    ) -> Progress {
+        let failed = |error: Error| {
+            Progress::Answer(Answer::Failed(
+                CallError::from(error).at(self.step_of(last).as_ref()),
+            ))
+        };
+        match job.want {
+            Want::Response => Progress::Answer(Answer::Response(response.clone())),
+            Want::EmbedToken => {
+                match response::parse_success(response, "EmbedToken", EmbedToken::from_json) {
+                    Ok(token) => {
+                        if let (Some(key), Some(cache)) = (&job.key, &mut self.tokens) {
+                            cache.insert(key.clone(), token.clone(), now.wall);
+                        }
+                        Progress::Answer(Answer::Token(token))
+                    }
+                    Err(error) => failed(error),
+                }
+            }
+            Want::Metadata(kind) => {
+                match response::parse_success(response, kind.output_name(), |b| kind.parse(b)) {
+                    Ok(metadata) => {
+                        if let Some(key) = &job.key {
+                            self.metadata.insert(key.clone(), metadata.clone(), now.instant);
+                        }
+                        Progress::Answer(Answer::Metadata(metadata))
+                    }
+                    Err(error) => failed(error),
+                }
+            }
+        }
+    }
+
+    fn io<T>(&self, io: Io) -> Action<T> {
+        match io {
+            Io::Send(exchange) => Action::Send(exchange),
+            Io::FetchToken => Action::FetchToken,
+            Io::Wait(delay) => Action::Wait(delay),
+            Io::Park(most) => Action::Park(most),
+        }
+    }
+
+    /// The step an exchange was, with its host.
+    fn step_of(&self, last: Option<(&'static str, Host)>) -> Option<Step> {
+        let (operation, host) = last?;
+        let base = match host {
+            Host::Api => self.cloud.api_base(),
+            Host::Authority => self.cloud.authority_host(),
+        };
+        Some(Step {
+            operation,
+            host: host_of(base).to_owned(),
+        })
+    }
+}
+
+/// `api.powerbi.com` of `https://api.powerbi.com/base`.
+fn host_of(base: &str) -> &str {
+    let rest = base.split_once("://").map_or(base, |(_, rest)| rest);
+    rest.split('/').next().unwrap_or(rest)
+}
+
+/// What is left before `deadline` at `now`; a call without one has all the time there is.
+fn remaining(deadline: Option<Instant>, now: Instant) -> Duration {
+    deadline.map_or(Duration::MAX, |d| d.saturating_duration_since(now))
+}
+
+/// A driver broke the protocol of the flow: reported as an error, never a panic.
+fn misuse(what: &str) -> CallError {
+    Error::invalid_input(
+        "driver",
+        format!("{what}; drivers hand back exactly what each action asks for"),
+    )
+    .into()
+}

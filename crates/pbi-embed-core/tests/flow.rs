@@ -1,0 +1,696 @@
+//! The whole call, tested once for every driver: the session's flow stepped with a
+//! simulated clock and canned answers. No sockets, no sleeps: a `Wait` moves the clock.
+//!
+//! Bearer renewal, single-flight, the caches, retries and backoff, `TokenExpired`
+//! recovery, deadlines, abandoned calls and the embed-configuration plan are decided
+//! here; the drivers' conformance tests only check that they carry the decisions out.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use pbi_embed_core::driver::{Action, Call, Credential, Event, Exchange, Now, Session, TransportError};
+use pbi_embed_core::{
+    AccessToken, BearerToken, ClientCredentials, ClientId, ClientSecret, ClientSettings, DatasetId,
+    EffectiveIdentity, EmbedRequest, ErrorKind, ReportId, ReportToken, RetryPolicy, TenantId, TransportKind,
+    WorkspaceId, http,
+};
+
+const WORKSPACE: &str = "f089354e-8366-4e18-aea3-4cb4a3a50b48";
+const REPORT: &str = "5b218778-e7a5-4d73-8187-f10824047715";
+const DATASET: &str = "cfafbeb1-8037-4d0c-896e-a46fb27ff229";
+
+/// What a simulated server answers.
+type Answer = Result<http::Response<Vec<u8>>, TransportError>;
+
+/// A session and its simulated clock.
+struct Sim {
+    session: Session,
+    now: Now,
+    wakes: u32,
+}
+
+impl Sim {
+    fn new(settings: ClientSettings) -> Self {
+        let credential = Credential::ClientSecret(ClientCredentials::new(
+            TenantId::parse("contoso.onmicrosoft.com").unwrap(),
+            ClientId::parse("00000000-0000-0000-0000-000000000001").unwrap(),
+            ClientSecret::new("s3cr3t"),
+        ));
+        Self::with(settings, credential)
+    }
+
+    fn with(settings: ClientSettings, credential: Credential) -> Self {
+        // Both clocks start at a fixed, simulated time.
+        let now = Now::new(
+            Instant::now(),
+            SystemTime::UNIX_EPOCH + Duration::from_secs(1_900_000_000),
+        );
+        Self {
+            session: Session::new(settings, credential).unwrap(),
+            now,
+            wakes: 0,
+        }
+    }
+
+    fn step<T>(&mut self, call: &mut Call<'_, T>, event: Event) -> Action<T> {
+        let wakes = &mut self.wakes;
+        self.session
+            .step(call, event, self.now, u32::MAX / 2, || *wakes += 1)
+    }
+
+    fn advance(&mut self, by: Duration) {
+        self.now = self.now.after(by);
+    }
+
+    /// Steps `call` to its end, answering each exchange with `server` and moving the
+    /// clock on each wait. Returns the result and what was sent, in order.
+    fn drive<T>(
+        &mut self,
+        call: &mut Call<'_, T>,
+        server: &mut dyn FnMut(&Exchange, Now) -> Answer,
+    ) -> (Result<T, pbi_embed_core::CallError>, Vec<String>) {
+        let mut sent = Vec::new();
+        let mut event = Event::Resume;
+        loop {
+            event = match self.step(call, event) {
+                Action::Send(exchange) => {
+                    sent.push(exchange.operation().to_owned());
+                    Event::Response(server(&exchange, self.now))
+                }
+                Action::Wait(delay) => {
+                    sent.push(format!("wait {}ms", delay.as_millis()));
+                    self.advance(delay);
+                    Event::Resume
+                }
+                Action::Done(result) => return (result, sent),
+                Action::Park(_) => panic!("parked with no other call under way"),
+                Action::FetchToken => panic!("no token source here"),
+            };
+        }
+    }
+}
+
+fn json(status: u16, body: &str) -> Answer {
+    Ok(http::Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .header("RequestId", "req-1")
+        .body(body.as_bytes().to_vec())
+        .unwrap())
+}
+
+fn signed_in(expires_in: u64) -> Answer {
+    json(
+        200,
+        &format!(r#"{{"token_type":"Bearer","expires_in":{expires_in},"access_token":"eyJ0.{expires_in}"}}"#),
+    )
+}
+
+/// An embed token expiring `minutes` after `now`.
+fn minted(now: Now, minutes: u64, id: &str) -> Answer {
+    let expiration = pbi_embed_core::EmbedToken::new(
+        pbi_embed_core::EmbedTokenSecret::new(""),
+        "",
+        now.wall + Duration::from_secs(minutes * 60),
+    )
+    .expiration_rfc3339();
+    json(
+        200,
+        &format!(r#"{{"token":"H4sI.{id}","tokenId":"{id}","expiration":"{expiration}"}}"#),
+    )
+}
+
+fn error(
+    status: u16,
+    code: &str,
+    retry_after: Option<&str>,
+) -> Result<http::Response<Vec<u8>>, TransportError> {
+    let mut builder = http::Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .header("RequestId", "req-2");
+    if let Some(value) = retry_after {
+        builder = builder.header("Retry-After", value);
+    }
+    Ok(builder
+        .body(format!(r#"{{"error":{{"code":"{code}","message":"{code} happened"}}}}"#).into_bytes())
+        .unwrap())
+}
+
+fn is_sign_in(exchange: &Exchange) -> bool {
+    exchange.operation() == "Entra_ClientCredentials"
+}
+
+fn report() -> ReportToken {
+    ReportToken::view(
+        WorkspaceId::parse(WORKSPACE).unwrap(),
+        ReportId::parse(REPORT).unwrap(),
+    )
+}
+
+fn no_cache() -> ClientSettings {
+    let mut settings = ClientSettings::default();
+    settings.embed_cache = None;
+    settings
+}
+
+/// A server that signs in for an hour and mints 60-minute tokens numbered by call.
+fn healthy() -> impl FnMut(&Exchange, Now) -> Answer {
+    let mut n = 0;
+    move |exchange, now| {
+        if is_sign_in(exchange) {
+            signed_in(3600)
+        } else {
+            n += 1;
+            minted(now, 60, &format!("t{n}"))
+        }
+    }
+}
+
+#[test]
+fn the_bearer_token_is_reused_while_fresh_and_renewed_inside_the_margin() {
+    let mut sim = Sim::new(no_cache());
+    let request = report();
+    let mut server = healthy();
+    let (result, sent) = sim.drive(&mut Call::embed_token(&request), &mut server);
+    result.unwrap();
+    assert_eq!(sent, ["Entra_ClientCredentials", "Reports_GenerateTokenInGroup"]);
+    sim.advance(Duration::from_secs(54 * 60));
+    let (_, sent) = sim.drive(&mut Call::embed_token(&request), &mut server);
+    assert_eq!(sent, ["Reports_GenerateTokenInGroup"], "fresh: reused");
+    sim.advance(Duration::from_secs(60));
+    let (_, sent) = sim.drive(&mut Call::embed_token(&request), &mut server);
+    assert_eq!(
+        sent,
+        ["Entra_ClientCredentials", "Reports_GenerateTokenInGroup"],
+        "5 minutes before expiry: renewed"
+    );
+}
+
+#[test]
+fn one_call_renews_while_the_others_send_the_still_valid_token() {
+    let mut sim = Sim::new(no_cache());
+    let request = report();
+    sim.drive(&mut Call::embed_token(&request), &mut healthy())
+        .0
+        .unwrap();
+    sim.advance(Duration::from_secs(56 * 60));
+    let (mut a, mut b) = (Call::embed_token(&request), Call::embed_token(&request));
+    let Action::Send(first) = sim.step(&mut a, Event::Resume) else {
+        panic!()
+    };
+    assert!(is_sign_in(&first), "a renews");
+    let Action::Send(second) = sim.step(&mut b, Event::Resume) else {
+        panic!()
+    };
+    assert_eq!(
+        second.operation(),
+        "Reports_GenerateTokenInGroup",
+        "b does not wait"
+    );
+    assert_eq!(second.request().headers()["authorization"], "Bearer eyJ0.3600");
+}
+
+#[test]
+fn without_a_valid_token_others_park_until_the_sign_in_is_done() {
+    let mut sim = Sim::new(no_cache());
+    let request = report();
+    let (mut a, mut b) = (Call::embed_token(&request), Call::embed_token(&request));
+    let Action::Send(sign_in) = sim.step(&mut a, Event::Resume) else {
+        panic!()
+    };
+    assert!(is_sign_in(&sign_in));
+    assert!(matches!(sim.step(&mut b, Event::Resume), Action::Park(_)));
+    assert_eq!(sim.session.in_flight(), 1, "the renewal");
+    let Action::Send(api) = sim.step(&mut a, Event::Response(signed_in(3600))) else {
+        panic!()
+    };
+    assert_eq!(api.operation(), "Reports_GenerateTokenInGroup");
+    assert_eq!(sim.wakes, 1, "the parked call was woken");
+    let Action::Send(api) = sim.step(&mut b, Event::Resume) else {
+        panic!()
+    };
+    assert_eq!(
+        api.operation(),
+        "Reports_GenerateTokenInGroup",
+        "b sends with a's token"
+    );
+}
+
+#[test]
+fn a_failed_renewal_keeps_the_valid_token_and_is_not_retried_at_once() {
+    let mut sim = Sim::new(no_cache());
+    let request = report();
+    sim.drive(&mut Call::embed_token(&request), &mut healthy())
+        .0
+        .unwrap();
+    sim.advance(Duration::from_secs(56 * 60));
+    let mut failing = |exchange: &Exchange, now| {
+        if is_sign_in(exchange) {
+            error(503, "ServiceUnavailable", None)
+        } else {
+            minted(now, 60, "t")
+        }
+    };
+    let (result, sent) = sim.drive(&mut Call::embed_token(&request), &mut failing);
+    result.unwrap();
+    assert_eq!(
+        sent,
+        ["Entra_ClientCredentials", "Reports_GenerateTokenInGroup"],
+        "no sign-in retries while valid"
+    );
+    let (_, sent) = sim.drive(&mut Call::embed_token(&request), &mut failing);
+    assert_eq!(
+        sent,
+        ["Reports_GenerateTokenInGroup"],
+        "no new sign-in during the cool-down"
+    );
+    sim.advance(Duration::from_secs(30));
+    let (_, sent) = sim.drive(&mut Call::embed_token(&request), &mut healthy());
+    assert_eq!(
+        sent,
+        ["Entra_ClientCredentials", "Reports_GenerateTokenInGroup"],
+        "tried again after it"
+    );
+}
+
+#[test]
+fn without_a_token_a_failing_sign_in_is_retried_and_a_refused_one_is_not() {
+    let mut sim = Sim::new(no_cache());
+    let mut flaky = 0;
+    let (result, sent) = sim.drive(&mut Call::embed_token(&report()), &mut |exchange, now| {
+        if is_sign_in(exchange) {
+            flaky += 1;
+            if flaky == 1 {
+                error(503, "ServiceUnavailable", None)
+            } else {
+                signed_in(3600)
+            }
+        } else {
+            minted(now, 60, "t")
+        }
+    });
+    result.unwrap();
+    assert_eq!(
+        sent,
+        [
+            "Entra_ClientCredentials",
+            "wait 375ms",
+            "Entra_ClientCredentials",
+            "Reports_GenerateTokenInGroup"
+        ]
+    );
+
+    let mut sim = Sim::new(no_cache());
+    let refused = r#"{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided.","error_codes":[7000215]}"#;
+    let (result, sent) = sim.drive(&mut Call::embed_token(&report()), &mut |_, _| json(401, refused));
+    let err = result.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::SignIn);
+    assert_eq!(err.code(), Some("invalid_client"));
+    assert_eq!(err.operation(), Some("Entra_ClientCredentials"));
+    assert_eq!(err.host(), Some("login.microsoftonline.com"));
+    assert_eq!(sent, ["Entra_ClientCredentials"]);
+    assert_eq!(sim.session.in_flight(), 0);
+}
+
+#[test]
+fn token_expired_signs_in_again_once() {
+    let mut sim = Sim::new(no_cache());
+    let mut api_calls = 0;
+    let (result, sent) = sim.drive(&mut Call::embed_token(&report()), &mut |exchange, now| {
+        if is_sign_in(exchange) {
+            return signed_in(3600);
+        }
+        api_calls += 1;
+        if api_calls == 1 {
+            error(403, "TokenExpired", None)
+        } else {
+            minted(now, 60, "t")
+        }
+    });
+    result.unwrap();
+    assert_eq!(
+        sent,
+        [
+            "Entra_ClientCredentials",
+            "Reports_GenerateTokenInGroup",
+            "Entra_ClientCredentials",
+            "Reports_GenerateTokenInGroup"
+        ]
+    );
+    // Twice in a row: the second is the caller's.
+    let mut sim = Sim::new(no_cache());
+    let (result, sent) = sim.drive(&mut Call::embed_token(&report()), &mut |exchange, _| {
+        if is_sign_in(exchange) {
+            signed_in(3600)
+        } else {
+            error(403, "TokenExpired", None)
+        }
+    });
+    assert_eq!(result.unwrap_err().kind(), ErrorKind::TokenExpired);
+    assert_eq!(sent.len(), 4);
+    // A fixed bearer token is never renewed.
+    let mut sim = Sim::with(no_cache(), Credential::BearerToken(AccessToken::new("fixed")));
+    let (result, sent) = sim.drive(&mut Call::embed_token(&report()), &mut |_, _| {
+        error(403, "TokenExpired", None)
+    });
+    assert_eq!(result.unwrap_err().kind(), ErrorKind::TokenExpired);
+    assert_eq!(sent, ["Reports_GenerateTokenInGroup"]);
+}
+
+#[test]
+fn retries_back_off_and_honour_retry_after_in_both_forms() {
+    let mut settings = no_cache();
+    settings.retry = RetryPolicy::default().max_retries(4);
+    let mut sim = Sim::new(settings);
+    sim.drive(&mut Call::sign_in(), &mut healthy()).0.unwrap();
+    let date = httpdate::fmt_http_date(sim.now.wall + Duration::from_secs(12));
+    let mut answers = vec![
+        error(503, "ServiceUnavailable", None),
+        error(503, "ServiceUnavailable", None),
+        error(429, "TooManyRequests", Some("7")),
+        error(429, "TooManyRequests", Some(&date)),
+    ]
+    .into_iter();
+    let (result, sent) = sim.drive(&mut Call::embed_token(&report()), &mut |_, now| {
+        answers.next().unwrap_or_else(|| minted(now, 60, "t"))
+    });
+    result.unwrap();
+    // Backoff 500 ms then 1 s, with the jitter at its middle; then the server's waits. The
+    // date named 12 s after the start, read 8.125 s in, leaves 3.875 s.
+    let waits: Vec<&String> = sent.iter().filter(|s| s.starts_with("wait")).collect();
+    assert_eq!(waits, ["wait 375ms", "wait 750ms", "wait 7000ms", "wait 3875ms"]);
+}
+
+#[test]
+fn no_wait_and_no_attempt_reaches_past_the_deadline() {
+    let mut settings = no_cache();
+    settings.deadline = Duration::from_secs(10);
+    settings.timeout = Duration::from_secs(30);
+    let mut sim = Sim::new(settings);
+    let request = report();
+    let mut call = Call::embed_token(&request);
+    let Action::Send(sign_in) = sim.step(&mut call, Event::Resume) else {
+        panic!()
+    };
+    assert_eq!(
+        sign_in.timeout(),
+        Duration::from_secs(10),
+        "the attempt ends with the deadline"
+    );
+    sim.advance(Duration::from_secs(4));
+    let Action::Send(api) = sim.step(&mut call, Event::Response(signed_in(3600))) else {
+        panic!()
+    };
+    assert_eq!(api.timeout(), Duration::from_secs(6));
+    sim.advance(Duration::from_secs(1));
+    // A 429 asking for 20 s with 5 s left: give up now rather than wait past it.
+    let Action::Done(result) = sim.step(
+        &mut call,
+        Event::Response(error(429, "TooManyRequests", Some("20"))),
+    ) else {
+        panic!()
+    };
+    assert_eq!(result.unwrap_err().kind(), ErrorKind::Throttled);
+}
+
+#[test]
+fn a_call_parked_past_its_deadline_ends_with_a_time_out() {
+    let mut settings = no_cache();
+    settings.deadline = Duration::from_secs(3);
+    let mut sim = Sim::new(settings);
+    let request = report();
+    let (mut a, mut b) = (Call::embed_token(&request), Call::embed_token(&request));
+    let _ = sim.step(&mut a, Event::Resume);
+    let Action::Park(most) = sim.step(&mut b, Event::Resume) else {
+        panic!()
+    };
+    assert_eq!(most, Duration::from_secs(3));
+    sim.advance(Duration::from_secs(3));
+    let Action::Done(result) = sim.step(&mut b, Event::Resume) else {
+        panic!()
+    };
+    let err = result.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout);
+    assert_eq!(err.to_string(), "the call's deadline of 3 s passed");
+}
+
+#[test]
+fn transport_failures_are_retried_and_name_the_step_and_host() {
+    let mut settings = no_cache();
+    settings.retry = RetryPolicy::default().max_retries(1);
+    let mut sim = Sim::new(settings);
+    sim.drive(&mut Call::sign_in(), &mut healthy()).0.unwrap();
+    let (result, sent) = sim.drive(&mut Call::embed_token(&report()), &mut |_, _| {
+        Err(TransportError::new(
+            TransportKind::Connect,
+            std::io::Error::other("connection refused"),
+        ))
+    });
+    let err = result.unwrap_err();
+    assert_eq!(sent.len(), 3, "{sent:?}");
+    assert_eq!(err.kind(), ErrorKind::Network);
+    assert_eq!(
+        err.to_string(),
+        "Reports_GenerateTokenInGroup at api.powerbi.com: could not connect"
+    );
+    assert_eq!(
+        std::error::Error::source(&err).unwrap().to_string(),
+        "connection refused"
+    );
+}
+
+#[test]
+fn identical_requests_share_one_call_and_then_the_cache() {
+    let mut sim = Sim::new(ClientSettings::default());
+    let request = report();
+    sim.drive(&mut Call::sign_in(), &mut healthy()).0.unwrap();
+    let (mut a, mut b) = (Call::embed_token(&request), Call::embed_token(&request));
+    let Action::Send(_) = sim.step(&mut a, Event::Resume) else {
+        panic!()
+    };
+    assert!(
+        matches!(sim.step(&mut b, Event::Resume), Action::Park(_)),
+        "b waits for a's call"
+    );
+    let Action::Done(Ok(token)) = sim.step(&mut a, Event::Response(minted(sim.now, 60, "shared"))) else {
+        panic!()
+    };
+    assert_eq!(sim.wakes, 1);
+    let Action::Done(Ok(same)) = sim.step(&mut b, Event::Resume) else {
+        panic!("b should be served from the cache")
+    };
+    assert_eq!(same.token_id, token.token_id);
+    // Until 10 minutes before expiry.
+    sim.advance(Duration::from_secs(49 * 60));
+    let Action::Done(Ok(_)) = sim.step(&mut Call::embed_token(&request), Event::Resume) else {
+        panic!()
+    };
+    sim.advance(Duration::from_secs(60));
+    let Action::Send(_) = sim.step(&mut Call::embed_token(&request), Event::Resume) else {
+        panic!("inside the margin")
+    };
+    // Another identity is another request.
+    let other = report().identity(
+        EffectiveIdentity::new("u")
+            .role("r")
+            .dataset(DatasetId::parse(DATASET).unwrap()),
+    );
+    let Action::Send(_) = sim.step(&mut Call::embed_token(&other), Event::Resume) else {
+        panic!()
+    };
+}
+
+#[test]
+fn tokens_minted_inside_the_margin_are_not_cached() {
+    let mut sim = Sim::new(ClientSettings::default());
+    let request = report();
+    let mut server = |exchange: &Exchange, now| {
+        if is_sign_in(exchange) {
+            signed_in(3600)
+        } else {
+            minted(now, 5, "short")
+        }
+    };
+    sim.drive(&mut Call::embed_token(&request), &mut server)
+        .0
+        .unwrap();
+    let (_, sent) = sim.drive(&mut Call::embed_token(&request), &mut server);
+    assert_eq!(sent, ["Reports_GenerateTokenInGroup"]);
+}
+
+#[test]
+fn an_abandoned_call_hands_its_fetch_to_the_next() {
+    let mut sim = Sim::new(ClientSettings::default());
+    let request = report();
+    sim.drive(&mut Call::sign_in(), &mut healthy()).0.unwrap();
+    let (mut a, mut b) = (Call::embed_token(&request), Call::embed_token(&request));
+    let Action::Send(_) = sim.step(&mut a, Event::Resume) else {
+        panic!()
+    };
+    assert!(matches!(sim.step(&mut b, Event::Resume), Action::Park(_)));
+    let mut woken = false;
+    sim.session.abandon(&mut a, || woken = true);
+    assert!(woken, "the parked call is woken");
+    assert!(a.is_finished());
+    let Action::Send(_) = sim.step(&mut b, Event::Resume) else {
+        panic!("b leads now")
+    };
+    let Action::Done(Ok(_)) = sim.step(&mut b, Event::Response(minted(sim.now, 60, "b"))) else {
+        panic!()
+    };
+    assert_eq!(sim.session.in_flight(), 0);
+    // An abandoned sign-in is handed over too.
+    let mut sim = Sim::new(no_cache());
+    let (mut a, mut b) = (Call::embed_token(&request), Call::embed_token(&request));
+    let _ = sim.step(&mut a, Event::Resume);
+    assert!(matches!(sim.step(&mut b, Event::Resume), Action::Park(_)));
+    sim.session.abandon(&mut a, || {});
+    let Action::Send(sign_in) = sim.step(&mut b, Event::Resume) else {
+        panic!()
+    };
+    assert!(is_sign_in(&sign_in));
+}
+
+#[test]
+fn an_embed_configuration_caches_its_metadata_and_skips_a_preflight_it_cannot_read() {
+    let mut sim = Sim::new(ClientSettings::default());
+    let request = EmbedRequest::report(
+        WorkspaceId::parse(WORKSPACE).unwrap(),
+        ReportId::parse(REPORT).unwrap(),
+    )
+    .identity(EffectiveIdentity::new("alice").role("Sales"));
+    let report_json = format!(
+        r#"{{"id":"{REPORT}","name":"Sales","datasetId":"{DATASET}","embedUrl":"https://app.powerbi.com/reportEmbed?reportId={REPORT}"}}"#
+    );
+    let dataset_answer = std::cell::Cell::new(404);
+    let mut server = |exchange: &Exchange, now| match exchange.operation() {
+        "Entra_ClientCredentials" => signed_in(3600),
+        "Reports_GetReportInGroup" => json(200, &report_json),
+        "Datasets_GetDatasetInGroup" if dataset_answer.get() == 404 => {
+            error(404, "PowerBIEntityNotFound", None)
+        }
+        "Datasets_GetDatasetInGroup" => json(
+            200,
+            &format!(
+                r#"{{"id":"{DATASET}","name":"Sales","isEffectiveIdentityRequired":true,"isEffectiveIdentityRolesRequired":true}}"#
+            ),
+        ),
+        _ => {
+            let body = std::str::from_utf8(exchange.request().body()).unwrap().to_owned();
+            assert!(
+                body.contains(DATASET),
+                "the identity got the report's dataset: {body}"
+            );
+            minted(now, 60, "config")
+        }
+    };
+    let (config, sent) = sim.drive(&mut Call::embed_config(&request), &mut server);
+    let config = config.unwrap();
+    assert_eq!(
+        config.embed_url,
+        format!("https://app.powerbi.com/reportEmbed?reportId={REPORT}")
+    );
+    assert_eq!(
+        sent,
+        [
+            "Entra_ClientCredentials",
+            "Reports_GetReportInGroup",
+            "Datasets_GetDatasetInGroup",
+            "EmbedToken_GenerateToken"
+        ],
+        "a 404 from the pre-flight is not retried, and the token is still asked for"
+    );
+    let (_, sent) = sim.drive(&mut Call::embed_config(&request), &mut server);
+    assert_eq!(
+        sent,
+        ["Datasets_GetDatasetInGroup"],
+        "report metadata and token cached; the failed flags are not"
+    );
+    dataset_answer.set(200);
+    sim.advance(Duration::from_secs(10 * 60));
+    sim.session.clear_caches();
+    let no_roles = EmbedRequest::report(
+        WorkspaceId::parse(WORKSPACE).unwrap(),
+        ReportId::parse(REPORT).unwrap(),
+    )
+    .identity(EffectiveIdentity::new("alice"));
+    let (result, sent) = sim.drive(&mut Call::embed_config(&no_roles), &mut server);
+    assert_eq!(result.unwrap_err().kind(), ErrorKind::RlsIdentity);
+    assert_eq!(
+        sent,
+        ["Reports_GetReportInGroup", "Datasets_GetDatasetInGroup"],
+        "no token asked for"
+    );
+}
+
+#[test]
+fn invalid_input_ends_the_call_before_anything_is_sent() {
+    let mut sim = Sim::new(ClientSettings::default());
+    let two = report()
+        .identity(EffectiveIdentity::new("a").dataset(DatasetId::parse(DATASET).unwrap()))
+        .identity(EffectiveIdentity::new("b").dataset(DatasetId::parse(DATASET).unwrap()));
+    let Action::Done(Err(err)) = sim.step(&mut Call::embed_token(&two), Event::Resume) else {
+        panic!()
+    };
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    assert!(!err.was_sent());
+    let huge = report().identity(
+        EffectiveIdentity::new("u".repeat(200))
+            .custom_data("x".repeat(1_100_000))
+            .dataset(DatasetId::parse(DATASET).unwrap()),
+    );
+    let Action::Done(Err(err)) = sim.step(&mut Call::embed_token(&huge), Event::Resume) else {
+        panic!()
+    };
+    assert!(
+        err.to_string()
+            .contains("Power BI refuses request bodies over 1048576 bytes"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_driver_that_breaks_the_protocol_gets_an_error_not_a_panic() {
+    let mut sim = Sim::new(ClientSettings::default());
+    let request = report();
+    let mut call = Call::embed_token(&request);
+    let Action::Done(Err(err)) = sim.step(&mut call, Event::Response(signed_in(1))) else {
+        panic!()
+    };
+    assert!(
+        err.to_string()
+            .contains("drivers hand back exactly what each action asks for"),
+        "{err}"
+    );
+    let Action::Done(Err(_)) = sim.step(&mut call, Event::Resume) else {
+        panic!("an ended call stays ended")
+    };
+}
+
+#[test]
+fn a_token_source_is_asked_through_the_driver() {
+    let mut sim = Sim::with(no_cache(), Credential::External);
+    let request = report();
+    let mut call = Call::embed_token(&request);
+    assert!(matches!(sim.step(&mut call, Event::Resume), Action::FetchToken));
+    let token = BearerToken::new(
+        AccessToken::new("from-source"),
+        sim.now.wall + Duration::from_secs(3600),
+    );
+    let Action::Send(api) = sim.step(&mut call, Event::Token(Ok(token))) else {
+        panic!()
+    };
+    assert_eq!(api.request().headers()["authorization"], "Bearer from-source");
+    let mut failing = Sim::with(no_cache(), Credential::External);
+    let mut call = Call::embed_token(&request);
+    let _ = failing.step(&mut call, Event::Resume);
+    let Action::Done(Err(err)) = failing.step(&mut call, Event::Token(Err("vault unreachable".into())))
+    else {
+        panic!()
+    };
+    assert_eq!(err.kind(), ErrorKind::TokenSource);
+    assert_eq!(
+        std::error::Error::source(&err).unwrap().to_string(),
+        "vault unreachable"
+    );
+}

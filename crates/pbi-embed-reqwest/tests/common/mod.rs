@@ -1,0 +1,76 @@
+//! The async client as a conformance [`Harness`], on a tokio runtime of its own.
+
+use pbi_embed_reqwest::core::ClientSettings;
+use pbi_embed_reqwest::core::driver::Credential;
+use pbi_embed_reqwest::{BearerToken, CallError, Client, EmbedConfig, EmbedRequest, EmbedToken};
+use pbi_embed_testkit::{Harness, SyncSource, TokenRequest};
+
+pub(crate) struct Reqwest {
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Reqwest {
+    pub(crate) fn new() -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        Self { runtime }
+    }
+}
+
+impl Harness for Reqwest {
+    type Client = Client;
+
+    fn name(&self) -> &'static str {
+        "pbi-embed-reqwest"
+    }
+
+    fn build(
+        &self,
+        settings: ClientSettings,
+        credential: Credential,
+        source: Option<SyncSource>,
+    ) -> Result<Client, CallError> {
+        let builder = Client::builder().settings(settings).credential(credential);
+        match source {
+            Some(source) => builder
+                .token_source(move || {
+                    let token = source();
+                    async move { token }
+                })
+                .build(),
+            None => builder.build(),
+        }
+    }
+
+    fn mint_all(&self, client: &Client, requests: &[TokenRequest]) -> Vec<Result<EmbedToken, CallError>> {
+        self.runtime.block_on(async {
+            let tasks: Vec<_> = requests
+                .iter()
+                .map(|request| {
+                    let (client, request) = (client.clone(), request.clone());
+                    tokio::spawn(async move { client.embed_token(&request).await })
+                })
+                .collect();
+            let mut results = Vec::new();
+            for task in tasks {
+                results.push(task.await.unwrap());
+            }
+            results
+        })
+    }
+
+    fn embed_config(&self, client: &Client, request: &EmbedRequest) -> Result<EmbedConfig, CallError> {
+        self.runtime.block_on(client.embed_config(request))
+    }
+
+    fn sign_in(&self, client: &Client) -> Result<BearerToken, CallError> {
+        self.runtime.block_on(client.sign_in())
+    }
+
+    fn in_flight(&self, client: &Client) -> usize {
+        client.session().in_flight()
+    }
+}

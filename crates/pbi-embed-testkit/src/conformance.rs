@@ -1,0 +1,974 @@
+//! What every driver must do over real sockets, written once: each check takes a
+//! [`Harness`] and panics with the check's name when the driver falls short. The
+//! decisions themselves (renewal, retries, caches, deadlines) are tested against the
+//! core's flow with a simulated clock; these checks make sure a driver carries them
+//! out — concurrency, time-outs, redirects, bodies, logging — on its HTTP stack.
+//!
+//! A driver's test file implements [`Harness`] and invokes
+//! [`conformance_tests!`](crate::conformance_tests).
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use pbi_embed_core::driver::{BoxError, Credential};
+use pbi_embed_core::{
+    AccessToken, BearerToken, CallError, ClientCredentials, ClientSecret, ClientSettings, DatasetId,
+    EffectiveIdentity, EmbedConfig, EmbedRequest, EmbedToken, ErrorKind, IdentityBlob, ProfileId, ReportId,
+    ReportToken, RetryPolicy, WorkspaceId,
+};
+use pbi_embed_emulator::{Emulator, Fault, FaultRule, Route, RouteMatch};
+
+use crate::hostile::{HUGE, HostileServer, cases};
+use crate::{Ids, TokenRequest, quick_retries, service_principal, settings_for};
+
+/// A blocking token source a harness wraps into its driver's own kind.
+pub type SyncSource = Arc<dyn Fn() -> Result<BearerToken, BoxError> + Send + Sync>;
+
+/// A driver under test.
+pub trait Harness: Sync {
+    /// Its client.
+    type Client: Clone + Send + Sync + std::fmt::Debug + 'static;
+
+    /// Its name, for messages.
+    fn name(&self) -> &'static str;
+
+    /// A client for `settings` and `credential`; `source` backs [`Credential::External`].
+    ///
+    /// # Errors
+    /// What building said.
+    fn build(
+        &self,
+        settings: ClientSettings,
+        credential: Credential,
+        source: Option<SyncSource>,
+    ) -> Result<Self::Client, CallError>;
+
+    /// Mints every request at once (threads for a blocking driver, tasks for an async
+    /// one); the results in the requests' order.
+    fn mint_all(
+        &self,
+        client: &Self::Client,
+        requests: &[TokenRequest],
+    ) -> Vec<Result<EmbedToken, CallError>>;
+
+    /// An embed configuration.
+    ///
+    /// # Errors
+    /// What the call ended in.
+    fn embed_config(&self, client: &Self::Client, request: &EmbedRequest) -> Result<EmbedConfig, CallError>;
+
+    /// Signs in.
+    ///
+    /// # Errors
+    /// What the call ended in.
+    fn sign_in(&self, client: &Self::Client) -> Result<BearerToken, CallError>;
+
+    /// Fetches calls are leading now.
+    fn in_flight(&self, client: &Self::Client) -> usize;
+
+    /// Mints one request.
+    ///
+    /// # Errors
+    /// What the call ended in.
+    fn mint(&self, client: &Self::Client, request: &TokenRequest) -> Result<EmbedToken, CallError> {
+        self.mint_all(client, std::slice::from_ref(request))
+            .pop()
+            .unwrap_or_else(|| panic!("{}: mint_all returned nothing", self.name()))
+    }
+}
+
+/// Declares one `#[test]` per check of this module for `$harness` (an expression).
+#[macro_export]
+macro_rules! conformance_tests {
+    ($harness:expr) => {
+        $crate::conformance_tests!(@each $harness;
+            scenario_table, one_sign_in_for_many_calls, identical_requests_share_one_token,
+            tokens_near_expiry_are_not_reused, token_expired_signs_in_again_once,
+            a_fixed_token_is_not_renewed, retry_after_dates_are_honoured, an_attempt_is_bounded,
+            the_deadline_bounds_the_whole_call, redirects_are_not_followed,
+            sign_in_errors_say_what_entra_said, sign_in_is_retried, the_profile_reaches_power_bi,
+            builder_checks, report_config, rls_preflight, preflight_skipped_when_unreadable,
+            dashboard_and_tile_configs, hostile_servers);
+    };
+    (@each $harness:expr; $($check:ident),*) => {
+        $(
+            #[test]
+            fn $check() {
+                $crate::conformance::$check(&$harness);
+            }
+        )*
+    };
+}
+
+fn build<H: Harness>(harness: &H, settings: ClientSettings, credential: Credential) -> H::Client {
+    harness
+        .build(settings, credential, None)
+        .unwrap_or_else(|e| panic!("{}: build: {e}", harness.name()))
+}
+
+fn ok<T>(harness: &impl Harness, what: &str, result: Result<T, CallError>) -> T {
+    result.unwrap_or_else(|e| panic!("{}: {what}: {e}", harness.name()))
+}
+
+fn report(ids: &Ids) -> TokenRequest {
+    TokenRequest::Report(ReportToken::view(ids.workspace.clone(), ids.report.clone()))
+}
+
+fn no_cache(emulator: &Emulator) -> ClientSettings {
+    let mut settings = settings_for(emulator);
+    settings.embed_cache = None;
+    settings
+}
+
+/// The shared scenario table ([`crate::run_scenarios`]).
+pub fn scenario_table(harness: &impl Harness) {
+    crate::run_scenarios(harness);
+}
+
+/// Sixteen concurrent calls sign in once.
+pub fn one_sign_in_for_many_calls(harness: &impl Harness) {
+    let emulator = Emulator::start().unwrap_or_else(|e| panic!("{e}"));
+    let ids = Ids::of(&emulator);
+    let client = build(harness, no_cache(&emulator), service_principal(&emulator));
+    let requests = vec![report(&ids); 16];
+    for result in harness.mint_all(&client, &requests) {
+        ok(harness, "concurrent call", result);
+    }
+    assert_eq!(
+        emulator.requests(Route::EntraToken),
+        1,
+        "{}: one sign-in",
+        harness.name()
+    );
+    assert_eq!(emulator.generate_token_requests(), 16, "{}", harness.name());
+    assert_eq!(
+        harness.in_flight(&client),
+        0,
+        "{}: nothing left in flight",
+        harness.name()
+    );
+}
+
+/// Identical requests share one token, sequential or concurrent; another identity is
+/// another token.
+pub fn identical_requests_share_one_token(harness: &impl Harness) {
+    let emulator = Emulator::start().unwrap_or_else(|e| panic!("{e}"));
+    let ids = Ids::of(&emulator);
+    let client = build(harness, settings_for(&emulator), service_principal(&emulator));
+    let first = ok(harness, "first", harness.mint(&client, &report(&ids)));
+    for _ in 0..9 {
+        let again = ok(harness, "again", harness.mint(&client, &report(&ids)));
+        assert_eq!(again.token_id, first.token_id, "{}", harness.name());
+    }
+    assert_eq!(
+        emulator.generate_token_requests(),
+        1,
+        "{}: sequential",
+        harness.name()
+    );
+    let rls = TokenRequest::Report(
+        ReportToken::view(ids.workspace.clone(), ids.rls_report.clone()).identity(ids.rls_identity("john")),
+    );
+    let tokens: Vec<String> = harness
+        .mint_all(&client, &vec![rls; 16])
+        .into_iter()
+        .map(|r| ok(harness, "concurrent identical", r).token_id)
+        .collect();
+    assert!(
+        tokens.windows(2).all(|w| w[0] == w[1]),
+        "{}: {tokens:?}",
+        harness.name()
+    );
+    assert_eq!(
+        emulator.generate_token_requests(),
+        2,
+        "{}: concurrent identical calls share one",
+        harness.name()
+    );
+    let other = TokenRequest::Report(
+        ReportToken::view(ids.workspace.clone(), ids.rls_report.clone()).identity(ids.rls_identity("iris")),
+    );
+    ok(harness, "other identity", harness.mint(&client, &other));
+    assert_eq!(
+        emulator.generate_token_requests(),
+        3,
+        "{}: another identity",
+        harness.name()
+    );
+    assert_eq!(harness.in_flight(&client), 0, "{}", harness.name());
+}
+
+/// A token inside the cache's margin is never served from it.
+pub fn tokens_near_expiry_are_not_reused(harness: &impl Harness) {
+    let emulator = Emulator::start().unwrap_or_else(|e| panic!("{e}"));
+    let ids = Ids::of(&emulator);
+    let client = build(harness, settings_for(&emulator), service_principal(&emulator));
+    let short = TokenRequest::Report(
+        ReportToken::view(ids.workspace.clone(), ids.report.clone()).lifetime_in_minutes(5),
+    );
+    ok(harness, "first", harness.mint(&client, &short));
+    ok(harness, "second", harness.mint(&client, &short));
+    assert_eq!(emulator.generate_token_requests(), 2, "{}", harness.name());
+}
+
+/// Power BI's 403 `TokenExpired` leads to one new token from the source, and a retry.
+pub fn token_expired_signs_in_again_once(harness: &impl Harness) {
+    let emulator = Arc::new(Emulator::start().unwrap_or_else(|e| panic!("{e}")));
+    let ids = Ids::of(&emulator);
+    let calls = Arc::new(AtomicU32::new(0));
+    let (issuer, count, client_id) = (
+        Arc::clone(&emulator),
+        Arc::clone(&calls),
+        ids.raw.client_id.clone(),
+    );
+    let source: SyncSource = Arc::new(move || {
+        // The first token has already expired, though it claims an hour.
+        let lifetime = if count.fetch_add(1, Ordering::SeqCst) == 0 {
+            0
+        } else {
+            3600
+        };
+        let token = issuer
+            .issue_access_token(&client_id, Duration::from_secs(lifetime))
+            .ok_or("unknown client")?;
+        Ok(BearerToken::new(
+            AccessToken::new(token),
+            SystemTime::now() + Duration::from_secs(3600),
+        ))
+    });
+    let client = harness
+        .build(no_cache(&emulator), Credential::External, Some(source))
+        .unwrap_or_else(|e| panic!("{}: {e}", harness.name()));
+    ok(
+        harness,
+        "after TokenExpired",
+        harness.mint(&client, &report(&ids)),
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 2, "{}: one renewal", harness.name());
+    assert_eq!(emulator.generate_token_requests(), 2, "{}", harness.name());
+}
+
+/// A fixed bearer token that expired ends the call with `TokenExpired`, without a retry.
+pub fn a_fixed_token_is_not_renewed(harness: &impl Harness) {
+    let emulator = Emulator::start().unwrap_or_else(|e| panic!("{e}"));
+    let ids = Ids::of(&emulator);
+    let expired = emulator
+        .issue_access_token(&ids.raw.client_id, Duration::ZERO)
+        .unwrap_or_default();
+    let client = build(
+        harness,
+        settings_for(&emulator),
+        Credential::BearerToken(AccessToken::new(expired)),
+    );
+    let err = harness.mint(&client, &report(&ids)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::TokenExpired, "{}: {err}", harness.name());
+    assert_eq!(
+        emulator.generate_token_requests(),
+        1,
+        "{}: not retried",
+        harness.name()
+    );
+}
+
+/// A 429 whose `Retry-After` is an HTTP date is retried no sooner than that date, and a
+/// 408 is retried too.
+pub fn retry_after_dates_are_honoured(harness: &impl Harness) {
+    let emulator = Emulator::start().unwrap_or_else(|e| panic!("{e}"));
+    let ids = Ids::of(&emulator);
+    let client = build(harness, no_cache(&emulator), service_principal(&emulator));
+    ok(harness, "sign-in", harness.sign_in(&client));
+    // Two seconds ahead, to the second: at least one second of waiting.
+    let at = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(2));
+    emulator.inject(FaultRule::next(
+        1,
+        RouteMatch::GenerateToken,
+        Fault::Throttle { retry_after: at },
+    ));
+    let started = Instant::now();
+    ok(harness, "after Retry-After", harness.mint(&client, &report(&ids)));
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(1),
+        "{}: waited {waited:?}",
+        harness.name()
+    );
+    assert_eq!(emulator.generate_token_requests(), 2, "{}", harness.name());
+    let timeout_body = r#"{"error":{"code":"RequestTimeout","message":"The request timed out"}}"#;
+    emulator.inject(FaultRule::next(
+        1,
+        RouteMatch::GenerateToken,
+        Fault::Custom {
+            status: 408,
+            headers: vec![],
+            body: timeout_body.into(),
+        },
+    ));
+    ok(harness, "after 408", harness.mint(&client, &report(&ids)));
+    assert_eq!(
+        emulator.generate_token_requests(),
+        4,
+        "{}: 408 retried",
+        harness.name()
+    );
+}
+
+/// One attempt is bounded by the time-out.
+pub fn an_attempt_is_bounded(harness: &impl Harness) {
+    let emulator = Emulator::start().unwrap_or_else(|e| panic!("{e}"));
+    let ids = Ids::of(&emulator);
+    let mut settings = no_cache(&emulator);
+    settings.timeout = Duration::from_millis(300);
+    settings.retry = RetryPolicy::none();
+    let client = build(harness, settings, service_principal(&emulator));
+    ok(harness, "sign-in", harness.sign_in(&client));
+    emulator.inject(FaultRule::next(
+        1,
+        RouteMatch::GenerateToken,
+        Fault::Delay { millis: 3000 },
+    ));
+    let started = Instant::now();
+    let err = harness.mint(&client, &report(&ids)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{}: {err}", harness.name());
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "{}: {:?}",
+        harness.name(),
+        started.elapsed()
+    );
+    assert!(
+        err.host().is_some_and(|h| h.starts_with("127.0.0.1:")),
+        "{}: {err}",
+        harness.name()
+    );
+}
+
+/// A server that drips its answer, with retries, cannot take a call past its deadline.
+pub fn the_deadline_bounds_the_whole_call(harness: &impl Harness) {
+    let emulator = Emulator::start().unwrap_or_else(|e| panic!("{e}"));
+    let ids = Ids::of(&emulator);
+    let mut settings = no_cache(&emulator);
+    settings.deadline = Duration::from_millis(1200);
+    settings.timeout = Duration::from_secs(30);
+    let client = build(harness, settings, service_principal(&emulator));
+    emulator.inject(FaultRule::next(
+        10,
+        RouteMatch::GenerateToken,
+        Fault::Drip { interval_millis: 100 },
+    ));
+    let started = Instant::now();
+    let err = harness.mint(&client, &report(&ids)).unwrap_err();
+    let took = started.elapsed();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{}: {err}", harness.name());
+    assert!(
+        took < Duration::from_millis(1700),
+        "{}: took {took:?}",
+        harness.name()
+    );
+}
+
+/// A redirect is an error that names it; the other host is never contacted.
+pub fn redirects_are_not_followed(harness: &impl Harness) {
+    let emulator = Emulator::start().unwrap_or_else(|e| panic!("{e}"));
+    let ids = Ids::of(&emulator);
+    let elsewhere = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+    elsewhere.set_nonblocking(true).unwrap_or_else(|e| panic!("{e}"));
+    let location = format!(
+        "http://{}/v1.0/myorg/GenerateToken",
+        elsewhere.local_addr().unwrap_or_else(|e| panic!("{e}"))
+    );
+    let client = build(harness, no_cache(&emulator), service_principal(&emulator));
+    for status in [302, 307] {
+        let redirect = Fault::Redirect {
+            status,
+            location: location.clone(),
+        };
+        emulator.inject(FaultRule::next(1, RouteMatch::GenerateToken, redirect));
+        let err = harness.mint(&client, &report(&ids)).unwrap_err();
+        assert_eq!(
+            err.status().map(|s| s.as_u16()),
+            Some(status),
+            "{}: {err}",
+            harness.name()
+        );
+        assert!(
+            err.to_string().contains("not followed"),
+            "{}: {err}",
+            harness.name()
+        );
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(
+        elsewhere.accept().is_err(),
+        "{}: the other host was contacted",
+        harness.name()
+    );
+}
+
+/// A refused sign-in says what Entra ID said, and never the secret.
+pub fn sign_in_errors_say_what_entra_said(harness: &impl Harness) {
+    let emulator = Emulator::start().unwrap_or_else(|e| panic!("{e}"));
+    let (tenant, client_id, _) = Ids::of(&emulator).credentials();
+    let wrong = ClientSecret::new("wrong-secret-value");
+    let credential = Credential::ClientSecret(ClientCredentials::new(tenant, client_id, wrong));
+    let client = build(harness, settings_for(&emulator), credential);
+    let err = harness.sign_in(&client).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::SignIn, "{}: {err}", harness.name());
+    let text = err.to_string();
+    let expected = "Entra_ClientCredentials at 127.0.0.1:";
+    assert!(text.starts_with(expected), "{}: {text}", harness.name());
+    assert!(
+        text.contains("Entra ID sign-in failed with 401 Unauthorized invalid_client: AADSTS7000215"),
+        "{text}"
+    );
+    assert!(
+        err.hint().is_some_and(|h| h.contains("client secret")),
+        "{}: {:?}",
+        harness.name(),
+        err.hint()
+    );
+    assert!(
+        !format!("{text} {err:?} {client:?}").contains("wrong-secret-value"),
+        "{}",
+        harness.name()
+    );
+    assert_eq!(
+        emulator.requests(Route::EntraToken),
+        1,
+        "{}: a 401 is not retried",
+        harness.name()
+    );
+}
+
+/// A sign-in that meets a 503 is retried like any call.
+pub fn sign_in_is_retried(harness: &impl Harness) {
+    let emulator = Emulator::start().unwrap_or_else(|e| panic!("{e}"));
+    let ids = Ids::of(&emulator);
+    emulator.inject(FaultRule::next(
+        2,
+        RouteMatch::Entra,
+        Fault::ServerError { status: 503 },
+    ));
+    let client = build(harness, settings_for(&emulator), service_principal(&emulator));
+    ok(
+        harness,
+        "mint after two failed sign-ins",
+        harness.mint(&client, &report(&ids)),
+    );
+    assert_eq!(emulator.requests(Route::EntraToken), 3, "{}", harness.name());
+}
+
+/// The profile a client acts as reaches Power BI, and the minted token records it.
+pub fn the_profile_reaches_power_bi(harness: &impl Harness) {
+    let emulator = Emulator::start().unwrap_or_else(|e| panic!("{e}"));
+    let ids = Ids::of(&emulator);
+    let profile = ProfileId::parse("a4df5235-6f18-4141-9e99-0c3512f41306").unwrap_or_else(|e| panic!("{e}"));
+    let mut settings = settings_for(&emulator);
+    settings.profile = Some(profile.clone());
+    let client = build(harness, settings, service_principal(&emulator));
+    let token = ok(harness, "with a profile", harness.mint(&client, &report(&ids)));
+    let minted = emulator
+        .minted_token(&token.token_id)
+        .unwrap_or_else(|| panic!("not minted"));
+    assert_eq!(
+        minted.profile_id.as_deref(),
+        Some(profile.as_str()),
+        "{}",
+        harness.name()
+    );
+}
+
+/// A client without a credential, or with plain HTTP to a host that is not loopback
+/// (where a bearer token or the secret would go in clear), is not built.
+pub fn builder_checks(harness: &impl Harness) {
+    let bearer = || Credential::BearerToken(AccessToken::new("t"));
+    let mut plain_api = ClientSettings::default();
+    plain_api.api_base = Some("http://example.com".into());
+    let err = harness.build(plain_api, bearer(), None).unwrap_err();
+    assert!(err.to_string().contains("apiBase"), "{}: {err}", harness.name());
+    let mut plain_authority = ClientSettings::default();
+    plain_authority.authority_host = Some("http://login.example.com".into());
+    let err = harness.build(plain_authority, bearer(), None).unwrap_err();
+    assert!(
+        err.to_string().contains("authorityHost"),
+        "{}: {err}",
+        harness.name()
+    );
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{}", harness.name());
+    let mut zero = ClientSettings::default();
+    zero.timeout = Duration::ZERO;
+    let err = harness.build(zero, bearer(), None).unwrap_err();
+    assert!(err.to_string().contains("timeout"), "{}: {err}", harness.name());
+    let err = harness
+        .build(ClientSettings::default(), Credential::External, None)
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("tokenSource"),
+        "{}: {err}",
+        harness.name()
+    );
+}
+
+/// A report's configuration is what powerbi-client takes; metadata, flags and token are
+/// cached, so 40 calls for one user and report make one of each upstream.
+pub fn report_config(harness: &impl Harness) {
+    let emulator = Emulator::start().unwrap_or_else(|e| panic!("{e}"));
+    let ids = Ids::of(&emulator);
+    let client = build(harness, settings_for(&emulator), service_principal(&emulator));
+    let request = EmbedRequest::report(ids.workspace.clone(), ids.rls_report.clone())
+        .identity(EffectiveIdentity::new("alice@contoso.com").role(ids.rls_role.clone()));
+    let config = ok(harness, "report config", harness.embed_config(&client, &request));
+    let json = serde_json::to_value(&config).unwrap_or_default();
+    assert_eq!(json["type"], "report");
+    assert_eq!(json["id"], ids.rls_report.as_str());
+    assert_eq!(json["tokenType"], 1);
+    assert_eq!(json["groupId"], ids.workspace.as_str());
+    assert_eq!(json["permissions"], 0);
+    let embed_url = json["embedUrl"].as_str().unwrap_or_default();
+    assert!(
+        embed_url.starts_with(&format!("{}/reportEmbed?reportId=", emulator.base_url())),
+        "{embed_url}"
+    );
+    let token = json["accessToken"].as_str().unwrap_or_default();
+    let seen = emulator.introspect(token);
+    assert!(seen.valid, "{}: {seen:?}", harness.name());
+    let minted = seen.token.unwrap_or_else(|| panic!("no record"));
+    assert_eq!(
+        minted.operation, "EmbedToken_GenerateToken",
+        "the multi-resource token"
+    );
+    assert!(
+        minted
+            .resources
+            .iter()
+            .any(|r| r.kind == "report" && r.id == ids.rls_report.as_str())
+    );
+    assert!(
+        minted
+            .resources
+            .iter()
+            .any(|r| r.kind == "dataset" && r.id == ids.rls_dataset.as_str())
+    );
+    assert_eq!(
+        minted.identities[0].username.as_deref(),
+        Some("alice@contoso.com")
+    );
+    assert_eq!(
+        minted.identities[0].datasets,
+        [ids.rls_dataset.to_string()],
+        "filled from the report"
+    );
+    assert!(!format!("{config:?}").contains(token), "Debug hides the token");
+    for _ in 1..40 {
+        ok(harness, "again", harness.embed_config(&client, &request));
+    }
+    assert_eq!(
+        emulator.requests(Route::ReportsGetReportInGroup),
+        1,
+        "{}: report metadata cached",
+        harness.name()
+    );
+    assert_eq!(
+        emulator.requests(Route::DatasetsGetDatasetInGroup),
+        1,
+        "{}: flags cached",
+        harness.name()
+    );
+    assert_eq!(
+        emulator.generate_token_requests(),
+        1,
+        "{}: token cached",
+        harness.name()
+    );
+}
+
+/// The RLS pre-flight refuses identity mistakes before a token is asked for; with it
+/// off, Power BI (here the emulator) refuses the same.
+pub fn rls_preflight(harness: &impl Harness) {
+    let emulator = Emulator::start().unwrap_or_else(|e| panic!("{e}"));
+    let ids = Ids::of(&emulator);
+    let client = build(harness, settings_for(&emulator), service_principal(&emulator));
+    let on = |report: &ReportId| EmbedRequest::report(ids.workspace.clone(), report.clone());
+    let cases = [
+        (on(&ids.rls_report), "requires an effective identity"),
+        (
+            on(&ids.rls_report).identity(EffectiveIdentity::new("alice")),
+            "requires roles in the effective identity",
+        ),
+        (
+            on(&ids.report).identity(EffectiveIdentity::new("alice").role("Region")),
+            "takes no effective identity",
+        ),
+    ];
+    for (request, message) in cases {
+        let err = harness.embed_config(&client, &request).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::RlsIdentity, "{}: {err}", harness.name());
+        let text = err.to_string();
+        assert!(
+            text.contains(message) && text.contains("(no token was minted)"),
+            "{}: {text}",
+            harness.name()
+        );
+        assert!(
+            err.status().is_none(),
+            "{}: the pre-flight answered, not Power BI",
+            harness.name()
+        );
+    }
+    assert_eq!(
+        emulator.generate_token_requests(),
+        0,
+        "{}: no token was asked for",
+        harness.name()
+    );
+    let err = harness
+        .embed_config(&client, &on(&ids.rls_report).rls_preflight(false))
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::RlsIdentity, "{}: {err}", harness.name());
+    assert_eq!(err.status().map(|s| s.as_u16()), Some(400), "{}", harness.name());
+}
+
+/// A dataset the client cannot read (404, 401) is left to Power BI to judge: the
+/// configuration is still made.
+pub fn preflight_skipped_when_unreadable(harness: &impl Harness) {
+    for (status, code) in [
+        (404, "PowerBIEntityNotFound"),
+        (401, "PowerBINotAuthorizedException"),
+    ] {
+        let emulator = Emulator::start().unwrap_or_else(|e| panic!("{e}"));
+        let ids = Ids::of(&emulator);
+        let body = format!(r#"{{"error":{{"code":"{code}","message":"not readable"}}}}"#);
+        let fault = Fault::Custom {
+            status,
+            headers: vec![],
+            body,
+        };
+        emulator.inject(FaultRule::next(
+            1,
+            RouteMatch::Only(Route::DatasetsGetDatasetInGroup),
+            fault,
+        ));
+        let client = build(harness, settings_for(&emulator), service_principal(&emulator));
+        let request = EmbedRequest::report(ids.workspace.clone(), ids.rls_report.clone())
+            .identity(EffectiveIdentity::new("alice").role(ids.rls_role.clone()));
+        ok(
+            harness,
+            "config with an unreadable dataset",
+            harness.embed_config(&client, &request),
+        );
+        assert_eq!(
+            emulator.requests(Route::DatasetsGetDatasetInGroup),
+            1,
+            "{}",
+            harness.name()
+        );
+        assert_eq!(
+            emulator.generate_token_requests(),
+            1,
+            "{}: {status}",
+            harness.name()
+        );
+    }
+}
+
+/// Dashboards and tiles.
+pub fn dashboard_and_tile_configs(harness: &impl Harness) {
+    let emulator = Emulator::start().unwrap_or_else(|e| panic!("{e}"));
+    let ids = Ids::of(&emulator);
+    let client = build(harness, settings_for(&emulator), service_principal(&emulator));
+    let dashboard = EmbedRequest::dashboard(ids.workspace.clone(), ids.dashboard.clone())
+        .identity(ids.rls_identity("alice"));
+    let config = ok(harness, "dashboard", harness.embed_config(&client, &dashboard));
+    let json = serde_json::to_value(&config).unwrap_or_default();
+    assert_eq!(json["type"], "dashboard");
+    assert!(json.get("permissions").is_none());
+    let tile = EmbedRequest::tile(ids.workspace.clone(), ids.dashboard.clone(), ids.tile.clone())
+        .identity(EffectiveIdentity::new("alice").role(ids.rls_role.clone()));
+    let config = ok(harness, "tile", harness.embed_config(&client, &tile));
+    let json = serde_json::to_value(&config).unwrap_or_default();
+    assert_eq!(json["type"], "tile");
+    assert_eq!(json["dashboardId"], ids.dashboard.as_str());
+    assert!(
+        emulator
+            .introspect(json["accessToken"].as_str().unwrap_or_default())
+            .valid
+    );
+    let editable = EmbedRequest::dashboard(ids.workspace.clone(), ids.dashboard.clone()).editable(true);
+    let err = harness.embed_config(&client, &editable).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{}: {err}", harness.name());
+}
+
+/// Every hostile answer ends in a typed error within its bound, with no secret in it,
+/// and no redirect reaches the other host.
+pub fn hostile_servers(harness: &impl Harness) {
+    let decoy = HostileServer::start(
+        "127.0.0.2",
+        |_, _| {},
+        "127.0.0.1:9".parse().unwrap_or_else(|e| panic!("{e}")),
+    );
+    let op = TokenRequest::Report(ReportToken::view(
+        WorkspaceId::parse("f089354e-8366-4e18-aea3-4cb4a3a50b48").unwrap_or_else(|e| panic!("{e}")),
+        ReportId::parse("5b218778-e7a5-4d73-8187-f10824047715").unwrap_or_else(|e| panic!("{e}")),
+    ));
+    for case in cases() {
+        let server = HostileServer::start("127.0.0.1", case.behaviour, decoy.addr());
+        let mut settings = ClientSettings::default();
+        settings.api_base = Some(server.url());
+        settings.timeout = Duration::from_secs(2);
+        settings.retry = quick_retries();
+        let client = build(
+            harness,
+            settings,
+            Credential::BearerToken(AccessToken::new("hostile-test-bearer")),
+        );
+        let started = Instant::now();
+        let err = harness.mint(&client, &op).unwrap_err();
+        let took = started.elapsed();
+        assert_eq!(err.kind(), case.kind, "{}: {}: {err}", harness.name(), case.name);
+        assert!(
+            took <= case.within,
+            "{}: {}: took {took:?}",
+            harness.name(),
+            case.name
+        );
+        assert!(
+            !format!("{err} {err:?}").contains("hostile-test-bearer"),
+            "{}",
+            case.name
+        );
+        println!(
+            "{:<32} {:>8.3}s  {:?}: {err}",
+            case.name,
+            took.as_secs_f64(),
+            err.kind()
+        );
+    }
+    assert_eq!(
+        decoy.requests(),
+        0,
+        "{}: a redirect was followed to the other host",
+        harness.name()
+    );
+}
+
+/// Huge bodies, advertised and streamed, stop at the cap: the process's peak memory stays
+/// far below their size. Run it in a test binary of its own (it reads the process's peak).
+pub fn huge_bodies_in_bounded_memory(harness: &impl Harness) {
+    let op = TokenRequest::Report(ReportToken::view(
+        WorkspaceId::parse("f089354e-8366-4e18-aea3-4cb4a3a50b48").unwrap_or_else(|e| panic!("{e}")),
+        ReportId::parse("5b218778-e7a5-4d73-8187-f10824047715").unwrap_or_else(|e| panic!("{e}")),
+    ));
+    let decoy = "127.0.0.1:9".parse().unwrap_or_else(|e| panic!("{e}"));
+    let before = peak_rss_kib();
+    for case in cases().into_iter().filter(|c| c.kind == ErrorKind::BodyTooLarge) {
+        let server = HostileServer::start("127.0.0.1", case.behaviour, decoy);
+        let mut settings = ClientSettings::default();
+        settings.api_base = Some(server.url());
+        settings.retry = RetryPolicy::none();
+        let client = build(harness, settings, Credential::BearerToken(AccessToken::new("t")));
+        for _ in 0..3 {
+            let err = harness.mint(&client, &op).unwrap_err();
+            assert_eq!(
+                err.kind(),
+                ErrorKind::BodyTooLarge,
+                "{}: {}: {err}",
+                harness.name(),
+                case.name
+            );
+        }
+    }
+    let peak = peak_rss_kib();
+    println!(
+        "{}: peak resident memory {} MiB (before: {} MiB) while refusing {} MiB bodies",
+        harness.name(),
+        peak / 1024,
+        before / 1024,
+        HUGE / 1024 / 1024
+    );
+    // The cap is 1 MiB; a body read whole would take 512 MiB. 24 MiB leaves room for the
+    // runtime, the emulator-less servers' threads and the allocator, not for a body.
+    assert!(
+        peak > 0 && peak < 24 * 1024,
+        "{}: peak RSS {peak} KiB",
+        harness.name()
+    );
+}
+
+/// The peak resident set size of this process (`VmHWM`), in KiB.
+fn peak_rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Concurrency soak: 1,280 calls, 64 at a time, against an emulator that answers 20 % of
+/// GenerateToken calls with 503 and 5 % with 429 (the first four fail for certain): every
+/// call succeeds, and each of the 16 distinct requests is minted exactly once.
+pub fn soak(harness: &impl Harness) {
+    const CALLS: usize = 1280;
+    const DISTINCT: usize = 16;
+    let emulator = Emulator::start().unwrap_or_else(|e| panic!("{e}"));
+    emulator.inject(FaultRule::next(
+        4,
+        RouteMatch::GenerateToken,
+        Fault::ServerError { status: 503 },
+    ));
+    emulator.inject(FaultRule::random(
+        0.20,
+        RouteMatch::GenerateToken,
+        Fault::ServerError { status: 503 },
+    ));
+    let throttle = Fault::Throttle {
+        retry_after: "0".into(),
+    };
+    emulator.inject(FaultRule::random(
+        0.05 / 0.80,
+        RouteMatch::GenerateToken,
+        throttle,
+    ));
+    let ids = Ids::of(&emulator);
+    let mut settings = settings_for(&emulator);
+    settings.retry = RetryPolicy::default()
+        .max_retries(10)
+        .initial_backoff(Duration::from_millis(5))
+        .max_backoff(Duration::from_millis(50));
+    settings.deadline = Duration::from_secs(30);
+    let client = build(harness, settings, service_principal(&emulator));
+    let distinct: Vec<TokenRequest> = (0..DISTINCT)
+        .map(|i| {
+            TokenRequest::Report(
+                ReportToken::view(ids.workspace.clone(), ids.rls_report.clone())
+                    .identity(ids.rls_identity(&format!("user-{i}"))),
+            )
+        })
+        .collect();
+    let requests: Vec<TokenRequest> = (0..CALLS).map(|i| distinct[i % DISTINCT].clone()).collect();
+    let started = Instant::now();
+    // 64 at a time, 20 times over.
+    for (batch, requests) in requests.chunks(64).enumerate() {
+        for (i, result) in harness.mint_all(&client, requests).into_iter().enumerate() {
+            ok(harness, &format!("batch {batch} call {i}"), result);
+        }
+    }
+    let stats = emulator.stats();
+    println!(
+        "{}: {CALLS} calls in {:?}: {} GenerateToken requests upstream, {} minted",
+        harness.name(),
+        started.elapsed(),
+        emulator.generate_token_requests(),
+        stats.minted
+    );
+    assert_eq!(
+        stats.minted,
+        DISTINCT as u64,
+        "{}: each distinct request minted once",
+        harness.name()
+    );
+    assert!(
+        emulator.generate_token_requests() > DISTINCT as u64,
+        "{}: the faults were hit",
+        harness.name()
+    );
+    assert_eq!(harness.in_flight(&client), 0, "{}", harness.name());
+}
+
+/// Secrets in play for [`secret_hygiene_suite`]: none may appear in a log line or an error.
+pub const BLOB: &str = "identity-blob-secret-value-0123456789";
+/// A fixed bearer token Power BI refuses.
+pub const FIXED_BEARER: &str = "fixed-bearer-secret-value-0123456789";
+/// A wrong client secret.
+pub const WRONG_SECRET: &str = "wrong-secret-value-0123456789";
+
+/// Runs successes and failures of every kind through `harness` — an identity blob, a 429,
+/// 503s until the retries run out, an RLS refusal, invalid input, `TokenExpired` renewal
+/// from a token source, a refused fixed token, a wrong secret — and returns every
+/// client's and result's Display and Debug text, plus the secrets that must appear in
+/// none of them nor in the log the caller captured.
+pub fn secret_hygiene_suite(harness: &impl Harness) -> (Vec<String>, Vec<String>) {
+    let emulator = Arc::new(Emulator::start().unwrap_or_else(|e| panic!("{e}")));
+    let ids = Ids::of(&emulator);
+    let client = build(harness, settings_for(&emulator), service_principal(&emulator));
+    let mut shown = vec![format!("{client:?}")];
+    let show = |result: Result<EmbedToken, CallError>| match result {
+        Ok(token) => format!("{token:?}"),
+        Err(e) => format!(
+            "{e} {e:?} {:?}",
+            std::error::Error::source(&e).map(ToString::to_string)
+        ),
+    };
+    let mut record = |result| shown.push(show(result));
+    let with_blob = TokenRequest::Report(
+        ReportToken::view(ids.workspace.clone(), ids.rls_report.clone())
+            .identity(ids.rls_identity("john").identity_blob(IdentityBlob::new(BLOB))),
+    );
+    record(harness.mint(&client, &with_blob));
+    emulator.inject(FaultRule::next(
+        1,
+        RouteMatch::GenerateToken,
+        Fault::Throttle {
+            retry_after: "0".into(),
+        },
+    ));
+    record(harness.mint(&client, &report(&ids)));
+    emulator.inject(FaultRule::next(
+        5,
+        RouteMatch::GenerateToken,
+        Fault::ServerError { status: 503 },
+    ));
+    let lifetime = ReportToken::view(ids.workspace.clone(), ids.report.clone()).lifetime_in_minutes(20);
+    record(harness.mint(&client, &TokenRequest::Report(lifetime)));
+    record(harness.mint(
+        &client,
+        &TokenRequest::Report(ReportToken::view(ids.workspace.clone(), ids.rls_report.clone())),
+    ));
+    let invalid = ReportToken::view(ids.workspace.clone(), ids.report.clone()).identity(
+        EffectiveIdentity::from_identity_blob(IdentityBlob::new(BLOB))
+            .role("a,b")
+            .dataset(DatasetId::parse("d").unwrap_or_else(|e| panic!("{e}"))),
+    );
+    record(harness.mint(&client, &TokenRequest::Report(invalid)));
+    let (issuer, client_id) = (Arc::clone(&emulator), ids.raw.client_id.clone());
+    let source: SyncSource = Arc::new(move || {
+        let token = issuer
+            .issue_access_token(&client_id, Duration::ZERO)
+            .ok_or("unknown")?;
+        Ok(BearerToken::new(
+            AccessToken::new(token),
+            SystemTime::now() + Duration::from_secs(600),
+        ))
+    });
+    let mut settings = settings_for(&emulator);
+    settings.retry = RetryPolicy::none();
+    let renewing = harness
+        .build(settings, Credential::External, Some(source))
+        .unwrap_or_else(|e| panic!("{e}"));
+    record(harness.mint(&renewing, &report(&ids)));
+    let fixed = build(
+        harness,
+        settings_for(&emulator),
+        Credential::BearerToken(AccessToken::new(FIXED_BEARER)),
+    );
+    record(harness.mint(&fixed, &report(&ids)));
+    let (tenant, client_id, secret) = ids.credentials();
+    let client_secret = secret.secret().to_owned();
+    let wrong = Credential::ClientSecret(ClientCredentials::new(
+        tenant,
+        client_id,
+        ClientSecret::new(WRONG_SECRET),
+    ));
+    let wrong = build(harness, settings_for(&emulator), wrong);
+    record(harness.mint(&wrong, &report(&ids)));
+    shown.push(format!("{fixed:?} {renewing:?}"));
+    let secrets = vec![
+        client_secret,
+        BLOB.into(),
+        FIXED_BEARER.into(),
+        WRONG_SECRET.into(),
+        "EMU1.".into(),
+    ];
+    (shown, secrets)
+}

@@ -1,0 +1,51 @@
+//! The blocking client as a conformance [`Harness`].
+
+use pbi_embed_testkit::{Harness, SyncSource, TokenRequest};
+use pbi_embed_ureq::core::ClientSettings;
+use pbi_embed_ureq::core::driver::Credential;
+use pbi_embed_ureq::{BearerToken, CallError, Client, EmbedConfig, EmbedRequest, EmbedToken};
+
+pub(crate) struct Ureq;
+
+impl Harness for Ureq {
+    type Client = Client;
+
+    fn name(&self) -> &'static str {
+        "pbi-embed-ureq"
+    }
+
+    fn build(
+        &self,
+        settings: ClientSettings,
+        credential: Credential,
+        source: Option<SyncSource>,
+    ) -> Result<Client, CallError> {
+        let builder = Client::builder().settings(settings).credential(credential);
+        match source {
+            Some(source) => builder.token_source(move || source()).build(),
+            None => builder.build(),
+        }
+    }
+
+    fn mint_all(&self, client: &Client, requests: &[TokenRequest]) -> Vec<Result<EmbedToken, CallError>> {
+        std::thread::scope(|scope| {
+            let threads: Vec<_> = requests
+                .iter()
+                .map(|request| scope.spawn(move || client.embed_token(request)))
+                .collect();
+            threads.into_iter().map(|t| t.join().unwrap()).collect()
+        })
+    }
+
+    fn embed_config(&self, client: &Client, request: &EmbedRequest) -> Result<EmbedConfig, CallError> {
+        client.embed_config(request)
+    }
+
+    fn sign_in(&self, client: &Client) -> Result<BearerToken, CallError> {
+        client.sign_in()
+    }
+
+    fn in_flight(&self, client: &Client) -> usize {
+        client.session().in_flight()
+    }
+}
