@@ -29,7 +29,7 @@ pub fn token(body: &[u8]) -> String {
     json["token"].as_str().unwrap_or_default().to_owned()
 }
 
-/// A ureq agent; with `timeouts`, pbi-embed-ureq's receive and connect time-outs.
+/// A ureq agent; with `timeouts`, pbi-embed-ureq's connect and per-call time-outs.
 #[must_use]
 pub fn ureq_agent(timeouts: bool) -> ureq::Agent {
     let config = ureq::Agent::config_builder()
@@ -39,8 +39,7 @@ pub fn ureq_agent(timeouts: bool) -> ureq::Agent {
         let (connect, exchange) = default_timeouts();
         config
             .timeout_connect(Some(connect))
-            .timeout_recv_response(Some(exchange))
-            .timeout_recv_body(Some(exchange))
+            .timeout_per_call(Some(exchange))
     } else {
         config
     };

@@ -563,6 +563,43 @@ fn exit_5_for_network_failures_and_unreadable_answers() {
     );
 }
 
+/// `--timeout` bounds the whole command: a server that drip-feeds every answer, retried,
+/// cannot keep it past the bound (plus the time to start and print).
+#[test]
+fn timeout_bounds_the_whole_command() {
+    let emulator = Emulator::start().unwrap();
+    let ids = emulator.ids();
+    emulator.inject(FaultRule::next(
+        100,
+        RouteMatch::GenerateToken,
+        Fault::Drip { interval_millis: 200 },
+    ));
+    let mut cmd = pbi_embed(&emulator);
+    cmd.args([
+        "--timeout",
+        "3",
+        "token",
+        "dataset",
+        "--workspace",
+        &ids.workspace,
+        "--dataset",
+        &ids.dataset,
+    ]);
+    let started = std::time::Instant::now();
+    let run = exec(cmd);
+    let took = started.elapsed();
+    assert_eq!(run.code, 5, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("timed out") || run.stderr.contains("deadline"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        took >= Duration::from_millis(2900) && took < Duration::from_millis(3600),
+        "took {took:?}"
+    );
+}
+
 #[test]
 fn retries_carry_through() {
     let emulator = Emulator::start().unwrap();

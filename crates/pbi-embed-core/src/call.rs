@@ -95,6 +95,7 @@ pub enum Event {
 /// [`max_response_bytes`](Self::max_response_bytes) of the body.
 pub struct Exchange {
     pub(crate) request: HttpRequest,
+    pub(crate) url: String,
     pub(crate) timeout: Duration,
     pub(crate) max_response_bytes: u64,
     pub(crate) operation: &'static str,
@@ -112,6 +113,13 @@ impl Exchange {
     #[must_use]
     pub fn into_request(self) -> HttpRequest {
         self.request
+    }
+
+    /// The request's URI as text: for a stack with its own URL type (reqwest's `Url`),
+    /// which can parse this instead of formatting the URI first.
+    #[must_use]
+    pub fn url(&self) -> &str {
+        &self.url
     }
 
     /// The bound on this attempt, never past the call's deadline.

@@ -133,7 +133,9 @@ impl<R: ApiRequest> Operation for Authorized<'_, R> {
     }
 
     fn to_http(&self) -> Result<HttpRequest, Error> {
-        Prepared::new(self.request)?.to_http(self.cloud, self.access_token, self.profile)
+        let base = ApiBase::of(self.cloud)?;
+        let (request, _) = Prepared::new(self.request)?.to_http(&base, self.access_token, self.profile)?;
+        Ok(request)
     }
 
     fn from_http<B: AsRef<[u8]>>(&self, response: http::Response<B>) -> Result<Self::Output, Error> {
@@ -199,27 +201,37 @@ impl Prepared {
         CacheKey::from_bytes(key)
     }
 
-    /// The request with the cloud's API base and this bearer token.
+    /// The request with the cloud's API base and this bearer token, and its URL as text.
     ///
     /// # Errors
     /// [`Error::InvalidInput`] when the token cannot go in a header or the URI is invalid.
     pub(crate) fn to_http(
         &self,
-        cloud: &Cloud,
+        base: &ApiBase,
         access_token: &AccessToken,
         profile: Option<&ProfileId>,
-    ) -> Result<HttpRequest, Error> {
+    ) -> Result<(HttpRequest, String), Error> {
         let authorization = access_token.authorization().ok_or_else(|| {
             Error::invalid_input("accessToken", "contains characters that cannot go in a header")
         })?;
-        let base = cloud.api_base();
-        let mut uri = String::with_capacity(base.len() + self.path.len());
-        uri.push_str(base);
-        uri.push_str(&self.path);
+        let mut path = String::with_capacity(base.path.len() + self.path.len());
+        path.push_str(&base.path);
+        path.push_str(&self.path);
+        let mut url = String::with_capacity(base.text.len() + self.path.len());
+        url.push_str(&base.text);
+        url.push_str(&self.path);
+        // The scheme and host were checked once, with the cloud; only the path is new.
+        let mut parts = http::uri::Parts::default();
+        parts.scheme = Some(base.scheme.clone());
+        parts.authority = Some(base.authority.clone());
+        parts.path_and_query = Some(
+            http::uri::PathAndQuery::from_maybe_shared(path)
+                .map_err(|e| Error::invalid_input("uri", e.to_string()))?,
+        );
+        let uri = http::Uri::from_parts(parts).map_err(|e| Error::invalid_input("uri", e.to_string()))?;
         let mut request = http::Request::new(self.body.clone().unwrap_or_default());
         *request.method_mut() = self.method.clone();
-        *request.uri_mut() =
-            http::Uri::try_from(uri).map_err(|e| Error::invalid_input("uri", e.to_string()))?;
+        *request.uri_mut() = uri;
         let headers = request.headers_mut();
         headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
         headers.insert(AUTHORIZATION, authorization.clone());
@@ -231,6 +243,42 @@ impl Prepared {
                 .map_err(|e| Error::invalid_input("profileId", e.to_string()))?;
             headers.insert(PROFILE_HEADER, value);
         }
-        Ok(request)
+        Ok((request, url))
+    }
+}
+
+/// A cloud's API base, parsed once: every request's URI is this plus its path.
+#[derive(Clone, Debug)]
+pub(crate) struct ApiBase {
+    scheme: http::uri::Scheme,
+    authority: http::uri::Authority,
+    /// The base's own path (`/pbi` behind a proxy), without a trailing slash; usually empty.
+    path: String,
+    /// The whole base as text.
+    text: String,
+}
+
+impl ApiBase {
+    /// The API base of `cloud`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] when it is not an absolute URI (clouds are checked when made).
+    pub(crate) fn of(cloud: &Cloud) -> Result<Self, Error> {
+        let text = cloud.api_base().to_owned();
+        let invalid = || Error::invalid_input("apiBase", "is not an absolute URI");
+        let uri = http::Uri::try_from(text.as_str()).map_err(|_| invalid())?;
+        let parts = uri.into_parts();
+        let path = parts
+            .path_and_query
+            .as_ref()
+            .map_or("", |p| p.path())
+            .trim_end_matches('/')
+            .to_owned();
+        Ok(Self {
+            scheme: parts.scheme.ok_or_else(invalid)?,
+            authority: parts.authority.ok_or_else(invalid)?,
+            path,
+            text,
+        })
     }
 }

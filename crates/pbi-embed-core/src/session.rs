@@ -21,7 +21,7 @@ use crate::embed_token::EmbedToken;
 use crate::entra::parse_token_response;
 use crate::error::Error;
 use crate::lifetime::{BearerToken, HeldToken};
-use crate::operation::{Operation, Prepared};
+use crate::operation::{ApiBase, Operation, Prepared};
 use crate::plan::{Answer, Need, Want};
 use crate::response;
 use crate::retry::{NextStep, RetryState};
@@ -38,6 +38,7 @@ pub(crate) enum Host {
 #[derive(Debug)]
 pub struct Session {
     cloud: Cloud,
+    api_base: ApiBase,
     settings: ClientSettings,
     credential: Credential,
     bearer: BearerState,
@@ -119,6 +120,7 @@ impl Session {
             Credential::External => (Credential::External, BearerState::default()),
         };
         Ok(Self {
+            api_base: ApiBase::of(&cloud)?,
             tokens: settings.new_embed_cache(),
             metadata: settings.new_metadata_cache(),
             cloud,
@@ -383,6 +385,7 @@ impl Session {
                     sign_in.state = SignInState::Sent { at: now.wall };
                     *last = Some((op.name(), Host::Authority));
                     Progress::Io(Io::Send(Exchange {
+                        url: request.uri().to_string(),
                         request,
                         timeout: self.settings.timeout.min(remaining),
                         max_response_bytes: self.settings.max_response_bytes,
@@ -424,12 +427,12 @@ impl Session {
         let Some(prepared) = &job.request else {
             return Progress::Answer(Answer::Bearer(held.token));
         };
-        let request = match prepared.to_http(
-            &self.cloud,
+        let (request, url) = match prepared.to_http(
+            &self.api_base,
             &held.token.access_token,
             self.settings.profile.as_ref(),
         ) {
-            Ok(request) => request,
+            Ok(built) => built,
             Err(error) => return Progress::Answer(Answer::Failed(error.into())),
         };
         let attempt = job.retry.start_attempt();
@@ -439,6 +442,7 @@ impl Session {
         *last = Some((prepared.operation, Host::Api));
         Progress::Io(Io::Send(Exchange {
             request,
+            url,
             timeout: self.settings.timeout.min(remaining),
             max_response_bytes: self.settings.max_response_bytes,
             operation: prepared.operation,
@@ -454,21 +458,30 @@ impl Session {
         random: u32,
     ) -> Progress {
         let remaining = remaining(call.deadline, now.instant);
-        let step = self.step_of(call.last);
         let Some(job) = call.job.as_mut() else {
             return Progress::Answer(Answer::Failed(misuse(
                 "handed a response to a call that sent none",
             )));
         };
-        let step = step.ok_or_else(|| misuse("handed a response to a call that sent none"));
+        // The step's host is only written out for an error.
+        let last = call.last;
+        let step = || {
+            self.step_of(last)
+                .ok_or_else(|| misuse("handed a response to a call that sent none"))
+        };
         match &mut job.phase {
             Phase::Sent { generation } => {
                 let generation = *generation;
-                let result = step.and_then(|step| match response {
+                let result = match response {
                     Ok(response) if response.status().is_success() => Ok(response),
-                    Ok(response) => Err(CallError::from(response::api_error(&response)).at(Some(&step))),
-                    Err(error) => Err(CallError::transport(error, step)),
-                });
+                    Ok(response) => Err(step().map_or_else(
+                        |misuse| misuse,
+                        |step| CallError::from(response::api_error(&response)).at(Some(&step)),
+                    )),
+                    Err(error) => {
+                        Err(step().map_or_else(|misuse| misuse, |step| CallError::transport(error, step)))
+                    }
+                };
                 match result {
                     Ok(response) => self.parsed(job, &response, call.last, now),
                     Err(error) => {
@@ -501,12 +514,14 @@ impl Session {
             }) => {
                 let at = *at;
                 // Entra's answer of any status is read by its own parser.
-                let signed_in = step.and_then(|step| match response {
-                    Ok(response) => {
-                        parse_token_response(&response).map_err(|e| CallError::from(e).at(Some(&step)))
+                let signed_in = match response {
+                    Ok(response) => parse_token_response(&response).map_err(|e| {
+                        step().map_or_else(|misuse| misuse, |step| CallError::from(e).at(Some(&step)))
+                    }),
+                    Err(error) => {
+                        Err(step().map_or_else(|misuse| misuse, |step| CallError::transport(error, step)))
                     }
-                    Err(error) => Err(CallError::transport(error, step)),
-                });
+                };
                 match signed_in {
                     Ok(token) => self.renewed(job, token.into_bearer(at)),
                     Err(error) => self.sign_in_failed(job, error, &mut call.last, now, remaining, random),

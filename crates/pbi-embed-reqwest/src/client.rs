@@ -19,6 +19,7 @@ impl Driver for Client {
 
     fn build(parts: ClientParts<Self>) -> Result<Self, CallError> {
         let connect_timeout = parts.session.settings().connect_timeout;
+        let caller_client = parts.http.is_some();
         let http = match parts.http {
             Some(http) => http,
             None => reqwest::Client::builder()
@@ -28,11 +29,16 @@ impl Driver for Client {
                 .build()
                 .map_err(|e| Error::invalid_input("httpClient", e.to_string()))?,
         };
+        let base = parts.session.cloud().api_base().to_owned();
+        let base_url =
+            reqwest::Url::parse(&base).map_err(|e| Error::invalid_input("apiBase", e.to_string()))?;
         Ok(Self {
             inner: Arc::new(Inner {
+                api_base: (base, base_url),
                 session: SharedSession::new(parts.session),
                 parked: Notify::new(),
                 http,
+                caller_client,
                 source: parts.token_source,
             }),
         })
@@ -49,10 +55,14 @@ pub struct Client {
 
 #[derive(Debug)]
 struct Inner {
+    /// The API base, as text and parsed once: a request's URL is it with another path.
+    api_base: (String, reqwest::Url),
     session: SharedSession,
     /// Wakes calls parked until another finishes what they need.
     parked: Notify,
     http: reqwest::Client,
+    /// Whether `http` is the caller's (which may follow redirects) rather than ours.
+    caller_client: bool,
     source: Option<BoxedTokenSource<dyn AsyncTokenSource>>,
 }
 
@@ -140,15 +150,36 @@ impl Client {
 }
 
 impl Inner {
+    /// reqwest's URL for `text`: below the API base, the parsed base with this path;
+    /// elsewhere (the sign-in host), parsed whole.
+    fn url(&self, text: &str) -> Result<reqwest::Url, TransportError> {
+        let (base, base_url) = &self.api_base;
+        match text
+            .strip_prefix(base.as_str())
+            .filter(|path| path.starts_with('/'))
+        {
+            Some(path) => {
+                let mut url = base_url.clone();
+                url.set_path(&[base_url.path().trim_end_matches('/'), path].concat());
+                Ok(url)
+            }
+            None => reqwest::Url::parse(text).map_err(|e| TransportError::new(TransportKind::Other, e)),
+        }
+    }
+
     /// One exchange: the whole attempt bounded, at most the cap of body read.
     async fn send(&self, exchange: Exchange) -> Result<http::Response<Vec<u8>>, TransportError> {
         let (timeout, limit) = (exchange.timeout(), exchange.max_response_bytes());
         let operation = exchange.operation();
-        let mut request = reqwest::Request::try_from(exchange.into_request()).map_err(transport)?;
+        let url = self.url(exchange.url())?;
+        let (parts, body) = exchange.into_request().into_parts();
+        let mut request = reqwest::Request::new(parts.method, url);
+        *request.headers_mut() = parts.headers;
+        *request.body_mut() = Some(body.into());
         *request.timeout_mut() = Some(timeout);
-        let sent_to = request.url().clone();
+        let sent_to = self.caller_client.then(|| request.url().clone());
         let mut response = self.http.execute(request).await.map_err(transport)?;
-        if response.url() != &sent_to {
+        if sent_to.is_some_and(|sent_to| response.url() != &sent_to) {
             // A caller's client that follows redirects: refuse what came from elsewhere.
             let followed = "the HTTP client followed a redirect; build it with redirect::Policy::none()";
             return Err(TransportError::new(TransportKind::Other, followed));
