@@ -212,14 +212,30 @@ impl FromStr for Cloud {
     }
 }
 
+/// `input` as it may be quoted in an error: whatever stands between `://` and the last
+/// `@` of the authority (user info, perhaps a password) is replaced.
+fn shown(input: &str) -> String {
+    let quoted = match input.split_once("://") {
+        Some((scheme, rest)) => {
+            let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+            match rest.get(..authority_end).and_then(|a| a.rfind('@')) {
+                Some(at) => format!(
+                    "{scheme}://[user info removed]{}",
+                    rest.get(at..).unwrap_or_default()
+                ),
+                None => input.to_owned(),
+            }
+        }
+        None => input.to_owned(),
+    };
+    crate::ids::truncate(&quoted)
+}
+
 /// Validates a base URL and returns it without a trailing slash.
 fn base_url(field: &'static str, input: &str) -> Result<String, Error> {
-    let url = url::Url::parse(input).map_err(|e| {
-        Error::invalid_input(
-            field,
-            format!("{:?} is not a URL: {e}", crate::ids::truncate(input)),
-        )
-    })?;
+    let input_shown = shown(input);
+    let url = url::Url::parse(input)
+        .map_err(|e| Error::invalid_input(field, format!("{input_shown:?} is not a URL: {e}")))?;
     let loopback = match url.host() {
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
@@ -239,10 +255,7 @@ fn base_url(field: &'static str, input: &str) -> Result<String, Error> {
     .or_else(|| url.query().is_some().then_some("must not have a query"))
     .or_else(|| url.fragment().is_some().then_some("must not have a fragment"));
     match reason {
-        Some(reason) => Err(Error::invalid_input(
-            field,
-            format!("{:?} {reason}", crate::ids::truncate(input)),
-        )),
+        Some(reason) => Err(Error::invalid_input(field, format!("{input_shown:?} {reason}"))),
         None => Ok(url.as_str().trim_end_matches('/').to_owned()),
     }
 }
@@ -294,5 +307,24 @@ mod tests {
             assert!(err.to_string().contains("apiBase"), "{bad}: {err}");
         }
         assert!(Cloud::custom("https://a.example", "https://b.example", " ").is_err());
+    }
+
+    #[test]
+    fn a_password_in_a_url_is_never_quoted() {
+        for input in [
+            "http://user:PASSWORD@api.example",
+            "https://user:PASSWORD@x.example/path",
+            "http://user:PASSWORD@@weird host/",
+            "http://:PASSWORD@10.0.0.1",
+        ] {
+            for err in [
+                Cloud::Public.with_api_base(input).unwrap_err(),
+                Cloud::Public.with_authority_host(input).unwrap_err(),
+            ] {
+                let text = err.to_string();
+                assert!(!text.contains("PASSWORD"), "{text}");
+                assert!(text.contains("[user info removed]"), "{text}");
+            }
+        }
     }
 }

@@ -587,8 +587,12 @@ pub(crate) fn service_text(text: &str) -> String {
     sanitize(text, MAX_TEXT_CHARS)
 }
 
-/// Sanitizes the start of a body that is not the documented JSON error shape.
+/// Sanitizes the start of a body that is not the documented JSON error shape. A JSON
+/// body is quoted with its credential fields (`token`, `access_token`, ...) redacted: an
+/// error status does not make a token-shaped body safe to print.
 pub(crate) fn snippet(body: &[u8]) -> Option<String> {
+    let redacted = crate::redact::redacted_json(body);
+    let body = redacted.as_deref().map_or(body, str::as_bytes);
     let head = body.get(..BODY_SNIPPET_BYTES).unwrap_or(body);
     let text = sanitize(&String::from_utf8_lossy(head), BODY_SNIPPET_BYTES);
     if text.is_empty() {
@@ -615,6 +619,16 @@ mod tests {
         let s = snippet(&long).unwrap();
         assert!(s.chars().count() <= BODY_SNIPPET_BYTES + 1);
         assert!(s.ends_with('…'));
+    }
+
+    #[test]
+    fn snippets_of_json_bodies_hide_their_credentials() {
+        let quoted = snippet(br#"{"token":"H4sIsecret","access_token":"eyJsecret","note":"kept"}"#).unwrap();
+        assert!(!quoted.contains("secret"), "{quoted}");
+        assert!(
+            quoted.contains("kept") && quoted.contains("[redacted]"),
+            "{quoted}"
+        );
     }
 
     #[test]

@@ -15,14 +15,23 @@ use crate::{
     RetryPolicy, TenantId, WorkspaceId, XmlaPermissions,
 };
 
+/// The statuses worth a retry, written out here rather than read from the retry policy,
+/// so that a change to the policy's list is caught.
+const RETRYABLE: [u16; 6] = [408, 429, 500, 502, 503, 504];
+
 /// Splits input into a status, a few headers and a body: `status(2 bytes)`, then lines of
-/// `name: value` up to an empty line, then the body.
+/// `name: value` ending in an empty line, then the body. With no headers the input goes
+/// on with the empty line (a single `\n`) and the body.
 fn response(data: &[u8]) -> Option<Response<&[u8]>> {
     let (status, rest) = data.split_at_checked(2)?;
     let status = u16::from_be_bytes([status.first().copied()?, status.get(1).copied()?]) % 600;
-    let split = rest.windows(2).position(|w| w == b"\n\n").unwrap_or(0);
-    let (head, body) = rest.split_at(split);
-    let body = body.get(2..).unwrap_or_default();
+    let (head, body) = match rest.strip_prefix(b"\n") {
+        Some(body) => (&[][..], body),
+        None => match rest.windows(2).position(|w| w == b"\n\n") {
+            Some(split) => (rest.get(..split)?, rest.get(split + 2..)?),
+            None => (rest, &[][..]),
+        },
+    };
     let mut builder = Response::builder().status(status.max(100));
     for line in head.split(|b| *b == b'\n') {
         let Some(colon) = line.iter().position(|b| *b == b':') else {
@@ -37,38 +46,83 @@ fn response(data: &[u8]) -> Option<Response<&[u8]>> {
     builder.body(body).ok()
 }
 
-/// A GenerateToken response of any status, headers and body.
+/// A string field of a JSON body long enough that finding it elsewhere is no accident.
+fn secret_field(body: &[u8], name: &str) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let text = value.get(name)?.as_str()?;
+    (text.len() >= 8).then(|| text.to_owned())
+}
+
+/// An error's Display and Debug hold no secret of the body it came from.
+fn assert_not_quoted(error: &crate::Error, secret: Option<&String>) {
+    if let Some(secret) = secret {
+        let shown = format!("{error} {error:?}");
+        assert!(
+            !shown.contains(secret.as_str()),
+            "a secret of the body is in the error: {shown}"
+        );
+    }
+    assert!(
+        !error.to_string().contains('\n'),
+        "an error message spans lines: {error}"
+    );
+}
+
+/// A GenerateToken response of any status, headers and body: success only for 2xx, an
+/// error with the response's status otherwise, retried exactly for the retryable
+/// statuses, and no token of the body in any error.
 pub fn generate_token_response(data: &[u8]) {
     let Some(response) = response(data) else { return };
+    let status = response.status();
+    let token = secret_field(response.body(), "token");
     let op = ReportToken::view(
         WorkspaceId::parse("f089354e-8366-4e18-aea3-4cb4a3a50b48").unwrap_or_else(|_| unreachable!()),
         ReportId::parse("5b218778-e7a5-4d73-8187-f10824047715").unwrap_or_else(|_| unreachable!()),
     );
-    let token = AccessToken::new("t");
+    let access = AccessToken::new("t");
     let cloud = Cloud::Public;
-    if let Err(error) = op.authorize(&cloud, &token).from_http(response) {
-        let _ = (
-            error.to_string(),
-            format!("{error:?}"),
-            error.kind(),
-            Outcome::from(&error),
-        );
-    }
-}
-
-/// A Power BI error body, read as such whatever its status.
-pub fn power_bi_error(data: &[u8]) {
-    for status in [400, 401, 403, 404, 429, 500, 503] {
-        if let Ok(response) = Response::builder().status(status).body(data) {
-            let error = crate::response::api_error(&response);
-            let _ = (error.to_string(), error.kind(), error.code(), error.message());
+    match op.authorize(&cloud, &access).from_http(response) {
+        Ok(embed) => {
+            assert!(status.is_success(), "{status} read as a token");
+            assert!(!embed.token_id.is_empty());
+        }
+        Err(error) => {
+            assert_eq!(error.status(), Some(status), "{error}");
+            assert_not_quoted(&error, token.as_ref());
+            let outcome = Outcome::from(&error);
+            if !status.is_success() {
+                let retryable = RETRYABLE.contains(&status.as_u16());
+                assert_eq!(outcome.is_transient(), retryable, "{status}: {outcome:?}");
+            } else {
+                assert_eq!(error.kind(), crate::ErrorKind::UnreadableResponse, "{error}");
+                assert!(!outcome.is_transient(), "an unreadable success is not retried");
+            }
         }
     }
 }
 
-/// An Entra ID token response of any status, headers and body.
+/// A Power BI error body, read as such whatever its status: the status kept, every text
+/// on one line.
+pub fn power_bi_error(data: &[u8]) {
+    for status in [400, 401, 403, 404, 429, 500, 503] {
+        if let Ok(response) = Response::builder().status(status).body(data) {
+            let error = crate::response::api_error(&response);
+            assert_eq!(error.status().map(|s| s.as_u16()), Some(status));
+            assert_not_quoted(&error, None);
+            for text in [error.code(), error.message()].into_iter().flatten() {
+                assert!(!text.chars().any(char::is_control), "{text:?}");
+            }
+        }
+    }
+}
+
+/// An Entra ID token response of any status, headers and body: a token only from a 2xx,
+/// with a believable lifetime; an error with the status otherwise; never the access
+/// token in an error.
 pub fn entra_token_response(data: &[u8]) {
     let Some(response) = response(data) else { return };
+    let status = response.status();
+    let access = secret_field(response.body(), "access_token");
     let op = ClientCredentials::new(
         TenantId::parse("contoso.onmicrosoft.com").unwrap_or_else(|_| unreachable!()),
         ClientId::parse("00000000-0000-0000-0000-000000000001").unwrap_or_else(|_| unreachable!()),
@@ -76,19 +130,94 @@ pub fn entra_token_response(data: &[u8]) {
     );
     match op.from_http(response) {
         Ok(token) => {
+            assert!(status.is_success(), "{status} read as a token");
+            assert!(token.expires_in <= std::time::Duration::from_secs(24 * 60 * 60));
             let _ = token.into_bearer(SystemTime::UNIX_EPOCH);
         }
         Err(error) => {
-            let _ = (
-                error.to_string(),
-                error.kind(),
-                error.as_entra().map(crate::EntraError::aadsts_code),
-            );
+            assert_eq!(error.status(), Some(status), "{error}");
+            assert_not_quoted(&error, access.as_ref());
+            if !status.is_success() {
+                assert!(error.as_entra().is_some(), "{error}");
+                let retryable = RETRYABLE.contains(&status.as_u16());
+                assert_eq!(Outcome::from(&error).is_transient(), retryable, "{status}");
+            }
+            let _ = error.as_entra().map(crate::EntraError::aadsts_code);
         }
     }
 }
 
-/// A `Retry-After` value, and the decision it leads to.
+/// Item metadata of any status, headers and body: success only for 2xx, and then an
+/// http(s) embed URL; an error with the status otherwise.
+pub fn metadata_response(data: &[u8]) {
+    let Some(response) = response(data) else { return };
+    let status = response.status();
+    let workspace =
+        WorkspaceId::parse("f089354e-8366-4e18-aea3-4cb4a3a50b48").unwrap_or_else(|_| unreachable!());
+    let report = ReportId::parse("5b218778-e7a5-4d73-8187-f10824047715").unwrap_or_else(|_| unreachable!());
+    let dashboard =
+        crate::DashboardId::parse("69ffaa6c-b36d-4d01-96f5-1ed67c64d4af").unwrap_or_else(|_| unreachable!());
+    let tile =
+        crate::TileId::parse("312fbfe9-2eda-44e0-9ed0-ab5dc571bb4b").unwrap_or_else(|_| unreachable!());
+    let dataset = DatasetId::parse("cfafbeb1-8037-4d0c-896e-a46fb27ff229").unwrap_or_else(|_| unreachable!());
+    let (access, cloud) = (AccessToken::new("t"), Cloud::Public);
+    let copy = || {
+        let mut builder = Response::builder().status(status);
+        for (name, value) in response.headers() {
+            builder = builder.header(name, value);
+        }
+        builder.body(*response.body()).ok()
+    };
+    let check_url = |url: &str| {
+        let scheme = url::Url::parse(url)
+            .map(|u| u.scheme().to_owned())
+            .unwrap_or_default();
+        assert!(scheme == "https" || scheme == "http", "embed URL {url:?}");
+    };
+    let check = |result: Result<Option<String>, crate::Error>| match result {
+        Ok(url) => {
+            assert!(status.is_success(), "{status} read as metadata");
+            if let Some(url) = url {
+                check_url(&url);
+            }
+        }
+        Err(error) => {
+            assert_eq!(error.status(), Some(status), "{error}");
+            assert_not_quoted(&error, None);
+        }
+    };
+    if let Some(r) = copy() {
+        let op = crate::GetReportInGroup::new(workspace.clone(), report);
+        check(
+            op.authorize(&cloud, &access)
+                .from_http(r)
+                .map(|m| Some(m.embed_url)),
+        );
+    }
+    if let Some(r) = copy() {
+        let op = crate::GetDashboardInGroup::new(workspace.clone(), dashboard.clone());
+        check(
+            op.authorize(&cloud, &access)
+                .from_http(r)
+                .map(|m| Some(m.embed_url)),
+        );
+    }
+    if let Some(r) = copy() {
+        let op = crate::GetTileInGroup::new(workspace.clone(), dashboard, tile);
+        check(
+            op.authorize(&cloud, &access)
+                .from_http(r)
+                .map(|m| Some(m.embed_url)),
+        );
+    }
+    if let Some(r) = copy() {
+        let op = crate::GetDatasetInGroup::new(workspace, dataset);
+        check(op.authorize(&cloud, &access).from_http(r).map(|_| None));
+    }
+}
+
+/// A `Retry-After` value, and the decision it leads to: never a wait longer than the
+/// policy takes, nor past the deadline.
 pub fn retry_after(data: &[u8]) {
     let Ok(value) = HeaderValue::from_bytes(data) else {
         return;
@@ -100,17 +229,25 @@ pub fn retry_after(data: &[u8]) {
             status: http::StatusCode::TOO_MANY_REQUESTS,
             retry_after: parsed,
         };
-        let _ = RetryPolicy::default().decide(
-            outcome,
-            1,
-            std::time::Duration::from_secs(60),
-            SystemTime::UNIX_EPOCH,
-            7,
-        );
+        let policy = RetryPolicy::default();
+        let remaining = std::time::Duration::from_secs(60);
+        if let crate::RetryDecision::RetryAfter(delay) =
+            policy.decide(outcome, 1, remaining, SystemTime::UNIX_EPOCH, 7)
+        {
+            assert!(
+                delay
+                    <= policy
+                        .longest_retry_after()
+                        .max(std::time::Duration::from_secs(8))
+            );
+            assert!(delay < remaining);
+        }
     }
 }
 
-/// Ids, tenants, clouds and RFC 3339 dates from any text.
+/// Ids, tenants, clouds and RFC 3339 dates from any text. A dataset id that parses never
+/// moves its request off its route: the path, normalized as a URL, is the same path,
+/// with the id as exactly one segment.
 pub fn ids(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     let _ = ReportId::parse(&text);
@@ -121,12 +258,29 @@ pub fn ids(data: &[u8]) {
             WorkspaceId::parse("f089354e-8366-4e18-aea3-4cb4a3a50b48").unwrap_or_else(|_| unreachable!()),
             dataset,
         );
+        let path = op.path();
+        let url = url::Url::parse(&format!("https://api.powerbi.com{path}"))
+            .unwrap_or_else(|e| panic!("a dataset id made an invalid path {path:?}: {e}"));
+        assert_eq!(url.path(), path, "normalizing the URL changed the route");
+        assert_eq!(url.query(), None, "a dataset id made a query");
+        assert_eq!(url.fragment(), None, "a dataset id made a fragment");
+        let segments: Vec<&str> = url.path_segments().map(Iterator::collect).unwrap_or_default();
+        assert_eq!(segments.len(), 7, "{path}");
+        assert_eq!(segments.get(6), Some(&"GenerateToken"), "{path}");
+    }
+    if let Ok(cloud) = Cloud::Public.with_api_base(&text) {
+        assert!(cloud.api_base().starts_with("https://") || cloud.api_base().starts_with("http://"));
+    }
+    if let Err(error) = Cloud::Public.with_authority_host(&text)
+        && let Some((_, rest)) = text.split_once("://")
+        && let Some(at) = rest.split(['/', '?', '#']).next().and_then(|a| a.rfind('@'))
+        && let Some(user_info) = rest.get(..at).filter(|u| u.len() >= 4)
+    {
         assert!(
-            op.path().parse::<http::Uri>().is_ok(),
-            "a dataset id made an invalid path"
+            !error.to_string().contains(user_info),
+            "user info quoted: {error}"
         );
     }
-    let _ = Cloud::Public.with_api_base(&text);
     let _ = text.parse::<Cloud>();
     let _ = crate::embed_token::parse_rfc3339(&text);
 }
@@ -203,10 +357,11 @@ pub fn build_request(data: &[u8]) {
 pub type Target = fn(&[u8]);
 
 /// Every entry point, by the name of its fuzz target and seed folder.
-pub const TARGETS: [(&str, Target); 6] = [
+pub const TARGETS: [(&str, Target); 7] = [
     ("generate_token_response", generate_token_response),
     ("power_bi_error", power_bi_error),
     ("entra_token_response", entra_token_response),
+    ("metadata_response", metadata_response),
     ("retry_after", retry_after),
     ("ids", ids),
     ("build_request", build_request),

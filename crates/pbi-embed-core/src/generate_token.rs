@@ -211,7 +211,7 @@ impl<R: TokenRoute> GenerateToken<R> {
         self
     }
 
-    /// Shortens the token's lifetime to at most `minutes` (which must be positive).
+    /// Shortens the token's lifetime to at most `minutes` (0: Power BI's default).
     pub fn lifetime_in_minutes(mut self, minutes: u32) -> Self {
         self.body.lifetime_in_minutes = Some(minutes);
         self
@@ -342,7 +342,7 @@ impl<R: TokenRoute> ApiRequest for GenerateToken<R> {
             }
             _ => {}
         }
-        validate_common(&body.identities, R::MAX_IDENTITIES, body.lifetime_in_minutes)
+        validate_common(&body.identities, R::MAX_IDENTITIES)
     }
 
     fn body(&self) -> Result<Option<Vec<u8>>, Error> {
@@ -444,7 +444,7 @@ impl MultiResourceToken {
         self
     }
 
-    /// Shortens the token's lifetime to at most `minutes` (which must be positive).
+    /// Shortens the token's lifetime to at most `minutes` (0: Power BI's default).
     pub fn lifetime_in_minutes(mut self, minutes: u32) -> Self {
         self.body.lifetime_in_minutes = Some(minutes);
         self
@@ -544,13 +544,11 @@ mod tests {
                 .validate()
                 .is_err()
         );
-        let zero = ReportToken::edit(ws(), r).lifetime_in_minutes(0);
-        assert!(
-            zero.validate()
-                .unwrap_err()
-                .to_string()
-                .contains("lifetimeInMinutes")
-        );
+        // Zero is Power BI's "the default lifetime".
+        ReportToken::edit(ws(), r)
+            .lifetime_in_minutes(0)
+            .validate()
+            .unwrap();
         CreateReportToken::new(ws(), ds("d"))
             .allow_save_as(true)
             .validate()

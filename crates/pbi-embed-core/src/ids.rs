@@ -154,6 +154,9 @@ impl DatasetId {
             format!("{:?} contains a control character", truncate(s))
         } else if s.trim() != s {
             format!("{:?} has leading or trailing white space", truncate(s))
+        } else if s == "." || s == ".." {
+            // A relative path segment would change which route the request names.
+            format!("{s:?} is not an id")
         } else {
             return Ok(Self(s.to_owned()));
         };
@@ -318,6 +321,14 @@ mod tests {
         assert!(DatasetId::parse("a\nb").is_err());
         assert!(DatasetId::parse(" a").is_err());
         assert!(DatasetId::parse(&"x".repeat(257)).is_err());
+        for dot in [".", ".."] {
+            let err = DatasetId::parse(dot).unwrap_err().to_string();
+            assert!(err.contains("datasetId") && err.contains("is not an id"), "{err}");
+        }
+        assert!(
+            DatasetId::parse("...").is_ok(),
+            "not a dot-segment, and encoded in paths"
+        );
     }
 
     #[test]

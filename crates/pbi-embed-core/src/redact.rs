@@ -11,7 +11,16 @@ const REDACTED: &str = "[redacted]";
 /// Form fields that hold credentials.
 const SECRET_FORM_FIELDS: [&str; 3] = ["client_secret", "client_assertion", "assertion"];
 /// JSON fields that hold credentials, at any depth.
-const SECRET_JSON_FIELDS: [&str; 3] = ["identityBlob", "token", "access_token"];
+const SECRET_JSON_FIELDS: [&str; 8] = [
+    "identityBlob",
+    "token",
+    "access_token",
+    "refresh_token",
+    "id_token",
+    "client_secret",
+    "client_assertion",
+    "assertion",
+];
 
 /// Shows a request's method, URI, headers and body with the bearer token, the client
 /// secret and identity blobs replaced by `[redacted]`.
@@ -72,6 +81,14 @@ impl fmt::Debug for Redacted<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(self, f)
     }
+}
+
+/// A JSON body with its credential fields replaced by `[redacted]`, as text; `None` when
+/// the body is not JSON.
+pub(crate) fn redacted_json(body: &[u8]) -> Option<String> {
+    let mut json = serde_json::from_slice::<Value>(body).ok()?;
+    redact_json(&mut json);
+    Some(json.to_string())
 }
 
 fn redact_json(value: &mut Value) {

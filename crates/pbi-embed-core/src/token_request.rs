@@ -176,11 +176,11 @@ pub struct GenerateTokenRequestV2TargetWorkspace {
     pub id: WorkspaceId,
 }
 
-/// Checks `identities` (each, and how many) and `lifetimeInMinutes`, shared by both bodies.
+/// Checks `identities` (each, and how many), shared by both bodies. Any `lifetimeInMinutes`
+/// passes: zero is Power BI's "the default lifetime".
 pub(crate) fn validate_common(
     identities: &[EffectiveIdentity],
     max_identities: Option<usize>,
-    lifetime_in_minutes: Option<u32>,
 ) -> Result<(), Error> {
     if let Some(max) = max_identities
         && identities.len() > max
@@ -197,18 +197,12 @@ pub(crate) fn validate_common(
     for (i, identity) in identities.iter().enumerate() {
         identity.validate_at(i)?;
     }
-    if lifetime_in_minutes == Some(0) {
-        return Err(Error::invalid_input(
-            "lifetimeInMinutes",
-            "must be a positive number of minutes",
-        ));
-    }
     Ok(())
 }
 
 impl GenerateTokenRequestV2 {
     /// Checks the documented limits: at least one report or dataset, at most 50 of each
-    /// and of target workspaces, valid identities, a positive lifetime.
+    /// and of target workspaces, valid identities.
     ///
     /// # Errors
     /// [`Error::InvalidInput`] naming the field.
@@ -239,7 +233,7 @@ impl GenerateTokenRequestV2 {
                 ));
             }
         }
-        validate_common(&self.identities, None, self.lifetime_in_minutes)
+        validate_common(&self.identities, None)
     }
 }
 
@@ -275,11 +269,6 @@ mod tests {
         assert!(err.contains("reports: has 51 items; at most 50"), "{err}");
         body.reports.truncate(1);
         body.lifetime_in_minutes = Some(0);
-        assert!(
-            body.validate()
-                .unwrap_err()
-                .to_string()
-                .contains("lifetimeInMinutes")
-        );
+        body.validate().unwrap();
     }
 }

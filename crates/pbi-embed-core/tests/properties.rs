@@ -267,6 +267,30 @@ proptest! {
         ]);
     }
 
+    /// The Entra parser gives a token for a 2xx answer, and for any other status an Entra
+    /// error with that status, even when the body is a perfectly good token.
+    #[test]
+    fn entra_answers_are_tokens_only_when_successful(status in 100u16..600, expires_in in 1u64..86_400) {
+        let op = ClientCredentials::new(
+            TenantId::parse("contoso.onmicrosoft.com").unwrap(),
+            ClientId::parse("00000000-0000-0000-0000-000000000001").unwrap(),
+            ClientSecret::new("s"),
+        );
+        let body = format!(r#"{{"token_type":"Bearer","expires_in":{expires_in},"access_token":"eyJ0eXAiOiJKV1Qi"}}"#);
+        let response = http::Response::builder().status(status).body(body.into_bytes()).unwrap();
+        match op.from_http(response) {
+            Ok(token) => {
+                prop_assert!((200..300).contains(&status), "{} read as a token", status);
+                prop_assert_eq!(token.expires_in, Duration::from_secs(expires_in));
+            }
+            Err(error) => {
+                prop_assert!(!(200..300).contains(&status), "a good body with {} refused: {}", status, error);
+                prop_assert_eq!(error.status().map(|s| s.as_u16()), Some(status));
+                prop_assert!(!error.to_string().contains("eyJ0eXAiOiJKV1Qi"));
+            }
+        }
+    }
+
     /// Any string either parses as a GUID id that is safe in a path, or is refused.
     #[test]
     fn ids_are_path_safe(s in "\\PC{0,40}") {
