@@ -19,9 +19,11 @@ fn main() -> std::io::Result<()> {
     let token = emulator
         .issue_access_token(&ids.client_id, Duration::from_secs(24 * 3600))
         .expect("the fixture's principal");
-    println!("base_url={}", emulator.base_url());
-    println!("workspace={}", ids.workspace);
-    println!("report={}", ids.report);
-    println!("access_token={token}");
-    emulator.run_until_signal()
+    let (base_url, workspace, report) = (emulator.base_url(), ids.workspace, ids.report);
+    emulator.run_until_signal(|| {
+        println!("base_url={base_url}");
+        println!("workspace={workspace}");
+        println!("report={report}");
+        println!("access_token={token}");
+    })
 }

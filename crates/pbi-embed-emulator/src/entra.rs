@@ -41,6 +41,33 @@ pub(crate) fn token(state: &State, tenant: &str, headers: &HeaderMap, body: &[u8
             );
         }
     }
+    // client_secret_basic (RFC 6749 §2.3.1): the id and secret, form-encoded, in Basic auth.
+    let basic = match basic_credentials(headers) {
+        Ok(basic) => basic,
+        Err(reason) => {
+            return entra_error(StatusCode::UNAUTHORIZED, "invalid_client", 7_000_218, reason);
+        }
+    };
+    if basic.is_some() && form.contains_key("client_secret") {
+        return entra_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            90_014,
+            "The client secret was given twice: in the Authorization header and in the body. Use one method.",
+        );
+    }
+    if let Some((id, secret)) = basic {
+        if form.get("client_id").is_some_and(|body_id| *body_id != id) {
+            return entra_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                900_144,
+                "The client_id in the body does not match the one in the Authorization header.",
+            );
+        }
+        form.insert("client_id".to_owned(), id);
+        form.insert("client_secret".to_owned(), secret);
+    }
     let field = |name: &str| form.get(name).map(String::as_str).filter(|v| !v.is_empty());
     let fixture = &state.fixture;
     if !fixture.is_tenant(tenant) {
@@ -126,7 +153,7 @@ pub(crate) fn token(state: &State, tenant: &str, headers: &HeaderMap, body: &[u8
             let lifetime = state.access_token_lifetime();
             let claims = Claims::Access {
                 sub: principal.client_id.to_ascii_lowercase(),
-                exp: unix_ms(SystemTime::now() + lifetime),
+                exp: unix_ms(crate::clock::later(SystemTime::now(), lifetime)),
                 jti: new_guid(),
             };
             state.issued.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -141,4 +168,33 @@ pub(crate) fn token(state: &State, tenant: &str, headers: &HeaderMap, body: &[u8
             )
         }
     }
+}
+
+/// The client id and secret of an `Authorization: Basic` header, if there is one.
+fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, &'static str> {
+    use base64::Engine as _;
+    let Some(value) = headers.get(http::header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let malformed = "The Authorization header is not valid Basic authentication of the client id and secret.";
+    let text = value.to_str().map_err(|_| malformed)?;
+    let Some(encoded) = text
+        .split_once(' ')
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"))
+        .map(|(_, rest)| rest.trim())
+    else {
+        return Err(malformed);
+    };
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .map_err(|_| malformed)?;
+    let decoded = String::from_utf8(decoded).map_err(|_| malformed)?;
+    let (id, secret) = decoded.split_once(':').ok_or(malformed)?;
+    let form_decode = |s: &str| -> String {
+        url::form_urlencoded::parse(format!("x={s}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default()
+    };
+    Ok(Some((form_decode(id), form_decode(secret))))
 }

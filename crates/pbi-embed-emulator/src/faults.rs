@@ -215,20 +215,34 @@ pub(crate) fn delay_of(fault: &Fault) -> Option<Duration> {
 }
 
 /// The response a fault sends instead of the real one, for faults that replace it.
-pub(crate) fn replacement(fault: &Fault) -> Option<Response<Body>> {
+pub(crate) fn replacement(fault: &Fault, entra: bool) -> Option<Response<Body>> {
     let status = |code: u16| StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    // The token endpoint answers in OAuth's error shape, as Entra ID does.
+    let transient = |status| {
+        reply::entra_error(
+            status,
+            "temporarily_unavailable",
+            90_033,
+            "A transient error has occurred. Please try again.",
+        )
+    };
     Some(match fault {
         Fault::Throttle { retry_after } => {
-            let mut response = reply::power_bi_error(
-                StatusCode::TOO_MANY_REQUESTS,
-                "TooManyRequests",
-                reply::THROTTLED_MESSAGE,
-            );
+            let mut response = if entra {
+                transient(StatusCode::TOO_MANY_REQUESTS)
+            } else {
+                reply::power_bi_error(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "TooManyRequests",
+                    reply::THROTTLED_MESSAGE,
+                )
+            };
             if let Ok(value) = HeaderValue::from_str(retry_after) {
                 response.headers_mut().insert(RETRY_AFTER, value);
             }
             response
         }
+        Fault::ServerError { status: code } if entra => transient(status(*code)),
         Fault::ServerError { status: code } => {
             let status = status(*code);
             let code = match status.as_u16() {

@@ -76,7 +76,15 @@ struct ItemWorkspace {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct DatasourceIdentity {
     identity_blob: String,
-    datasources: Vec<serde_json::Value>,
+    datasources: Vec<DatasourceSelector>,
+}
+
+/// `DatasourceSelector`: both fields are required by the specification.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct DatasourceSelector {
+    datasource_type: String,
+    connection_details: serde_json::Map<String, serde_json::Value>,
 }
 
 /// `EffectiveIdentity`.
@@ -258,6 +266,16 @@ pub(crate) fn member_workspace<'s>(
     }
 }
 
+/// A report bound to a dataset in another workspace needs the caller to be a member of
+/// that one too (Power BI: "at least Member of both").
+fn member_of_dataset_workspace(state: &State, caller: &Caller, dataset_id: &str) -> Result<(), Rejection> {
+    match state.fixture.dataset(dataset_id) {
+        Some((workspace, _)) => member_workspace(state, caller, &workspace.id).map(|_| ()),
+        // A paginated report over no Power BI dataset.
+        None => Ok(()),
+    }
+}
+
 fn access_level(requested: Option<&str>, allowed: &[&str]) -> Result<String, Rejection> {
     let level = requested.unwrap_or("View");
     let known = ["View", "Edit", "Create"]
@@ -315,6 +333,7 @@ fn single_item(
     match route {
         Route::ReportsGenerateTokenInGroup => {
             let report = workspace.report(param(1)).ok_or_else(Rejection::not_found)?;
+            member_of_dataset_workspace(state, caller, &report.dataset_id)?;
             let level = access_level(level, &["View", "Edit"])?;
             let mut r = resource("report", &report.id);
             r.editable = level == "Edit";
@@ -330,10 +349,12 @@ fn single_item(
                     "The datasetId parameter is required to create a report",
                 ));
             };
-            let (_, dataset) = state
+            let (dataset_workspace, dataset) = state
                 .fixture
                 .dataset(dataset_id)
                 .ok_or_else(Rejection::not_found)?;
+            // Across workspaces, the caller must be a member of both.
+            member_workspace(state, caller, &dataset_workspace.id)?;
             grant.resources.push(resource("dataset", &dataset.id));
             grant.datasets.insert(dataset.id.to_ascii_lowercase());
             grant.target_workspaces.push(workspace.id.to_ascii_lowercase());
@@ -404,6 +425,16 @@ fn multi_resource(state: &State, caller: &Caller, body: MultiResourceBody) -> Re
                 "A datasource identity needs an identityBlob and at least one datasource",
             ));
         }
+        if let Some(selector) = identity
+            .datasources
+            .iter()
+            .find(|d| d.datasource_type.is_empty() || d.connection_details.is_empty())
+        {
+            return Err(Rejection::invalid_request(format!(
+                "A datasource needs a datasourceType and its connectionDetails (datasourceType '{}')",
+                selector.datasource_type
+            )));
+        }
     }
     let mut grant = Grant {
         operation: Route::EmbedTokenGenerateToken.name(),
@@ -420,6 +451,7 @@ fn multi_resource(state: &State, caller: &Caller, body: MultiResourceBody) -> Re
     for item in &reports {
         let (workspace, report) = state.fixture.report(&item.id).ok_or_else(Rejection::not_found)?;
         member_workspace(state, caller, &workspace.id)?;
+        member_of_dataset_workspace(state, caller, &report.dataset_id)?;
         let mut r = resource("report", &report.id);
         r.editable = item.allow_edit.unwrap_or(false);
         grant.resources.push(r);
@@ -499,10 +531,12 @@ fn check_identities(state: &State, grant: &Grant) -> Result<(), Rejection> {
                 )));
             }
         }
+        // An identity's `reports` (paginated reports) are not checked against the request:
+        // Microsoft's own example names a report that the request does not.
         for report in identity.reports.iter().flatten() {
-            if !grant.reports.contains(&report.to_ascii_lowercase()) {
+            if !is_guid(report) {
                 return Err(Rejection::invalid_request(format!(
-                    "The effective identity refers to report {report}, which is not part of this request"
+                    "The effective identity refers to report '{report}', which is not a report id"
                 )));
             }
         }
@@ -574,8 +608,9 @@ fn mint(state: &State, caller: &Caller, grant: Grant, headers: &HeaderMap) -> Re
     let now = SystemTime::now();
     let mut expires_at = caller.token_expires_at;
     if let Some(minutes) = grant.lifetime_in_minutes.filter(|m| *m > 0) {
-        let minutes = u64::try_from(minutes).unwrap_or(u64::MAX).min(u64::MAX / 60);
-        expires_at = expires_at.min(now + Duration::from_secs(minutes * 60));
+        let minutes = u64::try_from(minutes).unwrap_or(u64::MAX);
+        let lifetime = Duration::from_secs(minutes.saturating_mul(60));
+        expires_at = expires_at.min(crate::clock::later(now, lifetime));
     }
     // Power BI reports whole seconds: round down so the token never outlives its bearer.
     let expires_ms = unix_ms(expires_at) / 1000 * 1000;

@@ -65,6 +65,7 @@ pub struct EmulatorBuilder {
     listen: SocketAddr,
     worker_threads: usize,
     embed_base: Option<String>,
+    header_read_timeout: Duration,
 }
 
 impl Default for EmulatorBuilder {
@@ -74,6 +75,7 @@ impl Default for EmulatorBuilder {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             worker_threads: 2,
             embed_base: None,
+            header_read_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -105,6 +107,13 @@ impl EmulatorBuilder {
         self
     }
 
+    /// How long a connection may take to send a request's head, or stay idle between
+    /// keep-alive requests, before it is closed (default 30 s; at least 1 ms).
+    pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
+        self.header_read_timeout = timeout.max(Duration::from_millis(1));
+        self
+    }
+
     /// Server threads (default 2).
     pub fn worker_threads(mut self, threads: usize) -> Self {
         self.worker_threads = threads.max(1);
@@ -130,12 +139,15 @@ impl EmulatorBuilder {
         let state = Arc::new(State::new(self.fixture, embed_base));
         let (shutdown, shutdown_rx) = oneshot::channel();
         let serving = Arc::clone(&state);
+        let header_read_timeout = self.header_read_timeout;
         let thread = std::thread::Builder::new()
             .name("pbi-embed-emulator".to_owned())
             .spawn(move || {
                 runtime.block_on(async move {
                     match tokio::net::TcpListener::from_std(listener) {
-                        Ok(listener) => server::serve(listener, serving, shutdown_rx).await,
+                        Ok(listener) => {
+                            server::serve(listener, serving, header_read_timeout, shutdown_rx).await
+                        }
                         Err(error) => eprintln!("pbi-embed-emulator: cannot serve: {error}"),
                     }
                 });
@@ -309,25 +321,36 @@ impl Emulator {
         self.stop();
     }
 
-    /// Blocks until Ctrl-C (SIGINT) or SIGTERM, then shuts down.
+    /// Listens for Ctrl-C (SIGINT) and SIGTERM, calls `ready` (say, to print the base
+    /// URL), blocks until one arrives, then shuts down.
+    ///
+    /// The handlers are installed before `ready` runs, so a process that is told the
+    /// emulator is ready can always stop it, even once its file descriptors run out.
     ///
     /// # Errors
-    /// When the signal handler cannot be installed.
-    pub fn run_until_signal(mut self) -> std::io::Result<()> {
+    /// When the signal handlers cannot be installed.
+    pub fn run_until_signal(mut self, ready: impl FnOnce()) -> std::io::Result<()> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
         runtime.block_on(async {
             #[cfg(unix)]
             {
-                let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+                use tokio::signal::unix::{SignalKind, signal};
+                let mut interrupt = signal(SignalKind::interrupt())?;
+                let mut terminate = signal(SignalKind::terminate())?;
+                ready();
                 tokio::select! {
-                    result = tokio::signal::ctrl_c() => result?,
-                    _ = term.recv() => {}
+                    _ = interrupt.recv() => {}
+                    _ = terminate.recv() => {}
                 }
             }
             #[cfg(not(unix))]
-            tokio::signal::ctrl_c().await?;
+            {
+                let ctrl_c = tokio::signal::ctrl_c();
+                ready();
+                ctrl_c.await?;
+            }
             Ok::<(), std::io::Error>(())
         })?;
         self.stop();
@@ -394,7 +417,7 @@ pub(crate) fn issue_access_token(state: &State, client_id: &str, lifetime: Durat
     let principal = state.fixture.principal(client_id)?;
     let claims = Claims::Access {
         sub: principal.client_id.to_ascii_lowercase(),
-        exp: unix_ms(SystemTime::now() + lifetime),
+        exp: unix_ms(clock::later(SystemTime::now(), lifetime)),
         jti: tokens::new_guid(),
     };
     state.issued.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

@@ -9,7 +9,7 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -37,18 +37,36 @@ impl std::fmt::Display for Dropped {
 
 impl std::error::Error for Dropped {}
 
-/// Accepts connections until `shutdown` fires, then lets open ones finish.
-pub(crate) async fn serve(listener: TcpListener, state: Arc<State>, mut shutdown: oneshot::Receiver<()>) {
+/// How long an accept failure (no file descriptor left, say) pauses accepting, so the
+/// loop waits for connections to close instead of spinning.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
+/// Accepts connections until `shutdown` fires, then lets open ones finish. A connection
+/// that sends no complete request head within `header_read_timeout` — idle between
+/// keep-alive requests included — is closed.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    state: Arc<State>,
+    header_read_timeout: Duration,
+    mut shutdown: oneshot::Receiver<()>,
+) {
     let graceful = GracefulShutdown::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else { continue };
+                // Out of file descriptors (or any other accept failure): wait
+                // a moment rather than spinning on the same error.
+                let Ok((stream, _)) = accepted else {
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                    continue;
+                };
                 let _ = stream.set_nodelay(true);
                 let state = Arc::clone(&state);
                 let service = service_fn(move |request| handle(Arc::clone(&state), request));
                 let connection = http1::Builder::new()
                     .keep_alive(true)
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(header_read_timeout)
                     .serve_connection(TokioIo::new(stream), service);
                 let connection = graceful.watch(connection);
                 tokio::spawn(async move {
@@ -73,14 +91,21 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Result<Respons
     if let Some(delay) = fault.as_ref().and_then(faults::delay_of) {
         tokio::time::sleep(delay).await;
     }
+    let entra = target.route == Route::EntraToken;
     let response = match Limited::new(body, MAX_REQUEST_BYTES).collect().await {
+        Err(_) if entra => reply::entra_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            90_015,
+            &format!("The request body is larger than {MAX_REQUEST_BYTES} bytes."),
+        ),
         Err(_) => {
             let message = format!("The request body is larger than {MAX_REQUEST_BYTES} bytes");
             reply::Rejection::invalid_request(message).into_response()
         }
         Ok(collected) => {
             let body = collected.to_bytes();
-            match fault.as_ref().and_then(faults::replacement) {
+            match fault.as_ref().and_then(|f| faults::replacement(f, entra)) {
                 Some(replaced) => replaced,
                 None => dispatch(&state, &parts, &target, &body),
             }

@@ -34,6 +34,8 @@ pub struct Stats {
     pub minted: u64,
     /// Access tokens issued.
     pub access_tokens_issued: u64,
+    /// Bytes the remembered minted-token records hold, approximately (bounded at 64 MiB).
+    pub remembered_bytes: u64,
 }
 
 pub(crate) struct State {
@@ -90,6 +92,7 @@ impl State {
                 .collect(),
             minted: self.minted.load(Ordering::Relaxed),
             access_tokens_issued: self.issued.load(Ordering::Relaxed),
+            remembered_bytes: u64::try_from(self.tokens.bytes()).unwrap_or(u64::MAX),
         }
     }
 

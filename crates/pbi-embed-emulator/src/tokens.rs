@@ -17,6 +17,9 @@ use sha2::Sha256;
 const PREFIX: &str = "EMU1";
 /// How many minted embed tokens are remembered; the oldest are forgotten first.
 const MAX_REMEMBERED: usize = 200_000;
+/// How many bytes of minted tokens' records are remembered, at most (identities with
+/// large custom data count for what they hold).
+const MAX_REMEMBERED_BYTES: usize = 64 * 1024 * 1024;
 
 /// What a token says about itself.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -124,6 +127,33 @@ pub struct MintedToken {
     pub expires_at_ms: u64,
 }
 
+impl MintedToken {
+    /// About how many bytes the record holds.
+    fn approximate_size(&self) -> usize {
+        let strings: usize = self
+            .identities
+            .iter()
+            .map(|i| {
+                i.username.as_ref().map_or(0, String::len)
+                    + i.custom_data.as_ref().map_or(0, String::len)
+                    + i.roles
+                        .iter()
+                        .chain(&i.datasets)
+                        .chain(&i.reports)
+                        .map(String::len)
+                        .sum::<usize>()
+                    + 64
+            })
+            .sum();
+        let resources: usize = self
+            .resources
+            .iter()
+            .map(|r| r.id.len() + r.kind.len() + 32)
+            .sum();
+        size_of::<Self>() + strings + resources + 256
+    }
+}
+
 /// One item an embed token grants access to.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -171,6 +201,7 @@ pub(crate) struct TokenStore {
 struct StoreInner {
     by_id: HashMap<String, MintedToken>,
     order: VecDeque<String>,
+    bytes: usize,
 }
 
 impl TokenStore {
@@ -179,13 +210,26 @@ impl TokenStore {
             .inner
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if inner.order.len() >= MAX_REMEMBERED
-            && let Some(oldest) = inner.order.pop_front()
-        {
-            inner.by_id.remove(&oldest);
+        let size = token.approximate_size();
+        while inner.order.len() >= MAX_REMEMBERED || inner.bytes.saturating_add(size) > MAX_REMEMBERED_BYTES {
+            let Some(oldest) = inner.order.pop_front() else {
+                break;
+            };
+            if let Some(forgotten) = inner.by_id.remove(&oldest) {
+                inner.bytes = inner.bytes.saturating_sub(forgotten.approximate_size());
+            }
         }
+        inner.bytes = inner.bytes.saturating_add(size);
         inner.order.push_back(token.token_id.clone());
         inner.by_id.insert(token.token_id.clone(), token);
+    }
+
+    /// The bytes the remembered records hold, approximately.
+    pub(crate) fn bytes(&self) -> usize {
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .bytes
     }
 
     pub(crate) fn get(&self, token_id: &str) -> Option<MintedToken> {

@@ -75,7 +75,7 @@ fn metadata_follows_the_same_rules() {
     let token = sign_in(&emulator);
     let path = format!("/v1.0/myorg/groups/{}/reports/{}", ids.workspace, ids.report);
     let reply = send(emulator.addr(), "GET", &path, &[], b"").unwrap();
-    reply.assert_error(401, "PowerBINotAuthorizedException", "");
+    reply.assert_pbi_error(401, "PowerBINotAuthorizedException");
     get(
         &emulator,
         &format!(
@@ -84,7 +84,7 @@ fn metadata_follows_the_same_rules() {
         ),
         &token,
     )
-    .assert_error(404, "PowerBIEntityNotFound", "");
+    .assert_pbi_error(404, "PowerBIEntityNotFound");
     get(
         &emulator,
         &format!(
@@ -93,7 +93,7 @@ fn metadata_follows_the_same_rules() {
         ),
         &token,
     )
-    .assert_error(401, "PowerBINotAuthorizedException", "");
+    .assert_pbi_error(401, "PowerBINotAuthorizedException");
 }
 
 #[test]

@@ -150,11 +150,8 @@ fn missing_forged_and_expired_bearer_tokens() {
     assert_request_id(&reply);
 
     let forged = sign_in(&emulator).replace("EMU1.", "EMU1.x");
-    post_json(emulator.addr(), &path, &forged, &json!({"accessLevel": "View"})).assert_error(
-        401,
-        "PowerBINotAuthorizedException",
-        "",
-    );
+    post_json(emulator.addr(), &path, &forged, &json!({"accessLevel": "View"}))
+        .assert_pbi_error(401, "PowerBINotAuthorizedException");
 
     let expired = emulator
         .issue_access_token(&ids.client_id, Duration::ZERO)
@@ -179,27 +176,24 @@ fn membership_and_existence() {
         &token,
         &view,
     )
-    .assert_error(401, "PowerBINotAuthorizedException", "");
+    .assert_pbi_error(401, "PowerBINotAuthorizedException");
     post_json(
         emulator.addr(),
         &report_path("00000000-0000-0000-0000-000000000000", &ids.report),
         &token,
         &view,
     )
-    .assert_error(404, "PowerBIEntityNotFound", "");
+    .assert_pbi_error(404, "PowerBIEntityNotFound");
     post_json(
         emulator.addr(),
         &report_path(&ids.workspace, "00000000-0000-0000-0000-000000000000"),
         &token,
         &view,
     )
-    .assert_error(404, "PowerBIEntityNotFound", "");
+    .assert_pbi_error(404, "PowerBIEntityNotFound");
     let multi = json!({"reports": [{"id": other}]});
-    post_json(emulator.addr(), "/v1.0/myorg/GenerateToken", &token, &multi).assert_error(
-        401,
-        "PowerBINotAuthorizedException",
-        "",
-    );
+    post_json(emulator.addr(), "/v1.0/myorg/GenerateToken", &token, &multi)
+        .assert_pbi_error(401, "PowerBINotAuthorizedException");
 }
 
 // ---- request shape ----------------------------------------------------------------
@@ -646,7 +640,7 @@ fn profiles_are_recorded_and_a_repeated_header_refused() {
     assert_eq!(minted.profile_id.as_deref(), Some(profile));
     headers.push(("X-PowerBI-Profile-Id", profile));
     let reply = send(emulator.addr(), "POST", &path, &headers, body).unwrap();
-    reply.assert_error(401, "PowerBINotAuthorizedException", "");
+    reply.assert_pbi_error(401, "PowerBINotAuthorizedException");
 }
 
 #[test]

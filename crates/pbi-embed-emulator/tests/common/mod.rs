@@ -57,6 +57,20 @@ impl Reply {
     }
 }
 
+impl Reply {
+    /// Asserts Power BI's `pbi.error` shape, which 401 and 404 have: status, code, the
+    /// same code in `pbi.error`, no message, and a RequestId.
+    pub fn assert_pbi_error(&self, status: u16, code: &str) {
+        let body = String::from_utf8_lossy(&self.body);
+        assert_eq!(self.status, status, "{body}");
+        let json = self.json();
+        assert_eq!(json["error"]["code"], code, "{body}");
+        assert_eq!(json["error"]["pbi.error"]["code"], code, "{body}");
+        assert!(json["error"].get("message").is_none(), "{body}");
+        assert_request_id(self);
+    }
+}
+
 pub fn assert_request_id(reply: &Reply) {
     let id = reply.header("RequestId").expect("a RequestId header");
     assert_eq!(id.len(), 36, "{id}");
