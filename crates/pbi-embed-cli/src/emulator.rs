@@ -54,12 +54,12 @@ Press Ctrl-C to stop.",
         dashboard = ids.dashboard,
         tile = ids.tile,
     );
-    let mut stdout = std::io::stdout().lock();
-    let _ = writeln!(stdout, "{text}");
-    let _ = stdout.flush();
-    drop(stdout);
     emulator
-        .run_until_signal()
+        .run_until_signal(|| {
+            let mut stdout = std::io::stdout().lock();
+            let _ = writeln!(stdout, "{text}");
+            let _ = stdout.flush();
+        })
         .map_err(|e| Failure::Emulator(format!("cannot wait for Ctrl-C: {e}"), NETWORK))?;
     eprintln!("pbi-embed emulator stopped");
     Ok(())

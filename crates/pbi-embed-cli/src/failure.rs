@@ -24,6 +24,8 @@ pub(crate) enum Failure {
     Usage(String),
     /// The call failed.
     Call(CallError),
+    /// The call failed with the bearer token from `PBI_ACCESS_TOKEN`.
+    WithFixedBearer(CallError),
     /// The emulator could not run.
     Emulator(String, u8),
 }
@@ -52,16 +54,17 @@ impl Failure {
                 eprintln!("error: {message}");
                 *code
             }
-            Self::Call(error) => {
-                // The message, then what the transport said (its source), on one line.
-                let mut line = error.to_string();
-                let mut source = error.source();
-                while let Some(cause) = source {
-                    line.push_str(": ");
-                    line.push_str(&cause.to_string());
-                    source = cause.source();
-                }
-                eprintln!("error: {line}");
+            Self::WithFixedBearer(error) if refused(error) => {
+                report_call(error);
+                eprintln!(
+                    "hint: the bearer token in PBI_ACCESS_TOKEN was refused (expired, or for another \
+                     tenant or audience); get a new one, or unset PBI_ACCESS_TOKEN to sign in with \
+                     AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET"
+                );
+                exit_code(error)
+            }
+            Self::Call(error) | Self::WithFixedBearer(error) => {
+                report_call(error);
                 if let Some(hint) = error.hint() {
                     eprintln!("hint: {hint}");
                 }
@@ -70,6 +73,26 @@ impl Failure {
         };
         ExitCode::from(code)
     }
+}
+
+/// Whether Power BI refused the bearer token itself.
+fn refused(error: &CallError) -> bool {
+    matches!(
+        error.kind(),
+        ErrorKind::NotAuthorized | ErrorKind::TokenExpired | ErrorKind::Forbidden
+    )
+}
+
+/// Prints the error, then what the transport said (its sources), on one line.
+fn report_call(error: &CallError) {
+    let mut line = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        line.push_str(": ");
+        line.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    eprintln!("error: {line}");
 }
 
 /// The exit code of a failed call.

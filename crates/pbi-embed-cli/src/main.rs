@@ -20,7 +20,7 @@ fn main() -> ExitCode {
             .with_writer(std::io::stderr)
             .with_ansi(std::io::stderr().is_terminal())
             .with_env_filter(tracing_subscriber::EnvFilter::new(
-                "pbi_embed_ureq=debug,pbi_embed_core=debug,pbi_embed_cli=debug",
+                "pbi_embed=debug,pbi_embed_ureq=debug,pbi_embed_core=debug",
             ))
             .init();
     }

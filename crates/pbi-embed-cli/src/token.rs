@@ -17,8 +17,11 @@ use crate::failure::Failure;
 
 /// Runs a token subcommand.
 pub(crate) fn run(global: &Global, command: TokenCommand) -> Result<(), Failure> {
-    let client = client(global)?;
-    let token = mint(&client, command)?;
+    let (client, fixed_bearer) = client(global)?;
+    let token = mint(&client, command).map_err(|failure| match failure {
+        Failure::Call(error) if fixed_bearer => Failure::WithFixedBearer(error),
+        other => other,
+    })?;
     let output = json!({
         "token": token.token.secret(),
         "tokenId": token.token_id,
@@ -250,9 +253,10 @@ fn read_bounded(path: &std::path::Path) -> Result<String, Failure> {
     String::from_utf8(bytes).map_err(|_| Failure::Usage(format!("--identities {shown}: not UTF-8 text")))
 }
 
-/// The client the global options and the environment describe. `--timeout` bounds the
-/// whole command: sign-in, retries and all.
-fn client(global: &Global) -> Result<Client, Failure> {
+/// The client the global options and the environment describe, and whether it uses the
+/// bearer token from `PBI_ACCESS_TOKEN`. `--timeout` bounds the whole command: sign-in,
+/// retries and all.
+fn client(global: &Global) -> Result<(Client, bool), Failure> {
     let cloud = match global.cloud {
         CloudName::Public => Cloud::Public,
         CloudName::Usgov => Cloud::UsGov,
@@ -277,12 +281,22 @@ fn client(global: &Global) -> Result<Client, Failure> {
         builder = builder.profile(ProfileId::parse(profile)?);
     }
     let var = |name: &'static str| env_text(|n| std::env::var_os(n), name);
-    builder = match var("PBI_ACCESS_TOKEN")? {
+    let bearer = var("PBI_ACCESS_TOKEN")?;
+    let fixed_bearer = bearer.is_some();
+    builder = match bearer {
         Some(token) => {
-            tracing::info!(
-                credential = "PBI_ACCESS_TOKEN",
-                "signing in with the bearer token from PBI_ACCESS_TOKEN"
-            );
+            let names = ["AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET"];
+            if names.into_iter().all(|name| matches!(var(name), Ok(Some(_)))) {
+                tracing::info!(
+                    credential = "PBI_ACCESS_TOKEN",
+                    "PBI_ACCESS_TOKEN and AZURE_* are both set: using the bearer token from PBI_ACCESS_TOKEN"
+                );
+            } else {
+                tracing::info!(
+                    credential = "PBI_ACCESS_TOKEN",
+                    "using the bearer token from PBI_ACCESS_TOKEN"
+                );
+            }
             builder.bearer_token(AccessToken::new(token))
         }
         None => {
@@ -318,5 +332,5 @@ fn client(global: &Global) -> Result<Client, Failure> {
             )
         }
     };
-    Ok(builder.embed_token_cache(None).build()?)
+    Ok((builder.embed_token_cache(None).build()?, fixed_bearer))
 }

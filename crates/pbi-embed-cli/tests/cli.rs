@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use assert_cmd::Command;
 use pbi_embed_emulator::{Emulator, Fault, FaultRule, RouteMatch};
+use pbi_embed_testkit::{Expected, check_minted};
 use serde_json::Value;
 
 const BLOB: &str = "identity-blob-value-that-must-not-print";
@@ -102,79 +103,127 @@ fn every_token_subcommand() {
     )
     .unwrap();
     let file = identities_file.to_str().unwrap();
-    let cases: Vec<Vec<&str>> = vec![
-        [
-            &[
+    let role = ids.rls_role.as_str();
+    // Each command line, and what Power BI must receive for it, stated on its own.
+    let cases: Vec<(Vec<&str>, Expected)> = vec![
+        (
+            [
+                &[
+                    "token",
+                    "report",
+                    "--workspace",
+                    &ids.workspace,
+                    "--report",
+                    &ids.rls_report,
+                ][..],
+                &identity[..],
+            ]
+            .concat(),
+            Expected::new("Reports_GenerateTokenInGroup")
+                .access("View")
+                .resource("report", &ids.rls_report, false, None)
+                .identity("john@contoso.com", &[role], &[&ids.rls_dataset], None),
+        ),
+        (
+            vec![
                 "token",
                 "report",
                 "--workspace",
                 &ids.workspace,
                 "--report",
-                &ids.rls_report,
-            ][..],
-            &identity[..],
-        ]
-        .concat(),
-        vec![
-            "token",
-            "report",
-            "--workspace",
-            &ids.workspace,
-            "--report",
-            &ids.report,
-            "--access-level",
-            "edit",
-            "--allow-save-as",
-            "--lifetime-minutes",
-            "30",
-        ],
-        vec![
-            "token",
-            "create",
-            "--workspace",
-            &ids.workspace,
-            "--dataset",
-            &ids.dataset,
-            "--allow-save-as",
-        ],
-        vec![
-            "token",
-            "dashboard",
-            "--workspace",
-            &ids.workspace,
-            "--dashboard",
-            &ids.dashboard,
-            "--identities",
-            file,
-        ],
-        [
-            &[
+                &ids.report,
+                "--access-level",
+                "edit",
+                "--allow-save-as",
+                "--lifetime-minutes",
+                "30",
+            ],
+            Expected::new("Reports_GenerateTokenInGroup")
+                .access("Edit")
+                .save_as()
+                .lifetime(30)
+                .resource("report", &ids.report, true, None),
+        ),
+        (
+            vec![
                 "token",
-                "tile",
+                "create",
+                "--workspace",
+                &ids.workspace,
+                "--dataset",
+                &ids.dataset,
+                "--allow-save-as",
+            ],
+            Expected::new("Reports_GenerateTokenForCreateInGroup")
+                .access("Create")
+                .save_as()
+                .resource("dataset", &ids.dataset, false, None)
+                .target(&ids.workspace),
+        ),
+        (
+            vec![
+                "token",
+                "dashboard",
                 "--workspace",
                 &ids.workspace,
                 "--dashboard",
                 &ids.dashboard,
-                "--tile",
-                &ids.tile,
-            ][..],
-            &identity[..],
-        ]
-        .concat(),
-        vec![
-            "token",
-            "dataset",
-            "--workspace",
-            &ids.workspace,
-            "--dataset",
-            &ids.dataset,
-        ],
+                "--identities",
+                file,
+                "--lifetime-minutes",
+                "12",
+            ],
+            Expected::new("Dashboards_GenerateTokenInGroup")
+                .access("View")
+                .lifetime(12)
+                .resource("dashboard", &ids.dashboard, false, None)
+                .identity("a", &[role], &[&ids.rls_dataset], None)
+                .identity("b", &[role], &[&ids.rls_dataset], None),
+        ),
+        (
+            [
+                &[
+                    "token",
+                    "tile",
+                    "--workspace",
+                    &ids.workspace,
+                    "--dashboard",
+                    &ids.dashboard,
+                    "--tile",
+                    &ids.tile,
+                ][..],
+                &identity[..],
+                &["--custom-data", "tenant-7"][..],
+            ]
+            .concat(),
+            Expected::new("Tiles_GenerateTokenInGroup")
+                .access("View")
+                .resource("tile", &ids.tile, false, None)
+                .identity("john@contoso.com", &[role], &[&ids.rls_dataset], Some("tenant-7")),
+        ),
+        (
+            vec![
+                "token",
+                "dataset",
+                "--workspace",
+                &ids.workspace,
+                "--dataset",
+                &ids.dataset,
+            ],
+            Expected::new("Datasets_GenerateTokenInGroup")
+                .access("View")
+                .resource("dataset", &ids.dataset, false, None),
+        ),
     ];
-    for args in cases {
+    for (args, expected) in cases {
         let mut cmd = pbi_embed(&emulator);
         cmd.args(&args);
         let run = exec(cmd);
-        minted(&emulator, &run);
+        let json = minted(&emulator, &run);
+        let token = emulator.minted_token(json["tokenId"].as_str().unwrap()).unwrap();
+        if let Err(difference) = check_minted(&expected, &token) {
+            panic!("pbi-embed {}: {difference}", args.join(" "));
+        }
         assert_no_secret(&emulator, &run, &[]);
     }
     let multi = format!("{}:edit", ids.rls_report);
@@ -185,22 +234,30 @@ fn every_token_subcommand() {
         "multi",
         "--report",
         &multi,
+        "--report",
+        &ids.report,
         "--dataset",
         &xmla,
+        "--dataset",
+        &ids.dataset,
         "--target-workspace",
         &ids.workspace,
+        "--lifetime-minutes",
+        "20",
     ])
     .args(identity);
     let json = minted(&emulator, &exec(cmd));
     let token = emulator.minted_token(json["tokenId"].as_str().unwrap()).unwrap();
-    assert!(token.resources.iter().any(|r| r.editable));
-    assert!(
-        token
-            .resources
-            .iter()
-            .any(|r| r.xmla_permissions.as_deref() == Some("ReadOnly"))
-    );
-    assert_eq!(token.target_workspaces, std::slice::from_ref(&ids.workspace));
+    let expected = Expected::new("EmbedToken_GenerateToken")
+        .save_as()
+        .lifetime(20)
+        .resource("report", &ids.rls_report, true, None)
+        .resource("report", &ids.report, false, None)
+        .resource("dataset", &ids.rls_dataset, false, Some("ReadOnly"))
+        .resource("dataset", &ids.dataset, false, None)
+        .target(&ids.workspace)
+        .identity("john@contoso.com", &[role], &[&ids.rls_dataset], None);
+    check_minted(&expected, &token).unwrap_or_else(|difference| panic!("token multi: {difference}"));
     std::fs::remove_file(identities_file).unwrap();
 }
 
@@ -286,6 +343,30 @@ fn a_bearer_token_from_the_environment() {
 fn exit_2_for_usage_and_invalid_input() {
     let emulator = Emulator::start().unwrap();
     let ids = emulator.ids();
+    let xmla_typo = format!("{}:xmla-readnly", ids.dataset);
+    // 50 MB of identities: refused after the first MiB is read, before anything is sent.
+    let big = std::env::temp_dir().join(format!("pbi-embed-cli-big-{}.json", std::process::id()));
+    std::fs::write(&big, vec![b' '; 50 * 1024 * 1024]).unwrap();
+    let big_file = big.to_str().unwrap();
+    let report = [
+        "token",
+        "report",
+        "--workspace",
+        &ids.workspace,
+        "--report",
+        &ids.report,
+    ];
+    let dataset = [
+        "token",
+        "dataset",
+        "--workspace",
+        &ids.workspace,
+        "--dataset",
+        &ids.dataset,
+    ];
+    fn with<'a>(base: &[&'a str], extra: &[&'a str]) -> Vec<&'a str> {
+        base.iter().chain(extra).copied().collect()
+    }
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (
             vec![
@@ -305,109 +386,93 @@ fn exit_2_for_usage_and_invalid_input() {
         (
             vec![
                 "token",
-                "report",
-                "--workspace",
-                &ids.workspace,
-                "--report",
-                &ids.report,
-                "--lifetime-minutes",
-                "0",
-            ],
-            "lifetimeInMinutes",
-        ),
-        (
-            vec![
-                "token",
-                "report",
-                "--workspace",
-                &ids.workspace,
-                "--report",
-                &ids.report,
-                "--username",
-                "u",
-                "--role",
-                "a,b",
-                "--identity-dataset",
-                &ids.dataset,
-            ],
-            "contains a comma",
-        ),
-        (
-            vec![
-                "token",
-                "report",
-                "--workspace",
-                &ids.workspace,
-                "--report",
-                &ids.report,
-                "--identities",
-                "/nonexistent.json",
-            ],
-            "--identities /nonexistent.json",
-        ),
-        (
-            vec![
-                "token",
-                "report",
-                "--workspace",
-                &ids.workspace,
-                "--report",
-                &ids.report,
-                "--identity-blob-env",
-                "PBI_NOT_SET",
-            ],
-            "PBI_NOT_SET is not set",
-        ),
-        (vec!["token", "multi", "--report", "x:view"], "unknown suffix"),
-        (
-            vec![
-                "--cloud",
-                "mars",
-                "token",
                 "dataset",
                 "--workspace",
                 &ids.workspace,
                 "--dataset",
-                &ids.dataset,
+                "..",
             ],
-            "invalid value 'mars'",
+            "invalid datasetId: \"..\" is not an id",
         ),
+        (
+            vec!["token", "multi", "--dataset", &xmla_typo],
+            "unknown suffix :xmla-readnly",
+        ),
+        (with(&["--timeout", "0"], &dataset), "--timeout 0"),
+        (
+            with(&report, &["--identities", "/dev/zero"]),
+            "larger than 1048576 bytes",
+        ),
+        (
+            with(&report, &["--identities", big_file]),
+            "larger than 1048576 bytes",
+        ),
+        (
+            with(
+                &report,
+                &[
+                    "--username",
+                    "u",
+                    "--role",
+                    "a,b",
+                    "--identity-dataset",
+                    &ids.dataset,
+                ],
+            ),
+            "contains a comma",
+        ),
+        (
+            with(&report, &["--identities", "/nonexistent.json"]),
+            "--identities /nonexistent.json",
+        ),
+        (
+            with(&report, &["--identity-blob-env", "PBI_NOT_SET"]),
+            "PBI_NOT_SET is not set",
+        ),
+        (vec!["token", "multi", "--report", "x:view"], "unknown suffix"),
+        (with(&["--cloud", "mars"], &dataset), "invalid value 'mars'"),
     ];
     for (args, message) in cases {
         let mut cmd = pbi_embed(&emulator);
         cmd.args(&args);
+        let started = std::time::Instant::now();
         let run = exec(cmd);
         assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
         assert!(run.stderr.contains(message), "{args:?}: {}", run.stderr);
+        assert!(!run.stderr.contains("PASSWORD"), "{args:?}: {}", run.stderr);
         assert!(run.stdout.is_empty());
+        assert!(started.elapsed() < Duration::from_secs(10), "{args:?}");
+    }
+    std::fs::remove_file(&big).unwrap();
+    assert_eq!(emulator.generate_token_requests(), 0, "nothing reached Power BI");
+    // A password in a custom host is refused and never printed.
+    for flag in ["--api-base", "--authority-host"] {
+        let mut cmd = Command::cargo_bin("pbi-embed").unwrap();
+        cmd.env_clear()
+            .env("PBI_ACCESS_TOKEN", "t")
+            .args([flag, "https://user:PASSWORD@api.example", "token", "dataset"])
+            .args(["--workspace", &ids.workspace, "--dataset", &ids.dataset]);
+        let run = exec(cmd);
+        assert_eq!(run.code, 2, "{flag}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("[user info removed]"),
+            "{flag}: {}",
+            run.stderr
+        );
+        assert!(!run.stderr.contains("PASSWORD"), "{flag}: {}", run.stderr);
     }
     // Two identities on the report route: refused before sending.
     let mut cmd = pbi_embed(&emulator);
-    cmd.args([
-        "token",
-        "report",
-        "--workspace",
-        &ids.workspace,
-        "--report",
-        &ids.report,
-        "--identities",
-        "-",
-    ])
-    .write_stdin(r#"[{"username":"a","datasets":["x"]},{"username":"b","datasets":["x"]}]"#);
+    cmd.args(report)
+        .args(["--identities", "-"])
+        .write_stdin(r#"[{"username":"a","datasets":["x"]},{"username":"b","datasets":["x"]}]"#);
     let run = exec(cmd);
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run.stderr.contains("(nothing was sent)"), "{}", run.stderr);
     assert_eq!(emulator.generate_token_requests(), 0, "nothing reached Power BI");
 
     let mut cmd = Command::cargo_bin("pbi-embed").unwrap();
-    cmd.env_clear().args([
-        "token",
-        "dataset",
-        "--workspace",
-        &ids.workspace,
-        "--dataset",
-        &ids.dataset,
-    ]);
+    cmd.env_clear().args(dataset);
     let run = exec(cmd);
     assert_eq!(run.code, 2);
     assert!(run.stderr.starts_with("error: no credentials"), "{}", run.stderr);
@@ -702,4 +767,218 @@ fn every_subcommand_has_help_with_an_example() {
     let mut cmd = Command::cargo_bin("pbi-embed").unwrap();
     cmd.args(["emulator", "--help"]);
     assert!(exec(cmd).stdout.contains("Example:"));
+}
+
+/// Issue 18's findings on the command line, one by one.
+mod probe_findings {
+    use super::*;
+
+    fn dataset_args(ids: &pbi_embed_emulator::FixtureIds) -> Vec<String> {
+        [
+            "token",
+            "dataset",
+            "--workspace",
+            &ids.workspace,
+            "--dataset",
+            &ids.dataset,
+        ]
+        .map(str::to_owned)
+        .to_vec()
+    }
+
+    #[test]
+    fn a_huge_timeout_is_clamped_not_a_panic() {
+        let emulator = Emulator::start().unwrap();
+        let mut cmd = pbi_embed(&emulator);
+        cmd.args(["--timeout", "18446744073709551615"])
+            .args(dataset_args(&emulator.ids()));
+        let run = exec(cmd);
+        minted(&emulator, &run);
+        assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    }
+
+    #[test]
+    fn lifetime_zero_is_power_bis_default() {
+        let emulator = Emulator::start().unwrap();
+        let mut cmd = pbi_embed(&emulator);
+        cmd.args(dataset_args(&emulator.ids()))
+            .args(["--lifetime-minutes", "0"]);
+        let json = minted(&emulator, &exec(cmd));
+        let token = emulator.minted_token(json["tokenId"].as_str().unwrap()).unwrap();
+        assert_eq!(token.lifetime_in_minutes, Some(0));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn variables_that_are_not_utf8_are_named_not_called_unset() {
+        use std::os::unix::ffi::OsStringExt as _;
+        let emulator = Emulator::start().unwrap();
+        let ids = emulator.ids();
+        let garbage = std::ffi::OsString::from_vec(vec![0xff, 0xfe, b'x']);
+        let mut cmd = Command::cargo_bin("pbi-embed").unwrap();
+        cmd.env_clear()
+            .env("PBI_ACCESS_TOKEN", &garbage)
+            .args(["--api-base", &emulator.base_url()])
+            .args(dataset_args(&ids));
+        let run = exec(cmd);
+        assert_eq!(run.code, 2, "{}", run.stderr);
+        assert!(
+            run.stderr
+                .contains("PBI_ACCESS_TOKEN: is set but is not valid UTF-8"),
+            "{}",
+            run.stderr
+        );
+        let mut cmd = pbi_embed(&emulator);
+        cmd.env(BLOB_VAR, &garbage).args([
+            "token",
+            "report",
+            "--workspace",
+            &ids.workspace,
+            "--report",
+            &ids.rls_report,
+            "--username",
+            "u",
+            "--identity-dataset",
+            &ids.rls_dataset,
+            "--identity-blob-env",
+            BLOB_VAR,
+        ]);
+        let run = exec(cmd);
+        assert_eq!(run.code, 2, "{}", run.stderr);
+        assert!(run.stderr.contains("is not valid UTF-8"), "{}", run.stderr);
+    }
+
+    #[test]
+    fn a_failed_sign_in_names_its_step_and_host() {
+        let emulator = Emulator::start().unwrap();
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let ids = emulator.ids();
+        let mut cmd = Command::cargo_bin("pbi-embed").unwrap();
+        cmd.env_clear()
+            .env("AZURE_TENANT_ID", &ids.tenant)
+            .env("AZURE_CLIENT_ID", &ids.client_id)
+            .env("AZURE_CLIENT_SECRET", &ids.client_secret)
+            .args(["--verbose", "--timeout", "5", "--api-base", &emulator.base_url()])
+            .args(["--authority-host", &format!("http://{closed}")])
+            .args(dataset_args(&ids));
+        let run = exec(cmd);
+        assert_eq!(run.code, 5, "{}", run.stderr);
+        let error = run.stderr.lines().find(|l| l.starts_with("error: ")).unwrap();
+        assert!(
+            error.starts_with(&format!(
+                "error: Entra_ClientCredentials at {closed}: could not connect: "
+            )),
+            "{error}"
+        );
+        // --verbose names the host of every exchange, and writes no colour codes to a
+        // redirected stderr.
+        assert!(
+            run.stderr.contains(&format!("host=\"{}\"", closed.ip())),
+            "{}",
+            run.stderr
+        );
+        assert!(!run.stderr.contains('\u{1b}'), "colour codes: {:?}", run.stderr);
+        assert_no_secret(&emulator, &run, &[]);
+    }
+
+    #[test]
+    fn a_refused_bearer_token_says_which_credential_was_used() {
+        let emulator = Emulator::start().unwrap();
+        let ids = emulator.ids();
+        let expired = emulator
+            .issue_access_token(&ids.client_id, Duration::ZERO)
+            .unwrap();
+        let mut cmd = pbi_embed(&emulator);
+        cmd.env("PBI_ACCESS_TOKEN", &expired)
+            .arg("--verbose")
+            .args(dataset_args(&ids));
+        let run = exec(cmd);
+        assert_eq!(run.code, 3, "{}", run.stderr);
+        assert!(
+            run.stderr.contains(
+                "PBI_ACCESS_TOKEN and AZURE_* are both set: using the bearer token from PBI_ACCESS_TOKEN"
+            ),
+            "{}",
+            run.stderr
+        );
+        assert!(
+            run.stderr
+                .contains("hint: the bearer token in PBI_ACCESS_TOKEN was refused"),
+            "{}",
+            run.stderr
+        );
+        assert!(
+            !run.stderr.contains("tenant setting allows service principals"),
+            "{}",
+            run.stderr
+        );
+        assert_no_secret(&emulator, &run, &[&expired]);
+    }
+}
+
+/// With its file descriptors used up, `pbi-embed emulator` waits for connections to close
+/// instead of spinning on the accept loop, and serves again once they do.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_emulator_does_not_spin_when_out_of_file_descriptors() {
+    let binary = assert_cmd::cargo::cargo_bin("pbi-embed");
+    let stderr_path =
+        std::env::temp_dir().join(format!("pbi-embed-cli-emulator-fds-{}.log", std::process::id()));
+    let mut child = StdCommand::new("sh")
+        .args(["-c", "ulimit -n 48 && exec \"$0\" emulator --listen 127.0.0.1:0"])
+        .arg(&binary)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(std::fs::File::create(&stderr_path).unwrap()))
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    // The first line ends with the base URL, the real port included.
+    let base = first.trim().rsplit(' ').next().unwrap().to_owned();
+    let addr = base.trim_start_matches("http://").to_owned();
+    assert!(!addr.ends_with(":0"), "{first}");
+    let cpu_ticks = || {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", child.id())).unwrap();
+        let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
+        fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+    };
+    let held: Vec<std::net::TcpStream> = (0..120)
+        .filter_map(|_| std::net::TcpStream::connect(&addr).ok())
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let before = cpu_ticks();
+    std::thread::sleep(Duration::from_secs(1));
+    let used = cpu_ticks() - before;
+    drop(held);
+    // Clock ticks are hundredths of a second: a spinning loop would use nearly 100.
+    assert!(
+        used < 30,
+        "the emulator used {used}/100 s of CPU in a second while out of descriptors"
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    let reply = (0..50).find_map(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        let mut stream = std::net::TcpStream::connect(&addr).ok()?;
+        stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+        stream
+            .write_all(b"GET /_emulator/stats HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .ok()?;
+        let mut reply = String::new();
+        let _ = std::io::Read::read_to_string(&mut stream, &mut reply);
+        reply.starts_with("HTTP/1.1 200").then_some(reply)
+    });
+    let exited = child.try_wait().ok().flatten();
+    let _ = child.kill();
+    let _ = child.wait();
+    let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+    let _ = std::fs::remove_file(&stderr_path);
+    assert!(
+        reply.is_some(),
+        "the emulator serves again once connections close (exited: {exited:?}); stderr: {stderr}"
+    );
 }

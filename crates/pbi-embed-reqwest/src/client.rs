@@ -6,7 +6,7 @@ use std::time::{Instant, SystemTime};
 
 use pbi_embed_core::driver::{
     Action, AsyncTokenSource, BoxedTokenSource, Call, ClientParts, Driver, Event, Exchange, Now,
-    SharedSession, TransportError,
+    SharedSession, TransportError, request_id,
 };
 use pbi_embed_core::{
     ApiRequest, BearerToken, CallError, EmbedConfig, EmbedRequest, EmbedToken, Error, TransportKind, http,
@@ -136,6 +136,7 @@ impl Client {
                     None => Err("the client has no token source".into()),
                 }),
                 Action::Wait(delay) => {
+                    tracing::info!(delay_ms = delay.as_millis(), "waiting to retry");
                     tokio::time::sleep(delay).await;
                     Event::Resume
                 }
@@ -170,8 +171,9 @@ impl Inner {
     /// One exchange: the whole attempt bounded, at most the cap of body read.
     async fn send(&self, exchange: Exchange) -> Result<http::Response<Vec<u8>>, TransportError> {
         let (timeout, limit) = (exchange.timeout(), exchange.max_response_bytes());
-        let operation = exchange.operation();
+        let (operation, attempt) = (exchange.operation(), exchange.attempt());
         let url = self.url(exchange.url())?;
+        tracing::debug!(operation, attempt, host = url.host_str(), "sending");
         let (parts, body) = exchange.into_request().into_parts();
         let mut request = reqwest::Request::new(parts.method, url);
         *request.headers_mut() = parts.headers;
@@ -195,7 +197,12 @@ impl Inner {
             }
             body.extend_from_slice(&chunk);
         }
-        tracing::debug!(operation, status = response.status().as_u16(), "response");
+        tracing::debug!(
+            operation,
+            status = response.status().as_u16(),
+            request_id = request_id(response.headers()).as_deref(),
+            "response"
+        );
         let mut parsed = http::Response::new(body);
         *parsed.status_mut() = response.status();
         *parsed.headers_mut() = std::mem::take(response.headers_mut());

@@ -90,7 +90,8 @@ macro_rules! conformance_tests {
             the_deadline_bounds_the_whole_call, redirects_are_not_followed,
             sign_in_errors_say_what_entra_said, sign_in_is_retried, the_profile_reaches_power_bi,
             builder_checks, report_config, rls_preflight, preflight_skipped_when_unreadable,
-            dashboard_and_tile_configs, hostile_servers);
+            dashboard_and_tile_configs, hostile_servers, a_server_that_never_reads,
+            huge_requests_are_refused_before_sending);
     };
     (@each $harness:expr; $($check:ident),*) => {
         $(
@@ -750,6 +751,68 @@ pub fn hostile_servers(harness: &impl Harness) {
         "{}: a redirect was followed to the other host",
         harness.name()
     );
+}
+
+/// A server that accepts and never reads cannot hold a call: sending is bounded like the
+/// rest of the attempt, and the deadline ends the call.
+pub fn a_server_that_never_reads(harness: &impl Harness) {
+    let server = HostileServer::never_reading();
+    let mut settings = ClientSettings::default();
+    settings.api_base = Some(server.url());
+    settings.timeout = Duration::from_secs(1);
+    settings.deadline = Duration::from_secs(3);
+    settings.retry = quick_retries();
+    let client = build(harness, settings, Credential::BearerToken(AccessToken::new("t")));
+    // Nearly a mebibyte of body: more than the loopback socket buffers take unread.
+    let identity = EffectiveIdentity::new("u")
+        .custom_data("x".repeat(1_000_000))
+        .dataset(DatasetId::parse("d").unwrap_or_else(|e| panic!("{e}")));
+    let op = TokenRequest::Report(
+        ReportToken::view(
+            WorkspaceId::parse("f089354e-8366-4e18-aea3-4cb4a3a50b48").unwrap_or_else(|e| panic!("{e}")),
+            ReportId::parse("5b218778-e7a5-4d73-8187-f10824047715").unwrap_or_else(|e| panic!("{e}")),
+        )
+        .identity(identity),
+    );
+    let started = Instant::now();
+    let err = harness.mint(&client, &op).unwrap_err();
+    let took = started.elapsed();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{}: {err}", harness.name());
+    assert!(
+        took < Duration::from_millis(3600),
+        "{}: took {took:?}",
+        harness.name()
+    );
+    assert!(
+        server.requests() >= 1,
+        "{}: the server was reached",
+        harness.name()
+    );
+}
+
+/// A request larger than Power BI takes is refused before anything is sent.
+pub fn huge_requests_are_refused_before_sending(harness: &impl Harness) {
+    let emulator = Emulator::start().unwrap_or_else(|e| panic!("{e}"));
+    let ids = Ids::of(&emulator);
+    let client = build(harness, settings_for(&emulator), service_principal(&emulator));
+    let huge = TokenRequest::Report(
+        ReportToken::view(ids.workspace.clone(), ids.rls_report.clone())
+            .identity(ids.rls_identity("u").custom_data("x".repeat(2 * 1024 * 1024))),
+    );
+    let err = harness.mint(&client, &huge).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{}: {err}", harness.name());
+    assert!(
+        err.to_string().contains("Power BI refuses request bodies over"),
+        "{err}"
+    );
+    assert!(!err.was_sent());
+    assert_eq!(
+        emulator.requests(Route::EntraToken),
+        0,
+        "{}: not even a sign-in",
+        harness.name()
+    );
+    assert_eq!(emulator.generate_token_requests(), 0, "{}", harness.name());
 }
 
 /// Huge bodies, advertised and streamed, stop at the cap: the process's peak memory stays

@@ -37,6 +37,40 @@ impl HostileServer {
     /// When the socket cannot be bound.
     #[must_use]
     pub fn start(ip: &str, behaviour: Behaviour, decoy: SocketAddr) -> Self {
+        let context = Arc::new(Context { decoy });
+        Self::accepting(ip, move |mut stream, count| {
+            let context = Arc::clone(&context);
+            std::thread::spawn(move || {
+                let _ = stream.set_nonblocking(false);
+                let _ = stream.set_write_timeout(Some(Duration::from_secs(30)));
+                while read_request(&mut stream) {
+                    count.fetch_add(1, Ordering::SeqCst);
+                    behaviour(&mut stream, &context);
+                }
+            });
+        })
+    }
+
+    /// A server on 127.0.0.1 that accepts connections and never reads from them nor
+    /// answers: a client's request, once the socket's buffers are full, cannot be sent.
+    ///
+    /// # Panics
+    /// When the socket cannot be bound.
+    #[must_use]
+    pub fn never_reading() -> Self {
+        let mut held = Vec::new();
+        Self::accepting("127.0.0.1", move |stream, count| {
+            count.fetch_add(1, Ordering::SeqCst);
+            held.push(stream);
+        })
+    }
+
+    /// Binds a free port of `ip` and hands each accepted connection, with the request
+    /// counter, to `on_connection` until dropped.
+    fn accepting(
+        ip: &str,
+        mut on_connection: impl FnMut(TcpStream, Arc<AtomicUsize>) + Send + 'static,
+    ) -> Self {
         let listener = TcpListener::bind((ip, 0)).unwrap_or_else(|e| panic!("bind {ip}: {e}"));
         listener.set_nonblocking(true).unwrap_or_else(|e| panic!("{e}"));
         let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
@@ -44,20 +78,9 @@ impl HostileServer {
         let stop = Arc::new(AtomicBool::new(false));
         let (count, stopping) = (Arc::clone(&requests), Arc::clone(&stop));
         let thread = std::thread::spawn(move || {
-            let context = Arc::new(Context { decoy });
             while !stopping.load(Ordering::SeqCst) {
                 match listener.accept() {
-                    Ok((mut stream, _)) => {
-                        let (count, context) = (Arc::clone(&count), Arc::clone(&context));
-                        std::thread::spawn(move || {
-                            let _ = stream.set_nonblocking(false);
-                            let _ = stream.set_write_timeout(Some(Duration::from_secs(30)));
-                            while read_request(&mut stream) {
-                                count.fetch_add(1, Ordering::SeqCst);
-                                behaviour(&mut stream, &context);
-                            }
-                        });
-                    }
+                    Ok((stream, _)) => on_connection(stream, Arc::clone(&count)),
                     Err(_) => std::thread::sleep(Duration::from_millis(5)),
                 }
             }
@@ -82,7 +105,7 @@ impl HostileServer {
         self.addr
     }
 
-    /// Requests received so far.
+    /// Requests received so far (connections, for a server that never reads).
     #[must_use]
     pub fn requests(&self) -> usize {
         self.requests.load(Ordering::SeqCst)

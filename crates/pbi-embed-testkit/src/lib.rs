@@ -14,7 +14,9 @@ use pbi_embed_core::{
     DashboardToken, DatasetId, DatasetToken, EffectiveIdentity, EmbedToken, Error, ErrorKind,
     MultiResourceToken, ReportId, ReportToken, RetryPolicy, TenantId, TileId, TileToken, WorkspaceId,
 };
-use pbi_embed_emulator::{Emulator, Fault, FaultRule, FixtureIds, IdentitySummary, MintedToken, RouteMatch};
+use pbi_embed_emulator::{
+    Emulator, Fault, FaultRule, FixtureIds, IdentitySummary, MintedToken, Resource, RouteMatch,
+};
 
 pub use conformance::{Harness, SyncSource};
 
@@ -101,8 +103,8 @@ impl ApiRequest for TokenRequest {
 /// What a scenario must end in.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Expect {
-    /// A token whose record at the emulator matches the request (see [`check_minted`]).
-    Minted,
+    /// A token whose record at the emulator is this (see [`check_minted`]).
+    Minted(Box<Expected>),
     /// An error of this kind, with this status and service code.
     Failed(ErrorKind, Option<u16>, Option<String>),
 }
@@ -137,8 +139,8 @@ pub struct Scenario {
 pub struct Summary {
     /// The scenario.
     pub name: &'static str,
-    /// [`Expect`] of what happened.
-    pub end: Expect,
+    /// The error's kind, status and code; `None` for a token.
+    pub failure: Option<(ErrorKind, Option<u16>, Option<String>)>,
     /// What the emulator minted, as it recorded it (token ids and expiries left out).
     pub minted: Option<MintedToken>,
     /// The GenerateToken requests the emulator saw.
@@ -235,106 +237,151 @@ pub fn service_principal(emulator: &Emulator) -> Credential {
     Credential::ClientSecret(ClientCredentials::new(tenant, client_id, secret))
 }
 
-/// Checks that what the emulator minted is what `request` asked for: the operation, the
-/// access level, save-as, the lifetime, every identity, every resource (with its edit
-/// right and XMLA permissions) and the target workspaces.
+/// What Power BI must have received for a token, stated on its own (not derived from
+/// the request a client built, so a client that builds the wrong request is caught).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Expected {
+    /// The REST operation.
+    pub operation: &'static str,
+    /// `accessLevel` (single-item routes).
+    pub access_level: Option<&'static str>,
+    /// Whether Save As is allowed.
+    pub allow_save_as: bool,
+    /// `lifetimeInMinutes`.
+    pub lifetime_in_minutes: Option<i64>,
+    /// Every resource granted (in any order); ids in lower case, as the emulator keeps them.
+    pub resources: Vec<Resource>,
+    /// The identities, in order.
+    pub identities: Vec<IdentitySummary>,
+    /// Target workspaces.
+    pub target_workspaces: Vec<String>,
+}
+
+impl Expected {
+    /// A grant by `operation` of nothing yet.
+    #[must_use]
+    pub fn new(operation: &'static str) -> Self {
+        Self {
+            operation,
+            access_level: None,
+            allow_save_as: false,
+            lifetime_in_minutes: None,
+            resources: Vec::new(),
+            identities: Vec::new(),
+            target_workspaces: Vec::new(),
+        }
+    }
+    /// With this access level.
+    #[must_use]
+    pub fn access(mut self, level: &'static str) -> Self {
+        self.access_level = Some(level);
+        self
+    }
+    /// With Save As allowed.
+    #[must_use]
+    pub fn save_as(mut self) -> Self {
+        self.allow_save_as = true;
+        self
+    }
+    /// With this lifetime.
+    #[must_use]
+    pub fn lifetime(mut self, minutes: i64) -> Self {
+        self.lifetime_in_minutes = Some(minutes);
+        self
+    }
+    /// Granting this resource.
+    #[must_use]
+    pub fn resource(
+        mut self,
+        kind: &'static str,
+        id: &impl ToString,
+        editable: bool,
+        xmla: Option<&'static str>,
+    ) -> Self {
+        self.resources.push(Resource {
+            kind: kind.to_owned(),
+            id: id.to_string().to_ascii_lowercase(),
+            editable,
+            xmla_permissions: xmla.map(str::to_owned),
+        });
+        self
+    }
+    /// With this identity.
+    #[must_use]
+    pub fn identity(
+        mut self,
+        username: &'static str,
+        roles: &[&str],
+        datasets: &[&dyn ToString],
+        custom_data: Option<&'static str>,
+    ) -> Self {
+        self.identities.push(IdentitySummary {
+            username: Some(username.to_owned()),
+            roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+            datasets: datasets
+                .iter()
+                .map(|d| d.to_string().to_ascii_lowercase())
+                .collect(),
+            reports: Vec::new(),
+            custom_data: custom_data.map(str::to_owned),
+            has_identity_blob: false,
+        });
+        self
+    }
+    /// With this target workspace.
+    #[must_use]
+    pub fn target(mut self, workspace: &impl ToString) -> Self {
+        self.target_workspaces.push(workspace.to_string());
+        self
+    }
+}
+
+/// Checks that what the emulator minted is `expected`: the operation, the access level,
+/// save-as, the lifetime, every identity, every resource (with its edit right and XMLA
+/// permissions) and the target workspaces.
 ///
 /// # Errors
 /// What differs.
-pub fn check_minted(request: &TokenRequest, minted: &MintedToken) -> Result<(), String> {
+pub fn check_minted(expected: &Expected, minted: &MintedToken) -> Result<(), String> {
     let mismatch = |what: &str, asked: &dyn std::fmt::Debug, got: &dyn std::fmt::Debug| {
-        Err(format!("{what}: asked {asked:?}, the emulator minted {got:?}"))
+        Err(format!("{what}: expected {asked:?}, the emulator minted {got:?}"))
     };
-    if minted.operation != ApiRequest::operation_id(request) {
-        return mismatch("operation", &ApiRequest::operation_id(request), &minted.operation);
+    if minted.operation != expected.operation {
+        return mismatch("operation", &expected.operation, &minted.operation);
     }
-    let (identities, lifetime) = match request {
-        TokenRequest::Multi(op) => {
-            let body = op.request_body();
-            for report in &body.reports {
-                let editable = report.allow_edit == Some(true);
-                if !minted
-                    .resources
-                    .iter()
-                    .any(|r| r.kind == "report" && r.id == report.id.as_str() && r.editable == editable)
-                {
-                    return mismatch("report", &(report.id.as_str(), editable), &minted.resources);
-                }
-            }
-            for dataset in &body.datasets {
-                let xmla = dataset.xmla_permissions.as_ref().map(|x| x.as_str().to_owned());
-                if !minted.resources.iter().any(|r| {
-                    r.kind == "dataset"
-                        && r.id.eq_ignore_ascii_case(dataset.id.as_str())
-                        && r.xmla_permissions == xmla
-                }) {
-                    return mismatch("dataset", &(dataset.id.as_str(), xmla), &minted.resources);
-                }
-            }
-            let targets: Vec<&str> = body.target_workspaces.iter().map(|w| w.id.as_str()).collect();
-            if minted.target_workspaces != targets {
-                return mismatch("targetWorkspaces", &targets, &minted.target_workspaces);
-            }
-            (&body.identities, body.lifetime_in_minutes)
-        }
-        single => {
-            let (body, kind, id) = match single {
-                TokenRequest::Report(op) => (op.request_body(), "report", op.route().report.as_str()),
-                TokenRequest::Create(op) => {
-                    let dataset = op.request_body().dataset_id.as_ref().map_or("", |d| d.as_str());
-                    (op.request_body(), "dataset", dataset)
-                }
-                TokenRequest::Dashboard(op) => {
-                    (op.request_body(), "dashboard", op.route().dashboard.as_str())
-                }
-                TokenRequest::Tile(op) => (op.request_body(), "tile", op.route().tile.as_str()),
-                TokenRequest::Dataset(op) => (op.request_body(), "dataset", op.route().dataset.as_str()),
-                TokenRequest::Multi(_) => unreachable!("handled above"),
-            };
-            let level = body.access_level.as_ref().map(|l| l.as_str().to_owned());
-            if minted.access_level != level {
-                return mismatch("accessLevel", &level, &minted.access_level);
-            }
-            let save_as = body.allow_save_as.unwrap_or(false);
-            if minted.allow_save_as != save_as {
-                return mismatch("allowSaveAs", &save_as, &minted.allow_save_as);
-            }
-            let first = minted
-                .resources
-                .first()
-                .map(|r| (r.kind.as_str(), r.id.as_str(), r.editable));
-            let editable = level.as_deref() == Some("Edit");
-            if first != Some((kind, &id.to_ascii_lowercase(), editable)) {
-                return mismatch("resource", &(kind, id, editable), &minted.resources);
-            }
-            (&body.identities, body.lifetime_in_minutes)
-        }
+    if minted.access_level.as_deref() != expected.access_level {
+        return mismatch("accessLevel", &expected.access_level, &minted.access_level);
+    }
+    if minted.allow_save_as != expected.allow_save_as {
+        return mismatch("allowSaveAs", &expected.allow_save_as, &minted.allow_save_as);
+    }
+    if minted.lifetime_in_minutes != expected.lifetime_in_minutes {
+        return mismatch(
+            "lifetimeInMinutes",
+            &expected.lifetime_in_minutes,
+            &minted.lifetime_in_minutes,
+        );
+    }
+    let sorted = |resources: &[Resource]| {
+        let mut sorted = resources.to_vec();
+        sorted.sort_by(|a, b| (&a.kind, &a.id).cmp(&(&b.kind, &b.id)));
+        sorted
     };
-    let asked: Vec<IdentitySummary> = identities.iter().map(summary).collect();
-    if minted.identities != asked {
-        return mismatch("identities", &asked, &minted.identities);
+    let (want, got) = (sorted(&expected.resources), sorted(&minted.resources));
+    if want != got {
+        return mismatch("resources", &want, &got);
     }
-    let lifetime = lifetime.map(i64::from);
-    if minted.lifetime_in_minutes != lifetime {
-        return mismatch("lifetimeInMinutes", &lifetime, &minted.lifetime_in_minutes);
+    if minted.identities != expected.identities {
+        return mismatch("identities", &expected.identities, &minted.identities);
+    }
+    if minted.target_workspaces != expected.target_workspaces {
+        return mismatch(
+            "targetWorkspaces",
+            &expected.target_workspaces,
+            &minted.target_workspaces,
+        );
     }
     Ok(())
-}
-
-/// An identity as the emulator records it.
-fn summary(identity: &EffectiveIdentity) -> IdentitySummary {
-    IdentitySummary {
-        username: identity.username.clone(),
-        roles: identity.roles.clone(),
-        datasets: identity
-            .datasets
-            .iter()
-            .map(|d| d.as_str().to_ascii_lowercase())
-            .collect(),
-        reports: identity.reports.iter().map(|r| r.as_str().to_owned()).collect(),
-        custom_data: identity.custom_data.clone(),
-        has_identity_blob: identity.identity_blob.is_some(),
-    }
 }
 
 /// Runs every scenario through `harness` (which builds a client and mints), asserts each
@@ -353,22 +400,18 @@ pub fn run_scenarios<H: Harness>(harness: &H) -> Vec<Summary> {
         let result = harness
             .build(settings, service_principal(&emulator), None)
             .and_then(|client| harness.mint(&client, &scenario.request));
-        let (end, minted) = match &result {
-            Ok(token) => {
-                let minted = emulator.minted_token(&token.token_id).unwrap_or_else(|| {
-                    panic!(
-                        "{}: {}: the emulator did not mint it",
-                        harness.name(),
-                        scenario.name
-                    )
-                });
+        let name = (harness.name(), scenario.name);
+        let (failure, minted) = match (&result, &scenario.expect) {
+            (Ok(token), Expect::Minted(expected)) => {
+                let minted = emulator
+                    .minted_token(&token.token_id)
+                    .unwrap_or_else(|| panic!("{name:?}: the emulator did not mint it"));
                 assert!(
                     emulator.introspect(token.token.secret()).valid,
-                    "{}: token not valid",
-                    scenario.name
+                    "{name:?}: token not valid"
                 );
-                if let Err(difference) = check_minted(&scenario.request, &minted) {
-                    panic!("{}: {}: {difference}", harness.name(), scenario.name);
+                if let Err(difference) = check_minted(expected, &minted) {
+                    panic!("{name:?}: {difference}");
                 }
                 let comparable = MintedToken {
                     token_id: String::new(),
@@ -376,25 +419,28 @@ pub fn run_scenarios<H: Harness>(harness: &H) -> Vec<Summary> {
                     expires_at_ms: 0,
                     ..minted
                 };
-                (Expect::Minted, Some(comparable))
+                (None, Some(comparable))
             }
-            Err(e) => (
-                Expect::failed(e.kind(), e.status().map(|s| s.as_u16()), e.code()),
-                None,
-            ),
+            (Err(e), Expect::Failed(kind, status, code)) => {
+                let got = (
+                    e.kind(),
+                    e.status().map(|s| s.as_u16()),
+                    e.code().map(str::to_owned),
+                );
+                assert_eq!(got, (*kind, *status, code.clone()), "{name:?}: {e}");
+                (Some(got), None)
+            }
+            (result, expect) => panic!("{name:?}: expected {expect:?}, got {result:?}"),
         };
         let summary = Summary {
             name: scenario.name,
-            end,
+            failure,
             minted,
             upstream_calls: emulator.generate_token_requests(),
         };
         assert_eq!(
-            (&summary.end, summary.upstream_calls),
-            (&scenario.expect, scenario.upstream_calls),
-            "{}: {}: {result:?}",
-            harness.name(),
-            scenario.name
+            summary.upstream_calls, scenario.upstream_calls,
+            "{name:?}: upstream calls"
         );
         summaries.push(summary);
     }
@@ -404,14 +450,20 @@ pub fn run_scenarios<H: Harness>(harness: &H) -> Vec<Summary> {
 /// The table.
 #[must_use]
 pub fn scenarios(ids: &Ids) -> Vec<Scenario> {
-    let ok = |name, request| Scenario {
+    let ok = |name, request, expected: Expected| Scenario {
         name,
         faults: vec![],
         retry: quick_retries(),
         request,
-        expect: Expect::Minted,
+        expect: Expect::Minted(Box::new(expected)),
         upstream_calls: 1,
     };
+    let plain = || {
+        Expected::new("Reports_GenerateTokenInGroup")
+            .access("View")
+            .resource("report", &ids.report, false, None)
+    };
+    let role = ids.rls_role.as_str();
     let failed = |name, request, kind, status, code, upstream_calls| Scenario {
         name,
         faults: vec![],
@@ -421,7 +473,7 @@ pub fn scenarios(ids: &Ids) -> Vec<Scenario> {
         upstream_calls,
     };
     let plain_report = || TokenRequest::Report(ReportToken::view(ids.workspace.clone(), ids.report.clone()));
-    let faulted = |name, fault: Fault, count, expect, upstream_calls| Scenario {
+    let faulted = |name, fault: Fault, count, expect: Expect, upstream_calls| Scenario {
         name,
         faults: vec![FaultRule::next(count, RouteMatch::GenerateToken, fault)],
         retry: quick_retries(),
@@ -436,18 +488,31 @@ pub fn scenarios(ids: &Ids) -> Vec<Scenario> {
                 ReportToken::view(ids.workspace.clone(), ids.rls_report.clone())
                     .identity(ids.rls_identity("john")),
             ),
+            Expected::new("Reports_GenerateTokenInGroup")
+                .access("View")
+                .resource("report", &ids.rls_report, false, None)
+                .identity("john", &[role], &[&ids.rls_dataset], None),
         ),
         ok(
             "report for editing, save-as allowed",
             TokenRequest::Report(
                 ReportToken::edit(ids.workspace.clone(), ids.report.clone()).allow_save_as(true),
             ),
+            Expected::new("Reports_GenerateTokenInGroup")
+                .access("Edit")
+                .save_as()
+                .resource("report", &ids.report, true, None),
         ),
         ok(
             "create a report",
             TokenRequest::Create(
                 CreateReportToken::new(ids.workspace.clone(), ids.dataset.clone()).allow_save_as(true),
             ),
+            Expected::new("Reports_GenerateTokenForCreateInGroup")
+                .access("Create")
+                .save_as()
+                .resource("dataset", &ids.dataset, false, None)
+                .target(&ids.workspace),
         ),
         ok(
             "dashboard with two identities",
@@ -455,6 +520,11 @@ pub fn scenarios(ids: &Ids) -> Vec<Scenario> {
                 DashboardToken::new(ids.workspace.clone(), ids.dashboard.clone())
                     .identities([ids.rls_identity("a"), ids.rls_identity("b")]),
             ),
+            Expected::new("Dashboards_GenerateTokenInGroup")
+                .access("View")
+                .resource("dashboard", &ids.dashboard, false, None)
+                .identity("a", &[role], &[&ids.rls_dataset], None)
+                .identity("b", &[role], &[&ids.rls_dataset], None),
         ),
         ok(
             "tile",
@@ -463,10 +533,18 @@ pub fn scenarios(ids: &Ids) -> Vec<Scenario> {
                     .identity(ids.rls_identity("a").custom_data("tenant-7"))
                     .lifetime_in_minutes(20),
             ),
+            Expected::new("Tiles_GenerateTokenInGroup")
+                .access("View")
+                .lifetime(20)
+                .resource("tile", &ids.tile, false, None)
+                .identity("a", &[role], &[&ids.rls_dataset], Some("tenant-7")),
         ),
         ok(
             "dataset",
             TokenRequest::Dataset(DatasetToken::new(ids.workspace.clone(), ids.dataset.clone())),
+            Expected::new("Datasets_GenerateTokenInGroup")
+                .access("View")
+                .resource("dataset", &ids.dataset, false, None),
         ),
         ok(
             "multi-resource with RLS and XMLA",
@@ -480,6 +558,15 @@ pub fn scenarios(ids: &Ids) -> Vec<Scenario> {
                     .identity(ids.rls_identity("a"))
                     .lifetime_in_minutes(30),
             ),
+            Expected::new("EmbedToken_GenerateToken")
+                .save_as()
+                .lifetime(30)
+                .resource("report", &ids.rls_report, false, None)
+                .resource("report", &ids.report, true, None)
+                .resource("dataset", &ids.rls_dataset, false, Some("ReadOnly"))
+                .resource("dataset", &ids.dataset, false, None)
+                .target(&ids.workspace)
+                .identity("a", &[role], &[&ids.rls_dataset], None),
         ),
         failed(
             "RLS identity missing",
@@ -529,14 +616,14 @@ pub fn scenarios(ids: &Ids) -> Vec<Scenario> {
                 retry_after: "1".into(),
             },
             1,
-            Expect::Minted,
+            Expect::Minted(Box::new(plain())),
             2,
         ),
         faulted(
             "503 twice, then success",
             Fault::ServerError { status: 503 },
             2,
-            Expect::Minted,
+            Expect::Minted(Box::new(plain())),
             3,
         ),
         faulted(
@@ -573,7 +660,7 @@ pub fn scenarios(ids: &Ids) -> Vec<Scenario> {
             "a dropped connection, then success",
             Fault::DropConnection,
             1,
-            Expect::Minted,
+            Expect::Minted(Box::new(plain())),
             2,
         ),
         faulted(

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use pbi_embed_core::driver::{
     Action, BoxedTokenSource, Call, ClientParts, Driver, Event, Exchange, Now, SharedSession, TokenSource,
-    TransportError,
+    TransportError, request_id,
 };
 use pbi_embed_core::{
     ApiRequest, BearerToken, CallError, EmbedConfig, EmbedRequest, EmbedToken, TransportKind, http,
@@ -139,6 +139,7 @@ impl Client {
                 None => Err("the client has no token source".into()),
             }),
             Action::Wait(delay) => {
+                tracing::info!(delay_ms = delay.as_millis(), "waiting to retry");
                 std::thread::sleep(delay);
                 Event::Resume
             }
@@ -150,7 +151,9 @@ impl Client {
     fn send(&self, exchange: Exchange) -> Result<http::Response<Vec<u8>>, TransportError> {
         let (timeout, limit) = (exchange.timeout(), exchange.max_response_bytes());
         let operation = exchange.operation();
+        let attempt = exchange.attempt();
         let mut request = exchange.into_request();
+        tracing::debug!(operation, attempt, host = request.uri().host(), "sending");
         if self.own_bound.is_none_or(|bound| timeout < bound) {
             request = (self.agent.configure_request(request))
                 .http_status_as_error(false)
@@ -168,7 +171,12 @@ impl Client {
                 ureq::Error::BodyExceedsLimit(_) => TransportError::body_too_large(),
                 other => transport(other),
             })?;
-        tracing::debug!(operation, status = parts.status.as_u16(), "response");
+        tracing::debug!(
+            operation,
+            status = parts.status.as_u16(),
+            request_id = request_id(&parts.headers).as_deref(),
+            "response"
+        );
         Ok(http::Response::from_parts(parts, bytes))
     }
 }
