@@ -43,11 +43,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         "50 concurrent requests were served by {} embed token(s): {token_ids:?}",
         token_ids.len()
     );
+    // What this example shows, checked: one token, minted by one GenerateToken call.
+    if token_ids.len() != 1 {
+        return Err(format!("expected one shared token, got {}", token_ids.len()).into());
+    }
     if let Some(emulator) = &target.emulator {
-        println!(
-            "The emulator saw {} GenerateToken call(s).",
-            emulator.generate_token_requests()
-        );
+        let calls = emulator.generate_token_requests();
+        println!("The emulator saw {calls} GenerateToken call(s).");
+        if calls != 1 {
+            return Err(format!("expected one GenerateToken call, the emulator saw {calls}").into());
+        }
     }
     Ok(())
 }

@@ -30,6 +30,12 @@ function check(name, ok, detail = "") {
   if (ok) { passed += 1; console.log(`ok   ${name}`); } else { failed += 1; console.log(`FAIL ${name} ${detail}`); }
 }
 
+// Uncaught errors of any page; the test fails if there is one.
+const pageErrors = [];
+function watch(page, name) {
+  page.on("pageerror", (error) => pageErrors.push(`${name}: ${error.message}`));
+}
+
 // Starts the web app with `env` added; resolves to it and the URLs it prints.
 async function startApp(env) {
   const app = spawn(bin, [], {
@@ -67,14 +73,12 @@ const browser = await chromium.launch({
 });
 try {
   const page = await browser.newPage({ viewport: { width: 1100, height: 700 } });
-  page.on("pageerror", (error) => console.log(`page error: ${error.message}`));
+  watch(page, "report over http");
   await page.goto(`${site}/?user=alice`);
   await page.waitForFunction(() => window.embedState && (window.embedState.loaded || window.embedState.error), null, { timeout: 30000 });
   const state = await page.evaluate(() => window.embedState);
   check("the report's loaded event fires", state.loaded === true, JSON.stringify(state));
 
-  const src = await page.$eval("#report iframe", (frame) => frame.src);
-  check("the iframe points at the embed URL", src.startsWith(state.embedUrl), `${src} vs ${state.embedUrl}`);
   check("the embed URL is the emulator's report page", state.embedUrl.startsWith(`${emulator}/reportEmbed?reportId=`), state.embedUrl);
 
   const token = await (await fetch(`${emulator}/_emulator/tokens/${state.tokenIds[0]}`)).json();
@@ -82,8 +86,12 @@ try {
   check("the token is for that report", token.resources.some((r) => r.kind === "report" && r.id === report), JSON.stringify(token.resources));
   check("the token carries alice's identity", token.identities[0] && token.identities[0].username === "alice@contoso.com", JSON.stringify(token.identities));
 
+  // What the embed page shows came to it through powerbi-client's load message: the
+  // backend's token, checked by the emulator, and the backend's tokenType (the page
+  // refuses any other than Embed).
   const frame = page.frames().find((f) => f.url().startsWith(emulator));
   const shown = frame ? await frame.textContent("#details") : "";
+  check("the embed page got the backend's token from powerbi-client", shown.includes(state.tokenIds[0]), shown);
   check("the embed page shows the identity it checked", shown.includes("alice@contoso.com"), shown);
   await page.screenshot({ path: resolve(artifacts, "embedded.png") });
 
@@ -99,6 +107,7 @@ try {
   await page.screenshot({ path: resolve(artifacts, "refreshed.png") });
 
   const mistake = await browser.newPage({ viewport: { width: 1100, height: 400 } });
+  watch(mistake, "RLS mistake");
   await mistake.goto(`${site}/?user=mallory`);
   await mistake.waitForFunction(() => window.embedState && window.embedState.error, null, { timeout: 30000 });
   const error = await mistake.textContent("#error");
@@ -114,11 +123,14 @@ try {
   });
   for (const kind of ["report", "dashboard", "tile"]) {
     const tab = await context.newPage();
-    tab.on("pageerror", (error) => console.log(`page error (${kind}): ${error.message}`));
+    watch(tab, `${kind} over https`);
     await tab.goto(`${secure.site}/?user=alice&kind=${kind}`);
     await tab.waitForFunction(() => window.embedState && (window.embedState.loaded || window.embedState.error), null, { timeout: 30000 });
     const embedded = await tab.evaluate(() => window.embedState);
     check(`https embed URL: powerbi-client embeds the ${kind} and it loads`, embedded.loaded === true && embedded.embedUrl.startsWith(`${HTTPS_BASE}/`), JSON.stringify(embedded));
+    // Here powerbi-client made the iframe itself, from the embed URL it was given.
+    const src = await tab.$eval("#report iframe", (iframe) => iframe.src);
+    check(`powerbi-client's iframe loads the ${kind}'s embed URL`, src.startsWith(embedded.embedUrl), `${src} vs ${embedded.embedUrl}`);
     const granted = await (await fetch(`${secure.emulator}/_emulator/tokens/${embedded.tokenIds[0]}`)).json();
     const frame = tab.frames().find((f) => f.url().startsWith(HTTPS_BASE));
     const title = frame ? await frame.textContent("#title") : "";
@@ -126,11 +138,32 @@ try {
     check(`the ${kind} token grants the ${kind} the embed page shows`, (granted.resources || []).some((r) => r.kind === kind && r.id === id), `${title} / ${JSON.stringify(granted.resources)}`);
     await tab.screenshot({ path: resolve(artifacts, `https-${kind}.png`) });
   }
+
+  // The emulator's embed page refuses an embed token announced as an Entra token, as
+  // Power BI does: a page that hard-codes the wrong tokenType fails here.
+  const wrongType = await context.newPage();
+  watch(wrongType, "tokenType Aad");
+  await wrongType.goto(`${secure.site}/?user=alice`);
+  await wrongType.waitForFunction(() => window.embedState && (window.embedState.loaded || window.embedState.error), null, { timeout: 30000 });
+  const config = await (await fetch(`${secure.site}/api/embed?user=alice`)).json();
+  const refused = await wrongType.evaluate(async (config) => {
+    const container = document.createElement("div");
+    document.body.appendChild(container);
+    const models = window["powerbi-client"].models;
+    const embedded = powerbi.embed(container, { ...config, tokenType: models.TokenType.Aad });
+    return await new Promise((done) => {
+      embedded.on("loaded", () => done("loaded"));
+      embedded.on("error", (event) => done((event.detail && event.detail.detailedMessage) || "error"));
+      setTimeout(() => done("no answer"), 15000);
+    });
+  }, config);
+  check("a token passed with tokenType Aad is refused", refused.includes("tokenType is 0 (Aad)"), refused);
 } finally {
   await browser.close();
   app.kill();
   secure.app.kill();
 }
+check("no page raised an uncaught error", pageErrors.length === 0, pageErrors.join("; "));
 console.log(`\nscreenshots in ${artifacts}`);
 console.log(`${passed} passed, ${failed} failed`);
 process.exit(failed === 0 ? 0 : 1);

@@ -212,23 +212,25 @@ impl FromStr for Cloud {
     }
 }
 
-/// `input` as it may be quoted in an error: whatever stands between `://` and the last
-/// `@` of the authority (user info, perhaps a password) is replaced.
+/// `input` as it may be quoted in an error: without its user info, and bounded.
 fn shown(input: &str) -> String {
-    let quoted = match input.split_once("://") {
-        Some((scheme, rest)) => {
-            let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-            match rest.get(..authority_end).and_then(|a| a.rfind('@')) {
-                Some(at) => format!(
-                    "{scheme}://[user info removed]{}",
-                    rest.get(at..).unwrap_or_default()
-                ),
-                None => input.to_owned(),
-            }
-        }
-        None => input.to_owned(),
+    crate::ids::truncate(&without_user_info(input))
+}
+
+/// `input` with whatever stands between `://` and the last `@` of the authority (user
+/// info, perhaps a password) replaced by `[user info removed]`.
+pub(crate) fn without_user_info(input: &str) -> String {
+    let Some((scheme, rest)) = input.split_once("://") else {
+        return input.to_owned();
     };
-    crate::ids::truncate(&quoted)
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest.get(..authority_end).and_then(|a| a.rfind('@')) {
+        Some(at) => format!(
+            "{scheme}://[user info removed]{}",
+            rest.get(at..).unwrap_or_default()
+        ),
+        None => input.to_owned(),
+    }
 }
 
 /// Validates a base URL and returns it without a trailing slash.

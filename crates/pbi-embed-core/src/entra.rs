@@ -187,20 +187,17 @@ fn entra_error<B: AsRef<[u8]>>(response: &Response<B>) -> Error {
     let body = response.body().as_ref();
     let parsed = serde_json::from_slice::<Value>(body).ok();
     let object = parsed.as_ref().and_then(Value::as_object);
-    let text = |key: &str| {
-        object
-            .and_then(|o| o.get(key))
-            .and_then(Value::as_str)
-            .map(|s| {
-                // Keep the description's line structure: its first line is the message.
-                s.lines().map(error::service_text).collect::<Vec<_>>().join("\n")
-            })
-            .filter(|s| !s.is_empty())
-    };
+    let field = |key: &str| object.and_then(|o| o.get(key)).and_then(Value::as_str);
+    let text = |key: &str| field(key).map(error::service_text).filter(|s| !s.is_empty());
+    // The description keeps its line structure: its first line is the message, later
+    // lines repeat the trace and correlation ids.
+    let description = field("error_description")
+        .map(|s| s.lines().map(error::service_text).collect::<Vec<_>>().join("\n"))
+        .filter(|s| !s.trim().is_empty());
     let mut error = EntraError {
         status: response.status(),
         error: text("error"),
-        description: text("error_description"),
+        description,
         error_codes: object
             .and_then(|o| o.get("error_codes"))
             .and_then(Value::as_array)

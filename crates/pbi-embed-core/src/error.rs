@@ -476,7 +476,11 @@ impl fmt::Display for EntraError {
             write!(f, " {error}")?;
         }
         // The description repeats the trace and correlation ids on later lines.
-        match self.description.as_deref().and_then(|d| d.lines().next()) {
+        match self
+            .description
+            .as_deref()
+            .and_then(|d| d.lines().find(|l| !l.is_empty()))
+        {
             Some(first_line) => write!(f, ": {first_line}")?,
             None => {
                 if let (None, Some(snippet)) = (&self.error, &self.body_snippet) {

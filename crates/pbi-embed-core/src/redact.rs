@@ -91,18 +91,65 @@ pub(crate) fn redacted_json(body: &[u8]) -> Option<String> {
     Some(json.to_string())
 }
 
+/// Replaces every credential field by `[redacted]`, and every copy of a credential's
+/// text elsewhere in the document (a proxy's message quoting the token, say).
 fn redact_json(value: &mut Value) {
+    let mut secrets = Vec::new();
+    redact_fields(value, &mut secrets);
+    // Short values could match ordinary text by accident; they are no copy worth hiding.
+    secrets.retain(|secret| secret.len() >= 8);
+    if !secrets.is_empty() {
+        scrub_copies(value, &secrets);
+    }
+}
+
+fn redact_fields(value: &mut Value, secrets: &mut Vec<String>) {
     match value {
         Value::Object(map) => {
             for (key, inner) in map.iter_mut() {
                 if SECRET_JSON_FIELDS.contains(&key.as_str()) {
+                    collect_strings(inner, secrets);
                     *inner = Value::String(REDACTED.to_owned());
                 } else {
-                    redact_json(inner);
+                    redact_fields(inner, secrets);
                 }
             }
         }
-        Value::Array(items) => items.iter_mut().for_each(redact_json),
+        Value::Array(items) => items.iter_mut().for_each(|item| redact_fields(item, secrets)),
+        _ => {}
+    }
+}
+
+fn collect_strings(value: &Value, into: &mut Vec<String>) {
+    match value {
+        Value::String(text) => into.push(text.clone()),
+        Value::Object(map) => map.values().for_each(|inner| collect_strings(inner, into)),
+        Value::Array(items) => items.iter().for_each(|inner| collect_strings(inner, into)),
+        _ => {}
+    }
+}
+
+fn scrub_copies(value: &mut Value, secrets: &[String]) {
+    let scrub = |text: &str| {
+        secrets.iter().fold(text.to_owned(), |text, secret| {
+            text.replace(secret.as_str(), REDACTED)
+        })
+    };
+    match value {
+        Value::String(text) => *text = scrub(text),
+        Value::Object(map) => {
+            if map
+                .keys()
+                .any(|key| secrets.iter().any(|s| key.contains(s.as_str())))
+            {
+                *map = std::mem::take(map)
+                    .into_iter()
+                    .map(|(key, inner)| (scrub(&key), inner))
+                    .collect();
+            }
+            map.values_mut().for_each(|inner| scrub_copies(inner, secrets));
+        }
+        Value::Array(items) => items.iter_mut().for_each(|inner| scrub_copies(inner, secrets)),
         _ => {}
     }
 }
@@ -131,5 +178,15 @@ mod tests {
             "{shown}"
         );
         assert!(shown.contains("client_id=abc"), "{shown}");
+    }
+
+    #[test]
+    fn copies_of_a_credential_elsewhere_are_redacted_too() {
+        let body =
+            br#"{"token":"H4.eyJsecret","note":"echo H4.eyJsecret","H4.eyJsecret":1,"tokenId":"id-1"}"#;
+        let shown = redacted_json(body).unwrap();
+        assert!(!shown.contains("H4.eyJsecret"), "{shown}");
+        assert!(shown.contains(r#""note":"echo [redacted]""#), "{shown}");
+        assert!(shown.contains(r#""tokenId":"id-1""#), "{shown}");
     }
 }

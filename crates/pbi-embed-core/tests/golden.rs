@@ -189,9 +189,14 @@ fn respond(status: u16, headers: &[(&str, &str)], body: &str) -> Result<pbi_embe
 
 const REQUEST_ID: (&str, &str) = ("RequestId", "49c2e739-d400-429c-860b-856b92f52a4b");
 
+/// Each body is one Power BI sent, as captured in public sources: `source` cites the row
+/// of `shared/reference/powerbi-api.md` §3 (and that row's source) it is copied from, so
+/// that the core's reading of an error rests on what Power BI says, not on what the
+/// emulator was written to say.
 #[test]
 fn canned_errors() {
     struct Case {
+        source: &'static str,
         status: u16,
         headers: &'static [(&'static str, &'static str)],
         body: &'static str,
@@ -200,6 +205,15 @@ fn canned_errors() {
     }
     let cases = [
         Case {
+            source: "§3.1: verbatim 401 body and RequestId header, S16 powerbi-docs#1109",
+            status: 401,
+            headers: &[REQUEST_ID],
+            body: r#"{"error":{"code":"PowerBINotAuthorizedException","pbi.error":{"code":"PowerBINotAuthorizedException","parameters":{},"details":[],"exceptionCulprit":1}}}"#,
+            kind: ErrorKind::NotAuthorized,
+            display: "Power BI returned 401 Unauthorized PowerBINotAuthorizedException (RequestId 49c2e739-d400-429c-860b-856b92f52a4b)",
+        },
+        Case {
+            source: "§3.2 row 1: S16 powerbi-docs#3306 (user-reported message), S19 (code InvalidRequest)",
             status: 400,
             headers: &[REQUEST_ID],
             body: r#"{"error":{"code":"InvalidRequest","message":"Creating embed token for accessing dataset cfafbeb1-8037-4d0c-896e-a46fb27ff229 requires effective identity to be provided"}}"#,
@@ -207,6 +221,7 @@ fn canned_errors() {
             display: "Power BI returned 400 Bad Request InvalidRequest: Creating embed token for accessing dataset cfafbeb1-8037-4d0c-896e-a46fb27ff229 requires effective identity to be provided (RequestId 49c2e739-d400-429c-860b-856b92f52a4b)",
         },
         Case {
+            source: "§3.2 row 2: S19 (code and substring the Python client checks)",
             status: 400,
             headers: &[REQUEST_ID],
             body: r#"{"error":{"code":"InvalidRequest","message":"Creating embed token for accessing dataset x shouldn't have effective identity"}}"#,
@@ -214,6 +229,7 @@ fn canned_errors() {
             display: "Power BI returned 400 Bad Request InvalidRequest: Creating embed token for accessing dataset x shouldn't have effective identity (RequestId 49c2e739-d400-429c-860b-856b92f52a4b)",
         },
         Case {
+            source: "§3.2 row 4: S16 powerbi-docs#2100",
             status: 400,
             headers: &[],
             body: r#"{"error":{"code":"InvalidRequest","message":"Creating embed token for paginated report is only supported with workspaces v2"}}"#,
@@ -221,6 +237,7 @@ fn canned_errors() {
             display: "Power BI returned 400 Bad Request InvalidRequest: Creating embed token for paginated report is only supported with workspaces v2 (no RequestId)",
         },
         Case {
+            source: "§3.1: verbatim 403 body, S6",
             status: 403,
             headers: &[REQUEST_ID],
             body: r#"{"error":{"code":"TokenExpired","message":"Access token has expired, resubmit with a new access token"}}"#,
@@ -228,6 +245,7 @@ fn canned_errors() {
             display: "Power BI returned 403 Forbidden TokenExpired: Access token has expired, resubmit with a new access token (RequestId 49c2e739-d400-429c-860b-856b92f52a4b)",
         },
         Case {
+            source: "§3.2 403 row: S6 (no body given for quota, membership and permission refusals)",
             status: 403,
             headers: &[],
             body: "",
@@ -235,6 +253,7 @@ fn canned_errors() {
             display: "Power BI returned 403 Forbidden (no RequestId)",
         },
         Case {
+            source: "§3.2 404 row: S6 (code); body in the pbi.error shape of the verbatim 401 of §3.1",
             status: 404,
             headers: &[REQUEST_ID],
             body: r#"{"error":{"code":"PowerBIEntityNotFound","pbi.error":{"code":"PowerBIEntityNotFound","parameters":{},"details":[],"exceptionCulprit":1}}}"#,
@@ -242,6 +261,7 @@ fn canned_errors() {
             display: "Power BI returned 404 Not Found PowerBIEntityNotFound (RequestId 49c2e739-d400-429c-860b-856b92f52a4b)",
         },
         Case {
+            source: "§3.2 429 row: S17 (message observed with Retry-After in seconds)",
             status: 429,
             headers: &[("Retry-After", "30")],
             body: r#"{"message":"You have exceeded the amount of requests allowed in the current time frame and further requests will fail."}"#,
@@ -249,6 +269,7 @@ fn canned_errors() {
             display: "Power BI returned 429 Too Many Requests: You have exceeded the amount of requests allowed in the current time frame and further requests will fail. (no RequestId)",
         },
         Case {
+            source: "§3.1: non-JSON 500 body, S6",
             status: 500,
             headers: &[REQUEST_ID],
             body: "An error has occurred",
@@ -256,6 +277,7 @@ fn canned_errors() {
             display: "Power BI returned 500 Internal Server Error: An error has occurred (RequestId 49c2e739-d400-429c-860b-856b92f52a4b)",
         },
         Case {
+            source: "not from Power BI: a redirect (§3.2 307 row, S6) to another host",
             status: 302,
             headers: &[("Location", "https://evil.example/steal?x=1")],
             body: "",
@@ -263,6 +285,7 @@ fn canned_errors() {
             display: "Power BI returned 302 Found (a redirect to https://evil.example/steal, not followed) (no RequestId)",
         },
         Case {
+            source: "not from Power BI: an HTML page from a proxy (§3.1 non-JSON bodies)",
             status: 200,
             headers: &[("Content-Type", "text/html"), REQUEST_ID],
             body: "<html>token</html>",
@@ -270,6 +293,7 @@ fn canned_errors() {
             display: "could not read the EmbedToken response (200 OK): expected a JSON body, got Content-Type \"text/html\" (RequestId 49c2e739-d400-429c-860b-856b92f52a4b)",
         },
         Case {
+            source: "not from Power BI: a malformed success",
             status: 200,
             headers: &[],
             body: r#"{"token":"SECRET-EMBED","tokenId":"x","expiration":"later"}"#,
@@ -279,8 +303,8 @@ fn canned_errors() {
     ];
     for case in cases {
         let err = respond(case.status, case.headers, case.body).unwrap_err();
-        assert_eq!(err.kind(), case.kind, "{err}");
-        assert_eq!(err.to_string(), case.display);
+        assert_eq!(err.kind(), case.kind, "{}: {err}", case.source);
+        assert_eq!(err.to_string(), case.display, "{}", case.source);
         assert_eq!(err.status().map(|s| s.as_u16()), Some(case.status));
         assert!(err.was_sent());
     }

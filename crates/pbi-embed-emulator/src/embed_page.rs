@@ -2,8 +2,8 @@
 //! `/embed`): when the browser's `powerbi-client` loads it in its iframe and sends its
 //! load request through `postMessage`, the page checks the token with the emulator (valid,
 //! not expired, for this item, with which identity), answers the handshake and raises the
-//! client's `loaded` event, or its `error` event with a clear message. It also accepts
-//! `setAccessToken` (a new token for the same item).
+//! client's `loaded` event, or its `error` event with a clear message (a `tokenType` other
+//! than Embed is one). It also accepts `setAccessToken` (a new token for the same item).
 
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use http::{Response, StatusCode};
@@ -112,6 +112,12 @@ const PAGE: &str = r#"<!DOCTYPE html>
     var body = m.body || {};
     current = { kind: kind, id: body.id, token: body.accessToken };
     reply(m, 202, {});
+    if (body.tokenType !== 1) {
+      // Real Power BI reads a token without tokenType Embed (1) as an Entra access token.
+      fail(kind, "tokenType is " + (body.tokenType === 0 ? "0 (Aad)" : "not set") +
+        ": an embed token needs tokenType 1 (models.TokenType.Embed)");
+      return;
+    }
     introspect(body.accessToken).then(function (info) {
       var problem = problemWith(info, kind, body.id);
       if (problem) { fail(kind, problem); return; }

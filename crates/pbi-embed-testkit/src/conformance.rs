@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use pbi_embed_core::driver::{BoxError, Credential};
+use pbi_embed_core::driver::{BoxError, Credential, EnvReader};
 use pbi_embed_core::{
     AccessToken, BearerToken, CallError, ClientCredentials, ClientSecret, ClientSettings, DatasetId,
     EffectiveIdentity, EmbedConfig, EmbedRequest, EmbedToken, ErrorKind, IdentityBlob, ProfileId, ReportId,
@@ -20,7 +20,7 @@ use pbi_embed_core::{
 };
 use pbi_embed_emulator::{Emulator, Fault, FaultRule, Route, RouteMatch};
 
-use crate::hostile::{HUGE, HostileServer, cases};
+use crate::hostile::{FullBacklog, HUGE, HostileServer, cases};
 use crate::{Ids, TokenRequest, quick_retries, service_principal, settings_for};
 
 /// A blocking token source a harness wraps into its driver's own kind.
@@ -44,6 +44,18 @@ pub trait Harness: Sync {
         credential: Credential,
         source: Option<SyncSource>,
     ) -> Result<Self::Client, CallError>;
+
+    /// A client for `settings` that signs in as the service principal that `env` names.
+    /// A driver overrides this to go through its own builder's
+    /// `service_principal_from_env`; the default reads `env` with the core's function.
+    ///
+    /// # Errors
+    /// What building said.
+    fn build_from_env(&self, settings: ClientSettings, env: EnvReader) -> Result<Self::Client, CallError> {
+        let (tenant, client_id, secret) = pbi_embed_core::driver::service_principal_from(env)?;
+        let credential = Credential::ClientSecret(ClientCredentials::new(tenant, client_id, secret));
+        self.build(settings, credential, None)
+    }
 
     /// Mints every request at once (threads for a blocking driver, tasks for an async
     /// one); the results in the requests' order.
@@ -91,7 +103,8 @@ macro_rules! conformance_tests {
             sign_in_errors_say_what_entra_said, sign_in_is_retried, the_profile_reaches_power_bi,
             builder_checks, report_config, rls_preflight, preflight_skipped_when_unreadable,
             dashboard_and_tile_configs, hostile_servers, a_server_that_never_reads,
-            huge_requests_are_refused_before_sending);
+            huge_requests_are_refused_before_sending, a_connect_is_bounded,
+            the_service_principal_from_the_environment);
     };
     (@each $harness:expr; $($check:ident),*) => {
         $(
@@ -128,11 +141,17 @@ pub fn scenario_table(harness: &impl Harness) {
     crate::run_scenarios(harness);
 }
 
-/// Sixteen concurrent calls sign in once.
+/// Sixteen concurrent calls sign in once. The sign-in is slowed so that every call
+/// arrives while it is under way, however the threads or tasks are scheduled.
 pub fn one_sign_in_for_many_calls(harness: &impl Harness) {
     let emulator = Emulator::start().unwrap_or_else(|e| panic!("{e}"));
     let ids = Ids::of(&emulator);
     let client = build(harness, no_cache(&emulator), service_principal(&emulator));
+    emulator.inject(FaultRule::next(
+        1,
+        RouteMatch::Entra,
+        Fault::Delay { millis: 500 },
+    ));
     let requests = vec![report(&ids); 16];
     for result in harness.mint_all(&client, &requests) {
         ok(harness, "concurrent call", result);
@@ -172,6 +191,12 @@ pub fn identical_requests_share_one_token(harness: &impl Harness) {
     let rls = TokenRequest::Report(
         ReportToken::view(ids.workspace.clone(), ids.rls_report.clone()).identity(ids.rls_identity("john")),
     );
+    // Slowed, so that every call arrives while the first is under way.
+    emulator.inject(FaultRule::next(
+        1,
+        RouteMatch::GenerateToken,
+        Fault::Delay { millis: 500 },
+    ));
     let tokens: Vec<String> = harness
         .mint_all(&client, &vec![rls; 16])
         .into_iter()
@@ -343,6 +368,79 @@ pub fn an_attempt_is_bounded(harness: &impl Harness) {
         "{}: {err}",
         harness.name()
     );
+}
+
+/// A host that never answers a connection attempt is given up on after the connect
+/// time-out, long before the attempt's own time-out; the error names the host.
+pub fn a_connect_is_bounded(harness: &impl Harness) {
+    let silent = FullBacklog::start();
+    let emulator = Emulator::start().unwrap_or_else(|e| panic!("{e}"));
+    let ids = Ids::of(&emulator);
+    let mut settings = no_cache(&emulator);
+    settings.authority_host = Some(silent.url());
+    settings.connect_timeout = Duration::from_millis(300);
+    settings.timeout = Duration::from_secs(20);
+    settings.retry = RetryPolicy::none();
+    let client = build(harness, settings, service_principal(&emulator));
+    let started = Instant::now();
+    let err = harness.mint(&client, &report(&ids)).unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{}: {:?}: {err}",
+        harness.name(),
+        started.elapsed()
+    );
+    assert!(
+        matches!(err.kind(), ErrorKind::Timeout | ErrorKind::Network),
+        "{}: {err}",
+        harness.name()
+    );
+    let host = silent.url().trim_start_matches("http://").to_owned();
+    assert_eq!(err.host(), Some(host.as_str()), "{}: {err}", harness.name());
+    assert_eq!(emulator.generate_token_requests(), 0, "{}", harness.name());
+}
+
+/// `service_principal_from_env` signs in as the principal the variables name, and a
+/// missing variable is named (not its value) before anything is sent.
+pub fn the_service_principal_from_the_environment(harness: &impl Harness) {
+    fn fixture_env(name: &str) -> Option<std::ffi::OsString> {
+        let fixture = pbi_embed_emulator::Fixture::default();
+        let principal = fixture.service_principals.first()?;
+        match name {
+            "AZURE_TENANT_ID" => Some(fixture.tenant.id.into()),
+            "AZURE_CLIENT_ID" => Some(principal.client_id.clone().into()),
+            "AZURE_CLIENT_SECRET" => Some(principal.client_secret.clone().into()),
+            _ => None,
+        }
+    }
+    fn without_secret(name: &str) -> Option<std::ffi::OsString> {
+        (name != "AZURE_CLIENT_SECRET")
+            .then(|| fixture_env(name))
+            .flatten()
+    }
+    let emulator = Emulator::start().unwrap_or_else(|e| panic!("{e}"));
+    let ids = Ids::of(&emulator);
+    let client = harness
+        .build_from_env(no_cache(&emulator), fixture_env)
+        .unwrap_or_else(|e| panic!("{}: build: {e}", harness.name()));
+    let token = ok(harness, "mint", harness.mint(&client, &report(&ids)));
+    let minted = emulator
+        .minted_token(&token.token_id)
+        .unwrap_or_else(|| panic!("{}: no record", harness.name()));
+    let (_, client_id, _) = ids.credentials();
+    assert_eq!(minted.client_id, client_id.as_str(), "{}", harness.name());
+    assert_eq!(emulator.requests(Route::EntraToken), 1, "{}", harness.name());
+
+    let err = harness
+        .build_from_env(no_cache(&emulator), without_secret)
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{}: {err}", harness.name());
+    assert!(
+        err.to_string().contains("AZURE_CLIENT_SECRET"),
+        "{}: {err}",
+        harness.name()
+    );
+    assert!(!err.was_sent(), "{}", harness.name());
 }
 
 /// A server that drips its answer, with retries, cannot take a call past its deadline.

@@ -121,6 +121,56 @@ impl Drop for HostileServer {
     }
 }
 
+/// A listener on 127.0.0.1 that never accepts, with its accept queue full: a connection
+/// attempt gets no answer at all (the kernel drops the SYN), as with a host that is down
+/// behind a firewall, so only a connect time-out ends it.
+#[derive(Debug)]
+pub struct FullBacklog {
+    addr: SocketAddr,
+    _listener: socket2::Socket,
+    _queued: Vec<TcpStream>,
+}
+
+impl FullBacklog {
+    /// Binds, listens with the smallest backlog and fills it.
+    ///
+    /// # Panics
+    /// When the socket cannot be bound, or the queue never fills.
+    #[must_use]
+    pub fn start() -> Self {
+        use socket2::{Domain, Socket, Type};
+        let listener = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap_or_else(|e| panic!("{e}"));
+        let any: SocketAddr = ([127, 0, 0, 1], 0).into();
+        listener.bind(&any.into()).unwrap_or_else(|e| panic!("bind: {e}"));
+        listener.listen(0).unwrap_or_else(|e| panic!("listen: {e}"));
+        let addr = listener
+            .local_addr()
+            .ok()
+            .and_then(|a| a.as_socket())
+            .unwrap_or_else(|| panic!("no local address"));
+        let mut queued = Vec::new();
+        for _ in 0..16 {
+            match TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+                Ok(stream) => queued.push(stream),
+                Err(_) => {
+                    return Self {
+                        addr,
+                        _listener: listener,
+                        _queued: queued,
+                    };
+                }
+            }
+        }
+        panic!("the accept queue of {addr} never filled");
+    }
+
+    /// `http://127.0.0.1:port`.
+    #[must_use]
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
 /// Reads one request (head and `Content-Length` body); false at end of stream.
 fn read_request(stream: &mut TcpStream) -> bool {
     let Ok(clone) = stream.try_clone() else {

@@ -1,7 +1,7 @@
 //! The async client as a conformance [`Harness`], on a tokio runtime of its own.
 
 use pbi_embed_reqwest::core::ClientSettings;
-use pbi_embed_reqwest::core::driver::Credential;
+use pbi_embed_reqwest::core::driver::{Credential, EnvReader};
 use pbi_embed_reqwest::{BearerToken, CallError, Client, EmbedConfig, EmbedRequest, EmbedToken};
 use pbi_embed_testkit::{Harness, SyncSource, TokenRequest};
 
@@ -43,6 +43,13 @@ impl Harness for Reqwest {
                 .build(),
             None => builder.build(),
         }
+    }
+
+    fn build_from_env(&self, settings: ClientSettings, env: EnvReader) -> Result<Client, CallError> {
+        pbi_embed_reqwest::ClientBuilder::new(env)
+            .settings(settings)
+            .service_principal_from_env()?
+            .build()
     }
 
     fn mint_all(&self, client: &Client, requests: &[TokenRequest]) -> Vec<Result<EmbedToken, CallError>> {

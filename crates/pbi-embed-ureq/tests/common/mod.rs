@@ -2,7 +2,7 @@
 
 use pbi_embed_testkit::{Harness, SyncSource, TokenRequest};
 use pbi_embed_ureq::core::ClientSettings;
-use pbi_embed_ureq::core::driver::Credential;
+use pbi_embed_ureq::core::driver::{Credential, EnvReader};
 use pbi_embed_ureq::{BearerToken, CallError, Client, EmbedConfig, EmbedRequest, EmbedToken};
 
 pub(crate) struct Ureq;
@@ -25,6 +25,13 @@ impl Harness for Ureq {
             Some(source) => builder.token_source(move || source()).build(),
             None => builder.build(),
         }
+    }
+
+    fn build_from_env(&self, settings: ClientSettings, env: EnvReader) -> Result<Client, CallError> {
+        pbi_embed_ureq::ClientBuilder::new(env)
+            .settings(settings)
+            .service_principal_from_env()?
+            .build()
     }
 
     fn mint_all(&self, client: &Client, requests: &[TokenRequest]) -> Vec<Result<EmbedToken, CallError>> {
