@@ -1,34 +1,60 @@
-//! The async client driven from async-std: reqwest needs tokio's reactor, which
-//! async-std's `tokio1` feature provides.
+//! The async client on async-std (discontinued upstream; see `smol.rs` for its
+//! successor). reqwest needs tokio's reactor, which async-std's `tokio1` feature provides.
 //!
 //! ```sh
 //! cargo run --example async_std
 //! ```
+//!
+//! Against Power BI when `AZURE_CLIENT_ID` is set (with `AZURE_TENANT_ID`,
+//! `AZURE_CLIENT_SECRET`, `PBI_WORKSPACE_ID`, `PBI_REPORT_ID`), the local emulator
+//! otherwise.
 
-use pbi_embed_examples::Target;
-use pbi_embed_reqwest::{Client, ReportToken};
+use pbi_embed_emulator::Emulator;
+use pbi_embed_reqwest::{
+    Client, ClientId, ClientSecret, EffectiveIdentity, EmbedRequest, ReportId, TenantId, WorkspaceId,
+};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 #[async_std::main]
-async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let target = Target::from_env()?;
-    println!(
-        "Minting a report embed token from {} on async-std",
-        target.describe()
-    );
-    let client = Client::builder()
-        .cloud(target.cloud.clone())
-        .service_principal(
-            target.tenant.clone(),
-            target.client_id.clone(),
-            target.client_secret.clone(),
-        )
-        .build()?;
-    let mut request = ReportToken::view(target.workspace.clone(), target.report.clone());
-    if let Some(identity) = &target.identity {
-        request = request.identity(identity.clone());
-    }
-    let token = client.embed_token(&request).await?;
-    println!("token id:   {}", token.token_id);
-    println!("expires at: {}", token.expiration_rfc3339());
+async fn main() -> Result<(), BoxError> {
+    // Power BI when AZURE_CLIENT_ID is set; otherwise the local emulator, started here.
+    let emulator = match std::env::var_os("AZURE_CLIENT_ID") {
+        Some(_) => None,
+        None => Some(Emulator::start()?),
+    };
+    let (client, request) = match &emulator {
+        Some(emulator) => {
+            let ids = emulator.ids();
+            let client = Client::builder()
+                .api_base(emulator.base_url())
+                .authority_host(emulator.base_url())
+                .service_principal(
+                    TenantId::parse(&ids.tenant)?,
+                    ClientId::parse(&ids.client_id)?,
+                    ClientSecret::new(ids.client_secret),
+                )
+                .build()?;
+            let report = ReportId::parse(&ids.rls_report)?;
+            let request = EmbedRequest::report(WorkspaceId::parse(&ids.workspace)?, report)
+                .identity(EffectiveIdentity::new("john@contoso.com").role(ids.rls_role));
+            (client, request)
+        }
+        None => {
+            let client = Client::builder().service_principal_from_env()?.build()?;
+            let workspace = WorkspaceId::parse(&var("PBI_WORKSPACE_ID")?)?;
+            (
+                client,
+                EmbedRequest::report(workspace, ReportId::parse(&var("PBI_REPORT_ID")?)?),
+            )
+        }
+    };
+    let config = client.embed_config(&request).await?;
+    println!("on async-std: token {} for {}", config.token_id, config.embed_url);
     Ok(())
+}
+
+/// A variable that must be set.
+fn var(name: &str) -> Result<String, BoxError> {
+    std::env::var(name).map_err(|_| format!("{name} is not set").into())
 }

@@ -1,32 +1,55 @@
-//! The async client on tokio: many concurrent requests for the same report and identity
-//! share one embed token, minted once.
+//! The async client on tokio: 50 concurrent requests for the same report and identity
+//! share one embed token, minted by one GenerateToken call.
 //!
 //! ```sh
 //! cargo run --example async_tokio
 //! ```
 //!
-//! Runs against the emulator unless the `AZURE_*` and `PBI_*` variables are set (see the
-//! quick start).
+//! Against Power BI when `AZURE_CLIENT_ID` is set (with `AZURE_TENANT_ID`,
+//! `AZURE_CLIENT_SECRET`, `PBI_WORKSPACE_ID`, `PBI_REPORT_ID`), the local emulator
+//! otherwise.
 
-use pbi_embed_examples::Target;
-use pbi_embed_reqwest::{Client, ReportToken};
+use pbi_embed_emulator::Emulator;
+use pbi_embed_reqwest::{
+    Client, ClientId, ClientSecret, EffectiveIdentity, ReportId, ReportToken, TenantId, WorkspaceId,
+};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let target = Target::from_env()?;
-    println!("Minting report embed tokens from {}", target.describe());
-    let client = Client::builder()
-        .cloud(target.cloud.clone())
-        .service_principal(
-            target.tenant.clone(),
-            target.client_id.clone(),
-            target.client_secret.clone(),
+async fn main() -> Result<(), BoxError> {
+    // Power BI when AZURE_CLIENT_ID is set; otherwise the local emulator, started here.
+    let emulator = match std::env::var_os("AZURE_CLIENT_ID") {
+        Some(_) => None,
+        None => Some(Emulator::start()?),
+    };
+    let (client, request) = if let Some(emulator) = &emulator {
+        let ids = emulator.ids();
+        let client = Client::builder()
+            .api_base(emulator.base_url())
+            .authority_host(emulator.base_url())
+            .service_principal(
+                TenantId::parse(&ids.tenant)?,
+                ClientId::parse(&ids.client_id)?,
+                ClientSecret::new(ids.client_secret),
+            )
+            .build()?;
+        let identity = EffectiveIdentity::new("john@contoso.com")
+            .role(ids.rls_role)
+            .dataset(ids.rls_dataset.parse()?);
+        let report = ReportId::parse(&ids.rls_report)?;
+        (
+            client,
+            ReportToken::view(WorkspaceId::parse(&ids.workspace)?, report).identity(identity),
         )
-        .build()?;
-    let mut request = ReportToken::view(target.workspace.clone(), target.report.clone());
-    if let Some(identity) = &target.identity {
-        request = request.identity(identity.clone());
-    }
+    } else {
+        let client = Client::builder().service_principal_from_env()?.build()?;
+        let workspace = WorkspaceId::parse(&var("PBI_WORKSPACE_ID")?)?;
+        (
+            client,
+            ReportToken::view(workspace, ReportId::parse(&var("PBI_REPORT_ID")?)?),
+        )
+    };
 
     // 50 page views at once, as a busy backend would see them.
     let views: Vec<_> = (0..50)
@@ -47,7 +70,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     if token_ids.len() != 1 {
         return Err(format!("expected one shared token, got {}", token_ids.len()).into());
     }
-    if let Some(emulator) = &target.emulator {
+    if let Some(emulator) = &emulator {
         let calls = emulator.generate_token_requests();
         println!("The emulator saw {calls} GenerateToken call(s).");
         if calls != 1 {
@@ -55,4 +78,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         }
     }
     Ok(())
+}
+
+/// A variable that must be set.
+fn var(name: &str) -> Result<String, BoxError> {
+    std::env::var(name).map_err(|_| format!("{name} is not set").into())
 }

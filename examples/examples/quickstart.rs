@@ -1,73 +1,83 @@
-//! The quick start: sign in as a service principal and mint a report embed token with a
-//! row-level-security identity, through the blocking client.
+//! The quick start: sign in as a service principal and get the embed configuration that
+//! the browser's `powerbi-client` takes for a report, with a row-level-security identity,
+//! through the blocking client.
 //!
 //! ```sh
 //! cargo run --example quickstart
 //! ```
 //!
-//! With no `AZURE_*` variables set it starts the local emulator and uses its fixture.
-//! With `AZURE_TENANT_ID`, `AZURE_CLIENT_ID`, `AZURE_CLIENT_SECRET`, `PBI_WORKSPACE_ID`
-//! and `PBI_REPORT_ID` set it does the same against Power BI (add `PBI_USERNAME`,
-//! `PBI_ROLES` and `PBI_DATASET_ID` for an RLS identity).
+//! With `AZURE_CLIENT_ID` set it talks to Power BI: set `AZURE_TENANT_ID`,
+//! `AZURE_CLIENT_ID`, `AZURE_CLIENT_SECRET`, `PBI_WORKSPACE_ID` and `PBI_REPORT_ID` (and
+//! `PBI_USERNAME` and `PBI_ROLES`, comma-separated, for an RLS identity). Without it, it
+//! starts the local emulator and uses its fixture.
+//!
+//! Copy it: `pbi-embed-ureq`, `pbi-embed-emulator` and `serde_json` are all it needs.
 
-use pbi_embed_examples::Target;
-use pbi_embed_ureq::{Client, ReportToken};
-use serde_json::json;
+use pbi_embed_emulator::Emulator;
+use pbi_embed_ureq::{
+    Client, ClientId, ClientSecret, EffectiveIdentity, EmbedRequest, ReportId, TenantId, WorkspaceId,
+};
 
-fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let target = Target::from_env()?;
-    println!("Minting a report embed token from {}", target.describe());
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-    let client = Client::builder()
-        .cloud(target.cloud.clone())
-        .service_principal(
-            target.tenant.clone(),
-            target.client_id.clone(),
-            target.client_secret.clone(),
+fn main() -> Result<(), BoxError> {
+    // Power BI when AZURE_CLIENT_ID is set; otherwise the local emulator, started here.
+    let emulator = match std::env::var_os("AZURE_CLIENT_ID") {
+        Some(_) => None,
+        None => Some(Emulator::start()?),
+    };
+    let (client, request) = if let Some(emulator) = &emulator {
+        let ids = emulator.ids();
+        println!("The local emulator at {}", emulator.base_url());
+        let client = Client::builder()
+            .api_base(emulator.base_url())
+            .authority_host(emulator.base_url())
+            .service_principal(
+                TenantId::parse(&ids.tenant)?,
+                ClientId::parse(&ids.client_id)?,
+                ClientSecret::new(ids.client_secret),
+            )
+            .build()?;
+        // This report's dataset has row-level security: it needs an identity with a role.
+        let request = EmbedRequest::report(
+            WorkspaceId::parse(&ids.workspace)?,
+            ReportId::parse(&ids.rls_report)?,
         )
-        .build()?;
+        .identity(EffectiveIdentity::new("john@contoso.com").role(ids.rls_role));
+        (client, request)
+    } else {
+        println!("Power BI, as the service principal in AZURE_*");
+        let client = Client::builder().service_principal_from_env()?.build()?;
+        let mut request = EmbedRequest::report(
+            WorkspaceId::parse(&var("PBI_WORKSPACE_ID")?)?,
+            ReportId::parse(&var("PBI_REPORT_ID")?)?,
+        );
+        if let Ok(username) = var("PBI_USERNAME") {
+            let roles = var("PBI_ROLES").unwrap_or_default();
+            let roles = roles.split(',').filter(|role| !role.is_empty());
+            request = request.identity(EffectiveIdentity::new(username).roles(roles));
+        }
+        (client, request)
+    };
 
-    let mut request = ReportToken::view(target.workspace.clone(), target.report.clone());
-    if let Some(identity) = &target.identity {
-        request = request.identity(identity.clone());
-    }
-    let token = match client.embed_token(&request) {
-        Ok(token) => token,
+    // The report's embed URL, the RLS pre-flight and the embed token, in one call.
+    match client.embed_config(&request) {
+        Ok(config) => {
+            println!("What powerbi.embed(element, config) takes:");
+            println!("{}", serde_json::to_string_pretty(&config)?);
+            Ok(())
+        }
         Err(error) => {
             eprintln!("error: {error}");
-            if let Some(hint) = error.service().and_then(|e| e.as_api()).and_then(|e| e.hint()) {
+            if let Some(hint) = error.hint() {
                 eprintln!("hint: {hint}");
             }
             std::process::exit(1);
         }
-    };
+    }
+}
 
-    println!("token id:   {}", token.token_id);
-    println!("expires at: {}", token.expiration_rfc3339());
-    println!();
-    println!("What the browser's powerbi-client needs (powerbi.embed(element, config)):");
-    let mut config = json!({
-        "type": "report",
-        "id": target.report.as_str(),
-        "tokenType": 1, // models.TokenType.Embed
-        "accessToken": token.token.secret(),
-    });
-    if let Some(url) = target.embed_url() {
-        config["embedUrl"] = json!(url);
-    }
-    println!("{}", serde_json::to_string_pretty(&config)?);
-    if let Some(emulator) = &target.emulator {
-        let minted = emulator
-            .minted_token(&token.token_id)
-            .ok_or("the emulator forgot the token")?;
-        if let Some(identity) = minted.identities.first() {
-            println!();
-            println!(
-                "The emulator minted it for {} with roles {}.",
-                identity.username.as_deref().unwrap_or("(no username)"),
-                identity.roles.join(", ")
-            );
-        }
-    }
-    Ok(())
+/// A variable that must be set.
+fn var(name: &str) -> Result<String, BoxError> {
+    std::env::var(name).map_err(|_| format!("{name} is not set").into())
 }

@@ -14,9 +14,11 @@
 //! the emulator with `PBI_EMULATOR_EMBED_BASE=https://emu.powerbi.com` and a browser that
 //! routes that host to it, as `examples/web/browser-test.mjs` does.
 //!
-//! It runs against the local emulator unless `AZURE_*` and `PBI_*` are set (see the quick
-//! start). `PBI_WEB_LISTEN` picks the address, `PBI_EMBED_LIFETIME_MINUTES` shortens the
-//! tokens and `PBI_REFRESH_MARGIN_SECONDS` sets how long before expiry the page renews.
+//! It runs against the local emulator, started in `main`, unless `AZURE_CLIENT_ID` is set:
+//! then against Power BI with `AZURE_TENANT_ID`, `AZURE_CLIENT_SECRET`, `PBI_WORKSPACE_ID`,
+//! `PBI_REPORT_ID`, `PBI_ROLES` (the users' role) and, for a dashboard, `PBI_DATASET_ID`.
+//! `PBI_WEB_LISTEN` picks the address, `PBI_EMBED_LIFETIME_MINUTES` shortens the tokens and
+//! `PBI_REFRESH_MARGIN_SECONDS` sets how long before expiry the page renews.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -28,11 +30,24 @@ use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use pbi_embed_examples::Target;
-use pbi_embed_reqwest::{Client, EffectiveIdentity, EmbedRequest};
+use pbi_embed_emulator::Emulator;
+use pbi_embed_reqwest::{
+    Client, ClientId, ClientSecret, DashboardId, DatasetId, EffectiveIdentity, EmbedRequest, ReportId,
+    TenantId, TileId, WorkspaceId,
+};
 use serde_json::json;
 
 const INDEX: &str = include_str!("../web/index.html");
+
+/// What the app embeds: a report, and a dashboard and tile when there are some.
+struct Target {
+    workspace: WorkspaceId,
+    report: ReportId,
+    dashboard: Option<DashboardId>,
+    tile: Option<TileId>,
+    /// A dashboard's identity must name its datasets itself: these.
+    datasets: Vec<DatasetId>,
+}
 
 struct App {
     client: Client,
@@ -86,11 +101,7 @@ async fn embed_config(State(app): State<Arc<App>>, Query(query): Query<EmbedQuer
         // A report's and a tile's dataset come from their metadata; a dashboard's identity
         // must name the datasets itself: those of the configured identity.
         if query.kind.as_deref() == Some("dashboard") && identity.datasets.is_empty() {
-            identity.datasets = target
-                .identity
-                .as_ref()
-                .map(|i| i.datasets.clone())
-                .unwrap_or_default();
+            identity.datasets.clone_from(&target.datasets);
         }
         request = request.identity(identity);
     }
@@ -135,48 +146,74 @@ async fn powerbi_js(State(app): State<Arc<App>>) -> Response {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let target = Target::from_env()?;
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let required = |name: &str| env(name).ok_or_else(|| format!("{name} is not set"));
     let listen: SocketAddr = env("PBI_WEB_LISTEN")
         .unwrap_or_else(|| "127.0.0.1:3000".to_owned())
         .parse()?;
-    let client = Client::builder()
-        .cloud(target.cloud.clone())
-        .service_principal(
-            target.tenant.clone(),
-            target.client_id.clone(),
-            target.client_secret.clone(),
-        )
-        .build()?;
-    // alice and bob see their region's rows; mallory was never given an identity.
-    let role = |name: &str| {
-        target
-            .identity
-            .as_ref()
-            .and_then(|i| i.roles.first().cloned())
-            .unwrap_or_else(|| name.to_owned())
+    // Power BI when AZURE_CLIENT_ID is set; otherwise the local emulator, started here
+    // (with embed URLs under PBI_EMULATOR_EMBED_BASE when that is set).
+    let emulator = match env("AZURE_CLIENT_ID") {
+        Some(_) => None,
+        None => {
+            let builder = Emulator::builder();
+            let builder = match env("PBI_EMULATOR_EMBED_BASE") {
+                Some(base) => builder.embed_base(base),
+                None => builder,
+            };
+            Some(builder.start()?)
+        }
+    };
+    // Each user's RLS role; mallory was never given an identity.
+    let (client, target, roles) = if let Some(emulator) = &emulator {
+        let ids = emulator.ids();
+        let client = Client::builder()
+            .api_base(emulator.base_url())
+            .authority_host(emulator.base_url())
+            .service_principal(
+                TenantId::parse(&ids.tenant)?,
+                ClientId::parse(&ids.client_id)?,
+                ClientSecret::new(ids.client_secret),
+            )
+            .build()?;
+        let target = Target {
+            workspace: WorkspaceId::parse(&ids.workspace)?,
+            report: ReportId::parse(&ids.rls_report)?,
+            dashboard: Some(DashboardId::parse(&ids.dashboard)?),
+            tile: Some(TileId::parse(&ids.tile)?),
+            datasets: vec![DatasetId::parse(&ids.rls_dataset)?],
+        };
+        (client, target, (ids.rls_role, "Manager".to_owned()))
+    } else {
+        let client = Client::builder().service_principal_from_env()?.build()?;
+        let target = Target {
+            workspace: WorkspaceId::parse(&required("PBI_WORKSPACE_ID")?)?,
+            report: ReportId::parse(&required("PBI_REPORT_ID")?)?,
+            dashboard: env("PBI_DASHBOARD_ID")
+                .map(|id| DashboardId::parse(&id))
+                .transpose()?,
+            tile: env("PBI_TILE_ID").map(|id| TileId::parse(&id)).transpose()?,
+            datasets: env("PBI_DATASET_ID")
+                .map(|id| DatasetId::parse(&id))
+                .transpose()?
+                .into_iter()
+                .collect(),
+        };
+        let role = env("PBI_ROLES").and_then(|r| r.split(',').next().map(str::to_owned));
+        let role = role.unwrap_or_else(|| "Region".to_owned());
+        (client, target, (role.clone(), role))
     };
     let users = HashMap::from([
         (
             "alice",
-            Some(EffectiveIdentity::new("alice@contoso.com").role(role("Region"))),
+            Some(EffectiveIdentity::new("alice@contoso.com").role(roles.0)),
         ),
         (
             "bob",
-            Some(
-                EffectiveIdentity::new("bob@contoso.com").role(if target.emulator.is_some() {
-                    "Manager".to_owned()
-                } else {
-                    role("Manager")
-                }),
-            ),
+            Some(EffectiveIdentity::new("bob@contoso.com").role(roles.1)),
         ),
         ("mallory", None),
     ]);
-    let emulator = target
-        .emulator
-        .as_ref()
-        .map(pbi_embed_emulator::Emulator::base_url);
     let app = Arc::new(App {
         client,
         users,
@@ -195,8 +232,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         .with_state(app);
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
-    if let Some(emulator) = emulator {
-        println!("emulator: {emulator}");
+    if let Some(emulator) = &emulator {
+        println!("emulator: {}", emulator.base_url());
     }
     println!("web app: http://{addr}/?user=alice");
     axum::serve(listener, router).await?;

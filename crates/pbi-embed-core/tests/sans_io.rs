@@ -43,16 +43,30 @@ fn source_reads_no_clock_env_file_or_network() {
 #[test]
 fn no_http_client_runtime_or_socket_dependency() {
     let manifest = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml")).unwrap();
-    let deps = manifest
-        .split("[dependencies]")
-        .nth(1)
-        .unwrap()
-        .split("\n[")
-        .next()
-        .unwrap();
+    // Both `[dependencies]` with `name = ...` lines (the repository's manifest) and one
+    // `[dependencies.name]` table a dependency (the packaged, normalized one).
+    let mut deps = Vec::new();
+    let mut in_dependencies = false;
+    for line in manifest.lines().map(str::trim) {
+        if let Some(header) = line.strip_prefix('[') {
+            let header = header.trim_end_matches(']');
+            in_dependencies = header == "dependencies";
+            if let Some(name) = header.strip_prefix("dependencies.") {
+                deps.push(name.trim_matches('"').to_owned());
+            }
+        } else if in_dependencies && let Some((name, _)) = line.split_once('=') {
+            // `http.workspace = true` names `http`.
+            let name = name.trim();
+            deps.push(name.strip_suffix(".workspace").unwrap_or(name).to_owned());
+        }
+    }
+    assert!(
+        deps.iter().any(|d| d == "http"),
+        "no dependencies found in {deps:?}"
+    );
     for crate_name in ["ureq", "reqwest", "hyper", "tokio", "async-std", "mio", "socket2"] {
         assert!(
-            !deps.contains(crate_name),
+            !deps.iter().any(|d| d == crate_name),
             "pbi-embed-core depends on {crate_name}"
         );
     }

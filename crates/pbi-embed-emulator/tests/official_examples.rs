@@ -16,7 +16,7 @@ use pbi_embed_emulator::fixture::{Dashboard, Dataset, Report, Tile, Workspace};
 use pbi_embed_emulator::{Emulator, Fixture};
 use serde_json::Value;
 
-const EXAMPLES: &str = include_str!("../../pbi-embed-core/tests/data/powerbi-embed-examples.json");
+const EXAMPLES: &str = include_str!("data/powerbi-embed-examples.json");
 
 fn strings(value: &Value) -> Vec<String> {
     value

@@ -47,9 +47,26 @@
 //!
 //! # Logging
 //!
-//! Each response is logged at DEBUG through `tracing` with its operation and status; no
-//! secret is ever logged. ureq's own protocol layer logs raw HTTP bytes, bearer token
-//! included, at TRACE through the `log` crate: see the `cap-log-level` feature.
+//! Each attempt is logged through `tracing` (operation, attempt, host at DEBUG; status and
+//! RequestId at DEBUG; waits before a retry at INFO); no secret is ever logged.
+//!
+//! ureq's protocol layer (`ureq_proto`) logs every byte it sends and receives at TRACE
+//! through the `log` crate: the `Authorization` header with the bearer token, and the
+//! embed token in the answer. ureq has no switch for that, and a library cannot filter
+//! another crate's records without owning the program's logger. So the default feature
+//! `cap-log-level` enables `log`'s `max_level_debug`, which compiles `log` TRACE records
+//! out of the whole program.
+//!
+//! The trade-off, stated: while `pbi-embed-ureq` is built with default features, an
+//! application gets no `log` TRACE records from any crate (`tracing` events are not
+//! affected, nor `log` records at DEBUG and above). The `log` crate asks libraries not to
+//! set its level features; we judge a bearer token in a log file the worse harm, because
+//! TRACE is what people turn on to debug an HTTP problem, and the logs then go to
+//! tickets and chat. To opt out, turn default features off
+//! (`default-features = false, features = ["rustls"]`) and filter the `ureq_proto`
+//! target at TRACE in your logger (for example `RUST_LOG=trace,ureq_proto=debug`). The
+//! test suite checks both sides: with the cap no secret reaches a TRACE subscriber; without
+//! it ureq's records do carry the bearer token.
 
 mod client;
 
