@@ -63,12 +63,32 @@ pub(crate) enum CloudName {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
-    /// Mint an embed token; prints {"token", "tokenId", "expiration"} as JSON.
-    #[command(subcommand)]
-    Token(TokenCommand),
+    /// Mint an embed token; prints {"token", "tokenId", "expiration"} as JSON (or, with
+    /// `--output token`, the bare token).
+    Token(TokenArgs),
     /// Run the local Power BI and Entra ID emulator in the foreground (Ctrl-C stops it).
     #[command(after_help = "Example:\n  pbi-embed emulator --listen 127.0.0.1:8080")]
     Emulator(EmulatorArgs),
+}
+
+/// `pbi-embed token`: what to print, and which token.
+#[derive(Debug, Args)]
+pub(crate) struct TokenArgs {
+    /// What to print: `json` ({"token", "tokenId", "expiration"}) or `token` (the bare
+    /// token and a newline, for shell use: TOKEN=$(pbi-embed token ... --output token)).
+    #[arg(long, value_enum, default_value = "json", global = true)]
+    pub(crate) output: TokenOutput,
+    #[command(subcommand)]
+    pub(crate) command: TokenCommand,
+}
+
+/// How `pbi-embed token` prints what it minted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum TokenOutput {
+    /// `{"token", "tokenId", "expiration"}` on one line.
+    Json,
+    /// The bare token.
+    Token,
 }
 
 #[derive(Debug, Subcommand)]

@@ -3,8 +3,8 @@
 use std::io::Read as _;
 use std::time::Duration;
 
-use pbi_embed_ureq::core::MAX_REQUEST_BYTES;
 use pbi_embed_ureq::core::driver::env_text;
+use pbi_embed_ureq::core::{GetReportInGroup, MAX_REQUEST_BYTES};
 use pbi_embed_ureq::{
     AccessToken, Client, ClientId, ClientSecret, Cloud, CreateReportToken, DashboardId, DashboardToken,
     DatasetId, DatasetToken, EffectiveIdentity, EmbedToken, IdentityBlob, MultiResourceToken, ProfileId,
@@ -12,22 +12,27 @@ use pbi_embed_ureq::{
 };
 use serde_json::json;
 
-use crate::args::{AccessLevel, CloudName, Global, IdentityArgs, TokenCommand};
+use crate::args::{AccessLevel, CloudName, Global, IdentityArgs, TokenArgs, TokenCommand, TokenOutput};
 use crate::failure::Failure;
 
 /// Runs a token subcommand.
-pub(crate) fn run(global: &Global, command: TokenCommand) -> Result<(), Failure> {
+pub(crate) fn run(global: &Global, args: TokenArgs) -> Result<(), Failure> {
     let (client, fixed_bearer) = client(global)?;
-    let token = mint(&client, command).map_err(|failure| match failure {
+    let token = mint(&client, args.command).map_err(|failure| match failure {
         Failure::Call(error) if fixed_bearer => Failure::WithFixedBearer(error),
         other => other,
     })?;
-    let output = json!({
-        "token": token.token.secret(),
-        "tokenId": token.token_id,
-        "expiration": token.expiration_rfc3339(),
-    });
-    println!("{output}");
+    match args.output {
+        TokenOutput::Json => {
+            let output = json!({
+                "token": token.token.secret(),
+                "tokenId": token.token_id,
+                "expiration": token.expiration_rfc3339(),
+            });
+            println!("{output}");
+        }
+        TokenOutput::Token => println!("{}", token.token.secret()),
+    }
     Ok(())
 }
 
@@ -42,6 +47,17 @@ fn mint(client: &Client, command: TokenCommand) -> Result<EmbedToken, Failure> {
             lifetime_minutes,
         } => {
             let (workspace, report) = (WorkspaceId::parse(&workspace)?, ReportId::parse(&report)?);
+            let mut identities = identities(&identity)?;
+            if identities.iter().any(|i| i.datasets.is_empty()) {
+                // As the library's embed configurations do: an identity that names no
+                // dataset is for the report's own dataset.
+                let metadata = client.execute(&GetReportInGroup::new(workspace.clone(), report.clone()))?;
+                if let Some(dataset) = metadata.dataset_id {
+                    for identity in identities.iter_mut().filter(|i| i.datasets.is_empty()) {
+                        identity.datasets.push(dataset.clone());
+                    }
+                }
+            }
             let mut op = match access_level {
                 AccessLevel::View => ReportToken::view(workspace, report),
                 AccessLevel::Edit => ReportToken::edit(workspace, report),
@@ -49,7 +65,7 @@ fn mint(client: &Client, command: TokenCommand) -> Result<EmbedToken, Failure> {
             if allow_save_as {
                 op = op.allow_save_as(true);
             }
-            let op = op.identities(identities(&identity)?);
+            let op = op.identities(identities);
             client.embed_token(&with_lifetime(
                 op,
                 lifetime_minutes,

@@ -339,6 +339,77 @@ fn a_bearer_token_from_the_environment() {
     assert_no_secret(&emulator, &run, &[&bearer]);
 }
 
+/// An identity that names no dataset is for the report's own dataset, looked up from the
+/// report's metadata, as the library's embed configurations do.
+#[test]
+fn a_report_identity_without_datasets_gets_the_reports_dataset() {
+    let emulator = Emulator::start().unwrap();
+    let ids = emulator.ids();
+    let mut cmd = pbi_embed(&emulator);
+    cmd.args([
+        "token",
+        "report",
+        "--workspace",
+        &ids.workspace,
+        "--report",
+        &ids.rls_report,
+    ])
+    .args(["--username", "john@contoso.com", "--role", &ids.rls_role]);
+    let run = exec(cmd);
+    let json = minted(&emulator, &run);
+    let record = emulator
+        .introspect(json["token"].as_str().unwrap())
+        .token
+        .unwrap();
+    let expected = Expected::new("Reports_GenerateTokenInGroup")
+        .access("View")
+        .resource("report", &ids.rls_report, false, None)
+        .identity("john@contoso.com", &[&ids.rls_role], &[&ids.rls_dataset], None);
+    check_minted(&expected, &record).unwrap();
+    assert_eq!(
+        emulator.requests(pbi_embed_emulator::Route::ReportsGetReportInGroup),
+        1
+    );
+}
+
+/// `--output token` prints the bare token and a newline, for `TOKEN=$(...)`; before or
+/// after the subcommand alike, and a wrong value is a usage error.
+#[test]
+fn the_bare_token_for_shell_use() {
+    let emulator = Emulator::start().unwrap();
+    let ids = emulator.ids();
+    let dataset = ["--workspace", &ids.workspace, "--dataset", &ids.dataset];
+    for placement in [
+        ["token", "--output", "token", "dataset"],
+        ["token", "dataset", "--output", "token"],
+    ] {
+        let mut cmd = pbi_embed(&emulator);
+        cmd.args(placement).args(dataset);
+        let run = exec(cmd);
+        assert_eq!(run.code, 0, "{placement:?}: {}", run.stderr);
+        let token = run
+            .stdout
+            .strip_suffix('\n')
+            .unwrap_or_else(|| panic!("{:?}", run.stdout));
+        assert!(!token.contains(['\n', '{', ' ']), "{placement:?}: {token:?}");
+        let seen = emulator.introspect(token);
+        assert!(seen.valid, "{placement:?}: {seen:?}");
+        check_minted(
+            &Expected::new("Datasets_GenerateTokenInGroup")
+                .access("View")
+                .resource("dataset", &ids.dataset, false, None),
+            &seen.token.unwrap(),
+        )
+        .unwrap();
+    }
+    let mut cmd = pbi_embed(&emulator);
+    cmd.args(["token", "--output", "yaml", "dataset"]).args(dataset);
+    let run = exec(cmd);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("invalid value 'yaml'"), "{}", run.stderr);
+    assert_eq!(emulator.generate_token_requests(), 2);
+}
+
 #[test]
 fn exit_2_for_usage_and_invalid_input() {
     let emulator = Emulator::start().unwrap();
