@@ -14,6 +14,15 @@ mod custom_http_stack;
 
 use custom_http_stack::HyperDriver;
 
+// Each client's own conformance harness, the same one its crate's tests use.
+#[path = "../../crates/pbi-embed-reqwest/tests/common/mod.rs"]
+mod reqwest_harness;
+#[path = "../../crates/pbi-embed-ureq/tests/common/mod.rs"]
+mod ureq_harness;
+
+use reqwest_harness::Reqwest;
+use ureq_harness::Ureq;
+
 struct Hyper(tokio::runtime::Runtime);
 
 impl Harness for Hyper {
@@ -70,93 +79,6 @@ impl Harness for Hyper {
     }
 }
 
-struct Ureq;
-
-impl Harness for Ureq {
-    type Client = pbi_embed_ureq::Client;
-
-    fn name(&self) -> &'static str {
-        "pbi-embed-ureq"
-    }
-
-    fn build(
-        &self,
-        settings: ClientSettings,
-        credential: Credential,
-        _: Option<SyncSource>,
-    ) -> Result<Self::Client, CallError> {
-        pbi_embed_ureq::Client::builder()
-            .settings(settings)
-            .credential(credential)
-            .build()
-    }
-
-    fn mint_all(
-        &self,
-        client: &Self::Client,
-        requests: &[TokenRequest],
-    ) -> Vec<Result<EmbedToken, CallError>> {
-        requests.iter().map(|r| client.embed_token(r)).collect()
-    }
-
-    fn embed_config(&self, client: &Self::Client, request: &EmbedRequest) -> Result<EmbedConfig, CallError> {
-        client.embed_config(request)
-    }
-
-    fn sign_in(&self, client: &Self::Client) -> Result<BearerToken, CallError> {
-        client.sign_in()
-    }
-
-    fn in_flight(&self, client: &Self::Client) -> usize {
-        client.session().in_flight()
-    }
-}
-
-struct Reqwest(tokio::runtime::Runtime);
-
-impl Harness for Reqwest {
-    type Client = pbi_embed_reqwest::Client;
-
-    fn name(&self) -> &'static str {
-        "pbi-embed-reqwest"
-    }
-
-    fn build(
-        &self,
-        settings: ClientSettings,
-        credential: Credential,
-        _: Option<SyncSource>,
-    ) -> Result<Self::Client, CallError> {
-        pbi_embed_reqwest::Client::builder()
-            .settings(settings)
-            .credential(credential)
-            .build()
-    }
-
-    fn mint_all(
-        &self,
-        client: &Self::Client,
-        requests: &[TokenRequest],
-    ) -> Vec<Result<EmbedToken, CallError>> {
-        requests
-            .iter()
-            .map(|r| self.0.block_on(client.embed_token(r)))
-            .collect()
-    }
-
-    fn embed_config(&self, client: &Self::Client, request: &EmbedRequest) -> Result<EmbedConfig, CallError> {
-        self.0.block_on(client.embed_config(request))
-    }
-
-    fn sign_in(&self, client: &Self::Client) -> Result<BearerToken, CallError> {
-        self.0.block_on(client.sign_in())
-    }
-
-    fn in_flight(&self, client: &Self::Client) -> usize {
-        client.session().in_flight()
-    }
-}
-
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -169,7 +91,7 @@ fn runtime() -> tokio::runtime::Runtime {
 fn three_drivers_one_table_identical_results() {
     let hyper = run_scenarios(&Hyper(runtime()));
     let ureq = run_scenarios(&Ureq);
-    let reqwest = run_scenarios(&Reqwest(runtime()));
+    let reqwest = run_scenarios(&Reqwest::new());
     assert!(!hyper.is_empty());
     assert_eq!(hyper, ureq, "hyper example and pbi-embed-ureq differ");
     assert_eq!(hyper, reqwest, "hyper example and pbi-embed-reqwest differ");
