@@ -69,7 +69,9 @@ pub(crate) enum Command {
     /// `--output token`, the bare token).
     Token(TokenArgs),
     /// Run the local Power BI and Entra ID emulator in the foreground (Ctrl-C stops it).
-    #[command(after_help = "Example:\n  pbi-embed emulator --listen 127.0.0.1:8080")]
+    #[command(
+        after_help = "Example:\n  pbi-embed emulator --listen 127.0.0.1:8080\n\nExample (HTTPS, for clients that trust ca.pem):\n  pbi-embed emulator --tls --tls-ca-out ca.pem"
+    )]
     Emulator(EmulatorArgs),
 }
 
@@ -258,6 +260,26 @@ pub(crate) struct EmulatorArgs {
     /// A fixture file (JSON) instead of the built-in one.
     #[arg(long, value_name = "FILE")]
     pub(crate) fixture: Option<PathBuf>,
+    /// Serve HTTPS, with a certificate for localhost, 127.0.0.1 and ::1 signed by a
+    /// certificate authority made at start (see --tls-ca-out).
+    #[arg(long)]
+    pub(crate) tls: bool,
+    /// Another name (DNS name or IP address) the generated certificate covers; repeatable.
+    #[arg(long, value_name = "NAME", requires = "tls", conflicts_with = "tls_cert")]
+    pub(crate) tls_name: Vec<String>,
+    /// Write the certificate authority (PEM) here, for clients to trust.
+    #[arg(long, value_name = "FILE", requires = "tls", conflicts_with = "tls_cert")]
+    pub(crate) tls_ca_out: Option<PathBuf>,
+    /// Serve this certificate chain (PEM, leaf first) instead of a generated one.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub(crate) tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub(crate) tls_key: Option<PathBuf>,
+    /// Where embed URLs point (default: the emulator's own base URL), for a browser that
+    /// reaches the emulator under another name.
+    #[arg(long, value_name = "URL")]
+    pub(crate) embed_base: Option<String>,
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 
 use std::io::Write as _;
 
-use pbi_embed_emulator::{Emulator, Fixture};
+use pbi_embed_emulator::{Emulator, Fixture, Tls};
 
 use crate::args::EmulatorArgs;
 use crate::failure::{Failure, NETWORK, USAGE};
@@ -13,18 +13,42 @@ pub(crate) fn run(options: &EmulatorArgs) -> Result<(), Failure> {
         Some(path) => Fixture::from_file(path).map_err(|e| Failure::Emulator(e.to_string(), USAGE))?,
         None => Fixture::default(),
     };
-    let emulator = Emulator::builder()
-        .fixture(fixture)
-        .listen(options.listen)
+    let mut builder = Emulator::builder().fixture(fixture).listen(options.listen);
+    if let Some(tls) = tls(options)? {
+        builder = builder.tls(tls);
+    }
+    if let Some(embed_base) = &options.embed_base {
+        builder = builder.embed_base(embed_base.as_str());
+    }
+    let emulator = builder
         .start()
-        .map_err(|e| Failure::Emulator(format!("cannot listen on {}: {e}", options.listen), NETWORK))?;
+        .map_err(|e| Failure::Emulator(format!("cannot serve on {}: {e}", options.listen), NETWORK))?;
     let base = emulator.base_url();
     let ids = emulator.ids();
+    let trust = match (&options.tls_ca_out, emulator.ca_pem()) {
+        (Some(path), Some(pem)) => {
+            std::fs::write(path, pem).map_err(|e| {
+                Failure::Emulator(
+                    format!("cannot write the CA certificate to {}: {e}", path.display()),
+                    USAGE,
+                )
+            })?;
+            let path = path.display();
+            format!(
+                "\n  CA certificate:       {path}\n    trust it: pbi-embed --ca-cert {path} … | SSL_CERT_FILE={path} | REQUESTS_CA_BUNDLE={path} (Python)"
+            )
+        }
+        (None, Some(_)) => {
+            "\n  CA certificate:       not written (add --tls-ca-out FILE to trust it)".to_owned()
+        }
+        _ => String::new(),
+    };
     let text = format!(
         "pbi-embed emulator listening on {base}
   Power BI API base:    {base}
   Entra authority host: {base}
-  control routes:       {base}/_emulator/stats, /_emulator/tokens/{{tokenId}}, /_emulator/faults
+  OpenID configuration: {base}/{tenant}/v2.0/.well-known/openid-configuration
+  control routes:       {base}/_emulator/stats, /_emulator/tokens/{{tokenId}}, /_emulator/faults{trust}
 
 Fixture
   tenant:          {tenant}
@@ -63,4 +87,28 @@ Press Ctrl-C to stop.",
         .map_err(|e| Failure::Emulator(format!("cannot wait for Ctrl-C: {e}"), NETWORK))?;
     eprintln!("pbi-embed emulator stopped");
     Ok(())
+}
+
+/// The TLS options, read: a generated certificate, a given one, or none.
+fn tls(options: &EmulatorArgs) -> Result<Option<Tls>, Failure> {
+    let read = |path: &std::path::Path, what: &str| {
+        std::fs::read_to_string(path).map_err(|e| {
+            Failure::Emulator(
+                format!("cannot read the TLS {what} {}: {e}", path.display()),
+                USAGE,
+            )
+        })
+    };
+    if let (Some(cert), Some(key)) = (&options.tls_cert, &options.tls_key) {
+        return Ok(Some(Tls::from_pem(read(cert, "certificate")?, read(key, "key")?)));
+    }
+    if !options.tls {
+        return Ok(None);
+    }
+    Ok(Some(
+        options
+            .tls_name
+            .iter()
+            .fold(Tls::generated(), |tls, name| tls.name(name.as_str())),
+    ))
 }

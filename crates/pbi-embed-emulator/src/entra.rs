@@ -1,14 +1,11 @@
 //! `POST /{tenant}/oauth2/v2.0/token`: the client-credentials grant, as Entra ID answers it.
 
-use std::time::SystemTime;
-
 use http::header::CONTENT_TYPE;
 use http::{HeaderMap, Response, StatusCode};
 use serde_json::json;
 
 use crate::reply::{Body, entra_error, json_response};
 use crate::state::State;
-use crate::tokens::{Claims, new_guid, unix_ms};
 
 /// Answers a token request for `tenant` with this form body.
 pub(crate) fn token(state: &State, tenant: &str, headers: &HeaderMap, body: &[u8]) -> Response<Body> {
@@ -151,19 +148,14 @@ pub(crate) fn token(state: &State, tenant: &str, headers: &HeaderMap, body: &[u8
         ),
         Some(_) => {
             let lifetime = state.access_token_lifetime();
-            let claims = Claims::Access {
-                sub: principal.client_id.to_ascii_lowercase(),
-                exp: unix_ms(crate::clock::later(SystemTime::now(), lifetime)),
-                jti: new_guid(),
-            };
-            state.issued.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let access_token = state.issue_access_token(&principal.client_id, lifetime);
             json_response(
                 StatusCode::OK,
                 &json!({
                     "token_type": "Bearer",
                     "expires_in": lifetime.as_secs(),
                     "ext_expires_in": lifetime.as_secs(),
-                    "access_token": state.signer.sign(&claims),
+                    "access_token": access_token,
                 }),
             )
         }

@@ -14,6 +14,7 @@ use http::{HeaderMap, Response, StatusCode};
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::access_token::Refusal;
 use crate::clock::format_rfc3339;
 use crate::fixture::{Dataset, Workspace, is_guid};
 use crate::reply::{Body, Rejection, json_response};
@@ -187,16 +188,19 @@ pub(crate) fn authenticate(state: &State, headers: &HeaderMap) -> Result<Caller,
         .and_then(|v| v.split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, token)| token.trim());
-    let Some(Claims::Access { sub, exp, .. }) = token.and_then(|t| state.signer.verify(t)) else {
+    let Some(token) = token else {
         return Err(Rejection::not_authorized());
     };
-    let token_expires_at = SystemTime::UNIX_EPOCH + Duration::from_millis(exp);
-    if SystemTime::now() >= token_expires_at {
-        return Err(Rejection::token_expired());
-    }
-    if state.fixture.principal(&sub).is_none() {
+    let claims = match state.access.verify(token, state.resource(), SystemTime::now()) {
+        Ok(claims) => claims,
+        Err(Refusal::Expired) => return Err(Rejection::token_expired()),
+        Err(Refusal::Invalid | Refusal::WrongAudience) => return Err(Rejection::not_authorized()),
+    };
+    let token_expires_at = SystemTime::UNIX_EPOCH + Duration::from_secs(claims.exp);
+    if claims.tid != state.fixture.tenant.id || state.fixture.principal(&claims.appid).is_none() {
         return Err(Rejection::not_authorized());
     }
+    let sub = claims.appid.to_ascii_lowercase();
     let mut profiles = headers.get_all("x-powerbi-profile-id").iter();
     let profile_id = match (profiles.next(), profiles.next()) {
         (None, _) => None,

@@ -25,6 +25,7 @@
 //! `x-ms-request-id`). The fixture format is described in [`fixture`] and by
 //! `fixtures/default.json`, the built-in default. Control routes are listed in [`control`].
 
+pub mod access_token;
 pub mod control;
 pub mod faults;
 pub mod fixture;
@@ -33,12 +34,14 @@ pub mod state;
 pub mod tokens;
 
 mod clock;
+mod discovery;
 mod embed_page;
 mod entra;
 mod generate;
 mod metadata;
 mod reply;
 mod server;
+mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -48,10 +51,12 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 use tokio::sync::oneshot;
 
+pub use access_token::AccessClaims;
 pub use faults::{Fault, FaultRule, RouteMatch};
 pub use fixture::Fixture;
 pub use route::Route;
 pub use state::{RateLimit, Stats};
+pub use tls::Tls;
 pub use tokens::{Claims, IdentitySummary, MintedToken, Resource};
 
 use state::State;
@@ -66,6 +71,7 @@ pub struct EmulatorBuilder {
     worker_threads: usize,
     embed_base: Option<String>,
     header_read_timeout: Duration,
+    tls: Option<Tls>,
 }
 
 impl Default for EmulatorBuilder {
@@ -76,6 +82,7 @@ impl Default for EmulatorBuilder {
             worker_threads: 2,
             embed_base: None,
             header_read_timeout: Duration::from_secs(30),
+            tls: None,
         }
     }
 }
@@ -114,6 +121,14 @@ impl EmulatorBuilder {
         self
     }
 
+    /// Serves HTTPS (and only HTTPS) on the same routes: [`Tls::generated`] makes a
+    /// certificate authority and a certificate for the loopback names, which
+    /// [`Emulator::ca_pem`] then gives to clients to trust.
+    pub fn tls(mut self, tls: Tls) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
     /// Server threads (default 2).
     pub fn worker_threads(mut self, threads: usize) -> Self {
         self.worker_threads = threads.max(1);
@@ -124,8 +139,17 @@ impl EmulatorBuilder {
     /// accepts connections.
     ///
     /// # Errors
-    /// When the runtime cannot start or the address cannot be bound.
+    /// When the runtime cannot start, the address cannot be bound, or the TLS
+    /// certificate or key is not usable.
     pub fn start(self) -> std::io::Result<Emulator> {
+        let (tls, ca_pem) = match &self.tls {
+            Some(tls) => {
+                let (config, ca_pem) = tls.server_config()?;
+                (Some(tokio_rustls::TlsAcceptor::from(config)), ca_pem)
+            }
+            None => (None, None),
+        };
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(self.worker_threads)
             .thread_name("pbi-embed-emulator")
@@ -135,8 +159,9 @@ impl EmulatorBuilder {
         let listener = std::net::TcpListener::bind(self.listen)?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
-        let embed_base = self.embed_base.unwrap_or_else(|| format!("http://{addr}"));
-        let state = Arc::new(State::new(self.fixture, embed_base));
+        let base_url = format!("{scheme}://{addr}");
+        let embed_base = self.embed_base.unwrap_or_else(|| base_url.clone());
+        let state = Arc::new(State::new(self.fixture, base_url, embed_base)?);
         let (shutdown, shutdown_rx) = oneshot::channel();
         let serving = Arc::clone(&state);
         let header_read_timeout = self.header_read_timeout;
@@ -146,7 +171,7 @@ impl EmulatorBuilder {
                 runtime.block_on(async move {
                     match tokio::net::TcpListener::from_std(listener) {
                         Ok(listener) => {
-                            server::serve(listener, serving, header_read_timeout, shutdown_rx).await
+                            server::serve(listener, serving, tls, header_read_timeout, shutdown_rx).await
                         }
                         Err(error) => eprintln!("pbi-embed-emulator: cannot serve: {error}"),
                     }
@@ -155,6 +180,7 @@ impl EmulatorBuilder {
         Ok(Emulator {
             addr,
             state,
+            ca_pem,
             shutdown: Some(shutdown),
             thread: Some(thread),
         })
@@ -165,6 +191,7 @@ impl EmulatorBuilder {
 pub struct Emulator {
     addr: SocketAddr,
     state: Arc<State>,
+    ca_pem: Option<String>,
     shutdown: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -229,10 +256,18 @@ impl Emulator {
         self.addr
     }
 
-    /// `http://127.0.0.1:<port>`: both the Power BI API base and the Entra authority host.
+    /// `http://127.0.0.1:<port>` (`https://` under [`EmulatorBuilder::tls`]): both the
+    /// Power BI API base and the Entra authority host.
     #[must_use]
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.state.base_url.clone()
+    }
+
+    /// The certificate authority (PEM) that signed the emulator's generated TLS
+    /// certificate, for clients to trust; `None` without TLS or with a given certificate.
+    #[must_use]
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.ca_pem.as_deref()
     }
 
     /// The fixture served.
@@ -415,13 +450,7 @@ pub(crate) fn introspect(state: &State, token: &str) -> Introspection {
 
 pub(crate) fn issue_access_token(state: &State, client_id: &str, lifetime: Duration) -> Option<String> {
     let principal = state.fixture.principal(client_id)?;
-    let claims = Claims::Access {
-        sub: principal.client_id.to_ascii_lowercase(),
-        exp: unix_ms(clock::later(SystemTime::now(), lifetime)),
-        jti: tokens::new_guid(),
-    };
-    state.issued.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    Some(state.signer.sign(&claims))
+    Some(state.issue_access_token(&principal.client_id, lifetime))
 }
 
 fn fixture_ids(fixture: &Fixture) -> FixtureIds {

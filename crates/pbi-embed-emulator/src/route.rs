@@ -28,6 +28,12 @@ pub enum Route {
     DashboardsGetTileInGroup,
     /// `GET /v1.0/myorg/groups/{groupId}/datasets/{datasetId}`.
     DatasetsGetDatasetInGroup,
+    /// `GET /{tenant}/v2.0/.well-known/openid-configuration`: OpenID Connect discovery.
+    OpenIdConfiguration,
+    /// `GET /{tenant}/discovery/v2.0/keys`: the keys that sign access tokens.
+    Jwks,
+    /// `GET /common/discovery/instance`: MSAL's instance discovery.
+    InstanceDiscovery,
     /// `GET /reportEmbed`, `/dashboardEmbed`, `/embed`: the stand-in embed page.
     EmbedPage,
     /// `/_emulator/...`: control and inspection.
@@ -38,7 +44,7 @@ pub enum Route {
 
 impl Route {
     /// Every route, in a stable order.
-    pub const ALL: [Self; 14] = [
+    pub const ALL: [Self; 17] = [
         Self::EntraToken,
         Self::ReportsGenerateTokenInGroup,
         Self::ReportsGenerateTokenForCreateInGroup,
@@ -50,6 +56,9 @@ impl Route {
         Self::DashboardsGetDashboardInGroup,
         Self::DashboardsGetTileInGroup,
         Self::DatasetsGetDatasetInGroup,
+        Self::OpenIdConfiguration,
+        Self::Jwks,
+        Self::InstanceDiscovery,
         Self::EmbedPage,
         Self::Control,
         Self::Unknown,
@@ -70,6 +79,9 @@ impl Route {
             Self::DashboardsGetDashboardInGroup => "Dashboards_GetDashboardInGroup",
             Self::DashboardsGetTileInGroup => "Dashboards_GetTileInGroup",
             Self::DatasetsGetDatasetInGroup => "Datasets_GetDatasetInGroup",
+            Self::OpenIdConfiguration => "Entra_OpenIdConfiguration",
+            Self::Jwks => "Entra_Keys",
+            Self::InstanceDiscovery => "Entra_InstanceDiscovery",
             Self::EmbedPage => "Emulator_EmbedPage",
             Self::Control => "Emulator_Control",
             Self::Unknown => "Unknown",
@@ -150,6 +162,18 @@ pub(crate) fn classify<'a>(method: &Method, path: &'a str) -> Target<'a> {
                 _ => (Route::Unknown, vec![]),
             }
         }
+        [c, d, i] if get && eq(c, "common") && eq(d, "discovery") && eq(i, "instance") => {
+            (Route::InstanceDiscovery, vec![])
+        }
+        [tenant, v, w, o]
+            if get && eq(v, "v2.0") && eq(w, ".well-known") && eq(o, "openid-configuration") =>
+        {
+            (Route::OpenIdConfiguration, vec![*tenant])
+        }
+        [tenant, d, v, k] if get && eq(d, "discovery") && eq(v, "v2.0") && eq(k, "keys") => {
+            (Route::Jwks, vec![*tenant])
+        }
+        [tenant, d, k] if get && eq(d, "discovery") && eq(k, "keys") => (Route::Jwks, vec![*tenant]),
         [tenant, o, v, t] if post && eq(o, "oauth2") && eq(v, "v2.0") && eq(t, "token") => {
             (Route::EntraToken, vec![*tenant])
         }
@@ -216,6 +240,23 @@ mod tests {
             ("/v1.0/myorg/reports/r/GenerateToken", Route::Unknown),
             ("/_emulator/stats", Route::Control),
         ];
+        let get = Method::GET;
+        for (path, route) in [
+            (
+                "/t/v2.0/.well-known/openid-configuration",
+                Route::OpenIdConfiguration,
+            ),
+            (
+                "/common/v2.0/.well-known/openid-configuration",
+                Route::OpenIdConfiguration,
+            ),
+            ("/t/discovery/v2.0/keys", Route::Jwks),
+            ("/t/discovery/keys", Route::Jwks),
+            ("/common/discovery/instance", Route::InstanceDiscovery),
+            ("/t/.well-known/openid-configuration", Route::Unknown),
+        ] {
+            assert_eq!(classify(&get, path).route, route, "{path}");
+        }
         for (path, route) in cases {
             assert_eq!(classify(&post, path).route, route, "{path}");
         }

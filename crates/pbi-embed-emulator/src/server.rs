@@ -10,9 +10,10 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
+use tokio_rustls::TlsAcceptor;
 
 use crate::faults::{self, Fault};
 use crate::reply::{self, Body};
@@ -43,10 +44,11 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
 /// Accepts connections until `shutdown` fires, then lets open ones finish. A connection
 /// that sends no complete request head within `header_read_timeout` — idle between
-/// keep-alive requests included — is closed.
+/// keep-alive requests included, and the TLS handshake under TLS — is closed.
 pub(crate) async fn serve(
     listener: TcpListener,
     state: Arc<State>,
+    tls: Option<TlsAcceptor>,
     header_read_timeout: Duration,
     mut shutdown: oneshot::Receiver<()>,
 ) {
@@ -62,22 +64,41 @@ pub(crate) async fn serve(
                 };
                 let _ = stream.set_nodelay(true);
                 let state = Arc::clone(&state);
-                let service = service_fn(move |request| handle(Arc::clone(&state), request));
-                let connection = http1::Builder::new()
-                    .keep_alive(true)
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(header_read_timeout)
-                    .serve_connection(TokioIo::new(stream), service);
-                let connection = graceful.watch(connection);
-                tokio::spawn(async move {
-                    let _ = connection.await;
-                });
+                let watcher = graceful.watcher();
+                match tls.clone() {
+                    None => connection(stream, state, header_read_timeout, watcher),
+                    Some(acceptor) => {
+                        tokio::spawn(async move {
+                            let handshake = tokio::time::timeout(header_read_timeout, acceptor.accept(stream));
+                            if let Ok(Ok(stream)) = handshake.await {
+                                connection(stream, state, header_read_timeout, watcher);
+                            }
+                        });
+                    }
+                }
             }
             _ = &mut shutdown => break,
         }
     }
     drop(listener);
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await;
+}
+
+/// Serves HTTP/1.1 with keep-alive on one connection, on a task of its own.
+fn connection<I>(io: I, state: Arc<State>, header_read_timeout: Duration, watcher: Watcher)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |request| handle(Arc::clone(&state), request));
+    let connection = http1::Builder::new()
+        .keep_alive(true)
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_read_timeout)
+        .serve_connection(TokioIo::new(io), service);
+    let connection = watcher.watch(connection);
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
 }
 
 async fn handle(state: Arc<State>, request: Request<Incoming>) -> Result<Response<Body>, Dropped> {
@@ -133,6 +154,17 @@ fn dispatch(
             let tenant = target.params.first().copied().unwrap_or_default();
             crate::entra::token(state, tenant, &parts.headers, body)
         }
+        Route::OpenIdConfiguration => crate::discovery::openid_configuration(
+            state,
+            target.params.first().copied().unwrap_or_default(),
+            &parts.headers,
+        ),
+        Route::Jwks => crate::discovery::keys(
+            state,
+            target.params.first().copied().unwrap_or_default(),
+            &parts.headers,
+        ),
+        Route::InstanceDiscovery => crate::discovery::instance(state, parts.uri.query(), &parts.headers),
         Route::Control => crate::control::control(state, &parts.method, parts.uri.path(), body),
         Route::EmbedPage => crate::embed_page::page(),
         route if route.is_metadata() => crate::metadata::get(state, target, &parts.headers),

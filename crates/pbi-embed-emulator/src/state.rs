@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use crate::access_token::AccessTokenSigner;
 use crate::faults::Faults;
 use crate::fixture::Fixture;
 use crate::route::Route;
@@ -42,7 +43,13 @@ pub(crate) struct State {
     pub(crate) fixture: Fixture,
     /// Where embed URLs point.
     pub(crate) embed_base: String,
+    /// `http` or `https`.
+    pub(crate) scheme: &'static str,
+    /// The emulator's own base URL, `{scheme}://{addr}`.
+    pub(crate) base_url: String,
     pub(crate) signer: Signer,
+    /// Signs and checks access tokens.
+    pub(crate) access: AccessTokenSigner,
     pub(crate) tokens: TokenStore,
     pub(crate) faults: Faults,
     counts: [AtomicU64; Route::ALL.len()],
@@ -54,11 +61,19 @@ pub(crate) struct State {
 }
 
 impl State {
-    pub(crate) fn new(fixture: Fixture, embed_base: String) -> Self {
+    pub(crate) fn new(fixture: Fixture, base_url: String, embed_base: String) -> std::io::Result<Self> {
         let lifetime = fixture.access_token_lifetime_seconds.saturating_mul(1000);
-        Self {
+        let access = AccessTokenSigner::generate().map_err(std::io::Error::other)?;
+        Ok(Self {
+            access,
             fixture,
             embed_base,
+            scheme: if base_url.starts_with("https:") {
+                "https"
+            } else {
+                "http"
+            },
+            base_url,
             signer: Signer::random(),
             tokens: TokenStore::default(),
             faults: Faults::default(),
@@ -68,7 +83,21 @@ impl State {
             access_token_lifetime_ms: AtomicU64::new(lifetime),
             rate_limit: Mutex::new(None),
             windows: Mutex::new(HashMap::new()),
-        }
+        })
+    }
+
+    /// The resource access tokens are for: the scope without `/.default`.
+    pub(crate) fn resource(&self) -> &str {
+        let scope = self.fixture.scope.as_str();
+        scope.strip_suffix("/.default").unwrap_or(scope)
+    }
+
+    /// Signs an access token for a principal, valid for `lifetime`, and counts it.
+    pub(crate) fn issue_access_token(&self, client_id: &str, lifetime: Duration) -> String {
+        let claims =
+            crate::access_token::app_claims(&self.fixture.tenant.id, client_id, self.resource(), lifetime);
+        self.issued.fetch_add(1, Ordering::Relaxed);
+        self.access.sign(&claims)
     }
 
     pub(crate) fn count(&self, route: Route) {

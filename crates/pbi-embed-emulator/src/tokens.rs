@@ -1,5 +1,6 @@
-//! Tokens the emulator issues: signed, so a forged or altered one is refused, and
-//! remembered, so a minted embed token can be looked up again.
+//! Embed tokens the emulator mints: signed, so a forged or altered one is refused, and
+//! remembered, so a minted embed token can be looked up again. (Access tokens are JWTs:
+//! [`crate::access_token`].)
 //!
 //! Format: `EMU1.<base64url payload>.<base64url HMAC-SHA256>`, keyed with a random key
 //! per emulator instance. The payload is JSON; nothing secret is in it.
@@ -25,15 +26,6 @@ const MAX_REMEMBERED_BYTES: usize = 64 * 1024 * 1024;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "typ", rename_all = "camelCase")]
 pub enum Claims {
-    /// An Entra ID access token for a service principal.
-    Access {
-        /// The client id.
-        sub: String,
-        /// Expiry, in milliseconds since the Unix epoch.
-        exp: u64,
-        /// A unique id.
-        jti: String,
-    },
     /// A Power BI embed token.
     Embed {
         /// The token id.
@@ -47,7 +39,7 @@ impl Claims {
     /// The expiry instant.
     #[must_use]
     pub fn expires_at(&self) -> SystemTime {
-        let (Self::Access { exp, .. } | Self::Embed { exp, .. }) = self;
+        let Self::Embed { exp, .. } = self;
         SystemTime::UNIX_EPOCH + Duration::from_millis(*exp)
     }
 }
@@ -268,10 +260,9 @@ mod tests {
     #[test]
     fn sign_and_verify() {
         let signer = Signer::random();
-        let claims = Claims::Access {
-            sub: "c".into(),
+        let claims = Claims::Embed {
+            tid: "t".into(),
             exp: 5,
-            jti: "j".into(),
         };
         let token = signer.sign(&claims);
         assert_eq!(signer.verify(&token), Some(claims));

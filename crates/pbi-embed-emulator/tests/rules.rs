@@ -5,6 +5,8 @@ mod common;
 
 use std::time::{Duration, SystemTime};
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use common::{SCOPE, assert_request_id, post_json, send, sign_in, token_request};
 use pbi_embed_emulator::{Emulator, Route};
 use serde_json::{Value, json};
@@ -16,6 +18,14 @@ fn report_path(workspace: &str, report: &str) -> String {
 fn rfc3339(text: &str) -> SystemTime {
     let t = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).unwrap();
     SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(t.unix_timestamp()).unwrap())
+}
+
+/// A JWT's header and claims, unverified.
+fn jwt_parts(token: &str) -> (Value, Value) {
+    let mut parts = token.split('.');
+    let mut decode =
+        || serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts.next().unwrap()).unwrap()).unwrap();
+    (decode(), decode())
 }
 
 // ---- Entra ID ---------------------------------------------------------------------
@@ -30,7 +40,24 @@ fn sign_in_issues_bearer_tokens() {
         let body = reply.json();
         assert_eq!(body["token_type"], "Bearer");
         assert_eq!(body["expires_in"], 3599);
-        assert!(body["access_token"].as_str().unwrap().starts_with("EMU1."));
+        let (header, claims) = jwt_parts(body["access_token"].as_str().unwrap());
+        assert_eq!(
+            (header["typ"].as_str(), header["alg"].as_str()),
+            (Some("JWT"), Some("RS256"))
+        );
+        assert!(header["kid"].is_string());
+        assert_eq!(claims["aud"], "https://analysis.windows.net/powerbi/api");
+        assert_eq!(claims["iss"], format!("https://sts.windows.net/{}/", ids.tenant));
+        assert_eq!(claims["tid"], ids.tenant.as_str());
+        assert_eq!(claims["appid"], ids.client_id.as_str());
+        assert_eq!(
+            (claims["ver"].as_str(), claims["idtyp"].as_str()),
+            (Some("1.0"), Some("app"))
+        );
+        assert_eq!(claims["sub"], claims["oid"]);
+        let (iat, exp) = (claims["iat"].as_u64().unwrap(), claims["exp"].as_u64().unwrap());
+        assert_eq!(exp - iat, 3599);
+        assert!(claims["nbf"].as_u64().unwrap() <= iat);
         assert_request_id(&reply);
         assert!(reply.header("x-ms-request-id").is_some());
     }
@@ -149,9 +176,18 @@ fn missing_forged_and_expired_bearer_tokens() {
     assert_eq!(reply.json()["error"]["pbi.error"]["exceptionCulprit"], 1);
     assert_request_id(&reply);
 
-    let forged = sign_in(&emulator).replace("EMU1.", "EMU1.x");
-    post_json(emulator.addr(), &path, &forged, &json!({"accessLevel": "View"}))
-        .assert_pbi_error(401, "PowerBINotAuthorizedException");
+    // Claims changed under the same signature; a token another emulator signed.
+    let token = sign_in(&emulator);
+    let (_, mut claims) = jwt_parts(&token);
+    claims["appid"] = json!(ids.outsider_client_id);
+    let parts: Vec<&str> = token.split('.').collect();
+    let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).unwrap());
+    let forged = format!("{}.{payload}.{}", parts[0], parts[2]);
+    let foreign = sign_in(&Emulator::start().unwrap());
+    for bad in [forged, foreign, "EMU1.x.y".to_owned()] {
+        post_json(emulator.addr(), &path, &bad, &json!({"accessLevel": "View"}))
+            .assert_pbi_error(401, "PowerBINotAuthorizedException");
+    }
 
     let expired = emulator
         .issue_access_token(&ids.client_id, Duration::ZERO)
@@ -658,5 +694,60 @@ fn unknown_routes_answer_404_with_a_request_id() {
         404,
         "NoSuchRoute",
         "No route matches POST /v1.0/myorg/reports/x/GenerateToken",
+    );
+}
+
+#[test]
+fn discovery_documents_name_the_endpoints_and_keys_that_sign_tokens() {
+    let emulator = Emulator::start().unwrap();
+    let ids = emulator.ids();
+    // URLs name the host the client asked for: this test client sends `Host: emulator`.
+    let base = "http://emulator";
+    let get = |path: &str| send(emulator.addr(), "GET", path, &[], b"").unwrap();
+
+    let own = get(&format!(
+        "/{}/v2.0/.well-known/openid-configuration",
+        "contoso-emulator.onmicrosoft.com"
+    ));
+    assert_eq!(own.status, 200);
+    let doc = own.json();
+    let tenant = &ids.tenant;
+    assert_eq!(
+        doc["token_endpoint"],
+        format!("{base}/{tenant}/oauth2/v2.0/token")
+    );
+    assert_eq!(
+        doc["authorization_endpoint"],
+        format!("{base}/{tenant}/oauth2/v2.0/authorize")
+    );
+    assert_eq!(doc["issuer"], format!("{base}/{tenant}/v2.0"));
+    assert_eq!(doc["jwks_uri"], format!("{base}/{tenant}/discovery/v2.0/keys"));
+    let common = get("/common/v2.0/.well-known/openid-configuration").json();
+    assert_eq!(common["issuer"], format!("{base}/{{tenantid}}/v2.0"));
+
+    let unknown = get("/other.onmicrosoft.com/v2.0/.well-known/openid-configuration");
+    assert_eq!(unknown.status, 400);
+    assert_eq!(unknown.json()["error"], "invalid_tenant");
+    assert_eq!(unknown.json()["error_codes"], json!([90_002]));
+
+    let keys = get(&format!("/{tenant}/discovery/v2.0/keys")).json();
+    let token = sign_in(&emulator);
+    let (header, _) = jwt_parts(&token);
+    let key = &keys["keys"][0];
+    assert_eq!(key["kid"], header["kid"]);
+    assert_eq!(
+        (key["kty"].as_str(), key["use"].as_str()),
+        (Some("RSA"), Some("sig"))
+    );
+    assert_eq!(emulator.requests(Route::OpenIdConfiguration), 3);
+    assert_eq!(emulator.requests(Route::Jwks), 1);
+
+    let instance = get(
+        "/common/discovery/instance?api-version=1.1&authorization_endpoint=https://h/t/oauth2/v2.0/authorize",
+    );
+    assert_eq!(instance.status, 200);
+    assert_eq!(
+        instance.json()["tenant_discovery_endpoint"],
+        format!("{base}/t/v2.0/.well-known/openid-configuration")
     );
 }
