@@ -9,7 +9,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 ///
 /// Credentials come from the environment only (arguments show in process lists):
 /// PBI_ACCESS_TOKEN (a bearer token), or AZURE_TENANT_ID, AZURE_CLIENT_ID and
-/// AZURE_CLIENT_SECRET (a service principal).
+/// AZURE_CLIENT_SECRET (a service principal). HTTPS_PROXY (or ALL_PROXY) names a proxy,
+/// NO_PROXY the hosts that bypass it; SSL_CERT_FILE a CA file to trust (see --ca-cert).
 ///
 /// Exit codes: 0 success; 2 usage or invalid input (nothing was sent); 3 Power BI
 /// answered with an error; 4 Entra ID sign-in failed; 5 network failure, time-out, or a
@@ -41,6 +42,13 @@ pub(crate) struct Global {
     /// The bound on the whole command, sign-in and retries included, in seconds.
     #[arg(long, global = true, value_name = "SECONDS", default_value_t = 60)]
     pub(crate) timeout: u64,
+    /// Trust the CA certificates in this PEM file as well as Mozilla's roots (a
+    /// TLS-inspecting proxy's, the emulator's). Default: the file SSL_CERT_FILE names.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub(crate) ca_cert: Option<PathBuf>,
+    /// Verify servers with the system's trust store instead of Mozilla's roots.
+    #[arg(long, global = true)]
+    pub(crate) platform_verifier: bool,
     /// Log what happens to stderr (secrets are never logged).
     #[arg(long, short, global = true)]
     pub(crate) verbose: bool,

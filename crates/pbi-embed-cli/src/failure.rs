@@ -63,6 +63,15 @@ impl Failure {
                 );
                 exit_code(error)
             }
+            Self::Call(error) | Self::WithFixedBearer(error) if error.kind() == ErrorKind::Certificate => {
+                report_call(error);
+                eprintln!(
+                    "hint: the server's certificate is not trusted here: for a private CA (a \
+                     TLS-inspecting proxy, the emulator) give its PEM file with --ca-cert FILE or \
+                     SSL_CERT_FILE, or use --platform-verifier for the system's trust store"
+                );
+                exit_code(error)
+            }
             Self::Call(error) | Self::WithFixedBearer(error) => {
                 report_call(error);
                 if let Some(hint) = error.hint() {

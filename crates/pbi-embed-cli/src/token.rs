@@ -1,6 +1,7 @@
 //! `pbi-embed token ...`: build the request from the arguments, mint, print.
 
 use std::io::Read as _;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use pbi_embed_ureq::core::driver::env_text;
@@ -249,7 +250,7 @@ fn identities(args: &IdentityArgs) -> Result<Vec<EffectiveIdentity>, Failure> {
 
 /// Reads an identities file (or standard input for `-`), refusing more than Power BI
 /// takes in a whole request body.
-fn read_bounded(path: &std::path::Path) -> Result<String, Failure> {
+fn read_bounded(path: &Path) -> Result<String, Failure> {
     let shown = path.display();
     let reader: Box<dyn std::io::Read> = if path.as_os_str() == "-" {
         Box::new(std::io::stdin())
@@ -267,6 +268,23 @@ fn read_bounded(path: &std::path::Path) -> Result<String, Failure> {
         )));
     }
     String::from_utf8(bytes).map_err(|_| Failure::Usage(format!("--identities {shown}: not UTF-8 text")))
+}
+
+/// The largest CA file read.
+const MAX_CA_FILE_BYTES: u64 = 4 * 1024 * 1024;
+
+/// A CA file's bytes, at most [`MAX_CA_FILE_BYTES`].
+fn read_ca_file(path: &Path, from: &str) -> Result<Vec<u8>, Failure> {
+    let cannot = |e: &dyn std::fmt::Display| Failure::Usage(format!("{from} {}: {e}", path.display()));
+    let file = std::fs::File::open(path).map_err(|e| cannot(&e))?;
+    let mut pem = Vec::new();
+    file.take(MAX_CA_FILE_BYTES + 1)
+        .read_to_end(&mut pem)
+        .map_err(|e| cannot(&e))?;
+    if pem.len() as u64 > MAX_CA_FILE_BYTES {
+        return Err(cannot(&"is larger than 4 MiB"));
+    }
+    Ok(pem)
 }
 
 /// The client the global options and the environment describe, and whether it uses the
@@ -297,6 +315,14 @@ fn client(global: &Global) -> Result<(Client, bool), Failure> {
         builder = builder.profile(ProfileId::parse(profile)?);
     }
     let var = |name: &'static str| env_text(|n| std::env::var_os(n), name);
+    let ca_file = match &global.ca_cert {
+        Some(path) => Some((path.clone(), "--ca-cert")),
+        None => var("SSL_CERT_FILE")?.map(|path| (PathBuf::from(path), "SSL_CERT_FILE")),
+    };
+    if let Some((path, from)) = ca_file {
+        builder = builder.root_certificates_pem(read_ca_file(&path, from)?);
+    }
+    builder = builder.platform_verifier(global.platform_verifier);
     let bearer = var("PBI_ACCESS_TOKEN")?;
     let fixed_bearer = bearer.is_some();
     builder = match bearer {

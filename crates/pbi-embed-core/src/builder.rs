@@ -63,6 +63,8 @@ pub struct ClientBuilder<D: Driver> {
     credential: Option<Credential>,
     token_source: Option<D::TokenSource>,
     http: Option<D::Http>,
+    /// The first invalid setting given, reported by [`ClientBuilder::build`].
+    deferred: Option<Error>,
 }
 
 impl<D: Driver> fmt::Debug for ClientBuilder<D> {
@@ -86,6 +88,7 @@ impl<D: Driver> ClientBuilder<D> {
             credential: None,
             token_source: None,
             http: None,
+            deferred: None,
         }
     }
 
@@ -217,6 +220,45 @@ impl<D: Driver> ClientBuilder<D> {
         self
     }
 
+    /// Trusts the certificates in this PEM text (every `CERTIFICATE` block) as well as
+    /// the default roots: a corporate TLS-inspecting proxy's CA, or the emulator's.
+    /// Invalid PEM is reported by [`build`](Self::build).
+    pub fn root_certificates_pem(mut self, pem: impl AsRef<[u8]>) -> Self {
+        let added = self.settings.connect.add_root_certificates_pem(pem.as_ref());
+        self.defer(added.map(drop));
+        self
+    }
+
+    /// Trusts one DER-encoded certificate as well as the default roots.
+    pub fn root_certificate_der(mut self, der: impl Into<Vec<u8>>) -> Self {
+        let added = self.settings.connect.add_root_certificate_der(der);
+        self.defer(added.map(drop));
+        self
+    }
+
+    /// Verifies servers with the platform's verifier (the system trust store, with
+    /// corporate CAs) instead of Mozilla's bundled roots.
+    pub fn platform_verifier(mut self, on: bool) -> Self {
+        self.settings.connect.set_platform_verifier(on);
+        self
+    }
+
+    /// Sends every request through this proxy (`http://` or `https://`, credentials
+    /// allowed), instead of the one `HTTPS_PROXY`/`ALL_PROXY` name (which the drivers
+    /// honour, with `NO_PROXY`, when none is set here). An invalid URL is reported by
+    /// [`build`](Self::build), without quoting it.
+    pub fn proxy(mut self, url: &str) -> Self {
+        let set = self.settings.connect.set_proxy(url);
+        self.defer(set);
+        self
+    }
+
+    fn defer(&mut self, result: Result<(), Error>) {
+        if let Err(error) = result {
+            self.deferred.get_or_insert(error);
+        }
+    }
+
     /// Your own HTTP client, sharing its connection pool with your application. Configure
     /// it as the driver's documentation says (above all, to follow no redirect).
     pub fn http_client(mut self, http: D::Http) -> Self {
@@ -227,8 +269,20 @@ impl<D: Driver> ClientBuilder<D> {
     /// Builds the client.
     ///
     /// # Errors
-    /// When no credential was given, a custom URL is invalid, or a setting is meaningless.
+    /// When no credential was given, a custom URL, root certificate or proxy is invalid,
+    /// a setting is meaningless, or connection settings were given with your own HTTP
+    /// client (configure yours instead).
     pub fn build(self) -> Result<D, CallError> {
+        if let Some(error) = self.deferred {
+            return Err(error.into());
+        }
+        if self.http.is_some() && !self.settings.connect.is_default() {
+            return Err(Error::invalid_input(
+                "httpClient",
+                "root certificates, the platform verifier and a proxy configure the client's own HTTP client; configure yours instead",
+            )
+            .into());
+        }
         let credential = self.credential.ok_or_else(|| {
             Error::invalid_input(
                 "credential",
@@ -247,5 +301,74 @@ impl<D: Driver> ClientBuilder<D> {
             token_source: self.token_source,
             http: self.http,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A driver that keeps what it was built from.
+    #[derive(Debug)]
+    struct Parts(Session, bool);
+
+    impl Driver for Parts {
+        type Http = ();
+        type TokenSource = ();
+
+        fn build(parts: ClientParts<Self>) -> Result<Self, CallError> {
+            Ok(Self(parts.session, parts.http.is_some()))
+        }
+    }
+
+    fn builder() -> ClientBuilder<Parts> {
+        ClientBuilder::new(|_| None).bearer_token(AccessToken::new("t"))
+    }
+
+    const PEM: &str = "-----BEGIN CERTIFICATE-----\nMIIBAA==\n-----END CERTIFICATE-----\n";
+
+    #[test]
+    fn connection_settings_reach_the_driver() {
+        let built = builder()
+            .root_certificates_pem(PEM)
+            .root_certificate_der(vec![0x30, 0])
+            .platform_verifier(true)
+            .proxy("http://proxy.corp:3128")
+            .build()
+            .unwrap();
+        let connect = &built.0.settings().connect;
+        assert_eq!(connect.root_certificates().len(), 2);
+        assert!(connect.platform_verifier());
+        assert_eq!(connect.proxy().unwrap().url(), "http://proxy.corp:3128/");
+    }
+
+    #[test]
+    fn invalid_connection_settings_fail_the_build_by_name() {
+        let error = builder().root_certificates_pem("nothing").build().unwrap_err();
+        assert!(error.to_string().contains("rootCertificates"), "{error}");
+        let error = builder()
+            .proxy("socks5://user:hunter2@proxy:1080")
+            .build()
+            .unwrap_err();
+        assert!(error.to_string().contains("proxy"), "{error}");
+        assert!(!error.to_string().contains("hunter2"), "{error}");
+        // The first invalid setting is the one reported.
+        let error = builder()
+            .proxy("nope")
+            .root_certificates_pem("nothing")
+            .build()
+            .unwrap_err();
+        assert!(error.to_string().contains("proxy"), "{error}");
+    }
+
+    #[test]
+    fn connection_settings_do_not_apply_to_a_callers_http_client() {
+        let error = builder()
+            .http_client(())
+            .proxy("http://proxy:3128")
+            .build()
+            .unwrap_err();
+        assert!(error.to_string().contains("httpClient"), "{error}");
+        assert!(builder().http_client(()).build().unwrap().1);
     }
 }

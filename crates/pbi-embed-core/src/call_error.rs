@@ -27,6 +27,9 @@ pub enum TransportKind {
     Timeout,
     /// The connection broke while sending or receiving.
     Io,
+    /// The server's TLS certificate did not verify (another name, expired, an unknown
+    /// authority): not retried, never downgraded.
+    Certificate,
     /// The response body was larger than the exchange allows; reading stopped.
     BodyTooLarge,
     /// Anything else the transport reports (a bad URL, a protocol violation).
@@ -39,6 +42,7 @@ impl fmt::Display for TransportKind {
             Self::Connect => "could not connect",
             Self::Timeout => "timed out",
             Self::Io => "the connection failed",
+            Self::Certificate => "the server's TLS certificate did not verify",
             Self::BodyTooLarge => "the response body was too large; reading stopped",
             Self::Other => "the HTTP exchange failed",
         })
@@ -53,11 +57,22 @@ pub struct TransportError {
 }
 
 impl TransportError {
-    /// A failure of `kind`, caused by the transport's own error.
+    /// A failure of `kind`, caused by the transport's own error. A connection that
+    /// failed because the server's certificate did not verify (as rustls or the native
+    /// TLS stack say in the error's chain) becomes [`TransportKind::Certificate`].
     pub fn new(kind: TransportKind, source: impl Into<BoxError>) -> Self {
+        let source = source.into();
+        let kind = match kind {
+            TransportKind::Connect | TransportKind::Io | TransportKind::Other
+                if is_certificate_failure(source.as_ref()) =>
+            {
+                TransportKind::Certificate
+            }
+            kind => kind,
+        };
         Self {
             kind,
-            source: Some(source.into()),
+            source: Some(source),
         }
     }
 
@@ -75,6 +90,28 @@ impl TransportError {
     pub fn kind(&self) -> TransportKind {
         self.kind
     }
+}
+
+/// Whether an error's chain says a certificate did not verify: rustls's
+/// `invalid peer certificate: …`, OpenSSL's and Secure Transport's `certificate verify
+/// failed`, SChannel's `certificate chain … not trusted`.
+fn is_certificate_failure(error: &(dyn StdError + 'static)) -> bool {
+    const MARKERS: [&str; 3] = [
+        "invalid peer certificate",
+        "certificate verify failed",
+        "certificate chain",
+    ];
+    let mut next = Some(error);
+    // A chain is short; the bound keeps a cyclic one from looping.
+    for _ in 0..16 {
+        let Some(error) = next else { break };
+        let text = error.to_string().to_ascii_lowercase();
+        if MARKERS.iter().any(|m| text.contains(m)) {
+            return true;
+        }
+        next = error.source();
+    }
+    false
 }
 
 /// Where a call failed: the REST operation and the host it went to.
@@ -113,6 +150,7 @@ impl CallError {
             Cause::Transport(t) => match t.kind {
                 TransportKind::Timeout => ErrorKind::Timeout,
                 TransportKind::BodyTooLarge => ErrorKind::BodyTooLarge,
+                TransportKind::Certificate => ErrorKind::Certificate,
                 _ => ErrorKind::Network,
             },
             Cause::Deadline(_) => ErrorKind::Timeout,
@@ -201,6 +239,9 @@ impl CallError {
             Cause::Transport(t) if t.kind == TransportKind::Timeout => {
                 Some("the server did not answer in time; check the host, or allow a longer time-out")
             }
+            Cause::Transport(t) if t.kind == TransportKind::Certificate => Some(
+                "the server's certificate is not trusted here: for a private CA (a TLS-inspecting proxy, the emulator) add it with root_certificates_pem, or use the platform verifier",
+            ),
             Cause::Transport(t) if t.kind == TransportKind::Connect => {
                 Some("check the host name, the network and any proxy between them")
             }
@@ -215,7 +256,9 @@ impl CallError {
             Cause::Transport(t) => match t.kind {
                 TransportKind::Timeout => Outcome::TimedOut,
                 TransportKind::Connect | TransportKind::Io => Outcome::ConnectionFailed,
-                TransportKind::BodyTooLarge | TransportKind::Other => Outcome::Fatal,
+                TransportKind::Certificate | TransportKind::BodyTooLarge | TransportKind::Other => {
+                    Outcome::Fatal
+                }
             },
             Cause::Deadline(_) | Cause::TokenSource(_) => Outcome::Fatal,
         }
@@ -338,6 +381,45 @@ mod tests {
         let too_large = CallError::transport(TransportError::body_too_large(), step());
         assert_eq!(too_large.kind(), ErrorKind::BodyTooLarge);
         assert_eq!(too_large.outcome(), Outcome::Fatal);
+    }
+
+    #[test]
+    fn certificate_failures_anywhere_in_the_chain_are_not_retried() {
+        #[derive(Debug)]
+        struct Wrapper(std::io::Error);
+        impl fmt::Display for Wrapper {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("io error")
+            }
+        }
+        impl StdError for Wrapper {
+            fn source(&self) -> Option<&(dyn StdError + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let rustls = std::io::Error::other("invalid peer certificate: UnknownIssuer");
+        let e = CallError::transport(TransportError::new(TransportKind::Io, Wrapper(rustls)), step());
+        assert_eq!(e.kind(), ErrorKind::Certificate);
+        assert_eq!(e.outcome(), Outcome::Fatal);
+        assert_eq!(
+            e.to_string(),
+            "Reports_GenerateTokenInGroup at api.powerbi.com: the server's TLS certificate did not verify"
+        );
+        assert!(e.hint().unwrap().contains("root_certificates_pem"));
+        let openssl = std::io::Error::other("error:0A000086:SSL routines::certificate verify failed");
+        let kind = TransportError::new(TransportKind::Connect, openssl).kind();
+        assert_eq!(kind, TransportKind::Certificate);
+        // A time-out stays a time-out, whatever its message.
+        let timeout = std::io::Error::other("invalid peer certificate");
+        assert_eq!(
+            TransportError::new(TransportKind::Timeout, timeout).kind(),
+            TransportKind::Timeout
+        );
+        let refused = std::io::Error::other("connection refused");
+        assert_eq!(
+            TransportError::new(TransportKind::Connect, refused).kind(),
+            TransportKind::Connect
+        );
     }
 
     #[test]

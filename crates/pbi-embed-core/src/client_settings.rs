@@ -2,6 +2,7 @@
 //! the cloud, time bounds, the body cap, retries, refresh margins and the caches. Every
 //! driver's builder fills one of these, so their defaults cannot drift.
 
+use crate::connect_settings::ConnectSettings;
 use std::ffi::OsString;
 use std::time::Duration;
 
@@ -45,6 +46,8 @@ pub struct ClientSettings {
     /// The item-metadata cache's capacity and time-to-live (default 1,024 and 10
     /// minutes): reports', dashboards', tiles' metadata and datasets' RLS flags.
     pub metadata_cache: (usize, Duration),
+    /// Root certificates and proxy for the driver's own HTTP client.
+    pub connect: ConnectSettings,
 }
 
 impl Default for ClientSettings {
@@ -62,6 +65,7 @@ impl Default for ClientSettings {
             access_token_margin: Duration::from_secs(5 * 60),
             embed_cache: Some((EmbedTokenCache::DEFAULT_CAPACITY, EmbedTokenCache::DEFAULT_MARGIN)),
             metadata_cache: (1024, Duration::from_secs(10 * 60)),
+            connect: ConnectSettings::default(),
         }
     }
 }

@@ -50,6 +50,9 @@ pub enum ErrorKind {
     UnreadableResponse,
     /// The connection failed or broke before a complete response arrived.
     Network,
+    /// The server's TLS certificate did not verify (another name, expired, an
+    /// authority not trusted here). Not retried.
+    Certificate,
     /// The exchange took longer than the configured time-out.
     Timeout,
     /// The response body was larger than the configured cap.
@@ -74,6 +77,7 @@ impl fmt::Display for ErrorKind {
             Self::SignIn => "sign-in refused",
             Self::UnreadableResponse => "unreadable response",
             Self::Network => "network failure",
+            Self::Certificate => "TLS certificate not trusted",
             Self::Timeout => "timed out",
             Self::BodyTooLarge => "response too large",
             Self::TokenSource => "token source failed",

@@ -18,6 +18,8 @@
 //! - The metadata the browser needs ([`GetReportInGroup`] and friends) and the
 //!   [`EmbedConfig`] `powerbi-client` takes, with an RLS pre-flight ([`check_rls`]).
 //! - Service principal sign-in to Entra ID: [`ClientCredentials`].
+//! - Which roots the drivers' own HTTP clients trust and which proxy they use, checked:
+//!   [`ConnectSettings`].
 //! - The clouds: [`Cloud`].
 //! - Errors with Power BI's status, code, message, `RequestId` and `Retry-After`: [`Error`]
 //!   for one exchange, [`CallError`] for a whole call (with the step and host that failed).
@@ -121,6 +123,7 @@ mod call;
 mod call_error;
 mod client_settings;
 mod cloud;
+mod connect_settings;
 mod embed_config;
 mod embed_token;
 mod entra;
@@ -144,6 +147,7 @@ pub use builder::ClientBuilder;
 pub use call_error::{CallError, TransportKind};
 pub use client_settings::{ClientSettings, MAX_TIME_BOUND};
 pub use cloud::{Cloud, CustomCloud};
+pub use connect_settings::{ConnectSettings, MAX_ROOT_CERTIFICATES, Proxy};
 pub use embed_config::{EmbedConfig, EmbedItem, EmbedKind, EmbedRequest, TOKEN_TYPE_EMBED, check_rls};
 pub use embed_token::EmbedToken;
 pub use entra::{ClientCredentials, EntraToken};

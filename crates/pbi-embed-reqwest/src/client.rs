@@ -9,7 +9,8 @@ use pbi_embed_core::driver::{
     SharedSession, TransportError, request_id,
 };
 use pbi_embed_core::{
-    ApiRequest, BearerToken, CallError, EmbedConfig, EmbedRequest, EmbedToken, Error, TransportKind, http,
+    ApiRequest, BearerToken, CallError, ConnectSettings, EmbedConfig, EmbedRequest, EmbedToken, Error,
+    TransportKind, http,
 };
 use tokio::sync::Notify;
 
@@ -18,16 +19,19 @@ impl Driver for Client {
     type TokenSource = BoxedTokenSource<dyn AsyncTokenSource>;
 
     fn build(parts: ClientParts<Self>) -> Result<Self, CallError> {
-        let connect_timeout = parts.session.settings().connect_timeout;
+        let settings = parts.session.settings();
         let caller_client = parts.http.is_some();
         let http = match parts.http {
             Some(http) => http,
-            None => reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .connect_timeout(connect_timeout)
-                .user_agent(concat!("pbi-embed-reqwest/", env!("CARGO_PKG_VERSION")))
-                .build()
-                .map_err(|e| Error::invalid_input("httpClient", e.to_string()))?,
+            None => {
+                let builder = reqwest::Client::builder()
+                    .redirect(reqwest::redirect::Policy::none())
+                    .connect_timeout(settings.connect_timeout)
+                    .user_agent(concat!("pbi-embed-reqwest/", env!("CARGO_PKG_VERSION")));
+                connect(builder, &settings.connect)?
+                    .build()
+                    .map_err(|e| Error::invalid_input("httpClient", e.to_string()))?
+            }
         };
         let base = parts.session.cloud().api_base().to_owned();
         let base_url =
@@ -222,4 +226,43 @@ fn transport(error: reqwest::Error) -> TransportError {
         TransportKind::Other
     };
     TransportError::new(kind, error)
+}
+
+/// Applies the proxy and the roots to trust: Mozilla's (bundled) unless the platform's
+/// verifier is asked for, plus any extra roots. Without a proxy set here, reqwest honours
+/// the environment's (`HTTPS_PROXY`, `ALL_PROXY`, `NO_PROXY`).
+fn connect(
+    mut builder: reqwest::ClientBuilder,
+    connect: &ConnectSettings,
+) -> Result<reqwest::ClientBuilder, CallError> {
+    if let Some(proxy) = connect.proxy() {
+        let proxy = reqwest::Proxy::all(proxy.url())
+            .map_err(|_| Error::invalid_input("proxy", "is not a proxy URL reqwest accepts"))?;
+        builder = builder.proxy(proxy);
+    }
+    #[cfg(any(feature = "rustls", feature = "native-tls"))]
+    {
+        use reqwest::Certificate;
+        let der = |der: &[u8]| {
+            Certificate::from_der(der).map_err(|e| Error::invalid_input("rootCertificates", e.to_string()))
+        };
+        let extra = connect.root_certificates().iter().map(|c| der(c));
+        builder = if connect.platform_verifier() {
+            builder.tls_certs_merge(extra.collect::<Result<Vec<_>, _>>()?)
+        } else {
+            let mozilla = webpki_root_certs::TLS_SERVER_ROOT_CERTS.iter().map(|c| der(c));
+            builder.tls_certs_only(mozilla.chain(extra).collect::<Result<Vec<_>, _>>()?)
+        };
+        Ok(builder)
+    }
+    #[cfg(not(any(feature = "rustls", feature = "native-tls")))]
+    if connect.root_certificates().is_empty() && !connect.platform_verifier() {
+        Ok(builder)
+    } else {
+        Err(Error::invalid_input(
+            "rootCertificates",
+            "this build has no TLS (features rustls or native-tls)",
+        )
+        .into())
+    }
 }

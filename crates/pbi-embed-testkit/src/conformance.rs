@@ -21,6 +21,7 @@ use pbi_embed_core::{
 use pbi_embed_emulator::{Emulator, Fault, FaultRule, Route, RouteMatch};
 
 use crate::hostile::{FullBacklog, HUGE, HostileServer, cases};
+use crate::tls::{ConnectProxy, bad_certificates, tls_emulator};
 use crate::{Ids, TokenRequest, quick_retries, service_principal, settings_for};
 
 /// A blocking token source a harness wraps into its driver's own kind.
@@ -104,7 +105,8 @@ macro_rules! conformance_tests {
             builder_checks, report_config, rls_preflight, preflight_skipped_when_unreadable,
             dashboard_and_tile_configs, hostile_servers, a_server_that_never_reads,
             huge_requests_are_refused_before_sending, a_connect_is_bounded,
-            the_service_principal_from_the_environment);
+            the_service_principal_from_the_environment, tls_with_an_extra_root,
+            tls_through_a_connect_proxy, certificates_that_do_not_verify);
     };
     (@each $harness:expr; $($check:ident),*) => {
         $(
@@ -1132,4 +1134,126 @@ pub fn secret_hygiene_suite(harness: &impl Harness) -> (Vec<String>, Vec<String>
         "EMU1.".into(),
     ];
     (shown, secrets)
+}
+
+/// Over HTTPS, trusting the emulator's CA as an extra root: signed in and minted, and
+/// both requests reached the emulator. Without that root (Mozilla's roots only), its
+/// certificate is refused.
+pub fn tls_with_an_extra_root(harness: &impl Harness) {
+    let (emulator, ca) = tls_emulator();
+    let ids = Ids::of(&emulator);
+    let mut settings = settings_for(&emulator);
+    settings
+        .connect
+        .add_root_certificates_pem(ca.as_bytes())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let client = build(harness, settings, service_principal(&emulator));
+    ok(harness, "over TLS", harness.mint(&client, &report(&ids)));
+    assert_eq!(emulator.requests(Route::EntraToken), 1, "{}", harness.name());
+    assert_eq!(
+        emulator.requests(Route::ReportsGenerateTokenInGroup),
+        1,
+        "{}",
+        harness.name()
+    );
+
+    let untrusting = build(harness, settings_for(&emulator), service_principal(&emulator));
+    let error = harness
+        .mint(&untrusting, &report(&ids))
+        .expect_err("the emulator's CA is not among Mozilla's roots");
+    refused_certificate(harness, "Mozilla's roots only", &error, &emulator);
+    assert_eq!(
+        emulator.requests(Route::EntraToken),
+        1,
+        "{}: nothing more reached it",
+        harness.name()
+    );
+}
+
+/// Through a loopback CONNECT proxy set on the builder: every connection is a tunnel to
+/// the emulator, and the token is minted over TLS inside it.
+pub fn tls_through_a_connect_proxy(harness: &impl Harness) {
+    let (emulator, ca) = tls_emulator();
+    let ids = Ids::of(&emulator);
+    let proxy = ConnectProxy::start();
+    let mut settings = settings_for(&emulator);
+    settings
+        .connect
+        .add_root_certificates_pem(ca.as_bytes())
+        .unwrap_or_else(|e| panic!("{e}"));
+    settings
+        .connect
+        .set_proxy(&proxy.url())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let client = build(harness, settings, service_principal(&emulator));
+    ok(harness, "through the proxy", harness.mint(&client, &report(&ids)));
+    let tunnels = proxy.tunnels();
+    let target = emulator.addr().to_string();
+    assert!(!tunnels.is_empty(), "{}: no tunnel was opened", harness.name());
+    assert!(
+        tunnels.iter().all(|t| *t == target),
+        "{}: tunnels {tunnels:?}, expected only {target}",
+        harness.name()
+    );
+    assert_eq!(emulator.generate_token_requests(), 1, "{}", harness.name());
+}
+
+/// A certificate for another name, an expired one, and one from an authority the client
+/// does not trust each end the call at once with a certificate error naming the host:
+/// nothing reaches the server's HTTP layer, and nothing is retried.
+pub fn certificates_that_do_not_verify(harness: &impl Harness) {
+    for (what, certificate) in bad_certificates() {
+        let emulator = Emulator::builder()
+            .tls(certificate.tls)
+            .start()
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        let ids = Ids::of(&emulator);
+        let mut settings = settings_for(&emulator);
+        settings
+            .connect
+            .add_root_certificates_pem(certificate.ca_pem.as_bytes())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let client = build(harness, settings, service_principal(&emulator));
+        let started = Instant::now();
+        let error = harness.mint(&client, &report(&ids)).expect_err(what);
+        refused_certificate(harness, what, &error, &emulator);
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{}: {what}: not retried until the deadline ({:?})",
+            harness.name(),
+            started.elapsed()
+        );
+        assert_eq!(
+            emulator.requests(Route::EntraToken),
+            0,
+            "{}: {what}",
+            harness.name()
+        );
+    }
+}
+
+/// The error a certificate that does not verify ends in.
+fn refused_certificate(harness: &impl Harness, what: &str, error: &CallError, emulator: &Emulator) {
+    let name = harness.name();
+    assert_eq!(
+        error.kind(),
+        ErrorKind::Certificate,
+        "{name}: {what}: {error} ({:?})",
+        std::error::Error::source(error).map(ToString::to_string)
+    );
+    let host = emulator.addr().to_string();
+    assert_eq!(
+        error.host(),
+        Some(host.as_str()),
+        "{name}: {what}: names the host"
+    );
+    let text = error.to_string();
+    assert!(
+        text.contains(&host) && text.contains("certificate"),
+        "{name}: {what}: {text}"
+    );
+    assert!(
+        error.hint().is_some_and(|h| h.contains("root_certificates_pem")),
+        "{name}: {what}"
+    );
 }

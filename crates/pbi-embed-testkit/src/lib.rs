@@ -4,6 +4,7 @@
 
 pub mod conformance;
 pub mod hostile;
+pub mod tls;
 
 use std::time::Duration;
 

@@ -9,7 +9,8 @@ use pbi_embed_core::driver::{
     TransportError, request_id,
 };
 use pbi_embed_core::{
-    ApiRequest, BearerToken, CallError, EmbedConfig, EmbedRequest, EmbedToken, TransportKind, http,
+    ApiRequest, BearerToken, CallError, ConnectSettings, EmbedConfig, EmbedRequest, EmbedToken, Error,
+    TransportKind, http,
 };
 
 impl Driver for Client {
@@ -27,7 +28,10 @@ impl Driver for Client {
                     .timeout_connect(Some(settings.connect_timeout))
                     .timeout_per_call(Some(settings.timeout))
                     .user_agent(concat!("pbi-embed-ureq/", env!("CARGO_PKG_VERSION")));
-                (config.build().into(), Some(settings.timeout))
+                (
+                    connect(config, &settings.connect)?.build().into(),
+                    Some(settings.timeout),
+                )
             }
         };
         Ok(Self {
@@ -179,6 +183,50 @@ impl Client {
         );
         Ok(http::Response::from_parts(parts, bytes))
     }
+}
+
+type AgentConfig = ureq::config::ConfigBuilder<ureq::typestate::AgentScope>;
+
+/// Applies the proxy and the roots to trust. Without one, ureq's defaults hold: the
+/// environment's proxy (`ALL_PROXY`, `HTTPS_PROXY`, `NO_PROXY`) and Mozilla's roots.
+fn connect(mut config: AgentConfig, connect: &ConnectSettings) -> Result<AgentConfig, CallError> {
+    if let Some(proxy) = connect.proxy() {
+        let proxy = ureq::Proxy::new(proxy.url())
+            .map_err(|_| Error::invalid_input("proxy", "is not a proxy URL ureq accepts"))?;
+        config = config.proxy(Some(proxy));
+    }
+    let extra = connect.root_certificates();
+    if !connect.platform_verifier() && extra.is_empty() {
+        return Ok(config);
+    }
+    #[cfg(any(feature = "rustls", feature = "native-tls"))]
+    {
+        use ureq::tls::{Certificate, RootCerts, TlsConfig};
+        let roots = if connect.platform_verifier() {
+            if !extra.is_empty() {
+                return Err(Error::invalid_input(
+                    "rootCertificates",
+                    "pbi-embed-ureq cannot add roots to the platform verifier: add them to the system store, or drop platform_verifier",
+                )
+                .into());
+            }
+            RootCerts::PlatformVerifier
+        } else {
+            // ureq's specific roots replace its defaults: Mozilla's roots, then the extras.
+            let mozilla = webpki_root_certs::TLS_SERVER_ROOT_CERTS.iter();
+            let all = mozilla
+                .chain(extra)
+                .map(|der| Certificate::from_der(der).to_owned());
+            RootCerts::Specific(Arc::new(all.collect()))
+        };
+        Ok(config.tls_config(TlsConfig::builder().root_certs(roots).build()))
+    }
+    #[cfg(not(any(feature = "rustls", feature = "native-tls")))]
+    Err(Error::invalid_input(
+        "rootCertificates",
+        "this build has no TLS (features rustls or native-tls)",
+    )
+    .into())
 }
 
 /// Classifies a ureq error for retrying and reporting.
