@@ -10,9 +10,10 @@
 //! ```
 //!
 //! `&kind=dashboard` or `&kind=tile` embeds the dashboard or tile instead (`PBI_DASHBOARD_ID`,
-//! `PBI_TILE_ID`). powerbi-client embeds those only from https embed URLs: real Power BI, or
-//! the emulator with `PBI_EMULATOR_EMBED_BASE=https://emu.powerbi.com` and a browser that
-//! routes that host to it, as `examples/web/browser-test.mjs` does.
+//! `PBI_TILE_ID`). powerbi-client embeds those only from https embed URLs on Power BI's host
+//! names: real Power BI, or the emulator over TLS with `PBI_EMULATOR_TLS_NAME=emu.powerbi.com`
+//! (its CA written to `PBI_EMULATOR_CA_OUT`) and a browser that trusts that CA and resolves
+//! the name to 127.0.0.1, as `examples/web/browser-test.mjs` does.
 //!
 //! It runs against the local emulator, started in `main`, unless `AZURE_CLIENT_ID` is set:
 //! then against Power BI with `AZURE_TENANT_ID`, `AZURE_CLIENT_SECRET`, `PBI_WORKSPACE_ID`,
@@ -30,7 +31,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use pbi_embed_emulator::Emulator;
+use pbi_embed_emulator::{Emulator, Tls};
 use pbi_embed_reqwest::{
     Client, ClientId, ClientSecret, DashboardId, DatasetId, EffectiveIdentity, EmbedRequest, ReportId,
     TenantId, TileId, WorkspaceId,
@@ -152,22 +153,32 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         .unwrap_or_else(|| "127.0.0.1:3000".to_owned())
         .parse()?;
     // Power BI when AZURE_CLIENT_ID is set; otherwise the local emulator, started here
-    // (with embed URLs under PBI_EMULATOR_EMBED_BASE when that is set).
+    // (over HTTPS, with embed URLs under PBI_EMULATOR_TLS_NAME, when that is set).
     let emulator = match env("AZURE_CLIENT_ID") {
         Some(_) => None,
         None => {
-            let builder = Emulator::builder();
-            let builder = match env("PBI_EMULATOR_EMBED_BASE") {
-                Some(base) => builder.embed_base(base),
-                None => builder,
+            let builder = match env("PBI_EMULATOR_TLS_NAME") {
+                Some(name) => Emulator::builder()
+                    .tls(Tls::generated().name(name.as_str()))
+                    .embed_host(name),
+                None => Emulator::builder(),
             };
-            Some(builder.start()?)
+            let emulator = builder.start()?;
+            if let (Some(path), Some(ca)) = (env("PBI_EMULATOR_CA_OUT"), emulator.ca_pem()) {
+                std::fs::write(path, ca)?;
+            }
+            Some(emulator)
         }
     };
     // Each user's RLS role; mallory was never given an identity.
     let (client, target, roles) = if let Some(emulator) = &emulator {
         let ids = emulator.ids();
-        let client = Client::builder()
+        let mut builder = Client::builder();
+        if let Some(ca) = emulator.ca_pem() {
+            // The emulator's own CA, trusted as well as Mozilla's roots.
+            builder = builder.root_certificates_pem(ca);
+        }
+        let client = builder
             .api_base(emulator.base_url())
             .authority_host(emulator.base_url())
             .service_principal(

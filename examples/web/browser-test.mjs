@@ -6,12 +6,17 @@
 //
 // It starts target/debug/examples/web_app itself twice (WEB_APP_BIN overrides;
 // CARGO_TARGET_DIR is honoured): once on the plain-http emulator with 1-minute tokens
-// renewed 50 s before expiry, once with embed URLs under https://emu.powerbi.com, which
-// the browser routes to that emulator so that powerbi-client embeds reports, dashboards
-// and tiles itself. Screenshots go to target/browser-test/.
+// renewed 50 s before expiry, once on the emulator over TLS with embed URLs under
+// https://emu.powerbi.com:<port>, so that powerbi-client embeds reports, dashboards and
+// tiles itself. No request is intercepted: Chromium resolves emu.powerbi.com to 127.0.0.1
+// (--host-resolver-rules) and trusts the emulator's CA through its NSS database (certutil,
+// from Debian's libnss3-tools), as a developer's browser would. Screenshots go to
+// target/browser-test/.
 
-import { spawn } from "node:child_process";
-import { mkdirSync } from "node:fs";
+import { execFileSync, spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { get as httpsGet } from "node:https";
+import { tmpdir } from "node:os";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createInterface } from "node:readline";
@@ -58,18 +63,40 @@ async function startApp(env) {
 // The plain-http emulator with 1-minute tokens renewed 50 s early: reports, embedded in
 // an iframe of the page's own (powerbi-client refuses http embed URLs).
 const { app, site, emulator } = await startApp({ PBI_EMBED_LIFETIME_MINUTES: "1", PBI_REFRESH_MARGIN_SECONDS: "50" });
-// Embed URLs under an https Power BI host name that the browser routes to a second
-// emulator: powerbi-client's own embedding, for reports, dashboards and tiles.
-const HTTPS_BASE = "https://emu.powerbi.com";
-const secure = await startApp({ PBI_EMULATOR_EMBED_BASE: HTTPS_BASE }).catch((error) => {
+// A second emulator over TLS, its certificate also for emu.powerbi.com, an https Power BI
+// host name: powerbi-client's own embedding, for reports, dashboards and tiles.
+const HTTPS_NAME = "emu.powerbi.com";
+const home = mkdtempSync(resolve(tmpdir(), "pbi-embed-browser-"));
+const caFile = resolve(home, "emulator-ca.pem");
+const secure = await startApp({ PBI_EMULATOR_TLS_NAME: HTTPS_NAME, PBI_EMULATOR_CA_OUT: caFile }).catch((error) => {
   app.kill();
   throw error;
 });
+const emulatorCa = readFileSync(caFile, "utf8");
+const HTTPS_BASE = `https://${HTTPS_NAME}:${new URL(secure.emulator).port}`;
+// The browser's trust: a fresh NSS database in its HOME holding only the emulator's CA.
+const nssdb = resolve(home, ".pki/nssdb");
+mkdirSync(nssdb, { recursive: true });
+execFileSync("certutil", ["-d", `sql:${nssdb}`, "-N", "--empty-password"]);
+execFileSync("certutil", ["-d", `sql:${nssdb}`, "-A", "-t", "C,,", "-n", "pbi-embed emulator", "-i", caFile]);
+
+// GET a JSON document from the TLS emulator, trusting only its CA.
+function getJson(url) {
+  return new Promise((done, fail) => {
+    httpsGet(url, { ca: emulatorCa }, (response) => {
+      let body = "";
+      response.on("data", (chunk) => { body += chunk; });
+      response.on("end", () => { try { done(JSON.parse(body)); } catch (error) { fail(error); } });
+    }).on("error", fail);
+  });
+}
 
 const browser = await chromium.launch({
   executablePath: chromiumPath,
+  env: { ...process.env, HOME: home },
   args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    `--host-resolver-rules=MAP ${HTTPS_NAME} 127.0.0.1`],
 });
 try {
   const page = await browser.newPage({ viewport: { width: 1100, height: 700 } });
@@ -116,10 +143,10 @@ try {
   await mistake.screenshot({ path: resolve(artifacts, "rls-mistake.png") });
 
   const context = await browser.newContext({ viewport: { width: 1100, height: 600 } });
-  await context.route(`${HTTPS_BASE}/**`, async (route) => {
-    const url = new URL(route.request().url());
-    const response = await route.fetch({ url: `${secure.emulator}${url.pathname}${url.search}` });
-    await route.fulfill({ response });
+  // Every https response the browser got came from a certificate it verified.
+  const tlsFailures = [];
+  context.on("requestfailed", (request) => {
+    if (request.url().startsWith("https:")) { tlsFailures.push(`${request.url()}: ${request.failure().errorText}`); }
   });
   for (const kind of ["report", "dashboard", "tile"]) {
     const tab = await context.newPage();
@@ -131,7 +158,7 @@ try {
     // Here powerbi-client made the iframe itself, from the embed URL it was given.
     const src = await tab.$eval("#report iframe", (iframe) => iframe.src);
     check(`powerbi-client's iframe loads the ${kind}'s embed URL`, src.startsWith(embedded.embedUrl), `${src} vs ${embedded.embedUrl}`);
-    const granted = await (await fetch(`${secure.emulator}/_emulator/tokens/${embedded.tokenIds[0]}`)).json();
+    const granted = await getJson(`${secure.emulator}/_emulator/tokens/${embedded.tokenIds[0]}`);
     const frame = tab.frames().find((f) => f.url().startsWith(HTTPS_BASE));
     const title = frame ? await frame.textContent("#title") : "";
     const id = title.split(" ").pop();
@@ -158,10 +185,27 @@ try {
     });
   }, config);
   check("a token passed with tokenType Aad is refused", refused.includes("tokenType is 0 (Aad)"), refused);
+  check("the browser verified the emulator's certificate (no https request failed)", tlsFailures.length === 0, tlsFailures.join("; "));
+
+  // The same browser without the CA in its trust store refuses the emulator.
+  const untrusting = await chromium.launch({
+    executablePath: chromiumPath,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync",
+      `--host-resolver-rules=MAP ${HTTPS_NAME} 127.0.0.1`],
+  });
+  try {
+    const tab = await untrusting.newPage();
+    const outcome = await tab.goto(`${HTTPS_BASE}/reportEmbed`).then(() => "loaded", (error) => error.message);
+    check("a browser that does not trust the emulator's CA refuses it", outcome.includes("ERR_CERT_AUTHORITY_INVALID"), outcome);
+  } finally {
+    await untrusting.close();
+  }
 } finally {
   await browser.close();
   app.kill();
   secure.app.kill();
+  rmSync(home, { recursive: true, force: true });
 }
 check("no page raised an uncaught error", pageErrors.length === 0, pageErrors.join("; "));
 console.log(`\nscreenshots in ${artifacts}`);

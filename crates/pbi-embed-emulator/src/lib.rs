@@ -70,6 +70,7 @@ pub struct EmulatorBuilder {
     listen: SocketAddr,
     worker_threads: usize,
     embed_base: Option<String>,
+    embed_host: Option<String>,
     header_read_timeout: Duration,
     tls: Option<Tls>,
 }
@@ -81,6 +82,7 @@ impl Default for EmulatorBuilder {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             worker_threads: 2,
             embed_base: None,
+            embed_host: None,
             header_read_timeout: Duration::from_secs(30),
             tls: None,
         }
@@ -111,6 +113,15 @@ impl EmulatorBuilder {
     /// `https://emu.powerbi.com`, since `powerbi-client` accepts only such hosts.
     pub fn embed_base(mut self, url: impl Into<String>) -> Self {
         self.embed_base = Some(url.into().trim_end_matches('/').to_owned());
+        self
+    }
+
+    /// Embed URLs name this host, with the emulator's own scheme and port: under TLS with
+    /// [`Tls::name`]`("emu.powerbi.com")` and a browser that resolves that name to the
+    /// emulator, `powerbi-client` embeds from `https://emu.powerbi.com:<port>/…` itself.
+    /// [`embed_base`](Self::embed_base) wins when both are set.
+    pub fn embed_host(mut self, host: impl Into<String>) -> Self {
+        self.embed_host = Some(host.into());
         self
     }
 
@@ -160,7 +171,11 @@ impl EmulatorBuilder {
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let base_url = format!("{scheme}://{addr}");
-        let embed_base = self.embed_base.unwrap_or_else(|| base_url.clone());
+        let embed_base = match (self.embed_base, self.embed_host) {
+            (Some(base), _) => base,
+            (None, Some(host)) => format!("{scheme}://{host}:{}", addr.port()),
+            (None, None) => base_url.clone(),
+        };
         let state = Arc::new(State::new(self.fixture, base_url, embed_base)?);
         let (shutdown, shutdown_rx) = oneshot::channel();
         let serving = Arc::clone(&state);
