@@ -6,6 +6,11 @@
 //! error codes and messages; the client-credentials grant of Entra ID; and control routes
 //! to inspect minted tokens, count requests and inject faults.
 //!
+//! Over HTTPS ([`EmulatorBuilder::tls`], [`Tls`]) it also answers what Microsoft's sign-in
+//! libraries ask first (OpenID Connect discovery, the signing keys, instance discovery),
+//! and its access tokens are RS256 JWTs with Entra's app claims ([`AccessClaims`]), so
+//! MSAL and azure-identity sign in to it unchanged but for the CA and the authority host.
+//!
 //! ```
 //! use pbi_embed_emulator::Emulator;
 //!

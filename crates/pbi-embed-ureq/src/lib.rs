@@ -45,6 +45,17 @@
 //! Power BI is HTTPS only. The `rustls` feature (default) or `native-tls` provides TLS;
 //! with neither, only plain-HTTP loopback endpoints (such as the emulator) work.
 //!
+//! Servers are verified against Mozilla's roots; on the builder,
+//! [`root_certificates_pem`](ClientBuilder::root_certificates_pem) trusts another CA as
+//! well (a TLS-inspecting proxy's, the emulator's) and
+//! [`platform_verifier`](ClientBuilder::platform_verifier) uses the system's trust store
+//! instead. [`proxy`](ClientBuilder::proxy) sends every request through a proxy; without
+//! it, `HTTPS_PROXY`/`ALL_PROXY` and `NO_PROXY` are honoured. A certificate that does not
+//! verify ends the call at once with [`ErrorKind::Certificate`], naming the host.
+//!
+//! `platform_verifier` needs the `platform-verifier` feature (default) with rustls, and
+//! takes no extra roots here: add them to the system store instead.
+//!
 //! # Logging
 //!
 //! Each attempt is logged through `tracing` (operation, attempt, host at DEBUG; status and
