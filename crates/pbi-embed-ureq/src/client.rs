@@ -4,13 +4,13 @@
 use std::sync::{Arc, Condvar};
 use std::time::{Duration, Instant, SystemTime};
 
+use pbi_embed_core::ConnectSettings;
 use pbi_embed_core::driver::{
     Action, BoxedTokenSource, Call, ClientParts, Driver, Event, Exchange, Now, SharedSession, TokenSource,
     TransportError, request_id,
 };
 use pbi_embed_core::{
-    ApiRequest, BearerToken, CallError, ConnectSettings, EmbedConfig, EmbedRequest, EmbedToken, Error,
-    TransportKind, http,
+    ApiRequest, BearerToken, CallError, EmbedConfig, EmbedRequest, EmbedToken, TransportKind, http,
 };
 
 impl Driver for Client {
@@ -190,6 +190,7 @@ type AgentConfig = ureq::config::ConfigBuilder<ureq::typestate::AgentScope>;
 /// Applies the proxy and the roots to trust. Without one, ureq's defaults hold: the
 /// environment's proxy (`ALL_PROXY`, `HTTPS_PROXY`, `NO_PROXY`) and Mozilla's roots.
 fn connect(mut config: AgentConfig, connect: &ConnectSettings) -> Result<AgentConfig, CallError> {
+    use pbi_embed_core::Error;
     if let Some(proxy) = connect.proxy() {
         let proxy = ureq::Proxy::new(proxy.url())
             .map_err(|_| Error::invalid_input("proxy", "is not a proxy URL ureq accepts"))?;
