@@ -24,8 +24,12 @@ fn base(state: &State, headers: &HeaderMap) -> String {
             && h.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
     });
+    let scheme = state
+        .base_url
+        .split_once("://")
+        .map_or("http", |(scheme, _)| scheme);
     match host {
-        Some(host) => format!("{}://{host}", state.scheme),
+        Some(host) => format!("{scheme}://{host}"),
         None => state.base_url.clone(),
     }
 }

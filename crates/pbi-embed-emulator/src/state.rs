@@ -43,8 +43,6 @@ pub(crate) struct State {
     pub(crate) fixture: Fixture,
     /// Where embed URLs point.
     pub(crate) embed_base: String,
-    /// `http` or `https`.
-    pub(crate) scheme: &'static str,
     /// The emulator's own base URL, `{scheme}://{addr}`.
     pub(crate) base_url: String,
     pub(crate) signer: Signer,
@@ -68,11 +66,6 @@ impl State {
             access,
             fixture,
             embed_base,
-            scheme: if base_url.starts_with("https:") {
-                "https"
-            } else {
-                "http"
-            },
             base_url,
             signer: Signer::random(),
             tokens: TokenStore::default(),
