@@ -43,7 +43,8 @@ pub(crate) struct Global {
     #[arg(long, global = true, value_name = "SECONDS", default_value_t = 60)]
     pub(crate) timeout: u64,
     /// Trust the CA certificates in this PEM file as well as Mozilla's roots (a
-    /// TLS-inspecting proxy's, the emulator's). Default: the file SSL_CERT_FILE names.
+    /// TLS-inspecting proxy's, the emulator's). Default: the file SSL_CERT_FILE names
+    /// (which, with --platform-verifier, the system trust store reads itself).
     #[arg(long, global = true, value_name = "FILE")]
     pub(crate) ca_cert: Option<PathBuf>,
     /// Verify servers with the system's trust store instead of Mozilla's roots.

@@ -315,8 +315,11 @@ fn client(global: &Global) -> Result<(Client, bool), Failure> {
         builder = builder.profile(ProfileId::parse(profile)?);
     }
     let var = |name: &'static str| env_text(|n| std::env::var_os(n), name);
+    // With the platform verifier, SSL_CERT_FILE is the system store's own setting (it
+    // reads it); otherwise it names CAs to trust as well as Mozilla's roots.
     let ca_file = match &global.ca_cert {
         Some(path) => Some((path.clone(), "--ca-cert")),
+        None if global.platform_verifier => None,
         None => var("SSL_CERT_FILE")?.map(|path| (PathBuf::from(path), "SSL_CERT_FILE")),
     };
     if let Some((path, from)) = ca_file {

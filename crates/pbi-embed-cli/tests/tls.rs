@@ -82,6 +82,27 @@ fn ca_cert_and_ssl_cert_file_trust_the_emulators_ca() {
 }
 
 #[test]
+fn the_platform_verifier_reads_the_system_store() {
+    let (emulator, ca) = tls_emulator();
+    let file = CaFile::with(&ca);
+    // The system store (rustls-native-certs) takes SSL_CERT_FILE as its bundle: the
+    // emulator's CA is trusted only if the platform verifier is really the one used.
+    let output = token_report(&emulator)
+        .arg("--platform-verifier")
+        .env("SSL_CERT_FILE", file.path())
+        .output()
+        .unwrap();
+    assert_minted(&output);
+    let output = token_report(&emulator)
+        .arg("--platform-verifier")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(5), "{stderr}");
+    assert!(stderr.contains("TLS certificate did not verify"), "{stderr}");
+}
+
+#[test]
 fn without_the_ca_the_certificate_is_refused_with_a_hint() {
     let (emulator, _) = tls_emulator();
     let output = token_report(&emulator).output().unwrap();

@@ -106,7 +106,7 @@ macro_rules! conformance_tests {
             dashboard_and_tile_configs, hostile_servers, a_server_that_never_reads,
             huge_requests_are_refused_before_sending, a_connect_is_bounded,
             the_service_principal_from_the_environment, tls_with_an_extra_root,
-            tls_through_a_connect_proxy, certificates_that_do_not_verify);
+            tls_through_a_connect_proxy, certificates_that_do_not_verify, the_platform_verifier);
     };
     (@each $harness:expr; $($check:ident),*) => {
         $(
@@ -1230,6 +1230,22 @@ pub fn certificates_that_do_not_verify(harness: &impl Harness) {
             harness.name()
         );
     }
+}
+
+/// With the platform's verifier, the system's trust store decides: it does not hold the
+/// emulator's CA, so its certificate is refused as one that does not verify. (That the
+/// system store is really consulted is shown by the command line's test, which points it
+/// at the emulator's CA through `SSL_CERT_FILE` in a process of its own.)
+pub fn the_platform_verifier(harness: &impl Harness) {
+    let (emulator, _) = tls_emulator();
+    let ids = Ids::of(&emulator);
+    let mut settings = settings_for(&emulator);
+    settings.connect.set_platform_verifier(true);
+    let client = build(harness, settings, service_principal(&emulator));
+    let error = harness
+        .mint(&client, &report(&ids))
+        .expect_err("the system store does not hold the emulator's CA");
+    refused_certificate(harness, "the platform verifier", &error, &emulator);
 }
 
 /// The error a certificate that does not verify ends in.

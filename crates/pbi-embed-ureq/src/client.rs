@@ -211,6 +211,14 @@ fn connect(mut config: AgentConfig, connect: &ConnectSettings) -> Result<AgentCo
                 )
                 .into());
             }
+            // ureq panics on a platform verifier over rustls without its feature.
+            if cfg!(all(feature = "rustls", not(feature = "platform-verifier"))) {
+                return Err(Error::invalid_input(
+                    "platformVerifier",
+                    "this build of pbi-embed-ureq lacks the platform-verifier feature",
+                )
+                .into());
+            }
             RootCerts::PlatformVerifier
         } else {
             // ureq's specific roots replace its defaults: Mozilla's roots, then the extras.
