@@ -141,6 +141,7 @@ pub(crate) enum Metadata {
     Report(Report),
     Dashboard(Dashboard),
     Tile(Tile),
+    Tiles(Vec<Tile>),
     Dataset(Dataset),
 }
 
@@ -270,6 +271,8 @@ mod tests {
                 is_on_prem_gateway_required: None,
                 configured_by: None,
                 target_storage_mode: None,
+                create_report_embed_url: None,
+                qna_embed_url: None,
             })
         };
         let mut cache = MetadataCache::new(2, Duration::from_secs(60));

@@ -14,11 +14,12 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 use crate::embed_token::{EmbedToken, format_rfc3339};
 use crate::error::Error;
 use crate::generate_token::MultiResourceToken;
-use crate::generate_token::{DashboardToken, TileToken};
+use crate::generate_token::{DashboardToken, DatasetToken, TileToken};
 use crate::identity::EffectiveIdentity;
 use crate::ids::{DashboardId, DatasetId, ReportId, TileId, WorkspaceId};
-use crate::metadata::{Dashboard, Dataset, Report, Tile};
+use crate::metadata::{Dashboard, Dataset, Report, ReportType, Tile};
 use crate::secret::EmbedTokenSecret;
+use crate::token_request::XmlaPermissions;
 
 /// `models.TokenType.Embed` in `powerbi-client`.
 pub const TOKEN_TYPE_EMBED: u8 = 1;
@@ -31,38 +32,62 @@ const PERMISSIONS_READ: u8 = 0;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum EmbedKind {
-    /// A report.
+    /// A report (a Power BI report or a paginated one).
     Report,
     /// A dashboard.
     Dashboard,
     /// A tile.
     Tile,
+    /// One visual of a report.
+    Visual,
+    /// Q&A over a dataset.
+    Qna,
+    /// Authoring a new report on a dataset (`powerbi.createReport`).
+    Create,
 }
 
 impl EmbedKind {
-    /// The `type` of the configuration: `report`, `dashboard` or `tile`.
+    /// The `type` of the configuration: `report`, `dashboard`, `tile`, `visual`, `qna` or
+    /// `create`.
     #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Report => "report",
             Self::Dashboard => "dashboard",
             Self::Tile => "tile",
+            Self::Visual => "visual",
+            Self::Qna => "qna",
+            Self::Create => "create",
         }
     }
 }
 
+/// How Q&A is shown: `models.QnaMode` in `powerbi-client`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum QnaMode {
+    /// The question box and its answers (0).
+    #[default]
+    Interactive,
+    /// Only the answer to the configured question (1); a question is required.
+    ResultOnly,
+}
+
 /// The configuration `powerbi.embed(element, config)` takes, with the token's expiry.
 ///
-/// Serializes to `{"type", "id", "embedUrl", "accessToken", "tokenType": 1, ...}` plus
-/// `dashboardId` for a tile, `permissions` for a report, and `tokenId` and `expiration`
-/// (which the client ignores and a page uses to refresh the token in time). Its `Debug`
-/// hides the token.
+/// Serializes to `{"type", "id", "embedUrl", "accessToken", "tokenType": 1, "groupId", ...}`
+/// plus what each type takes: `permissions` (and `pageName`) for a report, `dashboardId`
+/// for a tile, `pageName` and `visualName` for a visual, `datasetIds`, `viewMode` and
+/// `question` for Q&A (no `id`), `datasetId` for create (no `id`); and `tokenId` and
+/// `expiration`, which the client ignores and a page uses to refresh the token in time.
+/// Its `Debug` hides the token.
 #[derive(Clone)]
 #[non_exhaustive]
 pub struct EmbedConfig {
     /// `type`.
     pub kind: EmbedKind,
-    /// `id`: the report, dashboard or tile id.
+    /// `id`: the report, dashboard, tile or (visual) report id; for Q&A and create, the
+    /// dataset's id (not serialized as `id`).
     pub id: String,
     /// `embedUrl`.
     pub embed_url: String,
@@ -78,13 +103,23 @@ pub struct EmbedConfig {
     pub group_id: Option<WorkspaceId>,
     /// Whether the report may be edited (`permissions` ReadWrite).
     pub editable: bool,
+    /// Whether the report is a paginated (RDL) report.
+    pub paginated: bool,
+    /// `pageName`: the page a report opens on, or a visual's page.
+    pub page_name: Option<String>,
+    /// `visualName`: a visual's name.
+    pub visual_name: Option<String>,
+    /// `question`: Q&A's question.
+    pub question: Option<String>,
+    /// `viewMode` of Q&A.
+    pub qna_mode: QnaMode,
 }
 
 impl EmbedConfig {
     /// A report's configuration.
     #[must_use]
     pub fn report(report: &Report, workspace: &WorkspaceId, token: EmbedToken, editable: bool) -> Self {
-        Self::new(
+        let mut config = Self::new(
             EmbedKind::Report,
             report.id.as_str(),
             &report.embed_url,
@@ -92,6 +127,59 @@ impl EmbedConfig {
             Some(workspace),
             None,
             editable,
+        );
+        config.paginated = report.report_type == ReportType::PaginatedReport;
+        config
+    }
+
+    /// A visual's configuration: the report's embed URL, its page and visual names.
+    #[must_use]
+    pub fn visual(
+        report: &Report,
+        workspace: &WorkspaceId,
+        page: &str,
+        visual: &str,
+        token: EmbedToken,
+    ) -> Self {
+        let mut config = Self::new(
+            EmbedKind::Visual,
+            report.id.as_str(),
+            &report.embed_url,
+            token,
+            Some(workspace),
+            None,
+            false,
+        );
+        config.page_name = Some(page.to_owned());
+        config.visual_name = Some(visual.to_owned());
+        config
+    }
+
+    /// Q&A over a dataset, at its `qnaEmbedURL`.
+    #[must_use]
+    pub fn qna(dataset: &Dataset, embed_url: &str, workspace: &WorkspaceId, token: EmbedToken) -> Self {
+        Self::new(
+            EmbedKind::Qna,
+            dataset.id.as_str(),
+            embed_url,
+            token,
+            Some(workspace),
+            None,
+            false,
+        )
+    }
+
+    /// Authoring a report on a dataset, at its `createReportEmbedURL`.
+    #[must_use]
+    pub fn create(dataset: &Dataset, embed_url: &str, workspace: &WorkspaceId, token: EmbedToken) -> Self {
+        Self::new(
+            EmbedKind::Create,
+            dataset.id.as_str(),
+            embed_url,
+            token,
+            Some(workspace),
+            None,
+            false,
         )
     }
 
@@ -142,6 +230,11 @@ impl EmbedConfig {
             dashboard_id: dashboard.cloned(),
             group_id: group.cloned(),
             editable,
+            paginated: false,
+            page_name: None,
+            visual_name: None,
+            question: None,
+            qna_mode: QnaMode::Interactive,
         }
     }
 }
@@ -165,7 +258,10 @@ impl Serialize for EmbedConfig {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(None)?;
         map.serialize_entry("type", self.kind.as_str())?;
-        map.serialize_entry("id", &self.id)?;
+        match self.kind {
+            EmbedKind::Qna | EmbedKind::Create => {}
+            _ => map.serialize_entry("id", &self.id)?,
+        }
         map.serialize_entry("embedUrl", &self.embed_url)?;
         map.serialize_entry("accessToken", self.access_token.secret())?;
         map.serialize_entry("tokenType", &TOKEN_TYPE_EMBED)?;
@@ -175,13 +271,35 @@ impl Serialize for EmbedConfig {
         if let Some(dashboard) = &self.dashboard_id {
             map.serialize_entry("dashboardId", dashboard.as_str())?;
         }
-        if self.kind == EmbedKind::Report {
+        // Paginated reports take no permissions (their validator ignores them).
+        if self.kind == EmbedKind::Report && !self.paginated {
             let permissions = if self.editable {
                 PERMISSIONS_READ_WRITE
             } else {
                 PERMISSIONS_READ
             };
             map.serialize_entry("permissions", &permissions)?;
+        }
+        if let Some(page) = &self.page_name {
+            map.serialize_entry("pageName", page)?;
+        }
+        if let Some(visual) = &self.visual_name {
+            map.serialize_entry("visualName", visual)?;
+        }
+        match self.kind {
+            EmbedKind::Qna => {
+                map.serialize_entry("datasetIds", &[&self.id])?;
+                let mode: u8 = match self.qna_mode {
+                    QnaMode::Interactive => 0,
+                    QnaMode::ResultOnly => 1,
+                };
+                map.serialize_entry("viewMode", &mode)?;
+                if let Some(question) = &self.question {
+                    map.serialize_entry("question", question)?;
+                }
+            }
+            EmbedKind::Create => map.serialize_entry("datasetId", &self.id)?,
+            _ => {}
         }
         map.serialize_entry("tokenId", &self.token_id)?;
         map.serialize_entry("expiration", &format_rfc3339(self.expiration))?;
@@ -227,18 +345,56 @@ pub enum EmbedItem {
         /// The tile.
         tile: TileId,
     },
+    /// One visual of a report.
+    Visual {
+        /// The report.
+        report: ReportId,
+        /// The page's `name` (from GetPagesInGroup, not its display name).
+        page: String,
+        /// The visual's name.
+        visual: String,
+    },
+    /// Q&A over a dataset.
+    Qna(DatasetId),
+    /// Authoring a new report on a dataset, saved to the request's workspace.
+    Create(DatasetId),
 }
 
 impl EmbedRequest {
-    /// A report, viewed. Its token covers the report and its dataset.
+    /// A report, viewed. Its token covers the report and its dataset. A paginated report
+    /// (its `reportType`) gets the dataset with XMLA read access and, for each identity, a
+    /// second one naming the report, as Power BI requires.
     pub fn report(workspace: WorkspaceId, report: ReportId) -> Self {
         Self::new(workspace, EmbedItem::Report(report))
     }
 
-    /// A dashboard. Its metadata names no dataset, so each RLS identity must name its
-    /// datasets.
+    /// A dashboard. An RLS identity that names no dataset applies to the datasets of the
+    /// dashboard's tiles (read with GetTilesInGroup).
     pub fn dashboard(workspace: WorkspaceId, dashboard: DashboardId) -> Self {
         Self::new(workspace, EmbedItem::Dashboard(dashboard))
+    }
+
+    /// One visual of a report, by its page's `name` and its own name; the token is the
+    /// report's.
+    pub fn visual(
+        workspace: WorkspaceId,
+        report: ReportId,
+        page: impl Into<String>,
+        visual: impl Into<String>,
+    ) -> Self {
+        let (page, visual) = (page.into(), visual.into());
+        Self::new(workspace, EmbedItem::Visual { report, page, visual })
+    }
+
+    /// Q&A over a dataset (Power BI supports one), with a token for that dataset.
+    pub fn qna(workspace: WorkspaceId, dataset: DatasetId) -> Self {
+        Self::new(workspace, EmbedItem::Qna(dataset))
+    }
+
+    /// Authoring a new report on a dataset (`powerbi.createReport`), saved to
+    /// `workspace`: a token over the dataset with `workspace` as its target.
+    pub fn create(workspace: WorkspaceId, dataset: DatasetId) -> Self {
+        Self::new(workspace, EmbedItem::Create(dataset))
     }
 
     /// One tile of a dashboard.
@@ -279,6 +435,24 @@ impl EmbedRequest {
         self
     }
 
+    /// The page a report opens on (`pageName`, the page's `name`).
+    pub fn page(mut self, page: impl Into<String>) -> Self {
+        self.options.page = Some(page.into());
+        self
+    }
+
+    /// Q&A's question (required for [`QnaMode::ResultOnly`]).
+    pub fn question(mut self, question: impl Into<String>) -> Self {
+        self.options.question = Some(question.into());
+        self
+    }
+
+    /// How Q&A is shown (default [`QnaMode::Interactive`]).
+    pub fn qna_mode(mut self, mode: QnaMode) -> Self {
+        self.options.qna_mode = mode;
+        self
+    }
+
     /// Shortens the token's lifetime to at most `minutes`.
     pub fn lifetime_in_minutes(mut self, minutes: u32) -> Self {
         self.options.lifetime_in_minutes = Some(minutes);
@@ -309,6 +483,9 @@ pub(crate) struct EmbedOptions {
     editable: bool,
     rls_preflight: bool,
     lifetime_in_minutes: Option<u32>,
+    pub(crate) page: Option<String>,
+    pub(crate) question: Option<String>,
+    pub(crate) qna_mode: QnaMode,
 }
 
 impl Default for EmbedOptions {
@@ -318,6 +495,9 @@ impl Default for EmbedOptions {
             editable: false,
             rls_preflight: true,
             lifetime_in_minutes: None,
+            page: None,
+            question: None,
+            qna_mode: QnaMode::Interactive,
         }
     }
 }
@@ -333,16 +513,32 @@ impl EmbedOptions {
     }
     /// The identities, with those that name nothing applied to `dataset`.
     pub(crate) fn identities_for(&self, dataset: Option<&DatasetId>) -> Vec<EffectiveIdentity> {
+        self.identities_for_all(dataset.into_iter())
+    }
+
+    /// The identities, with those that name nothing applied to each of `datasets`.
+    pub(crate) fn identities_for_all<'d>(
+        &self,
+        datasets: impl Iterator<Item = &'d DatasetId> + Clone,
+    ) -> Vec<EffectiveIdentity> {
         self.identities
             .iter()
             .cloned()
-            .map(|identity| match dataset {
-                Some(dataset) if identity.datasets.is_empty() && identity.reports.is_empty() => {
-                    identity.dataset(dataset.clone())
+            .map(|identity| {
+                if identity.datasets.is_empty() && identity.reports.is_empty() {
+                    datasets.clone().fold(identity, |i, d| i.dataset(d.clone()))
+                } else {
+                    identity
                 }
-                _ => identity,
             })
             .collect()
+    }
+
+    /// Whether some identity names no dataset and no report.
+    pub(crate) fn has_unbound_identity(&self) -> bool {
+        self.identities
+            .iter()
+            .any(|i| i.datasets.is_empty() && i.reports.is_empty())
     }
 }
 
@@ -354,25 +550,43 @@ pub(crate) fn report_token_request(report: &Report, options: &EmbedOptions) -> M
     } else {
         MultiResourceToken::new().report(report.id.clone())
     };
+    let paginated = report.report_type == ReportType::PaginatedReport;
     if let Some(dataset) = &report.dataset_id {
-        op = op.dataset(dataset.clone());
+        op = if paginated {
+            // A paginated report reads its Power BI dataset through the XMLA endpoint.
+            op.dataset_with_xmla(dataset.clone(), XmlaPermissions::ReadOnly)
+        } else {
+            op.dataset(dataset.clone())
+        };
     }
     op = op.identities(options.identities_for(report.dataset_id.as_ref()));
+    if paginated {
+        // Power BI takes the paginated report's identity in its own entry, naming the
+        // report (EffectiveIdentity.reports is for paginated reports only).
+        let for_report = options
+            .identities
+            .iter()
+            .filter(|i| i.datasets.is_empty() && i.reports.is_empty())
+            .filter_map(|i| i.username.clone())
+            .map(|username| EffectiveIdentity::new(username).report(report.id.clone()));
+        op = op.identities(for_report.collect::<Vec<_>>());
+    }
     match options.lifetime_in_minutes {
         Some(minutes) => op.lifetime_in_minutes(minutes),
         None => op,
     }
 }
 
-/// The token request for a dashboard. Its identities are taken as given: a dashboard's
-/// metadata names no dataset to apply them to.
+/// The token request for a dashboard: identities that name no dataset apply to the
+/// datasets of its tiles.
 pub(crate) fn dashboard_token_request(
     workspace: &WorkspaceId,
     dashboard: &Dashboard,
+    tile_datasets: &[DatasetId],
     options: &EmbedOptions,
 ) -> DashboardToken {
-    let op =
-        DashboardToken::new(workspace.clone(), dashboard.id.clone()).identities(options.identities_for(None));
+    let op = DashboardToken::new(workspace.clone(), dashboard.id.clone())
+        .identities(options.identities_for_all(tile_datasets.iter()));
     match options.lifetime_in_minutes {
         Some(minutes) => op.lifetime_in_minutes(minutes),
         None => op,
@@ -388,6 +602,37 @@ pub(crate) fn tile_token_request(
 ) -> TileToken {
     let op = TileToken::new(workspace.clone(), dashboard.clone(), tile.id.clone())
         .identities(options.identities_for(tile.dataset_id.as_ref()));
+    match options.lifetime_in_minutes {
+        Some(minutes) => op.lifetime_in_minutes(minutes),
+        None => op,
+    }
+}
+
+/// The token request for Q&A: the dataset's own route (`View`), as Power BI documents.
+pub(crate) fn qna_token_request(
+    workspace: &WorkspaceId,
+    dataset: &DatasetId,
+    options: &EmbedOptions,
+) -> DatasetToken {
+    let op = DatasetToken::new(workspace.clone(), dataset.clone())
+        .identities(options.identities_for(Some(dataset)));
+    match options.lifetime_in_minutes {
+        Some(minutes) => op.lifetime_in_minutes(minutes),
+        None => op,
+    }
+}
+
+/// The token request for authoring on a dataset: the dataset, and the workspace the new
+/// report is saved to.
+pub(crate) fn create_token_request(
+    workspace: &WorkspaceId,
+    dataset: &DatasetId,
+    options: &EmbedOptions,
+) -> MultiResourceToken {
+    let op = MultiResourceToken::new()
+        .dataset(dataset.clone())
+        .target_workspace(workspace.clone())
+        .identities(options.identities_for(Some(dataset)));
     match options.lifetime_in_minutes {
         Some(minutes) => op.lifetime_in_minutes(minutes),
         None => op,
@@ -448,6 +693,8 @@ mod tests {
             is_on_prem_gateway_required: None,
             configured_by: None,
             target_storage_mode: None,
+            create_report_embed_url: None,
+            qna_embed_url: None,
         }
     }
 

@@ -148,7 +148,9 @@ pub use call_error::{CallError, TransportKind};
 pub use client_settings::{ClientSettings, MAX_TIME_BOUND};
 pub use cloud::{Cloud, CustomCloud};
 pub use connect_settings::{ConnectSettings, MAX_ROOT_CERTIFICATES, Proxy};
-pub use embed_config::{EmbedConfig, EmbedItem, EmbedKind, EmbedRequest, TOKEN_TYPE_EMBED, check_rls};
+pub use embed_config::{
+    EmbedConfig, EmbedItem, EmbedKind, EmbedRequest, QnaMode, TOKEN_TYPE_EMBED, check_rls,
+};
 pub use embed_token::EmbedToken;
 pub use entra::{ClientCredentials, EntraToken};
 pub use error::{
@@ -167,7 +169,8 @@ pub use ids::{
 };
 pub use lifetime::{BearerToken, Freshness};
 pub use metadata::{
-    Dashboard, Dataset, GetDashboardInGroup, GetDatasetInGroup, GetReportInGroup, GetTileInGroup, Report,
+    Dashboard, Dataset, GetDashboardInGroup, GetDashboardsInGroup, GetDatasetInGroup, GetDatasetsInGroup,
+    GetPagesInGroup, GetReportInGroup, GetReportsInGroup, GetTileInGroup, GetTilesInGroup, Page, Report,
     ReportType, Tile,
 };
 pub use operation::{
@@ -191,8 +194,8 @@ pub mod reexport {
         CreateReportToken, DashboardId, DashboardToken, DatasetId, DatasetToken, DatasourceConnectionDetails,
         DatasourceIdentity, DatasourceSelector, EffectiveIdentity, EmbedConfig, EmbedItem, EmbedKind,
         EmbedRequest, EmbedToken, EmbedTokenSecret, EntraError, ErrorKind, IdentityBlob, MultiResourceToken,
-        ProfileId, ReportId, ReportToken, RetryPolicy, TenantId, TileId, TileToken, TokenAccessLevel,
-        TransportKind, WorkspaceId, XmlaPermissions,
+        ProfileId, QnaMode, ReportId, ReportToken, RetryPolicy, TenantId, TileId, TileToken,
+        TokenAccessLevel, TransportKind, WorkspaceId, XmlaPermissions,
     };
 }
 

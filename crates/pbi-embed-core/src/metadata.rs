@@ -1,5 +1,7 @@
-//! The item metadata a browser needs: Reports GetReportInGroup, Dashboards
-//! GetDashboardInGroup, Dashboards GetTileInGroup and Datasets GetDatasetInGroup.
+//! The item metadata a browser needs: Reports GetReportInGroup and GetReportsInGroup,
+//! Reports GetPagesInGroup, Dashboards GetDashboardInGroup and GetDashboardsInGroup,
+//! Dashboards GetTileInGroup and GetTilesInGroup, Datasets GetDatasetInGroup and
+//! GetDatasetsInGroup. A list answers `{"value": [...]}`.
 //!
 //! The embed URL comes from here, and a dataset's row-level-security flags, which
 //! [`crate::embed_config::check_rls`] uses to catch identity mistakes before a token is
@@ -93,6 +95,22 @@ pub struct Dataset {
     pub configured_by: Option<String>,
     /// `targetStorageMode`, for example `Abf` (import) or `PremiumFiles`.
     pub target_storage_mode: Option<String>,
+    /// `createReportEmbedURL`: where `powerbi.createReport` authors a report on it.
+    pub create_report_embed_url: Option<String>,
+    /// `qnaEmbedURL`: where Q&A over it is embedded.
+    pub qna_embed_url: Option<String>,
+}
+
+/// `Page`: a report page, from GetPagesInGroup.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Page {
+    /// `name`: what `pageName` in an embed configuration takes (e.g. `ReportSection1`).
+    pub name: String,
+    /// `displayName`: the label people see.
+    pub display_name: String,
+    /// `order` (the specification's example sends it as a string; both are read).
+    pub order: Option<i64>,
 }
 
 /// Reports GetReportInGroup: `GET /v1.0/myorg/groups/{groupId}/reports/{reportId}`.
@@ -127,6 +145,78 @@ pub struct GetTileInGroup {
 pub struct GetDatasetInGroup {
     workspace: WorkspaceId,
     dataset: DatasetId,
+}
+
+/// Reports GetReportsInGroup: `GET /v1.0/myorg/groups/{groupId}/reports`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[must_use]
+pub struct GetReportsInGroup {
+    workspace: WorkspaceId,
+}
+
+/// Reports GetPagesInGroup: `GET /v1.0/myorg/groups/{groupId}/reports/{reportId}/pages`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[must_use]
+pub struct GetPagesInGroup {
+    workspace: WorkspaceId,
+    report: ReportId,
+}
+
+/// Dashboards GetDashboardsInGroup: `GET /v1.0/myorg/groups/{groupId}/dashboards`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[must_use]
+pub struct GetDashboardsInGroup {
+    workspace: WorkspaceId,
+}
+
+/// Dashboards GetTilesInGroup: `GET /v1.0/myorg/groups/{groupId}/dashboards/{dashboardId}/tiles`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[must_use]
+pub struct GetTilesInGroup {
+    workspace: WorkspaceId,
+    dashboard: DashboardId,
+}
+
+/// Datasets GetDatasetsInGroup: `GET /v1.0/myorg/groups/{groupId}/datasets`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[must_use]
+pub struct GetDatasetsInGroup {
+    workspace: WorkspaceId,
+}
+
+impl GetReportsInGroup {
+    /// The reports in `workspace`.
+    pub fn new(workspace: WorkspaceId) -> Self {
+        Self { workspace }
+    }
+}
+
+impl GetPagesInGroup {
+    /// The pages of `report` in `workspace`.
+    pub fn new(workspace: WorkspaceId, report: ReportId) -> Self {
+        Self { workspace, report }
+    }
+}
+
+impl GetDashboardsInGroup {
+    /// The dashboards in `workspace`.
+    pub fn new(workspace: WorkspaceId) -> Self {
+        Self { workspace }
+    }
+}
+
+impl GetTilesInGroup {
+    /// The tiles of `dashboard` in `workspace`.
+    pub fn new(workspace: WorkspaceId, dashboard: DashboardId) -> Self {
+        Self { workspace, dashboard }
+    }
+}
+
+impl GetDatasetsInGroup {
+    /// The datasets in `workspace`.
+    pub fn new(workspace: WorkspaceId) -> Self {
+        Self { workspace }
+    }
 }
 
 impl GetReportInGroup {
@@ -211,16 +301,43 @@ fn optional_id<T>(
 
 /// `embedUrl`: required, an absolute http(s) URL.
 fn embed_url(object: &Map<String, Value>) -> Result<String, String> {
-    let text = optional_str(object, "embedUrl")?.ok_or("the field `embedUrl` is missing")?;
-    match url::Url::parse(&text) {
-        Ok(url) if matches!(url.scheme(), "https" | "http") => Ok(text),
-        _ => Err("the field `embedUrl` is not an http(s) URL".to_owned()),
+    optional_url(object, "embedUrl")?.ok_or_else(|| "the field `embedUrl` is missing".to_owned())
+}
+
+/// An optional absolute http(s) URL.
+fn optional_url(object: &Map<String, Value>, name: &str) -> Result<Option<String>, String> {
+    match optional_str(object, name)? {
+        None => Ok(None),
+        Some(text) => match url::Url::parse(&text) {
+            Ok(url) if matches!(url.scheme(), "https" | "http") => Ok(Some(text)),
+            _ => Err(format!("the field `{name}` is not an http(s) URL")),
+        },
     }
+}
+
+/// A list's items: `{"value": [...]}`, each parsed by `item`. The reason names the item
+/// at fault by position and never quotes the body.
+fn list<T>(body: &[u8], item: fn(&Map<String, Value>) -> Result<T, String>) -> Result<Vec<T>, String> {
+    let object = json_object(body)?;
+    let Some(Value::Array(values)) = object.get("value") else {
+        return Err("the field `value` is missing or not an array".to_owned());
+    };
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, value)| match value {
+            Value::Object(o) => item(o).map_err(|e| format!("item {i} of `value`: {e}")),
+            _ => Err(format!("item {i} of `value` is not an object")),
+        })
+        .collect()
 }
 
 /// The parts every metadata GET shares.
 macro_rules! get_request {
     ($name:ident, $operation:literal, $output:ident, $what:literal) => {
+        get_request!($name, $operation, $output, $what, $output::from_json);
+    };
+    ($name:ident, $operation:literal, $output:ty, $what:literal, $parse:expr) => {
         impl ApiRequest for $name {
             type Output = $output;
 
@@ -243,7 +360,7 @@ macro_rules! get_request {
                 Ok(None)
             }
             fn parse_success(&self, body: &[u8]) -> Result<$output, String> {
-                $output::from_json(body)
+                $parse(body)
             }
         }
     };
@@ -275,7 +392,77 @@ impl GetDatasetInGroup {
     }
 }
 
+impl GetReportsInGroup {
+    fn path_below_api(&self) -> String {
+        self.workspace.path(&["/reports"])
+    }
+}
+impl GetPagesInGroup {
+    fn path_below_api(&self) -> String {
+        self.workspace
+            .path(&["/reports/", self.report.as_str(), "/pages"])
+    }
+}
+impl GetDashboardsInGroup {
+    fn path_below_api(&self) -> String {
+        self.workspace.path(&["/dashboards"])
+    }
+}
+impl GetTilesInGroup {
+    fn path_below_api(&self) -> String {
+        self.workspace
+            .path(&["/dashboards/", self.dashboard.as_str(), "/tiles"])
+    }
+}
+impl GetDatasetsInGroup {
+    fn path_below_api(&self) -> String {
+        self.workspace.path(&["/datasets"])
+    }
+}
+
 get_request!(GetReportInGroup, "Reports_GetReportInGroup", Report, "Report");
+get_request!(
+    GetReportsInGroup,
+    "Reports_GetReportsInGroup",
+    Vec<Report>,
+    "Reports",
+    |b| list(b, Report::from_object)
+);
+get_request!(
+    GetPagesInGroup,
+    "Reports_GetPagesInGroup",
+    Vec<Page>,
+    "Pages",
+    |b| list(b, Page::from_object)
+);
+get_request!(
+    GetDashboardsInGroup,
+    "Dashboards_GetDashboardsInGroup",
+    Vec<Dashboard>,
+    "Dashboards",
+    |b| list(b, Dashboard::from_object)
+);
+get_request!(
+    GetTilesInGroup,
+    "Dashboards_GetTilesInGroup",
+    Vec<Tile>,
+    "Tiles",
+    Self::parse_list
+);
+
+impl GetTilesInGroup {
+    /// Parses a successful body: the tiles.
+    pub(crate) fn parse_list(body: &[u8]) -> Result<Vec<Tile>, String> {
+        list(body, Tile::from_object)
+    }
+}
+get_request!(
+    GetDatasetsInGroup,
+    "Datasets_GetDatasetsInGroup",
+    Vec<Dataset>,
+    "Datasets",
+    |b| list(b, Dataset::from_object)
+);
 get_request!(
     GetDashboardInGroup,
     "Dashboards_GetDashboardInGroup",
@@ -364,6 +551,28 @@ impl Dataset {
             is_on_prem_gateway_required: optional_bool(o, "isOnPremGatewayRequired")?,
             configured_by: optional_str(o, "configuredBy")?,
             target_storage_mode: optional_str(o, "targetStorageMode")?,
+            create_report_embed_url: optional_url(o, "createReportEmbedURL")?,
+            qna_embed_url: optional_url(o, "qnaEmbedURL")?,
+        })
+    }
+}
+
+impl Page {
+    fn from_object(o: &Map<String, Value>) -> Result<Self, String> {
+        let order = match field(o, "order") {
+            None | Some(Value::Null) => None,
+            Some(Value::Number(n)) => Some(n.as_i64().ok_or("the field `order` is not an integer")?),
+            Some(Value::String(s)) => Some(
+                s.trim()
+                    .parse()
+                    .map_err(|_| "the field `order` is not an integer")?,
+            ),
+            Some(_) => return Err("the field `order` is not an integer".to_owned()),
+        };
+        Ok(Self {
+            name: required_str(o, "name")?.to_owned(),
+            display_name: optional_str(o, "displayName")?.unwrap_or_default(),
+            order,
         })
     }
 }
@@ -454,5 +663,102 @@ mod tests {
                 "{body}"
             );
         }
+    }
+
+    fn workspace() -> WorkspaceId {
+        WorkspaceId::parse("f089354e-8366-4e18-aea3-4cb4a3a50b48").unwrap()
+    }
+
+    #[test]
+    fn lists_parse_from_the_specifications_examples() {
+        let reports = GetReportsInGroup::new(workspace());
+        assert_eq!(
+            reports.path(),
+            "/v1.0/myorg/groups/f089354e-8366-4e18-aea3-4cb4a3a50b48/reports"
+        );
+        let parsed = reports
+            .parse_success(br#"{"value": [{"datasetId": "cfafbeb1-8037-4d0c-896e-a46fb27ff229", "id": "5b218778-e7a5-4d73-8187-f10824047715", "name": "SalesMarketing", "embedUrl": "https://app.powerbi.com/reportEmbed?reportId=5b218778-e7a5-4d73-8187-f10824047715&groupId=f089354e-8366-4e18-aea3-4cb4a3a50b48", "reportType": "PowerBIReport"}, {"id": "6b218778-e7a5-4d73-8187-f10824047715", "name": "Invoice", "embedUrl": "https://app.powerbi.com/rdlEmbed?reportId=6b218778-e7a5-4d73-8187-f10824047715", "reportType": "PaginatedReport"}]}"#)
+            .unwrap();
+        assert_eq!(parsed.len(), 2);
+        assert_eq!(parsed[1].report_type, ReportType::PaginatedReport);
+        assert_eq!(parsed[1].dataset_id, None);
+
+        let pages = GetPagesInGroup::new(
+            workspace(),
+            ReportId::parse("5b218778-e7a5-4d73-8187-f10824047715").unwrap(),
+        );
+        assert!(
+            pages
+                .path()
+                .ends_with("/reports/5b218778-e7a5-4d73-8187-f10824047715/pages")
+        );
+        let parsed = pages
+            .parse_success(br#"{"value": [{"displayName": "Regional Sales Analysis", "name": "ReportSection", "order": "0"}, {"displayName": "Geographic Analysis", "name": "ReportSection1", "order": 1}]}"#)
+            .unwrap();
+        assert_eq!(
+            (parsed[0].name.as_str(), parsed[0].order),
+            ("ReportSection", Some(0))
+        );
+        assert_eq!(parsed[1].order, Some(1));
+
+        let datasets = GetDatasetsInGroup::new(workspace());
+        let parsed = datasets
+            .parse_success(br#"{"value": [{"id": "cfafbeb1-8037-4d0c-896e-a46fb27ff229", "name": "SalesMarketing", "isEffectiveIdentityRequired": false, "isEffectiveIdentityRolesRequired": false, "CreateReportEmbedURL": "https://app.powerbi.com/reportEmbed?config=e30", "QnaEmbedURL": "https://app.powerbi.com/qnaEmbed?config=e30"}]}"#)
+            .unwrap();
+        assert!(
+            parsed[0]
+                .create_report_embed_url
+                .as_deref()
+                .unwrap()
+                .contains("reportEmbed")
+        );
+        assert!(parsed[0].qna_embed_url.as_deref().unwrap().contains("qnaEmbed"));
+
+        let dashboards = GetDashboardsInGroup::new(workspace());
+        assert!(dashboards.parse_success(br#"{"value": []}"#).unwrap().is_empty());
+        let tiles = GetTilesInGroup::new(
+            workspace(),
+            DashboardId::parse("69ffaa6c-b36d-4d01-96f5-1ed67c64d4af").unwrap(),
+        );
+        assert!(
+            tiles
+                .path()
+                .ends_with("/dashboards/69ffaa6c-b36d-4d01-96f5-1ed67c64d4af/tiles")
+        );
+        assert_eq!(tiles.operation_id(), "Dashboards_GetTilesInGroup");
+    }
+
+    #[test]
+    fn malformed_lists_name_the_item() {
+        let reports = GetReportsInGroup::new(workspace());
+        for (body, want) in [
+            (r#"{}"#, "`value` is missing"),
+            (r#"{"value": {}}"#, "`value` is missing or not an array"),
+            (r#"{"value": [1]}"#, "item 0 of `value` is not an object"),
+            (
+                r#"{"value": [{"id": "nope", "embedUrl": "https://x"}]}"#,
+                "item 0 of `value`: the field `id`",
+            ),
+        ] {
+            let error = reports.parse_success(body.as_bytes()).unwrap_err();
+            assert!(error.contains(want), "{body}: {error}");
+        }
+        let pages = GetPagesInGroup::new(
+            workspace(),
+            ReportId::parse("5b218778-e7a5-4d73-8187-f10824047715").unwrap(),
+        );
+        assert!(
+            pages
+                .parse_success(br#"{"value": [{"name": "p", "order": "first"}]}"#)
+                .is_err()
+        );
+        let datasets = GetDatasetsInGroup::new(workspace());
+        let bad_url = br#"{"value": [{"id": "d", "isEffectiveIdentityRequired": false, "isEffectiveIdentityRolesRequired": false, "qnaEmbedURL": "javascript:x"}]}"#;
+        assert!(
+            datasets
+                .parse_success(bad_url)
+                .unwrap_err()
+                .contains("qnaEmbedURL")
+        );
     }
 }

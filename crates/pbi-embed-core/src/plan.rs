@@ -9,8 +9,8 @@ use crate::cache::Metadata;
 use crate::call::Call;
 use crate::call_error::CallError;
 use crate::embed_config::{
-    EmbedConfig, EmbedItem, EmbedOptions, EmbedRequest, check_rls, dashboard_token_request,
-    report_token_request, tile_token_request,
+    EmbedConfig, EmbedItem, EmbedKind, EmbedOptions, EmbedRequest, QnaMode, check_rls, create_token_request,
+    dashboard_token_request, qna_token_request, report_token_request, tile_token_request,
 };
 use crate::embed_token::EmbedToken;
 use crate::error::{Error, ErrorKind};
@@ -18,8 +18,8 @@ use crate::identity::EffectiveIdentity;
 use crate::ids::{DashboardId, DatasetId, ReportId, TileId, WorkspaceId};
 use crate::lifetime::BearerToken;
 use crate::metadata::{
-    Dashboard, Dataset, GetDashboardInGroup, GetDatasetInGroup, GetReportInGroup, GetTileInGroup, Report,
-    Tile,
+    Dashboard, Dataset, GetDashboardInGroup, GetDatasetInGroup, GetReportInGroup, GetTileInGroup,
+    GetTilesInGroup, Report, Tile,
 };
 use crate::operation::{ApiRequest, Prepared};
 use crate::response;
@@ -60,6 +60,7 @@ pub(crate) enum MetadataKind {
     Report,
     Dashboard,
     Tile,
+    Tiles,
     Dataset,
 }
 
@@ -69,6 +70,7 @@ impl MetadataKind {
             Self::Report => "Report",
             Self::Dashboard => "Dashboard",
             Self::Tile => "Tile",
+            Self::Tiles => "Tiles",
             Self::Dataset => "Dataset",
         }
     }
@@ -78,6 +80,7 @@ impl MetadataKind {
             Self::Report => Metadata::Report(Report::from_json(body)?),
             Self::Dashboard => Metadata::Dashboard(Dashboard::from_json(body)?),
             Self::Tile => Metadata::Tile(Tile::from_json(body)?),
+            Self::Tiles => Metadata::Tiles(GetTilesInGroup::parse_list(body)?),
             Self::Dataset => Metadata::Dataset(Dataset::from_json(body)?),
         })
     }
@@ -190,10 +193,19 @@ fn metadata_need<R: ApiRequest>(request: &R, kind: MetadataKind) -> Result<Need,
 trait Item: Send {
     /// The metadata request.
     fn metadata(&self) -> Result<Need, Error>;
-    /// Given the metadata: the token to mint and the datasets whose RLS flags to check.
-    fn minting(&mut self, metadata: Metadata, options: &EmbedOptions) -> Result<Minting, CallError>;
+    /// Given the metadata: more metadata to read first (answered here again), or the token
+    /// to mint and the datasets whose RLS flags to check.
+    fn minting(&mut self, metadata: Metadata, options: &EmbedOptions) -> Result<Minted, CallError>;
     /// The configuration, given the token.
     fn config(&self, token: EmbedToken, options: &EmbedOptions) -> Result<EmbedConfig, CallError>;
+}
+
+/// What an item needs once its metadata has come.
+enum Minted {
+    /// Another piece of metadata first.
+    More(Need),
+    /// The token, after the pre-flight.
+    Mint(Minting),
 }
 
 /// What to mint for an item, and what to check first.
@@ -204,16 +216,16 @@ struct Minting {
 }
 
 impl Minting {
-    fn new<R: ApiRequest>(
+    fn mint<'d, R: ApiRequest>(
         request: &R,
-        preflight: Option<&DatasetId>,
+        preflight: impl IntoIterator<Item = &'d DatasetId>,
         identities: &[EffectiveIdentity],
-    ) -> Result<Self, CallError> {
-        Ok(Self {
+    ) -> Result<Minted, CallError> {
+        Ok(Minted::Mint(Self {
             token: Prepared::new(request)?,
-            preflight: preflight.cloned().into_iter().collect(),
+            preflight: preflight.into_iter().cloned().collect(),
             identities: identities.to_vec(),
-        })
+        }))
     }
 }
 
@@ -259,8 +271,13 @@ impl<I: Item> Steps for EmbedPlan<I> {
                 Ok(Next::Need(self.item.metadata()?))
             }
             (EmbedState::Metadata, Some(Answer::Metadata(metadata))) => {
-                let minting = self.item.minting(metadata, &self.options)?;
-                self.after_preflight(minting)
+                match self.item.minting(metadata, &self.options)? {
+                    Minted::More(need) => {
+                        self.state = EmbedState::Metadata;
+                        Ok(Next::Need(need))
+                    }
+                    Minted::Mint(minting) => self.after_preflight(minting),
+                }
             }
             (EmbedState::Preflight(minting), Some(Answer::Metadata(Metadata::Dataset(dataset)))) => {
                 check_rls(&dataset, &minting.identities)?;
@@ -284,6 +301,8 @@ impl<I: Item> Steps for EmbedPlan<I> {
 struct ReportItem {
     workspace: WorkspaceId,
     report: ReportId,
+    /// A visual's page and name, when one visual is embedded.
+    visual: Option<(String, String)>,
     metadata: Option<Report>,
 }
 
@@ -293,12 +312,12 @@ impl Item for ReportItem {
         metadata_need(&request, MetadataKind::Report)
     }
 
-    fn minting(&mut self, metadata: Metadata, options: &EmbedOptions) -> Result<Minting, CallError> {
+    fn minting(&mut self, metadata: Metadata, options: &EmbedOptions) -> Result<Minted, CallError> {
         let Metadata::Report(report) = metadata else {
             return Err(unexpected());
         };
         let request = report_token_request(&report, options);
-        let minting = Minting::new(
+        let minting = Minting::mint(
             &request,
             report.dataset_id.as_ref(),
             &request.request_body().identities,
@@ -309,12 +328,12 @@ impl Item for ReportItem {
 
     fn config(&self, token: EmbedToken, options: &EmbedOptions) -> Result<EmbedConfig, CallError> {
         let report = self.metadata.as_ref().ok_or_else(unexpected)?;
-        Ok(EmbedConfig::report(
-            report,
-            &self.workspace,
-            token,
-            options.editable_requested(),
-        ))
+        if let Some((page, visual)) = &self.visual {
+            return Ok(EmbedConfig::visual(report, &self.workspace, page, visual, token));
+        }
+        let mut config = EmbedConfig::report(report, &self.workspace, token, options.editable_requested());
+        config.page_name.clone_from(&options.page);
+        Ok(config)
     }
 }
 
@@ -322,6 +341,40 @@ struct DashboardItem {
     workspace: WorkspaceId,
     dashboard: DashboardId,
     metadata: Option<Dashboard>,
+    /// The tiles' datasets still to read, when an identity names no dataset.
+    unread: Vec<DatasetId>,
+    /// Those read that require an identity: the ones such an identity applies to.
+    secured: Vec<Dataset>,
+}
+
+impl DashboardItem {
+    /// Reads the next tile dataset's flags, or mints: identities that name no dataset
+    /// apply to the tiles' datasets that require one (checked here, since their flags
+    /// are known); others go through the pre-flight as given.
+    fn next_dataset(&mut self, options: &EmbedOptions) -> Result<Minted, CallError> {
+        if let Some(dataset) = self.unread.pop() {
+            let request = GetDatasetInGroup::new(self.workspace.clone(), dataset);
+            return Ok(Minted::More(metadata_need(&request, MetadataKind::Dataset)?));
+        }
+        let dashboard = self.metadata.as_ref().ok_or_else(unexpected)?;
+        if options.preflight() && options.has_unbound_identity() && self.secured.is_empty() {
+            return Err(Error::RlsPreflight {
+                dataset: format!("behind dashboard {} ({})", dashboard.display_name, dashboard.id),
+                reason: "has no row-level security on any tile, so an identity naming no dataset applies to none: send none"
+                    .to_owned(),
+            }
+            .into());
+        }
+        let secured: Vec<DatasetId> = self.secured.iter().map(|d| d.id.clone()).collect();
+        let request = dashboard_token_request(&self.workspace, dashboard, &secured, options);
+        let identities = &request.request_body().identities;
+        if options.preflight() {
+            for dataset in &self.secured {
+                check_rls(dataset, identities)?;
+            }
+        }
+        Minting::mint(&request, None, identities)
+    }
 }
 
 impl Item for DashboardItem {
@@ -330,14 +383,36 @@ impl Item for DashboardItem {
         metadata_need(&request, MetadataKind::Dashboard)
     }
 
-    fn minting(&mut self, metadata: Metadata, options: &EmbedOptions) -> Result<Minting, CallError> {
-        let Metadata::Dashboard(dashboard) = metadata else {
-            return Err(unexpected());
-        };
-        let request = dashboard_token_request(&self.workspace, &dashboard, options);
-        let minting = Minting::new(&request, None, &request.request_body().identities)?;
-        self.metadata = Some(dashboard);
-        Ok(minting)
+    fn minting(&mut self, metadata: Metadata, options: &EmbedOptions) -> Result<Minted, CallError> {
+        match metadata {
+            // An identity that names no dataset needs the datasets of the tiles.
+            Metadata::Dashboard(dashboard) if options.has_unbound_identity() => {
+                self.metadata = Some(dashboard);
+                let request = GetTilesInGroup::new(self.workspace.clone(), self.dashboard.clone());
+                Ok(Minted::More(metadata_need(&request, MetadataKind::Tiles)?))
+            }
+            Metadata::Dashboard(dashboard) => {
+                self.metadata = Some(dashboard);
+                self.next_dataset(options)
+            }
+            Metadata::Tiles(tiles) => {
+                for dataset in tiles.into_iter().filter_map(|t| t.dataset_id) {
+                    if !self.unread.contains(&dataset) {
+                        self.unread.push(dataset);
+                    }
+                }
+                // Read in the tiles' order.
+                self.unread.reverse();
+                self.next_dataset(options)
+            }
+            Metadata::Dataset(dataset) => {
+                if dataset.is_effective_identity_required {
+                    self.secured.push(dataset);
+                }
+                self.next_dataset(options)
+            }
+            _ => Err(unexpected()),
+        }
     }
 
     fn config(&self, token: EmbedToken, _: &EmbedOptions) -> Result<EmbedConfig, CallError> {
@@ -359,12 +434,12 @@ impl Item for TileItem {
         metadata_need(&request, MetadataKind::Tile)
     }
 
-    fn minting(&mut self, metadata: Metadata, options: &EmbedOptions) -> Result<Minting, CallError> {
+    fn minting(&mut self, metadata: Metadata, options: &EmbedOptions) -> Result<Minted, CallError> {
         let Metadata::Tile(tile) = metadata else {
             return Err(unexpected());
         };
         let request = tile_token_request(&self.workspace, &self.dashboard, &tile, options);
-        let minting = Minting::new(
+        let minting = Minting::mint(
             &request,
             tile.dataset_id.as_ref(),
             &request.request_body().identities,
@@ -376,6 +451,66 @@ impl Item for TileItem {
     fn config(&self, token: EmbedToken, _: &EmbedOptions) -> Result<EmbedConfig, CallError> {
         let tile = self.metadata.as_ref().ok_or_else(unexpected)?;
         Ok(EmbedConfig::tile(tile, &self.dashboard, &self.workspace, token))
+    }
+}
+
+/// Q&A over a dataset, or authoring on it: the dataset's metadata gives the embed URL and
+/// the RLS flags at once.
+struct DatasetItem {
+    workspace: WorkspaceId,
+    dataset: DatasetId,
+    kind: EmbedKind,
+    metadata: Option<Dataset>,
+}
+
+impl Item for DatasetItem {
+    fn metadata(&self) -> Result<Need, Error> {
+        let request = GetDatasetInGroup::new(self.workspace.clone(), self.dataset.clone());
+        metadata_need(&request, MetadataKind::Dataset)
+    }
+
+    fn minting(&mut self, metadata: Metadata, options: &EmbedOptions) -> Result<Minted, CallError> {
+        let Metadata::Dataset(dataset) = metadata else {
+            return Err(unexpected());
+        };
+        let minted = if self.kind == EmbedKind::Qna {
+            let request = qna_token_request(&self.workspace, &dataset.id, options);
+            Minting::mint(&request, None, &request.request_body().identities)?
+        } else {
+            let request = create_token_request(&self.workspace, &dataset.id, options);
+            Minting::mint(&request, None, &request.request_body().identities)?
+        };
+        // The flags came with the metadata: the pre-flight needs no other read.
+        if let Minted::Mint(minting) = &minted
+            && options.preflight()
+        {
+            check_rls(&dataset, &minting.identities)?;
+        }
+        self.metadata = Some(dataset);
+        Ok(minted)
+    }
+
+    fn config(&self, token: EmbedToken, options: &EmbedOptions) -> Result<EmbedConfig, CallError> {
+        let dataset = self.metadata.as_ref().ok_or_else(unexpected)?;
+        let (url, field) = if self.kind == EmbedKind::Qna {
+            (&dataset.qna_embed_url, "qnaEmbedURL")
+        } else {
+            (&dataset.create_report_embed_url, "createReportEmbedURL")
+        };
+        let url = url.as_deref().ok_or_else(|| {
+            CallError::from(Error::invalid_input(
+                field,
+                format!("dataset {} has none: it cannot be embedded this way", dataset.id),
+            ))
+        })?;
+        Ok(if self.kind == EmbedKind::Qna {
+            let mut config = EmbedConfig::qna(dataset, url, &self.workspace, token);
+            config.question.clone_from(&options.question);
+            config.qna_mode = options.qna_mode;
+            config
+        } else {
+            EmbedConfig::create(dataset, url, &self.workspace, token)
+        })
     }
 }
 
@@ -425,25 +560,57 @@ impl Call<'static, EmbedConfig> {
     /// report, a multi-resource token over the report and its dataset).
     pub fn embed_config(request: &EmbedRequest) -> Self {
         let workspace = request.workspace().clone();
-        let options = request.options();
+        if let Err(error) = check_options(request) {
+            return Self::new(Refused(Some(error.into())));
+        }
         match request.item().clone() {
             EmbedItem::Report(report) => embed(
                 ReportItem {
                     workspace,
                     report,
+                    visual: None,
                     metadata: None,
                 },
                 request,
             ),
-            EmbedItem::Dashboard(dashboard) if !options.editable_requested() => embed(
+            EmbedItem::Visual { report, page, visual } => embed(
+                ReportItem {
+                    workspace,
+                    report,
+                    visual: Some((page, visual)),
+                    metadata: None,
+                },
+                request,
+            ),
+            EmbedItem::Qna(dataset) => embed(
+                DatasetItem {
+                    workspace,
+                    dataset,
+                    kind: EmbedKind::Qna,
+                    metadata: None,
+                },
+                request,
+            ),
+            EmbedItem::Create(dataset) => embed(
+                DatasetItem {
+                    workspace,
+                    dataset,
+                    kind: EmbedKind::Create,
+                    metadata: None,
+                },
+                request,
+            ),
+            EmbedItem::Dashboard(dashboard) => embed(
                 DashboardItem {
                     workspace,
                     dashboard,
                     metadata: None,
+                    unread: Vec::new(),
+                    secured: Vec::new(),
                 },
                 request,
             ),
-            EmbedItem::Tile { dashboard, tile } if !options.editable_requested() => embed(
+            EmbedItem::Tile { dashboard, tile } => embed(
                 TileItem {
                     workspace,
                     dashboard,
@@ -452,15 +619,49 @@ impl Call<'static, EmbedConfig> {
                 },
                 request,
             ),
-            EmbedItem::Dashboard(_) | EmbedItem::Tile { .. } => Self::new(Refused(Some(
-                Error::invalid_input(
-                    "editable",
-                    "applies to reports only; dashboards and tiles are viewed",
-                )
-                .into(),
-            ))),
         }
     }
+}
+
+/// Options that do not fit the item, refused before anything is sent.
+fn check_options(request: &EmbedRequest) -> Result<(), Error> {
+    let options = request.options();
+    let item = request.item();
+    let is = |kind: fn(&EmbedItem) -> bool| kind(item);
+    if options.editable_requested() && !is(|i| matches!(i, EmbedItem::Report(_))) {
+        return Err(Error::invalid_input(
+            "editable",
+            "applies to reports only; dashboards, tiles, visuals and Q&A are viewed, and create is authoring",
+        ));
+    }
+    if options.page.is_some() && !is(|i| matches!(i, EmbedItem::Report(_))) {
+        return Err(Error::invalid_input(
+            "page",
+            "applies to reports (a visual names its page itself)",
+        ));
+    }
+    let qna = is(|i| matches!(i, EmbedItem::Qna(_)));
+    if (options.question.is_some() || options.qna_mode != QnaMode::Interactive) && !qna {
+        return Err(Error::invalid_input("question", "applies to Q&A only"));
+    }
+    if qna && options.qna_mode == QnaMode::ResultOnly && options.question.as_deref().is_none_or(str::is_empty)
+    {
+        return Err(Error::invalid_input(
+            "question",
+            "is required to show Q&A as a result only",
+        ));
+    }
+    if let EmbedItem::Visual { page, visual, .. } = item {
+        for (field, value) in [("pageName", page), ("visualName", visual)] {
+            if value.trim().is_empty() || value.len() > 256 || value.chars().any(char::is_control) {
+                return Err(Error::invalid_input(
+                    field,
+                    "must be 1 to 256 characters, no control characters",
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A call that fails at once, before anything is sent.

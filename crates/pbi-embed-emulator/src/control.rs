@@ -3,6 +3,7 @@
 //! | method and path | what it does |
 //! |---|---|
 //! | `GET /_emulator/fixture` | the fixture, credentials included (it is a local test double) |
+//! | `GET /_emulator/reports/{reportId}` | a report's type, dataset, pages and their visuals (what the embed page checks a visual against) |
 //! | `GET /_emulator/stats` | request counts by route, tokens minted and issued |
 //! | `POST /_emulator/stats/reset` | zeroes the counts |
 //! | `GET /_emulator/tokens/{tokenId}` | a minted embed token: resources, access level, identities, expiry |
@@ -31,6 +32,18 @@ pub(crate) fn control(state: &State, method: &Method, path: &str, body: &[u8]) -
     let ok = || json_response(StatusCode::OK, &json!({"ok": true}));
     match (method, segments.as_slice()) {
         (&Method::GET, ["fixture"]) => json_response(StatusCode::OK, &json!(state.fixture)),
+        (&Method::GET, ["reports", id]) => match state.fixture.report(id) {
+            Some((_, report)) => json_response(
+                StatusCode::OK,
+                &json!({
+                    "id": report.id.to_ascii_lowercase(),
+                    "reportType": report.report_type,
+                    "datasetId": report.dataset_id.to_ascii_lowercase(),
+                    "pages": report.pages,
+                }),
+            ),
+            None => json_response(StatusCode::NOT_FOUND, &json!({"error": "no such report"})),
+        },
         (&Method::GET, ["stats"]) => json_response(StatusCode::OK, &json!(state.stats())),
         (&Method::POST, ["stats", "reset"]) => {
             state.reset_stats();

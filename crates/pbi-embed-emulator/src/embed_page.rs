@@ -1,9 +1,13 @@
-//! The stand-in embed page served at each embed URL (`/reportEmbed`, `/dashboardEmbed`,
-//! `/embed`): when the browser's `powerbi-client` loads it in its iframe and sends its
-//! load request through `postMessage`, the page checks the token with the emulator (valid,
-//! not expired, for this item, with which identity), answers the handshake and raises the
-//! client's `loaded` event, or its `error` event with a clear message (a `tokenType` other
-//! than Embed is one). It also accepts `setAccessToken` (a new token for the same item).
+//! The stand-in embed page served at each embed URL (`/reportEmbed`, `/rdlEmbed`,
+//! `/qnaEmbed`, `/dashboardEmbed`, `/embed`): when the browser's `powerbi-client` loads it
+//! in its iframe and sends its load request through `postMessage` (`/report/load` for a
+//! report, a paginated report or a visual, `/report/create`, `/qna/load`,
+//! `/dashboard/load`, `/tile/load`), the page checks the token with the emulator (valid,
+//! not expired, granting what is embedded: the report, the dataset(s) for Q&A and create,
+//! the target workspace for create; a visual's page and name must exist), answers the
+//! handshake and raises the client's `loaded` event (and `visualRendered` for a Q&A
+//! question), or its `error` event with a clear message (a `tokenType` other than Embed is
+//! one). It also accepts `setAccessToken` (a new token for the same item).
 
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use http::{Response, StatusCode};
@@ -47,15 +51,19 @@ const PAGE: &str = r#"<!DOCTYPE html>
 (function () {
   "use strict";
   var uid = new URLSearchParams(location.search).get("uid");
+  var paginated = /^\/rdlembed$/i.test(location.pathname);
   var current = null;
   var counter = 0;
   function post(message) { window.parent.postMessage(message, "*"); }
   function reply(request, statusCode, body) {
     post({ statusCode: statusCode, headers: { id: request.headers && request.headers.id }, body: body });
   }
+  // Event paths: /reports/{uid}/… (report, visual, create), /dashboards/…, /tile/…, /qna/….
+  function prefixOf(kind) {
+    return kind === "dashboard" ? "dashboards" : kind === "tile" ? "tile" : kind === "qna" ? "qna" : "reports";
+  }
   function raise(kind, name, body) {
-    var prefix = kind === "report" ? "reports" : kind === "dashboard" ? "dashboards" : "tile";
-    var message = { method: "POST", url: "/" + prefix + "/" + uid + "/events/" + name, headers: { id: "emu-" + (++counter) } };
+    var message = { method: "POST", url: "/" + prefixOf(kind) + "/" + uid + "/events/" + name, headers: { id: "emu-" + (++counter) } };
     if (body !== undefined) { message.body = body; }
     post(message);
   }
@@ -64,21 +72,28 @@ const PAGE: &str = r#"<!DOCTYPE html>
       method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ token: String(token || "") })
     }).then(function (r) { return r.json(); });
   }
-  function problemWith(info, kind, id) {
+  // What the embedded item needs the token to grant: [kind, id] pairs.
+  function problemWith(info, item) {
     if (!info.valid) { return info.reason || "the embed token is not valid"; }
-    var wanted = String(id || "").toLowerCase();
-    var granted = info.token.resources.some(function (r) { return r.kind === kind && r.id === wanted; });
-    return granted ? null : "the embed token does not grant access to " + kind + " " + id;
+    for (var i = 0; i < item.needs.length; i++) {
+      var kind = item.needs[i][0], wanted = String(item.needs[i][1] || "").toLowerCase();
+      var granted = info.token.resources.some(function (r) { return r.kind === kind && r.id === wanted; });
+      if (!granted) { return "the embed token does not grant access to " + kind + " " + item.needs[i][1]; }
+    }
+    if (item.targetWorkspace && (info.token.targetWorkspaces || []).indexOf(String(item.targetWorkspace).toLowerCase()) < 0) {
+      return "the embed token does not allow saving to workspace " + item.targetWorkspace;
+    }
+    return null;
   }
-  function show(kind, id, info) {
-    document.getElementById("title").textContent = "Power BI emulator: " + kind + " " + id;
+  function show(item, info) {
+    document.getElementById("title").textContent = "Power BI emulator: " + item.title;
     var identity = info.token.identities[0];
     var rows = [
       ["Token id", info.token.tokenId],
       ["Expires", info.token.expiration],
       ["Access", info.token.accessLevel || (info.token.resources.some(function (r) { return r.editable; }) ? "Edit" : "View")],
       ["Identity", identity ? (identity.username || "(identity blob)") + " roles [" + identity.roles.join(", ") + "]" : "none"]
-    ];
+    ].concat(item.rows || []);
     document.getElementById("details").innerHTML = rows.map(function (r) {
       return "<dt>" + r[0] + "</dt><dd>" + String(r[1]).replace(/</g, "&lt;") + "</dd>";
     }).join("");
@@ -89,20 +104,65 @@ const PAGE: &str = r#"<!DOCTYPE html>
     status.textContent = "Error: " + text;
     raise(kind, "error", { message: "LoadReportFailed", detailedMessage: text, errorCode: "403", level: 6 });
   }
+  // A visual's page and name: the config's, or the one visible in its custom layout.
+  function visualOf(body) {
+    var layout = body.settings && body.settings.customLayout && body.settings.customLayout.pagesLayout;
+    if (!layout) { return null; }
+    var page = body.pageName || Object.keys(layout)[0];
+    var visuals = (layout[page] && layout[page].visualsLayout) || {};
+    var visual = body.visualName || Object.keys(visuals).filter(function (v) {
+      return visuals[v].displayState && visuals[v].displayState.mode === 0;
+    })[0];
+    return { page: page, visual: visual };
+  }
+  // Checks that a visual's page and name exist in the report.
+  function checkVisual(id, visual) {
+    return fetch("/_emulator/reports/" + encodeURIComponent(id)).then(function (r) { return r.json(); }).then(function (report) {
+      var page = (report.pages || []).filter(function (p) { return p.name === visual.page; })[0];
+      if (!page) { return "report " + id + " has no page named " + visual.page; }
+      if (page.visuals.indexOf(visual.visual) < 0) { return "page " + visual.page + " has no visual named " + visual.visual; }
+      return null;
+    });
+  }
+  // What a load or create request embeds.
+  function itemOf(kind, action, body) {
+    if (kind === "qna") {
+      var ids = body.datasetIds || [];
+      return { kind: "qna", title: "Q&A over dataset " + ids.join(", "), needs: ids.map(function (d) { return ["dataset", d]; }),
+        rows: [["Question", body.question || "(none)"]], question: body.question };
+    }
+    if (action === "create") {
+      return { kind: "create", title: "new report on dataset " + body.datasetId, needs: [["dataset", body.datasetId]],
+        targetWorkspace: body.groupId, rows: [["Saves to", body.groupId || "(no workspace)"]] };
+    }
+    if (kind === "report") {
+      var visual = visualOf(body);
+      if (visual) {
+        return { kind: "visual", id: body.id, title: "visual " + visual.visual + " on " + visual.page + " of report " + body.id,
+          needs: [["report", body.id]], visual: visual };
+      }
+      return { kind: "report", id: body.id, title: (paginated ? "paginated report " : "report ") + body.id, needs: [["report", body.id]] };
+    }
+    return { kind: kind, id: body.id, title: kind + " " + body.id, needs: [[kind, body.id]] };
+  }
   window.addEventListener("message", function (event) {
     var m = event.data;
     if (!m || typeof m !== "object" || !m.method || !m.url) { return; }
-    var match = /^\/(report|dashboard|tile)\/(load|prepare|render|token)$/.exec(m.url);
+    var match = /^\/(report|dashboard|tile|qna)\/(load|prepare|render|token|create|interpret)$/.exec(m.url);
     if (!match) { reply(m, 404, { message: "NotSupportedByEmulator", detailedMessage: m.method + " " + m.url }); return; }
     var kind = match[1], action = match[2];
     if (action === "render") { reply(m, 202, {}); raise(kind, "rendered"); return; }
+    if (action === "interpret") {
+      reply(m, 202, {});
+      raise("qna", "visualRendered", { question: m.body && m.body.question });
+      return;
+    }
     if (action === "token") {
       if (!current) { reply(m, 400, { message: "NotLoaded" }); return; }
       introspect(m.body).then(function (info) {
-        var problem = problemWith(info, kind, current.id);
+        var problem = problemWith(info, current);
         if (problem) { reply(m, 403, { message: "TokenRejected", detailedMessage: problem }); return; }
-        current.token = m.body;
-        show(kind, current.id, info);
+        show(current, info);
         document.getElementById("status").textContent = "Token refreshed.";
         reply(m, 200, null);
       });
@@ -110,25 +170,29 @@ const PAGE: &str = r#"<!DOCTYPE html>
     }
     uid = (m.headers && m.headers.uid) || uid;
     var body = m.body || {};
-    current = { kind: kind, id: body.id, token: body.accessToken };
+    var item = itemOf(kind, action, body);
+    current = item;
     reply(m, 202, {});
     if (body.tokenType !== 1) {
       // Real Power BI reads a token without tokenType Embed (1) as an Entra access token.
-      fail(kind, "tokenType is " + (body.tokenType === 0 ? "0 (Aad)" : "not set") +
+      fail(item.kind, "tokenType is " + (body.tokenType === 0 ? "0 (Aad)" : "not set") +
         ": an embed token needs tokenType 1 (models.TokenType.Embed)");
       return;
     }
-    introspect(body.accessToken).then(function (info) {
-      var problem = problemWith(info, kind, body.id);
-      if (problem) { fail(kind, problem); return; }
-      show(kind, body.id, info);
+    var visualChecked = item.visual ? checkVisual(item.id, item.visual) : Promise.resolve(null);
+    Promise.all([introspect(body.accessToken), visualChecked]).then(function (results) {
+      var info = results[0];
+      var problem = results[1] || problemWith(info, item);
+      if (problem) { fail(item.kind, problem); return; }
+      show(item, info);
       var status = document.getElementById("status");
       status.className = "";
-      status.textContent = "Loaded " + kind + " " + body.id + ".";
-      raise(kind, "loaded");
-      if (kind === "tile") { raise(kind, "tileLoaded", { tileId: body.id }); }
-      if (kind === "report" && action === "load") { raise(kind, "rendered"); }
-    }, function (error) { fail(kind, "the emulator could not check the token: " + error); });
+      status.textContent = "Loaded " + item.title + ".";
+      raise(item.kind, "loaded");
+      if (item.kind === "tile") { raise("tile", "tileLoaded", { tileId: body.id }); }
+      if ((item.kind === "report" || item.kind === "visual") && action === "load" && !paginated) { raise(item.kind, "rendered"); }
+      if (item.kind === "qna" && item.question) { raise("qna", "visualRendered", { question: item.question }); }
+    }, function (error) { fail(item.kind, "the emulator could not check the token: " + error); });
   });
 })();
 </script>

@@ -131,6 +131,22 @@ pub struct Report {
     /// `PowerBIReport` or `PaginatedReport`.
     #[serde(default = "default_report_type")]
     pub report_type: String,
+    /// Its pages (GetPagesInGroup), with the visuals on each.
+    #[serde(default)]
+    pub pages: Vec<Page>,
+}
+
+/// A report page.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Page {
+    /// `name`, what `pageName` takes (such as `ReportSection1`).
+    pub name: String,
+    /// `displayName`.
+    pub display_name: String,
+    /// The names of its visuals (what `visualName` takes).
+    #[serde(default)]
+    pub visuals: Vec<String>,
 }
 
 fn default_report_type() -> String {

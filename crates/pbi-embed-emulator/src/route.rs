@@ -28,13 +28,24 @@ pub enum Route {
     DashboardsGetTileInGroup,
     /// `GET /v1.0/myorg/groups/{groupId}/datasets/{datasetId}`.
     DatasetsGetDatasetInGroup,
+    /// `GET /v1.0/myorg/groups/{groupId}/reports`.
+    ReportsGetReportsInGroup,
+    /// `GET /v1.0/myorg/groups/{groupId}/reports/{reportId}/pages`.
+    ReportsGetPagesInGroup,
+    /// `GET /v1.0/myorg/groups/{groupId}/dashboards`.
+    DashboardsGetDashboardsInGroup,
+    /// `GET /v1.0/myorg/groups/{groupId}/dashboards/{dashboardId}/tiles`.
+    DashboardsGetTilesInGroup,
+    /// `GET /v1.0/myorg/groups/{groupId}/datasets`.
+    DatasetsGetDatasetsInGroup,
     /// `GET /{tenant}/v2.0/.well-known/openid-configuration`: OpenID Connect discovery.
     OpenIdConfiguration,
     /// `GET /{tenant}/discovery/v2.0/keys`: the keys that sign access tokens.
     Jwks,
     /// `GET /common/discovery/instance`: MSAL's instance discovery.
     InstanceDiscovery,
-    /// `GET /reportEmbed`, `/dashboardEmbed`, `/embed`: the stand-in embed page.
+    /// `GET /reportEmbed`, `/rdlEmbed`, `/qnaEmbed`, `/dashboardEmbed`, `/embed`: the
+    /// stand-in embed page.
     EmbedPage,
     /// `/_emulator/...`: control and inspection.
     Control,
@@ -44,7 +55,7 @@ pub enum Route {
 
 impl Route {
     /// Every route, in a stable order.
-    pub const ALL: [Self; 17] = [
+    pub const ALL: [Self; 22] = [
         Self::EntraToken,
         Self::ReportsGenerateTokenInGroup,
         Self::ReportsGenerateTokenForCreateInGroup,
@@ -56,6 +67,11 @@ impl Route {
         Self::DashboardsGetDashboardInGroup,
         Self::DashboardsGetTileInGroup,
         Self::DatasetsGetDatasetInGroup,
+        Self::ReportsGetReportsInGroup,
+        Self::ReportsGetPagesInGroup,
+        Self::DashboardsGetDashboardsInGroup,
+        Self::DashboardsGetTilesInGroup,
+        Self::DatasetsGetDatasetsInGroup,
         Self::OpenIdConfiguration,
         Self::Jwks,
         Self::InstanceDiscovery,
@@ -79,6 +95,11 @@ impl Route {
             Self::DashboardsGetDashboardInGroup => "Dashboards_GetDashboardInGroup",
             Self::DashboardsGetTileInGroup => "Dashboards_GetTileInGroup",
             Self::DatasetsGetDatasetInGroup => "Datasets_GetDatasetInGroup",
+            Self::ReportsGetReportsInGroup => "Reports_GetReportsInGroup",
+            Self::ReportsGetPagesInGroup => "Reports_GetPagesInGroup",
+            Self::DashboardsGetDashboardsInGroup => "Dashboards_GetDashboardsInGroup",
+            Self::DashboardsGetTilesInGroup => "Dashboards_GetTilesInGroup",
+            Self::DatasetsGetDatasetsInGroup => "Datasets_GetDatasetsInGroup",
             Self::OpenIdConfiguration => "Entra_OpenIdConfiguration",
             Self::Jwks => "Entra_Keys",
             Self::InstanceDiscovery => "Entra_InstanceDiscovery",
@@ -102,7 +123,7 @@ impl Route {
         )
     }
 
-    /// Whether this is one of the four metadata reads.
+    /// Whether this is one of the nine metadata reads (an item or a list).
     #[must_use]
     pub fn is_metadata(self) -> bool {
         matches!(
@@ -111,6 +132,11 @@ impl Route {
                 | Self::DashboardsGetDashboardInGroup
                 | Self::DashboardsGetTileInGroup
                 | Self::DatasetsGetDatasetInGroup
+                | Self::ReportsGetReportsInGroup
+                | Self::ReportsGetPagesInGroup
+                | Self::DashboardsGetDashboardsInGroup
+                | Self::DashboardsGetTilesInGroup
+                | Self::DatasetsGetDatasetsInGroup
         )
     }
 
@@ -141,14 +167,30 @@ pub(crate) fn classify<'a>(method: &Method, path: &'a str) -> Target<'a> {
         ["_emulator", ..] => (Route::Control, vec![]),
         [page]
             if get
-                && ["reportEmbed", "dashboardEmbed", "embed", "tileEmbed"]
-                    .iter()
-                    .any(|p| eq(page, p)) =>
+                && [
+                    "reportEmbed",
+                    "dashboardEmbed",
+                    "embed",
+                    "tileEmbed",
+                    "rdlEmbed",
+                    "qnaEmbed",
+                ]
+                .iter()
+                .any(|p| eq(page, p)) =>
         {
             (Route::EmbedPage, vec![*page])
         }
         [v, m, gr, group, rest @ ..] if get && eq(v, "v1.0") && eq(m, "myorg") && eq(gr, "groups") => {
             match rest {
+                [r] if eq(r, "reports") => (Route::ReportsGetReportsInGroup, vec![*group]),
+                [d] if eq(d, "dashboards") => (Route::DashboardsGetDashboardsInGroup, vec![*group]),
+                [d] if eq(d, "datasets") => (Route::DatasetsGetDatasetsInGroup, vec![*group]),
+                [r, report, p] if eq(r, "reports") && eq(p, "pages") => {
+                    (Route::ReportsGetPagesInGroup, vec![*group, *report])
+                }
+                [d, dash, t] if eq(d, "dashboards") && eq(t, "tiles") => {
+                    (Route::DashboardsGetTilesInGroup, vec![*group, *dash])
+                }
                 [r, report] if eq(r, "reports") => (Route::ReportsGetReportInGroup, vec![*group, *report]),
                 [d, dash] if eq(d, "dashboards") => {
                     (Route::DashboardsGetDashboardInGroup, vec![*group, *dash])
@@ -254,6 +296,23 @@ mod tests {
             ("/t/discovery/keys", Route::Jwks),
             ("/common/discovery/instance", Route::InstanceDiscovery),
             ("/t/.well-known/openid-configuration", Route::Unknown),
+            ("/v1.0/myorg/groups/g/reports", Route::ReportsGetReportsInGroup),
+            (
+                "/v1.0/myorg/groups/g/reports/r/pages",
+                Route::ReportsGetPagesInGroup,
+            ),
+            (
+                "/v1.0/myorg/groups/g/dashboards",
+                Route::DashboardsGetDashboardsInGroup,
+            ),
+            (
+                "/v1.0/myorg/groups/g/dashboards/d/tiles",
+                Route::DashboardsGetTilesInGroup,
+            ),
+            ("/v1.0/myorg/groups/g/datasets", Route::DatasetsGetDatasetsInGroup),
+            ("/v1.0/myorg/groups/g/reports/r", Route::ReportsGetReportInGroup),
+            ("/rdlEmbed", Route::EmbedPage),
+            ("/qnaEmbed", Route::EmbedPage),
         ] {
             assert_eq!(classify(&get, path).route, route, "{path}");
         }

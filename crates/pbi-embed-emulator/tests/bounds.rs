@@ -29,6 +29,7 @@ fn cross_workspace() -> (Fixture, String, String, String) {
         name: "Bound elsewhere".into(),
         dataset_id: foreign.clone(),
         report_type: "PowerBIReport".into(),
+        pages: Vec::new(),
     });
     let workspace = fixture.workspaces[0].id.clone();
     (fixture, workspace, report, foreign)

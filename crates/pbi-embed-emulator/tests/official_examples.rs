@@ -98,6 +98,7 @@ fn world(example: &Value) -> Fixture {
                 "PowerBIReport"
             }
             .into(),
+            pages: Vec::new(),
         });
     }
     datasets

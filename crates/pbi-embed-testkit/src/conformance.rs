@@ -106,7 +106,8 @@ macro_rules! conformance_tests {
             dashboard_and_tile_configs, hostile_servers, a_server_that_never_reads,
             huge_requests_are_refused_before_sending, a_connect_is_bounded,
             the_service_principal_from_the_environment, tls_with_an_extra_root,
-            tls_through_a_connect_proxy, certificates_that_do_not_verify, the_platform_verifier);
+            tls_through_a_connect_proxy, certificates_that_do_not_verify, the_platform_verifier,
+            every_embed_type);
     };
     (@each $harness:expr; $($check:ident),*) => {
         $(
@@ -1271,5 +1272,176 @@ fn refused_certificate(harness: &impl Harness, what: &str, error: &CallError, em
     assert!(
         error.hint().is_some_and(|h| h.contains("root_certificates_pem")),
         "{name}: {what}"
+    );
+}
+
+/// The built-in fixture's paginated report, its dataset (identity required, no roles),
+/// and the Products dataset (no RLS), written out: what the emulator must have granted is
+/// stated here, not derived from what the client sent.
+const PAGINATED_REPORT: &str = "f904e89a-7ebe-4aa0-8647-e409063b4850";
+const INVENTORY_DATASET: &str = "e75afc47-1150-45e0-aba7-4eb04e4876e5";
+const PRODUCTS_DATASET: &str = "a8b062ca-5730-468f-9df7-43c2ba76bf5e";
+const SALES_DATASET: &str = "cfafbeb1-8037-4d0c-896e-a46fb27ff229";
+const SALES_REPORT: &str = "5b218778-e7a5-4d73-8187-f10824047715";
+const WORKSPACE: &str = "f089354e-8366-4e18-aea3-4cb4a3a50b48";
+
+/// Every embed type from one call: paginated report, Q&A, visual, create, and a dashboard
+/// whose identity names no dataset; each configuration is what `powerbi-client` takes and
+/// each token grants, at the emulator, what it must.
+pub fn every_embed_type(harness: &impl Harness) {
+    let name = harness.name();
+    let emulator = Emulator::start().unwrap_or_else(|e| panic!("{e}"));
+    let ids = Ids::of(&emulator);
+    let client = build(harness, settings_for(&emulator), service_principal(&emulator));
+    let id = |text: &str| text.parse::<String>().unwrap_or_default();
+    let minted = |config: &EmbedConfig| {
+        emulator
+            .minted_token(&config.token_id)
+            .unwrap_or_else(|| panic!("{name}: the emulator minted no token {}", config.token_id))
+    };
+    let grants = |token: &pbi_embed_emulator::MintedToken| {
+        let mut grants: Vec<(String, String)> = token
+            .resources
+            .iter()
+            .map(|r| (r.kind.clone(), r.id.clone()))
+            .collect();
+        grants.sort();
+        grants
+    };
+    let pair = |kind: &str, id: &str| (kind.to_owned(), id.to_owned());
+    let dataset = |text: &str| DatasetId::parse(text).unwrap_or_else(|e| panic!("{e}"));
+
+    // A paginated report over a Power BI dataset: the dataset with XMLA read, and the
+    // identity twice: on the dataset, and naming the report.
+    let paginated = EmbedRequest::report(
+        ids.workspace.clone(),
+        ReportId::parse(PAGINATED_REPORT).unwrap_or_else(|e| panic!("{e}")),
+    )
+    .identity(EffectiveIdentity::new("alice@contoso.com"));
+    let config = ok(harness, "paginated", harness.embed_config(&client, &paginated));
+    let json = serde_json::to_value(&config).unwrap_or_default();
+    assert_eq!(json["type"], "report", "{name}");
+    assert!(
+        json["embedUrl"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("/rdlEmbed?"),
+        "{name}: {json}"
+    );
+    assert!(
+        json.get("permissions").is_none(),
+        "{name}: paginated reports take no permissions"
+    );
+    let token = minted(&config);
+    assert_eq!(token.operation, "EmbedToken_GenerateToken", "{name}");
+    assert_eq!(
+        grants(&token),
+        [
+            pair("dataset", INVENTORY_DATASET),
+            pair("report", PAGINATED_REPORT)
+        ],
+        "{name}"
+    );
+    let xmla = token
+        .resources
+        .iter()
+        .find(|r| r.kind == "dataset")
+        .and_then(|r| r.xmla_permissions.clone());
+    assert_eq!(xmla.as_deref(), Some("ReadOnly"), "{name}");
+    let identities: Vec<(Vec<String>, Vec<String>)> = token
+        .identities
+        .iter()
+        .map(|i| (i.datasets.clone(), i.reports.clone()))
+        .collect();
+    assert_eq!(
+        identities,
+        [
+            (vec![id(INVENTORY_DATASET)], vec![]),
+            (vec![], vec![id(PAGINATED_REPORT)])
+        ],
+        "{name}"
+    );
+
+    // Q&A over the Products dataset: the dataset's own route.
+    let qna =
+        EmbedRequest::qna(ids.workspace.clone(), dataset(PRODUCTS_DATASET)).question("top products by sales");
+    let config = ok(harness, "qna", harness.embed_config(&client, &qna));
+    let json = serde_json::to_value(&config).unwrap_or_default();
+    assert_eq!(json["type"], "qna", "{name}");
+    assert!(json.get("id").is_none(), "{name}: Q&A has no id");
+    assert_eq!(
+        json["datasetIds"],
+        serde_json::json!([PRODUCTS_DATASET]),
+        "{name}"
+    );
+    assert_eq!(
+        (json["viewMode"].as_u64(), json["question"].as_str()),
+        (Some(0), Some("top products by sales"))
+    );
+    assert!(
+        json["embedUrl"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("/qnaEmbed?"),
+        "{name}: {json}"
+    );
+    let token = minted(&config);
+    assert_eq!(token.operation, "Datasets_GenerateTokenInGroup", "{name}");
+    assert_eq!(grants(&token), [pair("dataset", PRODUCTS_DATASET)], "{name}");
+    let before = emulator.stats();
+    let result_only = EmbedRequest::qna(ids.workspace.clone(), dataset(PRODUCTS_DATASET))
+        .qna_mode(pbi_embed_core::QnaMode::ResultOnly);
+    let error = harness
+        .embed_config(&client, &result_only)
+        .expect_err("ResultOnly needs a question");
+    assert_eq!(error.kind(), ErrorKind::InvalidInput, "{name}: {error}");
+    assert_eq!(emulator.stats().requests, before.requests, "{name}: nothing sent");
+
+    // A visual of the RLS report: the report's token, its page and visual names.
+    let visual = EmbedRequest::visual(
+        ids.workspace.clone(),
+        ids.rls_report.clone(),
+        "ReportSection",
+        "revenueByRegion",
+    )
+    .identity(EffectiveIdentity::new("alice@contoso.com").role(ids.rls_role.clone()));
+    let config = ok(harness, "visual", harness.embed_config(&client, &visual));
+    let json = serde_json::to_value(&config).unwrap_or_default();
+    assert_eq!(json["type"], "visual", "{name}");
+    assert_eq!(
+        (json["pageName"].as_str(), json["visualName"].as_str()),
+        (Some("ReportSection"), Some("revenueByRegion"))
+    );
+    assert_eq!(json["id"], SALES_REPORT, "{name}");
+    assert_eq!(
+        grants(&minted(&config)),
+        [pair("dataset", SALES_DATASET), pair("report", SALES_REPORT)],
+        "{name}"
+    );
+
+    // Authoring on the Products dataset, saved to the workspace.
+    let create = EmbedRequest::create(ids.workspace.clone(), dataset(PRODUCTS_DATASET));
+    let config = ok(harness, "create", harness.embed_config(&client, &create));
+    let json = serde_json::to_value(&config).unwrap_or_default();
+    assert_eq!(json["type"], "create", "{name}");
+    assert_eq!(json["datasetId"], PRODUCTS_DATASET, "{name}");
+    assert!(json.get("id").is_none(), "{name}: create has no id");
+    let token = minted(&config);
+    assert_eq!(grants(&token), [pair("dataset", PRODUCTS_DATASET)], "{name}");
+    assert_eq!(token.target_workspaces, [WORKSPACE], "{name}");
+
+    // A dashboard with an identity that names no dataset: it applies to the tiles'
+    // datasets that require one (Sales), not to those that take none (Products).
+    emulator.reset_stats();
+    let dashboard = EmbedRequest::dashboard(ids.workspace.clone(), ids.dashboard.clone())
+        .identity(EffectiveIdentity::new("alice@contoso.com").role(ids.rls_role.clone()));
+    let config = ok(harness, "dashboard", harness.embed_config(&client, &dashboard));
+    let token = minted(&config);
+    let bound: Vec<Vec<String>> = token.identities.iter().map(|i| i.datasets.clone()).collect();
+    assert_eq!(bound, [vec![id(SALES_DATASET)]], "{name}");
+    assert_eq!(
+        emulator.requests(Route::DashboardsGetTilesInGroup),
+        1,
+        "{name}: the tiles were read"
     );
 }

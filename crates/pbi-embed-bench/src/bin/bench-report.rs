@@ -400,6 +400,7 @@ fn cache_mix() -> CacheMix {
             name: format!("Regional report {i}"),
             dataset_id: rls_dataset.clone(),
             report_type: "PowerBIReport".to_owned(),
+            pages: Vec::new(),
         });
     }
     let setup = setup(fixture);
