@@ -70,6 +70,14 @@ impl Harness for Hyper {
         self.0.block_on(client.run(Call::embed_config(request)))
     }
 
+    fn embed_configs(
+        &self,
+        client: &Self::Client,
+        request: &EmbedRequest,
+    ) -> Result<Vec<EmbedConfig>, CallError> {
+        self.0.block_on(client.run(Call::embed_configs(request)))
+    }
+
     fn sign_in(&self, client: &Self::Client) -> Result<BearerToken, CallError> {
         self.0.block_on(client.run(Call::sign_in()))
     }

@@ -354,6 +354,8 @@ pub enum EmbedItem {
         /// The visual's name.
         visual: String,
     },
+    /// Several reports on one page, under one multi-resource token.
+    Reports(Vec<ReportId>),
     /// Q&A over a dataset.
     Qna(DatasetId),
     /// Authoring a new report on a dataset, saved to the request's workspace.
@@ -372,6 +374,20 @@ impl EmbedRequest {
     /// dashboard's tiles (read with GetTilesInGroup).
     pub fn dashboard(workspace: WorkspaceId, dashboard: DashboardId) -> Self {
         Self::new(workspace, EmbedItem::Dashboard(dashboard))
+    }
+
+    /// Several reports on one page (at most 50) under one multi-resource token over the
+    /// reports and their datasets: [`Call::embed_configs`](crate::driver::Call::embed_configs)
+    /// gives one configuration per report, each carrying that token. An identity that
+    /// names no dataset applies to the datasets that require one.
+    pub fn reports(workspace: WorkspaceId, reports: impl IntoIterator<Item = ReportId>) -> Self {
+        let mut unique: Vec<ReportId> = Vec::new();
+        for report in reports {
+            if !unique.contains(&report) {
+                unique.push(report);
+            }
+        }
+        Self::new(workspace, EmbedItem::Reports(unique))
     }
 
     /// One visual of a report, by its page's `name` and its own name; the token is the
@@ -571,6 +587,32 @@ pub(crate) fn report_token_request(report: &Report, options: &EmbedOptions) -> M
             .map(|username| EffectiveIdentity::new(username).report(report.id.clone()));
         op = op.identities(for_report.collect::<Vec<_>>());
     }
+    match options.lifetime_in_minutes {
+        Some(minutes) => op.lifetime_in_minutes(minutes),
+        None => op,
+    }
+}
+
+/// The token request for several reports: each report, each dataset once, identities
+/// that name nothing applied to `secured` (the datasets that require one).
+pub(crate) fn reports_token_request(
+    reports: &[Report],
+    datasets: &[DatasetId],
+    secured: &[DatasetId],
+    options: &EmbedOptions,
+) -> MultiResourceToken {
+    let mut op = MultiResourceToken::new();
+    for report in reports {
+        op = if options.editable {
+            op.editable_report(report.id.clone())
+        } else {
+            op.report(report.id.clone())
+        };
+    }
+    for dataset in datasets {
+        op = op.dataset(dataset.clone());
+    }
+    op = op.identities(options.identities_for_all(secured.iter()));
     match options.lifetime_in_minutes {
         Some(minutes) => op.lifetime_in_minutes(minutes),
         None => op,

@@ -10,7 +10,8 @@ use crate::call::Call;
 use crate::call_error::CallError;
 use crate::embed_config::{
     EmbedConfig, EmbedItem, EmbedKind, EmbedOptions, EmbedRequest, QnaMode, check_rls, create_token_request,
-    dashboard_token_request, qna_token_request, report_token_request, tile_token_request,
+    dashboard_token_request, qna_token_request, report_token_request, reports_token_request,
+    tile_token_request,
 };
 use crate::embed_token::EmbedToken;
 use crate::error::{Error, ErrorKind};
@@ -198,6 +199,10 @@ trait Item: Send {
     fn minting(&mut self, metadata: Metadata, options: &EmbedOptions) -> Result<Minted, CallError>;
     /// The configuration, given the token.
     fn config(&self, token: EmbedToken, options: &EmbedOptions) -> Result<EmbedConfig, CallError>;
+    /// Every configuration the token serves (one, unless several items share it).
+    fn configs(&self, token: EmbedToken, options: &EmbedOptions) -> Result<Vec<EmbedConfig>, CallError> {
+        Ok(vec![self.config(token, options)?])
+    }
 }
 
 /// What an item needs once its metadata has come.
@@ -237,17 +242,22 @@ enum EmbedState {
     Token,
 }
 
+/// How a plan turns the item and its token into the call's output: one configuration, or
+/// all of them (several reports under one token).
+type Finish<I, O> = fn(&I, EmbedToken, &EmbedOptions) -> Result<O, CallError>;
+
 /// An embed configuration: metadata, pre-flight, token.
-struct EmbedPlan<I> {
+struct EmbedPlan<I, O> {
     workspace: WorkspaceId,
     item: I,
     options: EmbedOptions,
     state: EmbedState,
+    finish: Finish<I, O>,
 }
 
-impl<I: Item> EmbedPlan<I> {
+impl<I: Item, O> EmbedPlan<I, O> {
     /// The next dataset to check, or the token.
-    fn after_preflight(&mut self, mut minting: Minting) -> Result<Next<EmbedConfig>, CallError> {
+    fn after_preflight(&mut self, mut minting: Minting) -> Result<Next<O>, CallError> {
         if self.options.preflight()
             && let Some(dataset) = minting.preflight.pop()
         {
@@ -261,10 +271,10 @@ impl<I: Item> EmbedPlan<I> {
     }
 }
 
-impl<I: Item> Steps for EmbedPlan<I> {
-    type Output = EmbedConfig;
+impl<I: Item, O> Steps for EmbedPlan<I, O> {
+    type Output = O;
 
-    fn next(&mut self, answer: Option<Answer>) -> Result<Next<EmbedConfig>, CallError> {
+    fn next(&mut self, answer: Option<Answer>) -> Result<Next<O>, CallError> {
         match (std::mem::replace(&mut self.state, EmbedState::Start), answer) {
             (EmbedState::Start, None) => {
                 self.state = EmbedState::Metadata;
@@ -291,7 +301,7 @@ impl<I: Item> Steps for EmbedPlan<I> {
                 self.after_preflight(minting)
             }
             (EmbedState::Token, Some(Answer::Token(token))) => {
-                Ok(Next::Done(self.item.config(token, &self.options)?))
+                Ok(Next::Done((self.finish)(&self.item, token, &self.options)?))
             }
             (_, other) => Err(failed_or_unexpected(other)),
         }
@@ -514,13 +524,119 @@ impl Item for DatasetItem {
     }
 }
 
-fn embed<I: Item + 'static>(item: I, request: &EmbedRequest) -> Call<'static, EmbedConfig> {
+fn embed<I: Item + Sync + 'static, O: 'static>(
+    item: I,
+    request: &EmbedRequest,
+    finish: Finish<I, O>,
+) -> Call<'static, O> {
     Call::new(EmbedPlan {
         workspace: request.workspace().clone(),
         item,
         options: request.options().clone(),
         state: EmbedState::Start,
+        finish,
     })
+}
+
+/// Several reports on one page under one multi-resource token: each report's metadata,
+/// the datasets' flags when an identity names no dataset (it applies to those that
+/// require one), then the token over every report and dataset.
+struct ReportsItem {
+    workspace: WorkspaceId,
+    reports: Vec<ReportId>,
+    metadata: Vec<Report>,
+    unread: Vec<DatasetId>,
+    secured: Vec<Dataset>,
+}
+
+impl ReportsItem {
+    fn datasets(&self) -> Vec<DatasetId> {
+        let mut datasets: Vec<DatasetId> = Vec::new();
+        for dataset in self.metadata.iter().filter_map(|r| r.dataset_id.clone()) {
+            if !datasets.contains(&dataset) {
+                datasets.push(dataset);
+            }
+        }
+        datasets
+    }
+
+    fn next(&mut self, options: &EmbedOptions) -> Result<Minted, CallError> {
+        if let Some(report) = self.reports.get(self.metadata.len()) {
+            let request = GetReportInGroup::new(self.workspace.clone(), report.clone());
+            return Ok(Minted::More(metadata_need(&request, MetadataKind::Report)?));
+        }
+        if let Some(dataset) = self.unread.pop() {
+            let request = GetDatasetInGroup::new(self.workspace.clone(), dataset);
+            return Ok(Minted::More(metadata_need(&request, MetadataKind::Dataset)?));
+        }
+        let datasets = self.datasets();
+        let secured: Vec<DatasetId> = self.secured.iter().map(|d| d.id.clone()).collect();
+        let request = reports_token_request(&self.metadata, &datasets, &secured, options);
+        let identities = &request.request_body().identities;
+        if options.has_unbound_identity() {
+            if options.preflight() {
+                for dataset in &self.secured {
+                    check_rls(dataset, identities)?;
+                }
+            }
+            return Minting::mint(&request, None, identities);
+        }
+        Minting::mint(&request, &datasets, identities)
+    }
+}
+
+impl Item for ReportsItem {
+    fn metadata(&self) -> Result<Need, Error> {
+        let first = self
+            .reports
+            .first()
+            .ok_or_else(|| Error::invalid_input("reports", "name at least one"))?;
+        metadata_need(
+            &GetReportInGroup::new(self.workspace.clone(), first.clone()),
+            MetadataKind::Report,
+        )
+    }
+
+    fn minting(&mut self, metadata: Metadata, options: &EmbedOptions) -> Result<Minted, CallError> {
+        match metadata {
+            Metadata::Report(report) => {
+                self.metadata.push(report);
+                if self.metadata.len() == self.reports.len() && options.has_unbound_identity() {
+                    self.unread = self.datasets();
+                    self.unread.reverse();
+                }
+            }
+            Metadata::Dataset(dataset) => {
+                if dataset.is_effective_identity_required {
+                    self.secured.push(dataset);
+                }
+            }
+            _ => return Err(unexpected()),
+        }
+        self.next(options)
+    }
+
+    fn config(&self, token: EmbedToken, options: &EmbedOptions) -> Result<EmbedConfig, CallError> {
+        self.configs(token, options)?
+            .into_iter()
+            .next()
+            .ok_or_else(unexpected)
+    }
+
+    fn configs(&self, token: EmbedToken, options: &EmbedOptions) -> Result<Vec<EmbedConfig>, CallError> {
+        Ok(self
+            .metadata
+            .iter()
+            .map(|report| {
+                EmbedConfig::report(
+                    report,
+                    &self.workspace,
+                    token.clone(),
+                    options.editable_requested(),
+                )
+            })
+            .collect())
+    }
 }
 
 impl<'r, O> Call<'r, O> {
@@ -554,72 +670,129 @@ impl Call<'static, Dataset> {
     }
 }
 
+/// What an embed call returns: one configuration, or every configuration one token
+/// serves.
+trait EmbedOutput: Send + Sized + 'static {
+    fn finish<I: Item>(item: &I, token: EmbedToken, options: &EmbedOptions) -> Result<Self, CallError>;
+}
+
+impl EmbedOutput for EmbedConfig {
+    fn finish<I: Item>(item: &I, token: EmbedToken, options: &EmbedOptions) -> Result<Self, CallError> {
+        item.config(token, options)
+    }
+}
+
+impl EmbedOutput for Vec<EmbedConfig> {
+    fn finish<I: Item>(item: &I, token: EmbedToken, options: &EmbedOptions) -> Result<Self, CallError> {
+        item.configs(token, options)
+    }
+}
+
+/// The plan for any embed request.
+fn embed_plan<O: EmbedOutput>(request: &EmbedRequest) -> Call<'static, O> {
+    let workspace = request.workspace().clone();
+    if let Err(error) = check_options(request) {
+        return Call::new(Refused::new(error));
+    }
+    match request.item().clone() {
+        EmbedItem::Report(report) => embed(
+            ReportItem {
+                workspace,
+                report,
+                visual: None,
+                metadata: None,
+            },
+            request,
+            O::finish,
+        ),
+        EmbedItem::Reports(reports) => embed(
+            ReportsItem {
+                workspace,
+                reports,
+                metadata: Vec::new(),
+                unread: Vec::new(),
+                secured: Vec::new(),
+            },
+            request,
+            O::finish,
+        ),
+        EmbedItem::Visual { report, page, visual } => embed(
+            ReportItem {
+                workspace,
+                report,
+                visual: Some((page, visual)),
+                metadata: None,
+            },
+            request,
+            O::finish,
+        ),
+        EmbedItem::Qna(dataset) => embed(
+            DatasetItem {
+                workspace,
+                dataset,
+                kind: EmbedKind::Qna,
+                metadata: None,
+            },
+            request,
+            O::finish,
+        ),
+        EmbedItem::Create(dataset) => embed(
+            DatasetItem {
+                workspace,
+                dataset,
+                kind: EmbedKind::Create,
+                metadata: None,
+            },
+            request,
+            O::finish,
+        ),
+        EmbedItem::Dashboard(dashboard) => embed(
+            DashboardItem {
+                workspace,
+                dashboard,
+                metadata: None,
+                unread: Vec::new(),
+                secured: Vec::new(),
+            },
+            request,
+            O::finish,
+        ),
+        EmbedItem::Tile { dashboard, tile } => embed(
+            TileItem {
+                workspace,
+                dashboard,
+                tile,
+                metadata: None,
+            },
+            request,
+            O::finish,
+        ),
+    }
+}
+
 impl Call<'static, EmbedConfig> {
     /// The configuration `powerbi-client` takes to embed an item: its metadata (for the
     /// embed URL), the RLS pre-flight against the datasets' flags, and the token (for a
-    /// report, a multi-resource token over the report and its dataset).
+    /// report, a multi-resource token over the report and its dataset). Several reports
+    /// ([`EmbedRequest::reports`]) take [`Call::embed_configs`].
     pub fn embed_config(request: &EmbedRequest) -> Self {
-        let workspace = request.workspace().clone();
-        if let Err(error) = check_options(request) {
-            return Self::new(Refused(Some(error.into())));
+        if matches!(request.item(), EmbedItem::Reports(_)) {
+            let error = Error::invalid_input(
+                "reports",
+                "several reports make several configurations: use embed_configs",
+            );
+            return Self::new(Refused::new(error));
         }
-        match request.item().clone() {
-            EmbedItem::Report(report) => embed(
-                ReportItem {
-                    workspace,
-                    report,
-                    visual: None,
-                    metadata: None,
-                },
-                request,
-            ),
-            EmbedItem::Visual { report, page, visual } => embed(
-                ReportItem {
-                    workspace,
-                    report,
-                    visual: Some((page, visual)),
-                    metadata: None,
-                },
-                request,
-            ),
-            EmbedItem::Qna(dataset) => embed(
-                DatasetItem {
-                    workspace,
-                    dataset,
-                    kind: EmbedKind::Qna,
-                    metadata: None,
-                },
-                request,
-            ),
-            EmbedItem::Create(dataset) => embed(
-                DatasetItem {
-                    workspace,
-                    dataset,
-                    kind: EmbedKind::Create,
-                    metadata: None,
-                },
-                request,
-            ),
-            EmbedItem::Dashboard(dashboard) => embed(
-                DashboardItem {
-                    workspace,
-                    dashboard,
-                    metadata: None,
-                    unread: Vec::new(),
-                    secured: Vec::new(),
-                },
-                request,
-            ),
-            EmbedItem::Tile { dashboard, tile } => embed(
-                TileItem {
-                    workspace,
-                    dashboard,
-                    tile,
-                    metadata: None,
-                },
-                request,
-            ),
-        }
+        embed_plan(request)
+    }
+}
+
+impl Call<'static, Vec<EmbedConfig>> {
+    /// Every configuration one token serves: for [`EmbedRequest::reports`], one per
+    /// report, all carrying one multi-resource token over the reports and their datasets;
+    /// for any other request, its one configuration.
+    pub fn embed_configs(request: &EmbedRequest) -> Self {
+        embed_plan(request)
     }
 }
 
@@ -628,7 +801,18 @@ fn check_options(request: &EmbedRequest) -> Result<(), Error> {
     let options = request.options();
     let item = request.item();
     let is = |kind: fn(&EmbedItem) -> bool| kind(item);
-    if options.editable_requested() && !is(|i| matches!(i, EmbedItem::Report(_))) {
+    if let EmbedItem::Reports(reports) = item
+        && !(1..=crate::token_request::MAX_ITEMS).contains(&reports.len())
+    {
+        return Err(Error::invalid_input(
+            "reports",
+            format!(
+                "name 1 to {} reports (Power BI's limit for one token)",
+                crate::token_request::MAX_ITEMS
+            ),
+        ));
+    }
+    if options.editable_requested() && !is(|i| matches!(i, EmbedItem::Report(_) | EmbedItem::Reports(_))) {
         return Err(Error::invalid_input(
             "editable",
             "applies to reports only; dashboards, tiles, visuals and Q&A are viewed, and create is authoring",
@@ -665,12 +849,18 @@ fn check_options(request: &EmbedRequest) -> Result<(), Error> {
 }
 
 /// A call that fails at once, before anything is sent.
-struct Refused(Option<CallError>);
+struct Refused<O>(Option<CallError>, std::marker::PhantomData<fn() -> O>);
 
-impl Steps for Refused {
-    type Output = EmbedConfig;
+impl<O> Refused<O> {
+    fn new(error: Error) -> Self {
+        Self(Some(error.into()), std::marker::PhantomData)
+    }
+}
 
-    fn next(&mut self, _: Option<Answer>) -> Result<Next<EmbedConfig>, CallError> {
+impl<O> Steps for Refused<O> {
+    type Output = O;
+
+    fn next(&mut self, _: Option<Answer>) -> Result<Next<O>, CallError> {
         Err(self.0.take().unwrap_or_else(unexpected))
     }
 }

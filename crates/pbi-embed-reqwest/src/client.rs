@@ -82,6 +82,16 @@ impl Client {
         self.run(Call::embed_config(request)).await
     }
 
+    /// Every configuration one token serves: one per report of
+    /// [`EmbedRequest::reports`](crate::EmbedRequest::reports) (several reports on one
+    /// page, one multi-resource token), or the one of any other request.
+    ///
+    /// # Errors
+    /// As [`Client::embed_config`].
+    pub async fn embed_configs(&self, request: &EmbedRequest) -> Result<Vec<EmbedConfig>, CallError> {
+        self.run(Call::embed_configs(request)).await
+    }
+
     /// An embed token from any GenerateToken request ([`ReportToken`](crate::ReportToken),
     /// [`MultiResourceToken`](crate::MultiResourceToken), …), through the embed-token cache.
     ///

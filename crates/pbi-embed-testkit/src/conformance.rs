@@ -72,6 +72,16 @@ pub trait Harness: Sync {
     /// What the call ended in.
     fn embed_config(&self, client: &Self::Client, request: &EmbedRequest) -> Result<EmbedConfig, CallError>;
 
+    /// Every configuration one token serves (several reports under one token).
+    ///
+    /// # Errors
+    /// What the call ended in.
+    fn embed_configs(
+        &self,
+        client: &Self::Client,
+        request: &EmbedRequest,
+    ) -> Result<Vec<EmbedConfig>, CallError>;
+
     /// Signs in.
     ///
     /// # Errors
@@ -1444,4 +1454,36 @@ pub fn every_embed_type(harness: &impl Harness) {
         1,
         "{name}: the tiles were read"
     );
+
+    // Two reports on one page: one token over both reports and both datasets, the
+    // identity on the one dataset that requires it; each configuration carries it.
+    let two = EmbedRequest::reports(
+        ids.workspace.clone(),
+        [ids.rls_report.clone(), ids.report.clone()],
+    )
+    .identity(EffectiveIdentity::new("alice@contoso.com").role(ids.rls_role.clone()));
+    let configs = ok(harness, "two reports", harness.embed_configs(&client, &two));
+    let ids_of: Vec<&str> = configs.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(ids_of, [ids.rls_report.as_str(), ids.report.as_str()], "{name}");
+    assert_eq!(configs[0].token_id, configs[1].token_id, "{name}: one token");
+    let token = minted(&configs[0]);
+    assert_eq!(token.operation, "EmbedToken_GenerateToken", "{name}");
+    assert_eq!(
+        grants(&token),
+        [
+            pair("dataset", PRODUCTS_DATASET),
+            pair("dataset", SALES_DATASET),
+            pair("report", SALES_REPORT),
+            pair("report", "b2e49b01-2356-4456-bfb9-3f4c2bc4ddbd"),
+        ],
+        "{name}"
+    );
+    let bound: Vec<Vec<String>> = token.identities.iter().map(|i| i.datasets.clone()).collect();
+    assert_eq!(bound, [vec![id(SALES_DATASET)]], "{name}");
+    let error = harness
+        .embed_config(&client, &two)
+        .expect_err("several reports need embed_configs");
+    assert_eq!(error.kind(), ErrorKind::InvalidInput, "{name}: {error}");
+    let single = ok(harness, "one item", harness.embed_configs(&client, &create));
+    assert_eq!(single.len(), 1, "{name}");
 }

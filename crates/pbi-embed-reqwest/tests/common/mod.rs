@@ -73,6 +73,10 @@ impl Harness for Reqwest {
         self.runtime.block_on(client.embed_config(request))
     }
 
+    fn embed_configs(&self, client: &Client, request: &EmbedRequest) -> Result<Vec<EmbedConfig>, CallError> {
+        self.runtime.block_on(client.embed_configs(request))
+    }
+
     fn sign_in(&self, client: &Client) -> Result<BearerToken, CallError> {
         self.runtime.block_on(client.sign_in())
     }

@@ -48,6 +48,10 @@ impl Harness for Ureq {
         client.embed_config(request)
     }
 
+    fn embed_configs(&self, client: &Client, request: &EmbedRequest) -> Result<Vec<EmbedConfig>, CallError> {
+        client.embed_configs(request)
+    }
+
     fn sign_in(&self, client: &Client) -> Result<BearerToken, CallError> {
         client.sign_in()
     }
