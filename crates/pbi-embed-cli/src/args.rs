@@ -77,6 +77,10 @@ pub(crate) enum Command {
     /// Mint an embed token; prints {"token", "tokenId", "expiration"} as JSON (or, with
     /// `--output token`, the bare token).
     Token(TokenArgs),
+    /// Print the configuration `powerbi.embed(element, config)` takes (embed URL, embed
+    /// token, ids), as JSON: the item's metadata, the RLS pre-flight, then the token.
+    #[command(subcommand)]
+    Embed(EmbedCommand),
     /// Run the local Power BI and Entra ID emulator in the foreground (Ctrl-C stops it).
     #[command(
         after_help = "Example:\n  pbi-embed emulator --listen 127.0.0.1:8080\n\nExample (HTTPS, for clients that trust ca.pem):\n  pbi-embed emulator --tls --tls-ca-out ca.pem"
@@ -223,6 +227,143 @@ pub(crate) enum TokenCommand {
         #[arg(long, value_name = "N")]
         lifetime_minutes: Option<u32>,
     },
+}
+
+/// `pbi-embed embed`: which item.
+#[derive(Debug, Subcommand)]
+pub(crate) enum EmbedCommand {
+    /// A report (a paginated one too: its reportType decides the token).
+    #[command(
+        after_help = "Example:\n  pbi-embed embed report --workspace f089354e-8366-4e18-aea3-4cb4a3a50b48 \\\n    --report 5b218778-e7a5-4d73-8187-f10824047715 --username john@contoso.com --role Region"
+    )]
+    Report {
+        #[command(flatten)]
+        report: ReportArgs,
+        /// The page to open on (its `name`, such as ReportSection1).
+        #[arg(long, value_name = "NAME")]
+        page: Option<String>,
+        /// Let the report be edited (permissions ReadWrite, an editable token).
+        #[arg(long)]
+        edit: bool,
+        #[command(flatten)]
+        common: EmbedArgs,
+    },
+    /// A paginated (RDL) report: the token covers its dataset with XMLA read access, and
+    /// each identity is also given for the report.
+    #[command(
+        after_help = "Example:\n  pbi-embed embed paginated --workspace f089354e-8366-4e18-aea3-4cb4a3a50b48 \\\n    --report f904e89a-7ebe-4aa0-8647-e409063b4850 --username john@contoso.com"
+    )]
+    Paginated {
+        #[command(flatten)]
+        report: ReportArgs,
+        #[command(flatten)]
+        common: EmbedArgs,
+    },
+    /// A dashboard; an identity that names no dataset applies to its tiles' RLS datasets.
+    #[command(
+        after_help = "Example:\n  pbi-embed embed dashboard --workspace f089354e-8366-4e18-aea3-4cb4a3a50b48 \\\n    --dashboard 69ffaa6c-b36d-4d01-96f5-1ed67c64d4af --username john@contoso.com --role Region"
+    )]
+    Dashboard {
+        /// The workspace id.
+        #[arg(long, value_name = "ID")]
+        workspace: String,
+        /// The dashboard id.
+        #[arg(long, value_name = "ID")]
+        dashboard: String,
+        #[command(flatten)]
+        common: EmbedArgs,
+    },
+    /// One tile of a dashboard.
+    #[command(
+        after_help = "Example:\n  pbi-embed embed tile --workspace f089354e-8366-4e18-aea3-4cb4a3a50b48 \\\n    --dashboard 69ffaa6c-b36d-4d01-96f5-1ed67c64d4af --tile 4c1a2b3c-4d5e-4f60-8a7b-9c0d1e2f3a4b"
+    )]
+    Tile {
+        /// The workspace id.
+        #[arg(long, value_name = "ID")]
+        workspace: String,
+        /// The dashboard id.
+        #[arg(long, value_name = "ID")]
+        dashboard: String,
+        /// The tile id.
+        #[arg(long, value_name = "ID")]
+        tile: String,
+        #[command(flatten)]
+        common: EmbedArgs,
+    },
+    /// Q&A over a dataset.
+    #[command(
+        after_help = "Example:\n  pbi-embed embed qna --workspace f089354e-8366-4e18-aea3-4cb4a3a50b48 \\\n    --dataset a8b062ca-5730-468f-9df7-43c2ba76bf5e --question \"top products by sales\""
+    )]
+    Qna {
+        /// The workspace id.
+        #[arg(long, value_name = "ID")]
+        workspace: String,
+        /// The dataset id.
+        #[arg(long, value_name = "ID")]
+        dataset: String,
+        /// The question to ask.
+        #[arg(long, value_name = "TEXT")]
+        question: Option<String>,
+        /// Show only the answer to --question (viewMode ResultOnly).
+        #[arg(long, requires = "question")]
+        result_only: bool,
+        #[command(flatten)]
+        common: EmbedArgs,
+    },
+    /// One visual of a report.
+    #[command(
+        after_help = "Example:\n  pbi-embed embed visual --workspace f089354e-8366-4e18-aea3-4cb4a3a50b48 \\\n    --report 5b218778-e7a5-4d73-8187-f10824047715 --page ReportSection --visual revenueByRegion \\\n    --username john@contoso.com --role Region"
+    )]
+    Visual {
+        #[command(flatten)]
+        report: ReportArgs,
+        /// The page's `name` (such as ReportSection).
+        #[arg(long, value_name = "NAME")]
+        page: String,
+        /// The visual's name.
+        #[arg(long, value_name = "NAME")]
+        visual: String,
+        #[command(flatten)]
+        common: EmbedArgs,
+    },
+    /// Authoring a new report on a dataset (powerbi.createReport), saved to the workspace.
+    #[command(
+        after_help = "Example:\n  pbi-embed embed create --workspace f089354e-8366-4e18-aea3-4cb4a3a50b48 \\\n    --dataset a8b062ca-5730-468f-9df7-43c2ba76bf5e"
+    )]
+    Create {
+        /// The workspace the new report is saved to.
+        #[arg(long, value_name = "ID")]
+        workspace: String,
+        /// The dataset it is built on.
+        #[arg(long, value_name = "ID")]
+        dataset: String,
+        #[command(flatten)]
+        common: EmbedArgs,
+    },
+}
+
+/// A report in a workspace.
+#[derive(Debug, Args)]
+pub(crate) struct ReportArgs {
+    /// The workspace id.
+    #[arg(long, value_name = "ID")]
+    pub(crate) workspace: String,
+    /// The report id.
+    #[arg(long, value_name = "ID")]
+    pub(crate) report: String,
+}
+
+/// What every `pbi-embed embed` takes: the identity and the token's lifetime.
+#[derive(Debug, Args)]
+pub(crate) struct EmbedArgs {
+    #[command(flatten)]
+    pub(crate) identity: IdentityArgs,
+    /// Shorten the token's lifetime to at most this many minutes.
+    #[arg(long, value_name = "N")]
+    pub(crate) lifetime_minutes: Option<u32>,
+    /// Skip the RLS pre-flight (Power BI then judges the identities itself).
+    #[arg(long)]
+    pub(crate) no_preflight: bool,
 }
 
 /// View or edit.

@@ -4,6 +4,7 @@
 #![allow(rustdoc::bare_urls)]
 
 mod args;
+mod embed;
 mod emulator;
 mod failure;
 mod token;
@@ -26,6 +27,7 @@ fn main() -> ExitCode {
     }
     let result = match cli.command {
         args::Command::Token(command) => token::run(&cli.global, command),
+        args::Command::Embed(command) => embed::run(&cli.global, command),
         args::Command::Emulator(options) => emulator::run(&options),
     };
     match result {

@@ -191,7 +191,7 @@ fn with_lifetime<T>(op: T, minutes: Option<u32>, set: fn(T, u32) -> T) -> T {
 }
 
 /// The identities the arguments describe: none, one, or a file's.
-fn identities(args: &IdentityArgs) -> Result<Vec<EffectiveIdentity>, Failure> {
+pub(crate) fn identities(args: &IdentityArgs) -> Result<Vec<EffectiveIdentity>, Failure> {
     if let Some(path) = &args.identities {
         let text = read_bounded(path)?;
         return serde_json::from_str(&text).map_err(|e| {
@@ -290,7 +290,7 @@ fn read_ca_file(path: &Path, from: &str) -> Result<Vec<u8>, Failure> {
 /// The client the global options and the environment describe, and whether it uses the
 /// bearer token from `PBI_ACCESS_TOKEN`. `--timeout` bounds the whole command: sign-in,
 /// retries and all.
-fn client(global: &Global) -> Result<(Client, bool), Failure> {
+pub(crate) fn client(global: &Global) -> Result<(Client, bool), Failure> {
     let cloud = match global.cloud {
         CloudName::Public => Cloud::Public,
         CloudName::Usgov => Cloud::UsGov,

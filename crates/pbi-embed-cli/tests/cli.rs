@@ -835,6 +835,21 @@ fn every_subcommand_has_help_with_an_example() {
         assert_eq!(run.code, 0);
         assert!(run.stdout.contains("Example:"), "{sub}");
     }
+    for sub in [
+        "report",
+        "paginated",
+        "dashboard",
+        "tile",
+        "qna",
+        "visual",
+        "create",
+    ] {
+        let mut cmd = Command::cargo_bin("pbi-embed").unwrap();
+        cmd.args(["embed", sub, "--help"]);
+        let run = exec(cmd);
+        assert_eq!(run.code, 0);
+        assert!(run.stdout.contains("Example:"), "embed {sub}");
+    }
     let mut cmd = Command::cargo_bin("pbi-embed").unwrap();
     cmd.args(["emulator", "--help"]);
     assert!(exec(cmd).stdout.contains("Example:"));
