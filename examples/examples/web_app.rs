@@ -9,9 +9,11 @@
 //! # open http://127.0.0.1:3000/?user=alice   (also: bob; mallory has no identity)
 //! ```
 //!
-//! `&kind=dashboard` or `&kind=tile` embeds the dashboard or tile instead (`PBI_DASHBOARD_ID`,
-//! `PBI_TILE_ID`). powerbi-client embeds those only from https embed URLs on Power BI's host
-//! names: real Power BI, or the emulator over TLS with `PBI_EMULATOR_TLS_NAME=emu.powerbi.com`
+//! `&kind=` embeds another kind instead: `paginated` (`PBI_PAGINATED_REPORT_ID`),
+//! `dashboard` (`PBI_DASHBOARD_ID`), `tile` (`PBI_TILE_ID`), `qna` and `create` (on
+//! `PBI_DATASET_ID`), `visual` (`PBI_VISUAL=page/visual` of the report) and `reports` (the
+//! report and `PBI_SECOND_REPORT_ID` side by side under one token). powerbi-client embeds
+//! those only from https embed URLs on Power BI's host names: real Power BI, or the emulator over TLS with `PBI_EMULATOR_TLS_NAME=emu.powerbi.com`
 //! (its CA written to `PBI_EMULATOR_CA_OUT`) and a browser that trusts that CA and resolves
 //! the name to 127.0.0.1, as `examples/web/browser-test.mjs` does.
 //!
@@ -40,14 +42,20 @@ use serde_json::json;
 
 const INDEX: &str = include_str!("../web/index.html");
 
-/// What the app embeds: a report, and a dashboard and tile when there are some.
+/// What the app embeds: a report, and the other kinds when it has what they need.
 struct Target {
     workspace: WorkspaceId,
     report: ReportId,
     dashboard: Option<DashboardId>,
     tile: Option<TileId>,
-    /// A dashboard's identity must name its datasets itself: these.
-    datasets: Vec<DatasetId>,
+    /// A paginated report.
+    paginated: Option<ReportId>,
+    /// The dataset Q&A and report authoring use.
+    dataset: Option<DatasetId>,
+    /// A visual of `report`: its page's name and its own.
+    visual: Option<(String, String)>,
+    /// Another report shown beside `report` under one token.
+    second_report: Option<ReportId>,
 }
 
 struct App {
@@ -64,9 +72,15 @@ struct App {
 #[derive(serde::Deserialize)]
 struct EmbedQuery {
     user: String,
-    /// `report` (the default), `dashboard` or `tile`.
+    /// `report` (the default), `paginated`, `dashboard`, `tile`, `qna`, `visual`,
+    /// `create` or `reports` (two reports under one token: `{"configs": [...]}`).
     #[serde(default)]
     kind: Option<String>,
+}
+
+/// A JSON error answer.
+fn refuse(status: StatusCode, error: String) -> Response {
+    (status, Json(json!({ "error": error }))).into_response()
 }
 
 async fn embed_config(State(app): State<Arc<App>>, Query(query): Query<EmbedQuery>) -> Response {
@@ -78,43 +92,67 @@ async fn embed_config(State(app): State<Arc<App>>, Query(query): Query<EmbedQuer
             .into_response();
     };
     let target = &app.target;
-    let mut request = match (query.kind.as_deref(), &target.dashboard, &target.tile) {
-        (None | Some("report"), _, _) => {
-            EmbedRequest::report(target.workspace.clone(), target.report.clone())
-        }
-        (Some("dashboard"), Some(dashboard), _) => {
-            EmbedRequest::dashboard(target.workspace.clone(), dashboard.clone())
-        }
-        (Some("tile"), Some(dashboard), Some(tile)) => {
-            EmbedRequest::tile(target.workspace.clone(), dashboard.clone(), tile.clone())
-        }
-        (Some(kind @ ("dashboard" | "tile")), _, _) => {
-            let error = format!("no {kind} to embed: set PBI_DASHBOARD_ID (and PBI_TILE_ID for a tile)");
-            return (StatusCode::NOT_FOUND, Json(json!({ "error": error }))).into_response();
-        }
-        (Some(other), _, _) => {
-            let error = format!("unknown kind {other:?}: report, dashboard or tile");
-            return (StatusCode::BAD_REQUEST, Json(json!({ "error": error }))).into_response();
+    let workspace = target.workspace.clone();
+    let kind = query.kind.as_deref().unwrap_or("report");
+    let missing = |what: &str| refuse(StatusCode::NOT_FOUND, format!("no {kind} to embed: set {what}"));
+    let mut request = match kind {
+        "report" => EmbedRequest::report(workspace, target.report.clone()),
+        "paginated" => match &target.paginated {
+            Some(report) => EmbedRequest::report(workspace, report.clone()),
+            None => return missing("PBI_PAGINATED_REPORT_ID"),
+        },
+        "dashboard" => match &target.dashboard {
+            Some(dashboard) => EmbedRequest::dashboard(workspace, dashboard.clone()),
+            None => return missing("PBI_DASHBOARD_ID"),
+        },
+        "tile" => match (&target.dashboard, &target.tile) {
+            (Some(dashboard), Some(tile)) => EmbedRequest::tile(workspace, dashboard.clone(), tile.clone()),
+            _ => return missing("PBI_DASHBOARD_ID and PBI_TILE_ID"),
+        },
+        "qna" => match &target.dataset {
+            Some(dataset) => EmbedRequest::qna(workspace, dataset.clone()).question("revenue by region"),
+            None => return missing("PBI_DATASET_ID"),
+        },
+        "create" => match &target.dataset {
+            Some(dataset) => EmbedRequest::create(workspace, dataset.clone()),
+            None => return missing("PBI_DATASET_ID"),
+        },
+        "visual" => match &target.visual {
+            Some((page, visual)) => EmbedRequest::visual(workspace, target.report.clone(), page, visual),
+            None => return missing("PBI_VISUAL (page/visual)"),
+        },
+        "reports" => match &target.second_report {
+            Some(second) => EmbedRequest::reports(workspace, [target.report.clone(), second.clone()]),
+            None => return missing("PBI_SECOND_REPORT_ID"),
+        },
+        other => {
+            let error = format!(
+                "unknown kind {other:?}: report, paginated, dashboard, tile, qna, visual, create or reports"
+            );
+            return refuse(StatusCode::BAD_REQUEST, error);
         }
     };
+    // An identity that names no dataset applies to the item's: the report's, the
+    // dataset's, the RLS datasets of a dashboard's tiles or of several reports.
     if let Some(identity) = identity {
-        let mut identity = identity.clone();
-        // A report's and a tile's dataset come from their metadata; a dashboard's identity
-        // must name the datasets itself: those of the configured identity.
-        if query.kind.as_deref() == Some("dashboard") && identity.datasets.is_empty() {
-            identity.datasets.clone_from(&target.datasets);
-        }
-        request = request.identity(identity);
+        request = request.identity(identity.clone());
     }
     if let Some(minutes) = app.lifetime_minutes {
         request = request.lifetime_in_minutes(minutes);
     }
-    let config = app.client.embed_config(&request).await;
-    match config {
-        Ok(config) => {
-            let mut body = serde_json::to_value(&config).unwrap_or_default();
-            body["refreshMarginSeconds"] = json!(app.refresh_margin_seconds);
-            Json(body).into_response()
+    let configs = app.client.embed_configs(&request).await;
+    match configs {
+        Ok(configs) => {
+            let with_margin = |config| {
+                let mut body = serde_json::to_value(config).unwrap_or_default();
+                body["refreshMarginSeconds"] = json!(app.refresh_margin_seconds);
+                body
+            };
+            let mut bodies: Vec<_> = configs.iter().map(with_margin).collect();
+            if kind == "reports" {
+                return Json(json!({ "configs": bodies })).into_response();
+            }
+            Json(bodies.pop().unwrap_or_default()).into_response()
         }
         Err(error) => {
             let status = if !error.was_sent() || error.status().is_some() {
@@ -187,12 +225,24 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
                 ClientSecret::new(ids.client_secret),
             )
             .build()?;
+        // The fixture's paginated report (the ids only list one of each kind).
+        let paginated = emulator
+            .fixture()
+            .workspaces
+            .iter()
+            .flat_map(|w| &w.reports)
+            .find(|r| r.report_type == "PaginatedReport")
+            .map(|r| ReportId::parse(&r.id))
+            .transpose()?;
         let target = Target {
             workspace: WorkspaceId::parse(&ids.workspace)?,
             report: ReportId::parse(&ids.rls_report)?,
             dashboard: Some(DashboardId::parse(&ids.dashboard)?),
             tile: Some(TileId::parse(&ids.tile)?),
-            datasets: vec![DatasetId::parse(&ids.rls_dataset)?],
+            paginated,
+            dataset: Some(DatasetId::parse(&ids.rls_dataset)?),
+            visual: Some(("ReportSection".to_owned(), "revenueByRegion".to_owned())),
+            second_report: Some(ReportId::parse(&ids.report)?),
         };
         (client, target, (ids.rls_role, "Manager".to_owned()))
     } else {
@@ -204,11 +254,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
                 .map(|id| DashboardId::parse(&id))
                 .transpose()?,
             tile: env("PBI_TILE_ID").map(|id| TileId::parse(&id)).transpose()?,
-            datasets: env("PBI_DATASET_ID")
+            paginated: env("PBI_PAGINATED_REPORT_ID")
+                .map(|id| ReportId::parse(&id))
+                .transpose()?,
+            dataset: env("PBI_DATASET_ID")
                 .map(|id| DatasetId::parse(&id))
-                .transpose()?
-                .into_iter()
-                .collect(),
+                .transpose()?,
+            visual: env("PBI_VISUAL").and_then(|v| {
+                v.split_once('/')
+                    .map(|(page, visual)| (page.to_owned(), visual.to_owned()))
+            }),
+            second_report: env("PBI_SECOND_REPORT_ID")
+                .map(|id| ReportId::parse(&id))
+                .transpose()?,
         };
         let role = env("PBI_ROLES").and_then(|r| r.split(',').next().map(str::to_owned));
         let role = role.unwrap_or_else(|| "Region".to_owned());

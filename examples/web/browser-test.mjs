@@ -166,6 +166,46 @@ try {
     await tab.screenshot({ path: resolve(artifacts, `https-${kind}.png`) });
   }
 
+  // Every other type powerbi-client embeds, from one backend call each: what the page
+  // loaded, what the token grants at the emulator, and the identity it carries.
+  const fixture = { paginated: "f904e89a-7ebe-4aa0-8647-e409063b4850", inventory: "e75afc47-1150-45e0-aba7-4eb04e4876e5",
+    sales: "cfafbeb1-8037-4d0c-896e-a46fb27ff229", salesReport: "5b218778-e7a5-4d73-8187-f10824047715",
+    productsReport: "b2e49b01-2356-4456-bfb9-3f4c2bc4ddbd", workspace: "f089354e-8366-4e18-aea3-4cb4a3a50b48" };
+  const types = [
+    { kind: "paginated", title: `paginated report ${fixture.paginated}`,
+      grants: [["report", fixture.paginated], ["dataset", fixture.inventory]] },
+    { kind: "qna", title: `Q&A over dataset ${fixture.sales}`, grants: [["dataset", fixture.sales]] },
+    { kind: "visual", title: `visual revenueByRegion on ReportSection of report ${fixture.salesReport}`,
+      grants: [["report", fixture.salesReport], ["dataset", fixture.sales]] },
+    { kind: "create", title: `new report on dataset ${fixture.sales}`, grants: [["dataset", fixture.sales]],
+      targetWorkspace: fixture.workspace },
+    { kind: "reports", title: `report ${fixture.productsReport}`,
+      grants: [["report", fixture.salesReport], ["report", fixture.productsReport], ["dataset", fixture.sales]], frames: 2 },
+  ];
+  for (const type of types) {
+    const tab = await context.newPage();
+    watch(tab, `${type.kind} over https`);
+    await tab.goto(`${secure.site}/?user=alice&kind=${type.kind}`);
+    await tab.waitForFunction(() => window.embedState && (window.embedState.loaded || window.embedState.error), null, { timeout: 30000 });
+    const embedded = await tab.evaluate(() => window.embedState);
+    check(`${type.kind}: powerbi-client embeds it and its loaded event fires`,
+      embedded.loaded === true && embedded.embedUrls.every((u) => u.startsWith(`${HTTPS_BASE}/`)), JSON.stringify(embedded));
+    const granted = await getJson(`${secure.emulator}/_emulator/tokens/${embedded.tokenIds[0]}`);
+    const missing = type.grants.filter(([kind, id]) => !(granted.resources || []).some((r) => r.kind === kind && r.id === id));
+    check(`${type.kind}: the token grants what is embedded`, missing.length === 0, `missing ${JSON.stringify(missing)} in ${JSON.stringify(granted.resources)}`);
+    if (type.targetWorkspace) {
+      check(`${type.kind}: the token lets the report be saved to the workspace`,
+        (granted.targetWorkspaces || []).includes(type.targetWorkspace), JSON.stringify(granted));
+    }
+    check(`${type.kind}: the token carries alice's identity`,
+      (granted.identities || []).some((i) => i.username === "alice@contoso.com"), JSON.stringify(granted.identities));
+    const frames = tab.frames().filter((f) => f.url().startsWith(HTTPS_BASE));
+    const titles = await Promise.all(frames.map((f) => f.textContent("#title")));
+    check(`${type.kind}: the embed page shows ${type.title}`,
+      titles.some((t) => t.endsWith(type.title)) && frames.length === (type.frames || 1), JSON.stringify(titles));
+    await tab.screenshot({ path: resolve(artifacts, `https-${type.kind}.png`) });
+  }
+
   // The emulator's embed page refuses an embed token announced as an Entra token, as
   // Power BI does: a page that hard-codes the wrong tokenType fails here.
   const wrongType = await context.newPage();
