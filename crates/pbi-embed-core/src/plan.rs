@@ -347,41 +347,102 @@ impl Item for ReportItem {
     }
 }
 
+/// For an item over several datasets (a dashboard's tiles, several reports): reads each
+/// dataset's flags, one at a time, to learn which require an identity; an identity that
+/// names no dataset applies to those.
+#[derive(Default)]
+struct SecuredDatasets {
+    /// Still to read, last first.
+    unread: Vec<DatasetId>,
+    /// Read, and requiring an identity.
+    secured: Vec<Dataset>,
+}
+
+impl SecuredDatasets {
+    /// Reads `datasets` (in order, each once).
+    fn read(&mut self, datasets: impl Iterator<Item = DatasetId>) {
+        self.unread = distinct(datasets).into_iter().rev().collect();
+    }
+
+    /// Notes a dataset's flags.
+    fn record(&mut self, dataset: Dataset) {
+        if dataset.is_effective_identity_required {
+            self.secured.push(dataset);
+        }
+    }
+
+    /// The next dataset to read, if any.
+    fn next_need(&mut self, workspace: &WorkspaceId) -> Result<Option<Minted>, Error> {
+        let Some(dataset) = self.unread.pop() else {
+            return Ok(None);
+        };
+        let request = GetDatasetInGroup::new(workspace.clone(), dataset);
+        Ok(Some(Minted::More(metadata_need(
+            &request,
+            MetadataKind::Dataset,
+        )?)))
+    }
+
+    /// The ids of those that require an identity.
+    fn ids(&self) -> Vec<DatasetId> {
+        self.secured.iter().map(|d| d.id.clone()).collect()
+    }
+
+    /// The pre-flight over the datasets read (their flags are known): `identities`
+    /// suit each, and an identity naming no dataset has one to apply to.
+    fn check(&self, identities: &[EffectiveIdentity], options: &EmbedOptions, of: &str) -> Result<(), Error> {
+        if !options.preflight() {
+            return Ok(());
+        }
+        if options.has_unbound_identity() && self.secured.is_empty() {
+            return Err(Error::RlsPreflight {
+                dataset: format!("behind {of}"),
+                reason:
+                    "has no row-level security, so an identity naming no dataset applies to none: send none"
+                        .to_owned(),
+            });
+        }
+        self.secured
+            .iter()
+            .try_for_each(|dataset| check_rls(dataset, identities))
+    }
+}
+
+/// Each dataset once, in order.
+fn distinct(datasets: impl Iterator<Item = DatasetId>) -> Vec<DatasetId> {
+    let mut unique: Vec<DatasetId> = Vec::new();
+    for dataset in datasets {
+        if !unique.contains(&dataset) {
+            unique.push(dataset);
+        }
+    }
+    unique
+}
+
 struct DashboardItem {
     workspace: WorkspaceId,
     dashboard: DashboardId,
     metadata: Option<Dashboard>,
-    /// The tiles' datasets still to read, when an identity names no dataset.
-    unread: Vec<DatasetId>,
-    /// Those read that require an identity: the ones such an identity applies to.
-    secured: Vec<Dataset>,
+    /// The tiles' datasets, read when an identity names no dataset.
+    datasets: SecuredDatasets,
 }
 
 impl DashboardItem {
     /// Reads the next tile dataset's flags, or mints: identities that name no dataset
-    /// apply to the tiles' datasets that require one (checked here, since their flags
-    /// are known); others go through the pre-flight as given.
+    /// apply to the tiles' datasets that require one; others are taken as given.
     fn next_dataset(&mut self, options: &EmbedOptions) -> Result<Minted, CallError> {
-        if let Some(dataset) = self.unread.pop() {
-            let request = GetDatasetInGroup::new(self.workspace.clone(), dataset);
-            return Ok(Minted::More(metadata_need(&request, MetadataKind::Dataset)?));
+        if let Some(more) = self.datasets.next_need(&self.workspace)? {
+            return Ok(more);
         }
         let dashboard = self.metadata.as_ref().ok_or_else(unexpected)?;
-        if options.preflight() && options.has_unbound_identity() && self.secured.is_empty() {
-            return Err(Error::RlsPreflight {
-                dataset: format!("behind dashboard {} ({})", dashboard.display_name, dashboard.id),
-                reason: "has no row-level security on any tile, so an identity naming no dataset applies to none: send none"
-                    .to_owned(),
-            }
-            .into());
-        }
-        let secured: Vec<DatasetId> = self.secured.iter().map(|d| d.id.clone()).collect();
-        let request = dashboard_token_request(&self.workspace, dashboard, &secured, options);
+        let request = dashboard_token_request(&self.workspace, dashboard, &self.datasets.ids(), options);
         let identities = &request.request_body().identities;
-        if options.preflight() {
-            for dataset in &self.secured {
-                check_rls(dataset, identities)?;
-            }
+        if options.has_unbound_identity() {
+            let of = format!(
+                "the tiles of dashboard {} ({})",
+                dashboard.display_name, dashboard.id
+            );
+            self.datasets.check(identities, options, &of)?;
         }
         Minting::mint(&request, None, identities)
     }
@@ -406,19 +467,11 @@ impl Item for DashboardItem {
                 self.next_dataset(options)
             }
             Metadata::Tiles(tiles) => {
-                for dataset in tiles.into_iter().filter_map(|t| t.dataset_id) {
-                    if !self.unread.contains(&dataset) {
-                        self.unread.push(dataset);
-                    }
-                }
-                // Read in the tiles' order.
-                self.unread.reverse();
+                self.datasets.read(tiles.into_iter().filter_map(|t| t.dataset_id));
                 self.next_dataset(options)
             }
             Metadata::Dataset(dataset) => {
-                if dataset.is_effective_identity_required {
-                    self.secured.push(dataset);
-                }
+                self.datasets.record(dataset);
                 self.next_dataset(options)
             }
             _ => Err(unexpected()),
@@ -473,6 +526,23 @@ struct DatasetItem {
     metadata: Option<Dataset>,
 }
 
+impl DatasetItem {
+    /// The dataset's `qnaEmbedURL` or `createReportEmbedURL`.
+    fn embed_url<'d>(&self, dataset: &'d Dataset) -> Result<&'d str, Error> {
+        let (url, field) = if self.kind == EmbedKind::Qna {
+            (&dataset.qna_embed_url, "qnaEmbedURL")
+        } else {
+            (&dataset.create_report_embed_url, "createReportEmbedURL")
+        };
+        url.as_deref().ok_or_else(|| {
+            Error::invalid_input(
+                field,
+                format!("dataset {} has none: it cannot be embedded this way", dataset.id),
+            )
+        })
+    }
+}
+
 impl Item for DatasetItem {
     fn metadata(&self) -> Result<Need, Error> {
         let request = GetDatasetInGroup::new(self.workspace.clone(), self.dataset.clone());
@@ -483,6 +553,8 @@ impl Item for DatasetItem {
         let Metadata::Dataset(dataset) = metadata else {
             return Err(unexpected());
         };
+        // Refused before a token is minted for nothing.
+        self.embed_url(&dataset)?;
         let minted = if self.kind == EmbedKind::Qna {
             let request = qna_token_request(&self.workspace, &dataset.id, options);
             Minting::mint(&request, None, &request.request_body().identities)?
@@ -502,17 +574,7 @@ impl Item for DatasetItem {
 
     fn config(&self, token: EmbedToken, options: &EmbedOptions) -> Result<EmbedConfig, CallError> {
         let dataset = self.metadata.as_ref().ok_or_else(unexpected)?;
-        let (url, field) = if self.kind == EmbedKind::Qna {
-            (&dataset.qna_embed_url, "qnaEmbedURL")
-        } else {
-            (&dataset.create_report_embed_url, "createReportEmbedURL")
-        };
-        let url = url.as_deref().ok_or_else(|| {
-            CallError::from(Error::invalid_input(
-                field,
-                format!("dataset {} has none: it cannot be embedded this way", dataset.id),
-            ))
-        })?;
+        let url = self.embed_url(dataset)?;
         Ok(if self.kind == EmbedKind::Qna {
             let mut config = EmbedConfig::qna(dataset, url, &self.workspace, token);
             config.question.clone_from(&options.question);
@@ -545,43 +607,34 @@ struct ReportsItem {
     workspace: WorkspaceId,
     reports: Vec<ReportId>,
     metadata: Vec<Report>,
-    unread: Vec<DatasetId>,
-    secured: Vec<Dataset>,
+    /// The reports' datasets, read when an identity names no dataset.
+    datasets: SecuredDatasets,
 }
 
 impl ReportsItem {
-    fn datasets(&self) -> Vec<DatasetId> {
-        let mut datasets: Vec<DatasetId> = Vec::new();
-        for dataset in self.metadata.iter().filter_map(|r| r.dataset_id.clone()) {
-            if !datasets.contains(&dataset) {
-                datasets.push(dataset);
-            }
-        }
-        datasets
+    fn dataset_ids(&self) -> Vec<DatasetId> {
+        distinct(self.metadata.iter().filter_map(|r| r.dataset_id.clone()))
     }
 
+    /// The next report's metadata, the next dataset's flags, or the token. Identities
+    /// that name no dataset apply to the datasets that require one (checked here, their
+    /// flags being known); otherwise every dataset goes through the pre-flight.
     fn next(&mut self, options: &EmbedOptions) -> Result<Minted, CallError> {
         if let Some(report) = self.reports.get(self.metadata.len()) {
             let request = GetReportInGroup::new(self.workspace.clone(), report.clone());
             return Ok(Minted::More(metadata_need(&request, MetadataKind::Report)?));
         }
-        if let Some(dataset) = self.unread.pop() {
-            let request = GetDatasetInGroup::new(self.workspace.clone(), dataset);
-            return Ok(Minted::More(metadata_need(&request, MetadataKind::Dataset)?));
+        if let Some(more) = self.datasets.next_need(&self.workspace)? {
+            return Ok(more);
         }
-        let datasets = self.datasets();
-        let secured: Vec<DatasetId> = self.secured.iter().map(|d| d.id.clone()).collect();
-        let request = reports_token_request(&self.metadata, &datasets, &secured, options);
+        let all = self.dataset_ids();
+        let request = reports_token_request(&self.metadata, &all, &self.datasets.ids(), options);
         let identities = &request.request_body().identities;
         if options.has_unbound_identity() {
-            if options.preflight() {
-                for dataset in &self.secured {
-                    check_rls(dataset, identities)?;
-                }
-            }
+            self.datasets.check(identities, options, "these reports")?;
             return Minting::mint(&request, None, identities);
         }
-        Minting::mint(&request, &datasets, identities)
+        Minting::mint(&request, &all, identities)
     }
 }
 
@@ -602,15 +655,10 @@ impl Item for ReportsItem {
             Metadata::Report(report) => {
                 self.metadata.push(report);
                 if self.metadata.len() == self.reports.len() && options.has_unbound_identity() {
-                    self.unread = self.datasets();
-                    self.unread.reverse();
+                    self.datasets.read(self.dataset_ids().into_iter());
                 }
             }
-            Metadata::Dataset(dataset) => {
-                if dataset.is_effective_identity_required {
-                    self.secured.push(dataset);
-                }
-            }
+            Metadata::Dataset(dataset) => self.datasets.record(dataset),
             _ => return Err(unexpected()),
         }
         self.next(options)
@@ -710,8 +758,7 @@ fn embed_plan<O: EmbedOutput>(request: &EmbedRequest) -> Call<'static, O> {
                 workspace,
                 reports,
                 metadata: Vec::new(),
-                unread: Vec::new(),
-                secured: Vec::new(),
+                datasets: SecuredDatasets::default(),
             },
             request,
             O::finish,
@@ -751,8 +798,7 @@ fn embed_plan<O: EmbedOutput>(request: &EmbedRequest) -> Call<'static, O> {
                 workspace,
                 dashboard,
                 metadata: None,
-                unread: Vec::new(),
-                secured: Vec::new(),
+                datasets: SecuredDatasets::default(),
             },
             request,
             O::finish,

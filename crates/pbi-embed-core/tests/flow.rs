@@ -694,3 +694,98 @@ fn a_token_source_is_asked_through_the_driver() {
         "vault unreachable"
     );
 }
+
+#[test]
+fn a_dashboard_identity_binds_to_its_tiles_rls_datasets_or_is_refused_before_minting() {
+    const DASHBOARD: &str = "69ffaa6c-b36d-4d01-96f5-1ed67c64d4af";
+    const PLAIN: &str = "a8b062ca-5730-468f-9df7-43c2ba76bf5e";
+    let mut sim = Sim::new(no_cache());
+    let request = EmbedRequest::dashboard(
+        WorkspaceId::parse(WORKSPACE).unwrap(),
+        pbi_embed_core::DashboardId::parse(DASHBOARD).unwrap(),
+    )
+    .identity(EffectiveIdentity::new("alice").role("Sales"));
+    let dataset = |id: &str, rls: bool| {
+        format!(
+            r#"{{"id":"{id}","name":"d","isEffectiveIdentityRequired":{rls},"isEffectiveIdentityRolesRequired":{rls}}}"#
+        )
+    };
+    let secured = std::cell::Cell::new(true);
+    let mut server = |exchange: &Exchange, now| match exchange.operation() {
+        "Entra_ClientCredentials" => signed_in(3600),
+        "Dashboards_GetDashboardInGroup" => json(
+            200,
+            &format!(
+                r#"{{"id":"{DASHBOARD}","displayName":"Exec","embedUrl":"https://app.powerbi.com/dashboardEmbed"}}"#
+            ),
+        ),
+        "Dashboards_GetTilesInGroup" => json(
+            200,
+            &format!(
+                r#"{{"value":[{{"id":"312fbfe9-2eda-44e0-9ed0-ab5dc571bb4b","embedUrl":"https://app.powerbi.com/embed","datasetId":"{DATASET}"}},{{"id":"4c1a2b3c-4d5e-4f60-8a7b-9c0d1e2f3a4b","embedUrl":"https://app.powerbi.com/embed","datasetId":"{PLAIN}"}}]}}"#
+            ),
+        ),
+        "Datasets_GetDatasetInGroup" => {
+            let path = exchange.request().uri().path().to_owned();
+            let is_sales = path.ends_with(DATASET);
+            json(
+                200,
+                &dataset(if is_sales { DATASET } else { PLAIN }, is_sales && secured.get()),
+            )
+        }
+        _ => {
+            let body = std::str::from_utf8(exchange.request().body()).unwrap().to_owned();
+            assert!(
+                body.contains(DATASET) && !body.contains(PLAIN),
+                "bound to the RLS dataset only: {body}"
+            );
+            minted(now, 60, "dashboard")
+        }
+    };
+    let (config, sent) = sim.drive(&mut Call::embed_config(&request), &mut server);
+    assert_eq!(config.unwrap().id, DASHBOARD);
+    assert_eq!(
+        sent,
+        [
+            "Entra_ClientCredentials",
+            "Dashboards_GetDashboardInGroup",
+            "Dashboards_GetTilesInGroup",
+            "Datasets_GetDatasetInGroup",
+            "Datasets_GetDatasetInGroup",
+            "Dashboards_GenerateTokenInGroup"
+        ]
+    );
+    secured.set(false);
+    sim.session.clear_caches();
+    let (result, sent) = sim.drive(&mut Call::embed_config(&request), &mut server);
+    let error = result.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::RlsIdentity, "{error}");
+    assert!(error.to_string().contains("dashboard Exec"), "{error}");
+    assert!(
+        !sent.iter().any(|s| s.contains("GenerateToken")),
+        "no token minted: {sent:?}"
+    );
+}
+
+#[test]
+fn qna_on_a_dataset_without_a_qna_url_is_refused_before_minting() {
+    let mut sim = Sim::new(no_cache());
+    let request = EmbedRequest::qna(
+        WorkspaceId::parse(WORKSPACE).unwrap(),
+        DatasetId::parse(DATASET).unwrap(),
+    );
+    let mut server = |exchange: &Exchange, now| match exchange.operation() {
+        "Entra_ClientCredentials" => signed_in(3600),
+        "Datasets_GetDatasetInGroup" => json(
+            200,
+            &format!(
+                r#"{{"id":"{DATASET}","name":"d","isEffectiveIdentityRequired":false,"isEffectiveIdentityRolesRequired":false}}"#
+            ),
+        ),
+        _ => minted(now, 60, "qna"),
+    };
+    let (result, sent) = sim.drive(&mut Call::embed_config(&request), &mut server);
+    let error = result.unwrap_err();
+    assert!(error.to_string().contains("qnaEmbedURL"), "{error}");
+    assert_eq!(sent, ["Entra_ClientCredentials", "Datasets_GetDatasetInGroup"]);
+}
