@@ -443,8 +443,11 @@ impl DashboardItem {
                 dashboard.display_name, dashboard.id
             );
             self.datasets.check(identities, options, &of)?;
+            return Minting::mint(&request, None, identities);
         }
-        Minting::mint(&request, None, identities)
+        // Identities that name their datasets: the pre-flight reads those.
+        let named = distinct(identities.iter().flat_map(|i| i.datasets.iter().cloned()));
+        Minting::mint(&request, &named, identities)
     }
 }
 
