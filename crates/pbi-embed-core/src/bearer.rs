@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::entra::ClientCredentials;
 use crate::lifetime::{BearerToken, HeldToken};
+use crate::managed_identity::ManagedIdentity;
 use crate::secret::AccessToken;
 
 /// How a client gets bearer tokens for the Power BI REST API.
@@ -21,6 +22,9 @@ pub enum Credential {
     /// A bearer token used as is. It cannot be renewed: once Power BI says it expired,
     /// calls fail with `TokenExpired`.
     BearerToken(AccessToken),
+    /// The Azure host's managed identity (App Service, Functions, Container Apps, or the
+    /// instance metadata service of a VM or AKS node).
+    ManagedIdentity(ManagedIdentity),
     /// Tokens from the driver's own token source: the flow asks for one with
     /// [`Action::FetchToken`](crate::driver::Action::FetchToken).
     External,

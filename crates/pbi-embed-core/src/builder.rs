@@ -7,11 +7,12 @@ use std::time::Duration;
 
 use crate::bearer::Credential;
 use crate::call_error::CallError;
-use crate::client_settings::{ClientSettings, service_principal_from};
+use crate::client_settings::{ClientSettings, env_text, service_principal_from};
 use crate::cloud::Cloud;
 use crate::entra::ClientCredentials;
 use crate::error::Error;
 use crate::ids::{ClientId, ProfileId, TenantId};
+use crate::managed_identity::{ManagedIdentity, UserAssignedId};
 use crate::retry::RetryPolicy;
 use crate::secret::{AccessToken, ClientSecret};
 use crate::session::Session;
@@ -141,6 +142,25 @@ impl<D: Driver> ClientBuilder<D> {
     pub fn service_principal_from_env(self) -> Result<Self, CallError> {
         let (tenant, client_id, secret) = service_principal_from(self.env)?;
         Ok(self.service_principal(tenant, client_id, secret))
+    }
+
+    /// Sign in with the Azure host's managed identity.
+    pub fn managed_identity(mut self, identity: ManagedIdentity) -> Self {
+        self.credential = Some(Credential::ManagedIdentity(identity));
+        self
+    }
+
+    /// Sign in with the managed identity the environment describes, as Azure's identity
+    /// libraries read it: `IDENTITY_ENDPOINT` and `IDENTITY_HEADER` (App Service,
+    /// Functions, Container Apps), else the instance metadata service at
+    /// `AZURE_POD_IDENTITY_AUTHORITY_HOST` or `http://169.254.169.254`; `AZURE_CLIENT_ID`
+    /// picks a user-assigned identity by client id.
+    ///
+    /// # Errors
+    /// When a variable is malformed; the error names it, never the header's value.
+    pub fn managed_identity_from_env(self) -> Result<Self, CallError> {
+        let identity = managed_identity_from(self.env)?;
+        Ok(self.managed_identity(identity))
     }
 
     /// Use this bearer token as is. It cannot be renewed: after it expires, calls fail
@@ -302,6 +322,31 @@ impl<D: Driver> ClientBuilder<D> {
             http: self.http,
         })
     }
+}
+
+/// The managed identity `env` describes (see [`ClientBuilder::managed_identity_from_env`]).
+///
+/// # Errors
+/// [`Error::InvalidInput`] naming a malformed variable, never quoting `IDENTITY_HEADER`.
+pub fn managed_identity_from(env: EnvReader) -> Result<ManagedIdentity, Error> {
+    let var = |name: &'static str| env_text(env, name);
+    let identity = match (var("IDENTITY_ENDPOINT")?, var("IDENTITY_HEADER")?) {
+        (Some(endpoint), Some(header)) => ManagedIdentity::app_service(&endpoint, header)?,
+        (Some(_), None) => {
+            return Err(Error::invalid_input(
+                "IDENTITY_HEADER",
+                "is not set, though IDENTITY_ENDPOINT is (both come from the App Service host)",
+            ));
+        }
+        (None, _) => match var("AZURE_POD_IDENTITY_AUTHORITY_HOST")? {
+            Some(host) => ManagedIdentity::imds_at(&host)?,
+            None => ManagedIdentity::imds(),
+        },
+    };
+    Ok(match var("AZURE_CLIENT_ID")? {
+        Some(client_id) => identity.user_assigned(UserAssignedId::ClientId(client_id)),
+        None => identity,
+    })
 }
 
 #[cfg(test)]

@@ -161,6 +161,14 @@ impl Cloud {
         self.endpoints().scope
     }
 
+    /// The resource a managed identity or the Azure CLI asks a token for: the scope
+    /// without `/.default` (`https://analysis.windows.net/powerbi/api`).
+    #[must_use]
+    pub fn resource(&self) -> &str {
+        let scope = self.scope();
+        scope.strip_suffix("/.default").unwrap_or(scope)
+    }
+
     /// The Power BI app host that embed URLs point at (`https://app.powerbi.com`), for a
     /// named cloud.
     #[must_use]

@@ -23,7 +23,7 @@ use crate::secret::{AccessToken, ClientSecret};
 pub(crate) const CONTENT_TYPE_FORM: &str = "application/x-www-form-urlencoded";
 
 /// The longest `expires_in` believed: one day. Entra issues tokens for about an hour.
-const MAX_EXPIRES_IN: u64 = 24 * 60 * 60;
+pub(crate) const MAX_EXPIRES_IN: u64 = 24 * 60 * 60;
 
 /// The client-credentials token request of a service principal.
 ///
@@ -182,8 +182,10 @@ pub fn parse_token_response<B: AsRef<[u8]>>(response: &Response<B>) -> Result<En
     })
 }
 
-/// Parses an Entra ID error response of any shape into an [`Error::Entra`].
-fn entra_error<B: AsRef<[u8]>>(response: &Response<B>) -> Error {
+/// Parses an Entra ID error response of any shape into an [`Error::Entra`] (a managed
+/// identity endpoint's too: App Service says `message` where Entra says
+/// `error_description`).
+pub(crate) fn entra_error<B: AsRef<[u8]>>(response: &Response<B>) -> Error {
     let body = response.body().as_ref();
     let parsed = serde_json::from_slice::<Value>(body).ok();
     let object = parsed.as_ref().and_then(Value::as_object);
@@ -192,6 +194,7 @@ fn entra_error<B: AsRef<[u8]>>(response: &Response<B>) -> Error {
     // The description keeps its line structure: its first line is the message, later
     // lines repeat the trace and correlation ids.
     let description = field("error_description")
+        .or_else(|| field("message"))
         .map(|s| s.lines().map(error::service_text).collect::<Vec<_>>().join("\n"))
         .filter(|s| !s.trim().is_empty());
     let mut error = EntraError {

@@ -132,6 +132,7 @@ mod generate_token;
 mod identity;
 mod ids;
 mod lifetime;
+mod managed_identity;
 mod metadata;
 mod operation;
 mod plan;
@@ -168,6 +169,7 @@ pub use ids::{
     ClientId, DashboardId, DatasetId, MAX_DATASET_ID_LEN, ProfileId, ReportId, TenantId, TileId, WorkspaceId,
 };
 pub use lifetime::{BearerToken, Freshness};
+pub use managed_identity::{IMDS_HOST, ManagedIdentity, UserAssignedId};
 pub use metadata::{
     Dashboard, Dataset, GetDashboardInGroup, GetDashboardsInGroup, GetDatasetInGroup, GetDatasetsInGroup,
     GetPagesInGroup, GetReportInGroup, GetReportsInGroup, GetTileInGroup, GetTilesInGroup, Page, Report,
@@ -193,9 +195,9 @@ pub mod reexport {
         AccessToken, ApiError, ApiRequest, BearerToken, CallError, ClientId, ClientSecret, Cloud,
         CreateReportToken, DashboardId, DashboardToken, DatasetId, DatasetToken, DatasourceConnectionDetails,
         DatasourceIdentity, DatasourceSelector, EffectiveIdentity, EmbedConfig, EmbedItem, EmbedKind,
-        EmbedRequest, EmbedToken, EmbedTokenSecret, EntraError, ErrorKind, IdentityBlob, MultiResourceToken,
-        ProfileId, QnaMode, ReportId, ReportToken, RetryPolicy, TenantId, TileId, TileToken,
-        TokenAccessLevel, TransportKind, WorkspaceId, XmlaPermissions,
+        EmbedRequest, EmbedToken, EmbedTokenSecret, EntraError, ErrorKind, IdentityBlob, ManagedIdentity,
+        MultiResourceToken, ProfileId, QnaMode, ReportId, ReportToken, RetryPolicy, TenantId, TileId,
+        TileToken, TokenAccessLevel, TransportKind, UserAssignedId, WorkspaceId, XmlaPermissions,
     };
 }
 
@@ -244,7 +246,7 @@ pub mod driver {
     //! ```
 
     pub use crate::bearer::Credential;
-    pub use crate::builder::{ClientParts, Driver, EnvReader};
+    pub use crate::builder::{ClientParts, Driver, EnvReader, managed_identity_from};
     pub use crate::cache::{CacheKey, EmbedTokenCache};
     pub use crate::call::{Action, Call, Event, Exchange, Now};
     pub use crate::call_error::{BoxError, TransportError};

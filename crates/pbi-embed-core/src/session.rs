@@ -31,6 +31,8 @@ use crate::retry::{NextStep, RetryState};
 pub(crate) enum Host {
     Api,
     Authority,
+    /// The managed identity endpoint.
+    Identity,
 }
 
 /// The shared state of one client: configuration, credential, bearer token, caches and
@@ -116,6 +118,9 @@ impl Session {
             ),
             Credential::BearerToken(token) => {
                 (Credential::BearerToken(token.clone()), BearerState::fixed(token))
+            }
+            Credential::ManagedIdentity(identity) => {
+                (Credential::ManagedIdentity(identity), BearerState::default())
             }
             Credential::External => (Credential::External, BearerState::default()),
         };
@@ -348,7 +353,7 @@ impl Session {
                     BearerNeed::Use(held) => self.send(job, held, last, remaining),
                     BearerNeed::Wait => Progress::Io(Io::Park(remaining)),
                     BearerNeed::Renew => match &self.credential {
-                        Credential::ClientSecret(_) => {
+                        Credential::ClientSecret(_) | Credential::ManagedIdentity(_) => {
                             job.phase = Phase::SignIn(SignIn {
                                 retry: RetryState::new(self.settings.retry),
                                 state: SignInState::Ready,
@@ -376,20 +381,29 @@ impl Session {
                 }
             }
             Phase::SignIn(sign_in) => match (&sign_in.state, &self.credential) {
-                (SignInState::Ready, Credential::ClientSecret(op)) => {
-                    let request = match op.to_http() {
+                (SignInState::Ready, Credential::ClientSecret(_) | Credential::ManagedIdentity(_)) => {
+                    let (operation, host, request) = match &self.credential {
+                        Credential::ManagedIdentity(identity) => (
+                            identity.operation(),
+                            Host::Identity,
+                            identity.to_http(self.cloud.resource()),
+                        ),
+                        Credential::ClientSecret(op) => (op.name(), Host::Authority, op.to_http()),
+                        _ => unreachable!("matched above"),
+                    };
+                    let request = match request {
                         Ok(request) => request,
                         Err(error) => return self.renewal_failed(job, error.into(), last, now, remaining),
                     };
                     let attempt = sign_in.retry.start_attempt();
                     sign_in.state = SignInState::Sent { at: now.wall };
-                    *last = Some((op.name(), Host::Authority));
+                    *last = Some((operation, host));
                     Progress::Io(Io::Send(Exchange {
                         url: request.uri().to_string(),
                         request,
                         timeout: self.settings.timeout.min(remaining),
                         max_response_bytes: self.settings.max_response_bytes,
-                        operation: op.name(),
+                        operation,
                         attempt,
                     }))
                 }
@@ -515,7 +529,11 @@ impl Session {
                 let at = *at;
                 // Entra's answer of any status is read by its own parser.
                 let signed_in = match response {
-                    Ok(response) => parse_token_response(&response).map_err(|e| {
+                    Ok(response) => match &self.credential {
+                        Credential::ManagedIdentity(identity) => identity.from_http(&response, now.wall),
+                        _ => parse_token_response(&response),
+                    }
+                    .map_err(|e| {
                         step().map_or_else(|misuse| misuse, |step| CallError::from(e).at(Some(&step)))
                     }),
                     Err(error) => {
@@ -666,9 +684,10 @@ impl Session {
     /// The step an exchange was, with its host.
     fn step_of(&self, last: Option<(&'static str, Host)>) -> Option<Step> {
         let (operation, host) = last?;
-        let base = match host {
-            Host::Api => self.cloud.api_base(),
-            Host::Authority => self.cloud.authority_host(),
+        let base = match (host, &self.credential) {
+            (Host::Api, _) => self.cloud.api_base(),
+            (Host::Identity, Credential::ManagedIdentity(identity)) => identity.endpoint(),
+            (Host::Authority | Host::Identity, _) => self.cloud.authority_host(),
         };
         Some(Step {
             operation,

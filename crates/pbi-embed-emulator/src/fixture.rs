@@ -48,6 +48,35 @@ pub struct Fixture {
     pub service_principals: Vec<ServicePrincipal>,
     /// Workspaces and their content.
     pub workspaces: Vec<Workspace>,
+    /// The host's managed identities (App Service and IMDS endpoints), if any.
+    #[serde(default)]
+    pub managed_identity: Option<ManagedIdentities>,
+}
+
+/// The managed identities the emulated Azure host has.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ManagedIdentities {
+    /// The `IDENTITY_HEADER` the App Service endpoint expects.
+    pub identity_header: String,
+    /// The identities; each acts as the service principal with its client id.
+    pub identities: Vec<ManagedIdentity>,
+}
+
+/// One managed identity.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ManagedIdentity {
+    /// Its client id: a service principal of the fixture.
+    pub client_id: String,
+    /// Its object id.
+    pub object_id: String,
+    /// Its Azure resource id (user-assigned identities).
+    #[serde(default)]
+    pub resource_id: Option<String>,
+    /// Whether it is the host's system-assigned identity (at most one).
+    #[serde(default)]
+    pub system_assigned: bool,
 }
 
 fn default_scope() -> String {
@@ -227,6 +256,20 @@ impl Fixture {
         id("tenant", &self.tenant.id)?;
         for sp in &self.service_principals {
             id("service principal", &sp.client_id)?;
+        }
+        if let Some(managed) = &self.managed_identity {
+            for identity in &managed.identities {
+                id("managed identity object", &identity.object_id)?;
+                if self.principal(&identity.client_id).is_none() {
+                    return Err(format!(
+                        "managed identity {} is not a service principal of the fixture",
+                        identity.client_id
+                    ));
+                }
+            }
+            if managed.identities.iter().filter(|i| i.system_assigned).count() > 1 {
+                return Err("more than one system-assigned managed identity".to_owned());
+            }
         }
         for ws in &self.workspaces {
             id("workspace", &ws.id)?;

@@ -43,6 +43,7 @@ mod discovery;
 mod embed_page;
 mod entra;
 mod generate;
+mod managed_identity;
 mod metadata;
 mod reply;
 mod server;
@@ -281,6 +282,25 @@ impl Emulator {
     #[must_use]
     pub fn base_url(&self) -> String {
         self.state.base_url.clone()
+    }
+
+    /// `IDENTITY_ENDPOINT` of the emulated App Service managed-identity endpoint:
+    /// `{base}/msi/token`. The instance metadata service answers at the base URL itself
+    /// (`AZURE_POD_IDENTITY_AUTHORITY_HOST`).
+    #[must_use]
+    pub fn identity_endpoint(&self) -> String {
+        format!("{}/msi/token", self.state.base_url)
+    }
+
+    /// `IDENTITY_HEADER`: the secret the App Service endpoint expects, when the fixture
+    /// has managed identities.
+    #[must_use]
+    pub fn identity_header(&self) -> Option<&str> {
+        self.state
+            .fixture
+            .managed_identity
+            .as_ref()
+            .map(|m| m.identity_header.as_str())
     }
 
     /// The certificate authority (PEM) that signed the emulator's generated TLS

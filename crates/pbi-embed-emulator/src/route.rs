@@ -44,6 +44,10 @@ pub enum Route {
     Jwks,
     /// `GET /common/discovery/instance`: MSAL's instance discovery.
     InstanceDiscovery,
+    /// `GET /msi/token`: App Service's managed-identity endpoint.
+    ManagedIdentityAppService,
+    /// `GET /metadata/identity/oauth2/token`: the instance metadata service's.
+    ManagedIdentityImds,
     /// `GET /reportEmbed`, `/rdlEmbed`, `/qnaEmbed`, `/dashboardEmbed`, `/embed`: the
     /// stand-in embed page.
     EmbedPage,
@@ -55,7 +59,7 @@ pub enum Route {
 
 impl Route {
     /// Every route, in a stable order.
-    pub const ALL: [Self; 22] = [
+    pub const ALL: [Self; 24] = [
         Self::EntraToken,
         Self::ReportsGenerateTokenInGroup,
         Self::ReportsGenerateTokenForCreateInGroup,
@@ -75,6 +79,8 @@ impl Route {
         Self::OpenIdConfiguration,
         Self::Jwks,
         Self::InstanceDiscovery,
+        Self::ManagedIdentityAppService,
+        Self::ManagedIdentityImds,
         Self::EmbedPage,
         Self::Control,
         Self::Unknown,
@@ -103,6 +109,8 @@ impl Route {
             Self::OpenIdConfiguration => "Entra_OpenIdConfiguration",
             Self::Jwks => "Entra_Keys",
             Self::InstanceDiscovery => "Entra_InstanceDiscovery",
+            Self::ManagedIdentityAppService => "ManagedIdentity_AppService",
+            Self::ManagedIdentityImds => "ManagedIdentity_Imds",
             Self::EmbedPage => "Emulator_EmbedPage",
             Self::Control => "Emulator_Control",
             Self::Unknown => "Unknown",
@@ -203,6 +211,12 @@ pub(crate) fn classify<'a>(method: &Method, path: &'a str) -> Target<'a> {
                 }
                 _ => (Route::Unknown, vec![]),
             }
+        }
+        [m, t] if get && eq(m, "msi") && eq(t, "token") => (Route::ManagedIdentityAppService, vec![]),
+        [m, i, o, t]
+            if get && eq(m, "metadata") && eq(i, "identity") && eq(o, "oauth2") && eq(t, "token") =>
+        {
+            (Route::ManagedIdentityImds, vec![])
         }
         [c, d, i] if get && eq(c, "common") && eq(d, "discovery") && eq(i, "instance") => {
             (Route::InstanceDiscovery, vec![])
@@ -313,6 +327,8 @@ mod tests {
             ("/v1.0/myorg/groups/g/reports/r", Route::ReportsGetReportInGroup),
             ("/rdlEmbed", Route::EmbedPage),
             ("/qnaEmbed", Route::EmbedPage),
+            ("/msi/token", Route::ManagedIdentityAppService),
+            ("/metadata/identity/oauth2/token", Route::ManagedIdentityImds),
         ] {
             assert_eq!(classify(&get, path).route, route, "{path}");
         }

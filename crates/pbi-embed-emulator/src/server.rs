@@ -164,6 +164,18 @@ fn dispatch(
             target.params.first().copied().unwrap_or_default(),
             &parts.headers,
         ),
+        Route::ManagedIdentityAppService => crate::managed_identity::token(
+            state,
+            crate::managed_identity::Endpoint::AppService,
+            parts.uri.query(),
+            &parts.headers,
+        ),
+        Route::ManagedIdentityImds => crate::managed_identity::token(
+            state,
+            crate::managed_identity::Endpoint::Imds,
+            parts.uri.query(),
+            &parts.headers,
+        ),
         Route::InstanceDiscovery => crate::discovery::instance(state, parts.uri.query(), &parts.headers),
         Route::Control => crate::control::control(state, &parts.method, parts.uri.path(), body),
         Route::EmbedPage => crate::embed_page::page(),

@@ -165,13 +165,14 @@ impl Client {
 }
 
 impl Inner {
-    /// reqwest's URL for `text`: below the API base, the parsed base with this path;
-    /// elsewhere (the sign-in host), parsed whole.
+    /// reqwest's URL for `text`: below the API base and without a query, the parsed base
+    /// with this path; elsewhere (the sign-in host, a managed identity's endpoint), parsed
+    /// whole.
     fn url(&self, text: &str) -> Result<reqwest::Url, TransportError> {
         let (base, base_url) = &self.api_base;
         match text
             .strip_prefix(base.as_str())
-            .filter(|path| path.starts_with('/'))
+            .filter(|path| path.starts_with('/') && !path.contains(['?', '#']))
         {
             Some(path) => {
                 let mut url = base_url.clone();

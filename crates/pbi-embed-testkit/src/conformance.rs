@@ -117,7 +117,7 @@ macro_rules! conformance_tests {
             huge_requests_are_refused_before_sending, a_connect_is_bounded,
             the_service_principal_from_the_environment, tls_with_an_extra_root,
             tls_through_a_connect_proxy, certificates_that_do_not_verify, the_platform_verifier,
-            every_embed_type);
+            every_embed_type, managed_identity_signs_in);
     };
     (@each $harness:expr; $($check:ident),*) => {
         $(
@@ -1486,4 +1486,95 @@ pub fn every_embed_type(harness: &impl Harness) {
     assert_eq!(error.kind(), ErrorKind::InvalidInput, "{name}: {error}");
     let single = ok(harness, "one item", harness.embed_configs(&client, &create));
     assert_eq!(single.len(), 1, "{name}");
+}
+
+/// The user-assigned managed identity of the built-in fixture.
+const USER_ASSIGNED_CLIENT: &str = "5c0d9e8f-7a6b-4c5d-8e9f-0a1b2c3d4e5f";
+
+/// A managed identity signs in at the host's endpoint, App Service's (system-assigned) or
+/// the instance metadata service's (a user-assigned identity, by client id and by resource
+/// id), and the token is minted as that identity; a wrong `IDENTITY_HEADER` and an
+/// endpoint that answers 500 end in typed errors naming the endpoint's host.
+pub fn managed_identity_signs_in(harness: &impl Harness) {
+    use pbi_embed_core::{ManagedIdentity, UserAssignedId};
+    let name = harness.name();
+    let emulator = Emulator::start().unwrap_or_else(|e| panic!("{e}"));
+    let ids = Ids::of(&emulator);
+    let header = emulator.identity_header().unwrap_or_default().to_owned();
+    let mint_as = |identity: ManagedIdentity| {
+        let client = build(
+            harness,
+            no_cache(&emulator),
+            Credential::ManagedIdentity(identity),
+        );
+        harness.mint(&client, &report(&ids))
+    };
+    let app_service = ManagedIdentity::app_service(&emulator.identity_endpoint(), header.clone())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let token = ok(harness, "App Service", mint_as(app_service));
+    let minted = emulator
+        .minted_token(&token.token_id)
+        .unwrap_or_else(|| panic!("{name}: not minted"));
+    assert_eq!(
+        minted.client_id, ids.raw.client_id,
+        "{name}: as the system-assigned identity"
+    );
+    assert_eq!(emulator.requests(Route::ManagedIdentityAppService), 1, "{name}");
+    assert_eq!(
+        emulator.requests(Route::EntraToken),
+        0,
+        "{name}: no client-credentials sign-in"
+    );
+
+    let imds = ManagedIdentity::imds_at(&emulator.base_url()).unwrap_or_else(|e| panic!("{e}"));
+    for selector in [
+        UserAssignedId::ClientId(USER_ASSIGNED_CLIENT.to_owned()),
+        UserAssignedId::ResourceId(
+            "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/emulator/providers/Microsoft.ManagedIdentity/userAssignedIdentities/embed-backend".to_owned(),
+        ),
+    ] {
+        let token = ok(harness, "IMDS", mint_as(imds.clone().user_assigned(selector)));
+        let minted = emulator.minted_token(&token.token_id).unwrap_or_else(|| panic!("{name}: not minted"));
+        assert_eq!(minted.client_id, USER_ASSIGNED_CLIENT, "{name}: as the user-assigned identity");
+    }
+    assert_eq!(emulator.requests(Route::ManagedIdentityImds), 2, "{name}");
+
+    let host = emulator.addr().to_string();
+    let wrong = ManagedIdentity::app_service(&emulator.identity_endpoint(), "not-the-header")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let error = mint_as(wrong).expect_err("a wrong IDENTITY_HEADER");
+    assert_eq!(
+        (error.kind(), error.status().map(|s| s.as_u16())),
+        (ErrorKind::SignIn, Some(401)),
+        "{name}: {error}"
+    );
+    assert!(error.to_string().contains("X-IDENTITY-HEADER"), "{name}: {error}");
+    assert_eq!(
+        error.host(),
+        Some(host.as_str()),
+        "{name}: names the endpoint's host"
+    );
+    assert!(
+        !error.to_string().contains("not-the-header"),
+        "{name}: never quotes the header"
+    );
+
+    let unknown = imds.clone().user_assigned(UserAssignedId::ClientId(
+        "00000000-0000-0000-0000-00000000dead".to_owned(),
+    ));
+    let error = mint_as(unknown).expect_err("an identity the host does not have");
+    assert_eq!(error.status().map(|s| s.as_u16()), Some(400), "{name}: {error}");
+    assert!(
+        error.to_string().contains("Identity not found"),
+        "{name}: {error}"
+    );
+
+    emulator.inject(FaultRule::next(
+        u64::MAX,
+        RouteMatch::Only(Route::ManagedIdentityImds),
+        Fault::ServerError { status: 500 },
+    ));
+    let error = mint_as(imds).expect_err("an endpoint that answers 500");
+    assert_eq!(error.kind(), ErrorKind::ServerError, "{name}: {error}");
+    assert_eq!(error.operation(), Some("ManagedIdentity_Imds"), "{name}: {error}");
 }
