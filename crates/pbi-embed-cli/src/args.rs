@@ -8,8 +8,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// Mint Power BI embed tokens, and run a local Power BI emulator.
 ///
 /// Credentials come from the environment only (arguments show in process lists):
-/// PBI_ACCESS_TOKEN (a bearer token), or AZURE_TENANT_ID, AZURE_CLIENT_ID and
-/// AZURE_CLIENT_SECRET (a service principal). HTTPS_PROXY (or ALL_PROXY) names a proxy,
+/// PBI_ACCESS_TOKEN (a bearer token), AZURE_TENANT_ID, AZURE_CLIENT_ID and
+/// AZURE_CLIENT_SECRET (a service principal), or a managed identity (see --credential). HTTPS_PROXY (or ALL_PROXY) names a proxy,
 /// NO_PROXY the hosts that bypass it; SSL_CERT_FILE a CA file to trust (see --ca-cert).
 ///
 /// Exit codes: 0 success; 2 usage or invalid input (nothing was sent); 3 Power BI
@@ -50,9 +50,28 @@ pub(crate) struct Global {
     /// Verify servers with the system's trust store instead of Mozilla's roots.
     #[arg(long, global = true)]
     pub(crate) platform_verifier: bool,
+    /// How to sign in (credentials always come from the environment).
+    #[arg(long, global = true, value_enum, default_value = "auto")]
+    pub(crate) credential: CredentialKind,
     /// Log what happens to stderr (secrets are never logged).
     #[arg(long, short, global = true)]
     pub(crate) verbose: bool,
+}
+
+/// How the command signs in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum CredentialKind {
+    /// PBI_ACCESS_TOKEN, then AZURE_CLIENT_SECRET (with AZURE_TENANT_ID, AZURE_CLIENT_ID),
+    /// then IDENTITY_ENDPOINT and IDENTITY_HEADER (App Service's managed identity).
+    Auto,
+    /// The bearer token in PBI_ACCESS_TOKEN.
+    Token,
+    /// The service principal of AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET.
+    Secret,
+    /// The host's managed identity: IDENTITY_ENDPOINT and IDENTITY_HEADER, else the
+    /// instance metadata service (AZURE_POD_IDENTITY_AUTHORITY_HOST or 169.254.169.254);
+    /// AZURE_CLIENT_ID picks a user-assigned identity.
+    ManagedIdentity,
 }
 
 /// The named clouds.

@@ -65,7 +65,18 @@ Try it (in another shell):
     --workspace {workspace} --report {rls_report} \\
     --username john@contoso.com --role {rls_role} --identity-dataset {rls_dataset}
 
+{managed}
 Press Ctrl-C to stop.",
+        managed = match emulator.identity_header() {
+            Some(header) => format!(
+                "Or sign in with a managed identity (no secret in AZURE_*):
+  App Service: export IDENTITY_ENDPOINT={endpoint} IDENTITY_HEADER={header}
+  VM (IMDS):   export AZURE_POD_IDENTITY_AUTHORITY_HOST={base}   and add --credential managed-identity
+",
+                endpoint = emulator.identity_endpoint(),
+            ),
+            None => String::new(),
+        },
         tenant = ids.tenant,
         client_id = ids.client_id,
         client_secret = ids.client_secret,

@@ -4,16 +4,18 @@ use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use pbi_embed_ureq::core::driver::env_text;
+use pbi_embed_ureq::core::driver::{env_text, managed_identity_from};
 use pbi_embed_ureq::core::{GetReportInGroup, MAX_REQUEST_BYTES};
 use pbi_embed_ureq::{
-    AccessToken, Client, ClientId, ClientSecret, Cloud, CreateReportToken, DashboardId, DashboardToken,
-    DatasetId, DatasetToken, EffectiveIdentity, EmbedToken, IdentityBlob, MultiResourceToken, ProfileId,
-    ReportId, ReportToken, TenantId, TileId, TileToken, WorkspaceId, XmlaPermissions,
+    AccessToken, Client, ClientBuilder, ClientId, ClientSecret, Cloud, CreateReportToken, DashboardId,
+    DashboardToken, DatasetId, DatasetToken, EffectiveIdentity, EmbedToken, IdentityBlob, MultiResourceToken,
+    ProfileId, ReportId, ReportToken, TenantId, TileId, TileToken, WorkspaceId, XmlaPermissions,
 };
 use serde_json::json;
 
-use crate::args::{AccessLevel, CloudName, Global, IdentityArgs, TokenArgs, TokenCommand, TokenOutput};
+use crate::args::{
+    AccessLevel, CloudName, CredentialKind, Global, IdentityArgs, TokenArgs, TokenCommand, TokenOutput,
+};
 use crate::failure::Failure;
 
 /// Runs a token subcommand.
@@ -326,12 +328,38 @@ pub(crate) fn client(global: &Global) -> Result<(Client, bool), Failure> {
         builder = builder.root_certificates_pem(read_ca_file(&path, from)?);
     }
     builder = builder.platform_verifier(global.platform_verifier);
+    let (builder, fixed_bearer) = credential(global.credential, builder)?;
+    Ok((builder.embed_token_cache(None).build()?, fixed_bearer))
+}
+
+/// The credential `--credential` and the environment choose. `auto`: `PBI_ACCESS_TOKEN`,
+/// then the service principal of `AZURE_TENANT_ID`/`AZURE_CLIENT_ID`/`AZURE_CLIENT_SECRET`,
+/// then App Service's managed identity (`IDENTITY_ENDPOINT` and `IDENTITY_HEADER`); the
+/// instance metadata service only when `--credential managed-identity` asks for it.
+fn credential(kind: CredentialKind, builder: ClientBuilder) -> Result<(ClientBuilder, bool), Failure> {
+    let var = |name: &'static str| env_text(|n| std::env::var_os(n), name);
+    let secret_names = ["AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET"];
     let bearer = var("PBI_ACCESS_TOKEN")?;
-    let fixed_bearer = bearer.is_some();
-    builder = match bearer {
-        Some(token) => {
-            let names = ["AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET"];
-            if names.into_iter().all(|name| matches!(var(name), Ok(Some(_)))) {
+    let kind = match kind {
+        CredentialKind::Auto if bearer.is_some() => CredentialKind::Token,
+        CredentialKind::Auto if var("AZURE_CLIENT_SECRET")?.is_some() => CredentialKind::Secret,
+        CredentialKind::Auto if var("IDENTITY_ENDPOINT")?.is_some() && var("IDENTITY_HEADER")?.is_some() => {
+            CredentialKind::ManagedIdentity
+        }
+        CredentialKind::Auto => CredentialKind::Secret,
+        chosen => chosen,
+    };
+    match kind {
+        CredentialKind::Token => {
+            let Some(token) = bearer else {
+                return Err(Failure::Usage(
+                    "--credential token: PBI_ACCESS_TOKEN is not set".to_owned(),
+                ));
+            };
+            if secret_names
+                .into_iter()
+                .all(|name| matches!(var(name), Ok(Some(_))))
+            {
                 tracing::info!(
                     credential = "PBI_ACCESS_TOKEN",
                     "PBI_ACCESS_TOKEN and AZURE_* are both set: using the bearer token from PBI_ACCESS_TOKEN"
@@ -342,15 +370,23 @@ pub(crate) fn client(global: &Global) -> Result<(Client, bool), Failure> {
                     "using the bearer token from PBI_ACCESS_TOKEN"
                 );
             }
-            builder.bearer_token(AccessToken::new(token))
+            Ok((builder.bearer_token(AccessToken::new(token)), true))
         }
-        None => {
-            let names = ["AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET"];
+        CredentialKind::ManagedIdentity => {
+            let identity = managed_identity_from(|n| std::env::var_os(n))?;
+            tracing::info!(
+                credential = "managed identity",
+                endpoint = identity.endpoint(),
+                "signing in with the host's managed identity"
+            );
+            Ok((builder.managed_identity(identity), false))
+        }
+        CredentialKind::Secret | CredentialKind::Auto => {
             let mut values = Vec::new();
-            for name in names {
+            for name in secret_names {
                 values.push(var(name)?);
             }
-            let missing: Vec<&str> = names
+            let missing: Vec<&str> = secret_names
                 .iter()
                 .zip(&values)
                 .filter(|(_, value)| value.is_none())
@@ -359,7 +395,8 @@ pub(crate) fn client(global: &Global) -> Result<(Client, bool), Failure> {
             if !missing.is_empty() {
                 return Err(Failure::Usage(format!(
                     "no credentials: set PBI_ACCESS_TOKEN, or AZURE_TENANT_ID, AZURE_CLIENT_ID and \
-                     AZURE_CLIENT_SECRET (missing: {})",
+                     AZURE_CLIENT_SECRET (missing: {}), or run where IDENTITY_ENDPOINT and IDENTITY_HEADER \
+                     name a managed identity (--credential managed-identity for a VM's)",
                     missing.join(", ")
                 )));
             }
@@ -370,12 +407,12 @@ pub(crate) fn client(global: &Global) -> Result<(Client, bool), Failure> {
                 credential = "AZURE_CLIENT_SECRET",
                 "signing in as the service principal from AZURE_*"
             );
-            builder.service_principal(
+            let builder = builder.service_principal(
                 TenantId::parse(&tenant)?,
                 ClientId::parse(&client_id)?,
                 ClientSecret::new(secret),
-            )
+            );
+            Ok((builder, false))
         }
-    };
-    Ok((builder.embed_token_cache(None).build()?, fixed_bearer))
+    }
 }
