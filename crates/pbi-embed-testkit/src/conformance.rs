@@ -1056,10 +1056,13 @@ pub const BLOB: &str = "identity-blob-secret-value-0123456789";
 pub const FIXED_BEARER: &str = "fixed-bearer-secret-value-0123456789";
 /// A wrong client secret.
 pub const WRONG_SECRET: &str = "wrong-secret-value-0123456789";
+/// An `IDENTITY_HEADER` the emulator does not expect.
+pub const WRONG_IDENTITY_HEADER: &str = "wrong-identity-header-that-must-not-print";
 
 /// Runs successes and failures of every kind through `harness` — an identity blob, a 429,
 /// 503s until the retries run out, an RLS refusal, invalid input, `TokenExpired` renewal
-/// from a token source, a refused fixed token, a wrong secret — and returns every
+/// from a token source, a refused fixed token, a wrong secret, a managed identity with its
+/// header right and wrong — and returns every
 /// client's and result's Display and Debug text, plus the secrets that must appear in
 /// none of them nor in the log the caller captured.
 pub fn secret_hygiene_suite(harness: &impl Harness) -> (Vec<String>, Vec<String>) {
@@ -1136,13 +1139,32 @@ pub fn secret_hygiene_suite(harness: &impl Harness) -> (Vec<String>, Vec<String>
     ));
     let wrong = build(harness, settings_for(&emulator), wrong);
     record(harness.mint(&wrong, &report(&ids)));
-    shown.push(format!("{fixed:?} {renewing:?}"));
+    // A managed identity's IDENTITY_HEADER, right and wrong.
+    let identity_header = emulator.identity_header().unwrap_or_default().to_owned();
+    let managed = |header: &str| {
+        let identity = pbi_embed_core::ManagedIdentity::app_service(&emulator.identity_endpoint(), header)
+            .unwrap_or_else(|e| panic!("{e}"));
+        build(
+            harness,
+            no_cache(&emulator),
+            Credential::ManagedIdentity(identity),
+        )
+    };
+    let (right, wrong_header) = (managed(&identity_header), managed(WRONG_IDENTITY_HEADER));
+    record(harness.mint(&right, &report(&ids)));
+    record(harness.mint(&wrong_header, &report(&ids)));
+    shown.push(format!("{fixed:?} {renewing:?} {right:?} {wrong_header:?}"));
     let secrets = vec![
         client_secret,
         BLOB.into(),
         FIXED_BEARER.into(),
         WRONG_SECRET.into(),
+        identity_header,
+        WRONG_IDENTITY_HEADER.into(),
+        // Embed tokens, and the emulator's access tokens (JWTs whose header begins
+        // `{"alg":"RS256",`).
         "EMU1.".into(),
+        "eyJhbGciOiJSUzI1NiIs".into(),
     ];
     (shown, secrets)
 }
