@@ -21,7 +21,7 @@ use crate::embed_token::EmbedToken;
 use crate::entra::parse_token_response;
 use crate::error::Error;
 use crate::lifetime::{BearerToken, HeldToken};
-use crate::operation::{ApiBase, Operation, Prepared};
+use crate::operation::{ApiBase, HttpRequest, Operation, Prepared};
 use crate::plan::{Answer, Need, Want};
 use crate::response;
 use crate::retry::{NextStep, RetryState};
@@ -380,17 +380,8 @@ impl Session {
                     },
                 }
             }
-            Phase::SignIn(sign_in) => match (&sign_in.state, &self.credential) {
-                (SignInState::Ready, Credential::ClientSecret(_) | Credential::ManagedIdentity(_)) => {
-                    let (operation, host, request) = match &self.credential {
-                        Credential::ManagedIdentity(identity) => (
-                            identity.operation(),
-                            Host::Identity,
-                            identity.to_http(self.cloud.resource()),
-                        ),
-                        Credential::ClientSecret(op) => (op.name(), Host::Authority, op.to_http()),
-                        _ => unreachable!("matched above"),
-                    };
+            Phase::SignIn(sign_in) => match (&sign_in.state, self.sign_in_request()) {
+                (SignInState::Ready, Some((operation, host, request))) => {
                     let request = match request {
                         Ok(request) => request,
                         Err(error) => return self.renewal_failed(job, error.into(), last, now, remaining),
@@ -678,6 +669,20 @@ impl Session {
             Io::FetchToken => Action::FetchToken,
             Io::Wait(delay) => Action::Wait(delay),
             Io::Park(most) => Action::Park(most),
+        }
+    }
+
+    /// The sign-in request of a credential that signs in itself (a client secret, a
+    /// managed identity): its operation, its host and the request.
+    fn sign_in_request(&self) -> Option<(&'static str, Host, Result<HttpRequest, Error>)> {
+        match &self.credential {
+            Credential::ClientSecret(op) => Some((op.name(), Host::Authority, op.to_http())),
+            Credential::ManagedIdentity(identity) => Some((
+                identity.operation(),
+                Host::Identity,
+                identity.to_http(self.cloud.resource()),
+            )),
+            Credential::BearerToken(_) | Credential::External => None,
         }
     }
 
