@@ -62,12 +62,17 @@ pub(crate) struct Global {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub(crate) enum CredentialKind {
     /// PBI_ACCESS_TOKEN, then AZURE_CLIENT_SECRET (with AZURE_TENANT_ID, AZURE_CLIENT_ID),
-    /// then IDENTITY_ENDPOINT and IDENTITY_HEADER (App Service's managed identity).
+    /// then AZURE_CLIENT_CERTIFICATE_PATH, then IDENTITY_ENDPOINT and IDENTITY_HEADER (App
+    /// Service's managed identity).
     Auto,
     /// The bearer token in PBI_ACCESS_TOKEN.
     Token,
     /// The service principal of AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET.
     Secret,
+    /// The service principal of AZURE_TENANT_ID and AZURE_CLIENT_ID with the certificate
+    /// and RSA key in the PEM file AZURE_CLIENT_CERTIFICATE_PATH names
+    /// (AZURE_CLIENT_SEND_CERTIFICATE_CHAIN=true sends the chain).
+    Certificate,
     /// The host's managed identity: IDENTITY_ENDPOINT and IDENTITY_HEADER, else the
     /// instance metadata service (AZURE_POD_IDENTITY_AUTHORITY_HOST or 169.254.169.254);
     /// AZURE_CLIENT_ID picks a user-assigned identity.
@@ -445,6 +450,10 @@ pub(crate) struct EmulatorArgs {
     /// The private key (PEM) of --tls-cert.
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub(crate) tls_key: Option<PathBuf>,
+    /// Make a client certificate for the fixture's service principal, register it, and
+    /// write it with its private key (PEM) here, for AZURE_CLIENT_CERTIFICATE_PATH.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) client_certificate_out: Option<PathBuf>,
     /// Where embed URLs point (default: the emulator's own base URL), for a browser that
     /// reaches the emulator under another name.
     #[arg(long, value_name = "URL")]

@@ -43,6 +43,31 @@ pub(crate) fn run(options: &EmulatorArgs) -> Result<(), Failure> {
         }
         _ => String::new(),
     };
+    let certificate = match &options.client_certificate_out {
+        Some(path) => {
+            let (certificate, key) = emulator.issue_client_certificate(&ids.client_id).ok_or_else(|| {
+                Failure::Emulator(
+                    "the fixture has no service principal to give a certificate".to_owned(),
+                    USAGE,
+                )
+            })?;
+            std::fs::write(path, format!("{certificate}{key}")).map_err(|e| {
+                Failure::Emulator(
+                    format!("cannot write the client certificate to {}: {e}", path.display()),
+                    USAGE,
+                )
+            })?;
+            format!(
+                "Or sign in with a client certificate (registered on the app; the file holds its key):
+  export AZURE_TENANT_ID={} AZURE_CLIENT_ID={} AZURE_CLIENT_CERTIFICATE_PATH={}
+",
+                ids.tenant,
+                ids.client_id,
+                path.display()
+            )
+        }
+        None => String::new(),
+    };
     let text = format!(
         "pbi-embed emulator listening on {base}
   Power BI API base:    {base}
@@ -65,7 +90,7 @@ Try it (in another shell):
     --workspace {workspace} --report {rls_report} \\
     --username john@contoso.com --role {rls_role} --identity-dataset {rls_dataset}
 
-{managed}
+{managed}{certificate}
 Press Ctrl-C to stop.",
         managed = match emulator.identity_header() {
             Some(header) => format!(

@@ -7,9 +7,10 @@ use std::time::Duration;
 use pbi_embed_ureq::core::driver::{env_text, managed_identity_from};
 use pbi_embed_ureq::core::{GetReportInGroup, MAX_REQUEST_BYTES};
 use pbi_embed_ureq::{
-    AccessToken, Client, ClientBuilder, ClientId, ClientSecret, Cloud, CreateReportToken, DashboardId,
-    DashboardToken, DatasetId, DatasetToken, EffectiveIdentity, EmbedToken, IdentityBlob, MultiResourceToken,
-    ProfileId, ReportId, ReportToken, TenantId, TileId, TileToken, WorkspaceId, XmlaPermissions,
+    AccessToken, Client, ClientBuilder, ClientCertificate, ClientId, ClientSecret, Cloud, CreateReportToken,
+    DashboardId, DashboardToken, DatasetId, DatasetToken, EffectiveIdentity, EmbedToken, IdentityBlob,
+    MultiResourceToken, ProfileId, ReportId, ReportToken, TenantId, TileId, TileToken, WorkspaceId,
+    XmlaPermissions,
 };
 use serde_json::json;
 
@@ -272,10 +273,10 @@ fn read_bounded(path: &Path) -> Result<String, Failure> {
     String::from_utf8(bytes).map_err(|_| Failure::Usage(format!("--identities {shown}: not UTF-8 text")))
 }
 
-/// The largest CA file read.
+/// The largest CA or certificate file read.
 const MAX_CA_FILE_BYTES: u64 = 4 * 1024 * 1024;
 
-/// A CA file's bytes, at most [`MAX_CA_FILE_BYTES`].
+/// A PEM file's bytes (CA or client certificate), at most [`MAX_CA_FILE_BYTES`].
 fn read_ca_file(path: &Path, from: &str) -> Result<Vec<u8>, Failure> {
     let cannot = |e: &dyn std::fmt::Display| Failure::Usage(format!("{from} {}: {e}", path.display()));
     let file = std::fs::File::open(path).map_err(|e| cannot(&e))?;
@@ -343,6 +344,9 @@ fn credential(kind: CredentialKind, builder: ClientBuilder) -> Result<(ClientBui
     let kind = match kind {
         CredentialKind::Auto if bearer.is_some() => CredentialKind::Token,
         CredentialKind::Auto if var("AZURE_CLIENT_SECRET")?.is_some() => CredentialKind::Secret,
+        CredentialKind::Auto if var("AZURE_CLIENT_CERTIFICATE_PATH")?.is_some() => {
+            CredentialKind::Certificate
+        }
         CredentialKind::Auto if var("IDENTITY_ENDPOINT")?.is_some() && var("IDENTITY_HEADER")?.is_some() => {
             CredentialKind::ManagedIdentity
         }
@@ -371,6 +375,43 @@ fn credential(kind: CredentialKind, builder: ClientBuilder) -> Result<(ClientBui
                 );
             }
             Ok((builder.bearer_token(AccessToken::new(token)), true))
+        }
+        CredentialKind::Certificate => {
+            let required = |name: &'static str| {
+                var(name)?
+                    .ok_or_else(|| Failure::Usage(format!("--credential certificate: {name} is not set")))
+            };
+            let (tenant, client_id, path) = (
+                required("AZURE_TENANT_ID")?,
+                required("AZURE_CLIENT_ID")?,
+                required("AZURE_CLIENT_CERTIFICATE_PATH")?,
+            );
+            if var("AZURE_CLIENT_CERTIFICATE_PASSWORD")?.is_some() {
+                return Err(Failure::Usage(
+                    "AZURE_CLIENT_CERTIFICATE_PASSWORD is set, but encrypted keys and PKCS#12 files are not \
+                     supported yet: give a PEM file with the certificate and an unencrypted key"
+                        .to_owned(),
+                ));
+            }
+            let pem = read_ca_file(Path::new(&path), "AZURE_CLIENT_CERTIFICATE_PATH")?;
+            let pem = String::from_utf8(pem)
+                .map_err(|_| Failure::Usage(format!("AZURE_CLIENT_CERTIFICATE_PATH {path}: not PEM text")))?;
+            let send_chain = var("AZURE_CLIENT_SEND_CERTIFICATE_CHAIN")?
+                .is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true"));
+            let certificate = ClientCertificate::from_pem(&pem, &pem)?.send_chain(send_chain);
+            tracing::info!(
+                credential = "AZURE_CLIENT_CERTIFICATE_PATH",
+                thumbprint = certificate.thumbprint_sha256(),
+                "signing in with a client certificate"
+            );
+            Ok((
+                builder.certificate(
+                    TenantId::parse(&tenant)?,
+                    ClientId::parse(&client_id)?,
+                    certificate,
+                ),
+                false,
+            ))
         }
         CredentialKind::ManagedIdentity => {
             let identity = managed_identity_from(|n| std::env::var_os(n))?;

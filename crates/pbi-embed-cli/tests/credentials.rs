@@ -128,3 +128,129 @@ fn managed_identity_failures_exit_4_with_what_the_endpoint_said() {
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("PBI_ACCESS_TOKEN"), "{stderr}");
 }
+
+/// A PEM file removed when dropped.
+struct PemFile(std::path::PathBuf);
+
+impl PemFile {
+    fn with(text: &str, name: &str) -> Self {
+        let path = std::env::temp_dir().join(format!("pbi-embed-{}-{name}.pem", std::process::id()));
+        std::fs::write(&path, text).unwrap();
+        Self(path)
+    }
+    fn path(&self) -> &str {
+        self.0.to_str().unwrap()
+    }
+}
+
+impl Drop for PemFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+#[test]
+fn a_client_certificate_signs_in_from_the_environment() {
+    let emulator = Emulator::start().unwrap();
+    let ids = emulator.ids();
+    let (certificate, key) = emulator.issue_client_certificate(&ids.client_id).unwrap();
+    let file = PemFile::with(&format!("{certificate}{key}"), "client");
+    let env = [
+        ("AZURE_TENANT_ID", ids.tenant.as_str()),
+        ("AZURE_CLIENT_ID", ids.client_id.as_str()),
+        ("AZURE_CLIENT_CERTIFICATE_PATH", file.path()),
+    ];
+    // auto picks the certificate when there is no secret.
+    let (code, principal, stderr) = mint(&emulator, &[], &env);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(principal.as_deref(), Some(ids.client_id.as_str()));
+    let (code, _, stderr) = mint(&emulator, &["--credential", "certificate"], &env);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(emulator.requests(Route::EntraToken), 2);
+    assert!(!stderr.contains("PRIVATE KEY"), "{stderr}");
+
+    let with_password = [
+        env[0],
+        env[1],
+        env[2],
+        ("AZURE_CLIENT_CERTIFICATE_PASSWORD", "pw"),
+    ];
+    let (code, _, stderr) = mint(&emulator, &["--credential", "certificate"], &with_password);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("not supported yet"), "{stderr}");
+
+    // A certificate registered on another app: Entra's AADSTS700027, exit 4.
+    let (other, other_key) = emulator
+        .issue_client_certificate(&ids.outsider_client_id)
+        .unwrap();
+    let other_file = PemFile::with(&format!("{other}{other_key}"), "other");
+    let unregistered = [
+        env[0],
+        env[1],
+        ("AZURE_CLIENT_CERTIFICATE_PATH", other_file.path()),
+    ];
+    let (code, _, stderr) = mint(&emulator, &["--credential", "certificate"], &unregistered);
+    assert_eq!(code, 4, "{stderr}");
+    assert!(stderr.contains("AADSTS700027"), "{stderr}");
+}
+
+#[test]
+fn the_emulator_hands_out_a_client_certificate() {
+    use std::io::{BufRead, BufReader};
+    let path = std::env::temp_dir().join(format!("pbi-embed-{}-emulator-client.pem", std::process::id()));
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("pbi-embed"))
+        .args(["emulator", "--listen", "127.0.0.1:0", "--client-certificate-out"])
+        .arg(&path)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let base = lines
+        .next()
+        .unwrap()
+        .unwrap()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .to_owned();
+    let text: Vec<String> = lines
+        .map_while(Result::ok)
+        .take_while(|l| !l.starts_with("Press Ctrl-C"))
+        .collect();
+    let exports = text
+        .iter()
+        .find(|l| l.contains("AZURE_CLIENT_CERTIFICATE_PATH="))
+        .unwrap()
+        .clone();
+    let value = |name: &str| {
+        exports
+            .split_whitespace()
+            .find_map(|word| word.strip_prefix(&format!("{name}=")))
+            .unwrap()
+            .to_owned()
+    };
+    let output = Command::cargo_bin("pbi-embed")
+        .unwrap()
+        .env_clear()
+        .env("AZURE_TENANT_ID", value("AZURE_TENANT_ID"))
+        .env("AZURE_CLIENT_ID", value("AZURE_CLIENT_ID"))
+        .env(
+            "AZURE_CLIENT_CERTIFICATE_PATH",
+            value("AZURE_CLIENT_CERTIFICATE_PATH"),
+        )
+        .args(["--api-base", &base, "--authority-host", &base, "token", "report"])
+        .args(["--workspace", WORKSPACE, "--report", REPORT])
+        .timeout(Duration::from_secs(60))
+        .output()
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

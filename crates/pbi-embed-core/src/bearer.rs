@@ -17,7 +17,8 @@ use crate::secret::AccessToken;
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub enum Credential {
-    /// A service principal with a client secret (the OAuth client-credentials grant).
+    /// A service principal with a client secret or certificate (the OAuth
+    /// client-credentials grant).
     ClientSecret(ClientCredentials),
     /// A bearer token used as is. It cannot be renewed: once Power BI says it expired,
     /// calls fail with `TokenExpired`.

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::bearer::Credential;
 use crate::call_error::CallError;
+use crate::client_certificate::ClientCertificate;
 use crate::client_settings::{ClientSettings, env_text, service_principal_from};
 use crate::cloud::Cloud;
 use crate::entra::ClientCredentials;
@@ -130,6 +131,22 @@ impl<D: Driver> ClientBuilder<D> {
     pub fn service_principal(mut self, tenant: TenantId, client_id: ClientId, secret: ClientSecret) -> Self {
         self.credential = Some(Credential::ClientSecret(ClientCredentials::new(
             tenant, client_id, secret,
+        )));
+        self
+    }
+
+    /// Sign in as a service principal with a client certificate (a signed
+    /// `client_assertion` at each sign-in).
+    pub fn certificate(
+        mut self,
+        tenant: TenantId,
+        client_id: ClientId,
+        certificate: ClientCertificate,
+    ) -> Self {
+        self.credential = Some(Credential::ClientSecret(ClientCredentials::with_certificate(
+            tenant,
+            client_id,
+            certificate,
         )));
         self
     }

@@ -10,6 +10,7 @@ use http::header::{ACCEPT, CONTENT_TYPE};
 use http::{Method, Response};
 use serde_json::Value;
 
+use crate::client_certificate::{CLIENT_ASSERTION_TYPE, ClientCertificate};
 use crate::cloud::Cloud;
 use crate::error::{self, EntraError, Error};
 use crate::ids::{ClientId, TenantId};
@@ -46,18 +47,77 @@ pub struct ClientCredentials {
     cloud: Cloud,
     tenant: TenantId,
     client_id: ClientId,
-    client_secret: ClientSecret,
+    proof: Proof,
+}
+
+/// How the app proves who it is.
+#[derive(Clone, Debug)]
+enum Proof {
+    Secret(ClientSecret),
+    Certificate(ClientCertificate),
 }
 
 impl ClientCredentials {
-    /// Credentials of a service principal, in the public cloud.
+    /// Credentials of a service principal with a client secret, in the public cloud.
     pub fn new(tenant: TenantId, client_id: ClientId, client_secret: ClientSecret) -> Self {
         Self {
             cloud: Cloud::Public,
             tenant,
             client_id,
-            client_secret,
+            proof: Proof::Secret(client_secret),
         }
+    }
+
+    /// Credentials of a service principal with a client certificate: each sign-in sends
+    /// a newly signed `client_assertion` (build the request with
+    /// [`to_http_at`](Self::to_http_at), which takes the time).
+    pub fn with_certificate(tenant: TenantId, client_id: ClientId, certificate: ClientCertificate) -> Self {
+        Self {
+            cloud: Cloud::Public,
+            tenant,
+            client_id,
+            proof: Proof::Certificate(certificate),
+        }
+    }
+
+    /// The token endpoint: `{authority host}/{tenant}/oauth2/v2.0/token`.
+    #[must_use]
+    pub fn token_endpoint(&self) -> String {
+        format!(
+            "{}/{}/oauth2/v2.0/token",
+            self.cloud.authority_host(),
+            self.tenant
+        )
+    }
+
+    /// The sign-in request at `now`; `jti` makes a certificate's assertion unique (a
+    /// secret's request ignores both).
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] when the authority host makes no valid URI.
+    pub fn to_http_at(&self, now: SystemTime, jti: &str) -> Result<HttpRequest, Error> {
+        let mut form = url::form_urlencoded::Serializer::new(String::new());
+        form.append_pair("client_id", self.client_id.as_str())
+            .append_pair("scope", self.cloud.scope());
+        match &self.proof {
+            Proof::Secret(secret) => {
+                form.append_pair("client_secret", secret.secret());
+            }
+            Proof::Certificate(certificate) => {
+                let assertion =
+                    certificate.assertion(self.client_id.as_str(), &self.token_endpoint(), now, jti)?;
+                form.append_pair("client_assertion_type", CLIENT_ASSERTION_TYPE)
+                    .append_pair("client_assertion", &assertion);
+            }
+        }
+        let body = form.append_pair("grant_type", "client_credentials").finish();
+        http::Request::builder()
+            .method(Method::POST)
+            .uri(self.token_endpoint())
+            .header(CONTENT_TYPE, CONTENT_TYPE_FORM)
+            .header(ACCEPT, "application/json")
+            .body(body.into_bytes())
+            .map_err(|e| Error::invalid_input("authorityHost", e.to_string()))
     }
 
     /// Signs in to this cloud's authority host, for this cloud's scope.
@@ -86,24 +146,16 @@ impl Operation for ClientCredentials {
         "Entra_ClientCredentials"
     }
 
+    /// The sign-in request. A certificate's assertion needs the time, which the core
+    /// never reads: for certificates, use [`ClientCredentials::to_http_at`].
     fn to_http(&self) -> Result<HttpRequest, Error> {
-        let body = url::form_urlencoded::Serializer::new(String::new())
-            .append_pair("client_id", self.client_id.as_str())
-            .append_pair("scope", self.cloud.scope())
-            .append_pair("client_secret", self.client_secret.secret())
-            .append_pair("grant_type", "client_credentials")
-            .finish();
-        http::Request::builder()
-            .method(Method::POST)
-            .uri(format!(
-                "{}/{}/oauth2/v2.0/token",
-                self.cloud.authority_host(),
-                self.tenant
-            ))
-            .header(CONTENT_TYPE, CONTENT_TYPE_FORM)
-            .header(ACCEPT, "application/json")
-            .body(body.into_bytes())
-            .map_err(|e| Error::invalid_input("authorityHost", e.to_string()))
+        match self.proof {
+            Proof::Secret(_) => self.to_http_at(SystemTime::UNIX_EPOCH, ""),
+            Proof::Certificate(_) => Err(Error::invalid_input(
+                "certificate",
+                "a client assertion needs the time: use ClientCredentials::to_http_at",
+            )),
+        }
     }
 
     fn from_http<B: AsRef<[u8]>>(&self, response: Response<B>) -> Result<EntraToken, Error> {

@@ -121,6 +121,7 @@ mod builder;
 mod cache;
 mod call;
 mod call_error;
+mod client_certificate;
 mod client_settings;
 mod cloud;
 mod connect_settings;
@@ -146,6 +147,7 @@ mod token_request;
 
 pub use builder::ClientBuilder;
 pub use call_error::{CallError, TransportKind};
+pub use client_certificate::{AssertionAlgorithm, CLIENT_ASSERTION_TYPE, ClientCertificate};
 pub use client_settings::{ClientSettings, MAX_TIME_BOUND};
 pub use cloud::{Cloud, CustomCloud};
 pub use connect_settings::{ConnectSettings, MAX_ROOT_CERTIFICATES, Proxy};
@@ -192,12 +194,13 @@ pub use token_request::{
 #[doc(hidden)]
 pub mod reexport {
     pub use crate::{
-        AccessToken, ApiError, ApiRequest, BearerToken, CallError, ClientId, ClientSecret, Cloud,
-        CreateReportToken, DashboardId, DashboardToken, DatasetId, DatasetToken, DatasourceConnectionDetails,
-        DatasourceIdentity, DatasourceSelector, EffectiveIdentity, EmbedConfig, EmbedItem, EmbedKind,
-        EmbedRequest, EmbedToken, EmbedTokenSecret, EntraError, ErrorKind, IdentityBlob, ManagedIdentity,
-        MultiResourceToken, ProfileId, QnaMode, ReportId, ReportToken, RetryPolicy, TenantId, TileId,
-        TileToken, TokenAccessLevel, TransportKind, UserAssignedId, WorkspaceId, XmlaPermissions,
+        AccessToken, ApiError, ApiRequest, AssertionAlgorithm, BearerToken, CallError, ClientCertificate,
+        ClientId, ClientSecret, Cloud, CreateReportToken, DashboardId, DashboardToken, DatasetId,
+        DatasetToken, DatasourceConnectionDetails, DatasourceIdentity, DatasourceSelector, EffectiveIdentity,
+        EmbedConfig, EmbedItem, EmbedKind, EmbedRequest, EmbedToken, EmbedTokenSecret, EntraError, ErrorKind,
+        IdentityBlob, ManagedIdentity, MultiResourceToken, ProfileId, QnaMode, ReportId, ReportToken,
+        RetryPolicy, TenantId, TileId, TileToken, TokenAccessLevel, TransportKind, UserAssignedId,
+        WorkspaceId, XmlaPermissions,
     };
 }
 

@@ -380,7 +380,7 @@ impl Session {
                     },
                 }
             }
-            Phase::SignIn(sign_in) => match (&sign_in.state, self.sign_in_request()) {
+            Phase::SignIn(sign_in) => match (&sign_in.state, self.sign_in_request(now.wall, ticket)) {
                 (SignInState::Ready, Some((operation, host, request))) => {
                     let request = match request {
                         Ok(request) => request,
@@ -674,9 +674,19 @@ impl Session {
 
     /// The sign-in request of a credential that signs in itself (a client secret, a
     /// managed identity): its operation, its host and the request.
-    fn sign_in_request(&self) -> Option<(&'static str, Host, Result<HttpRequest, Error>)> {
+    fn sign_in_request(
+        &self,
+        now: SystemTime,
+        ticket: u64,
+    ) -> Option<(&'static str, Host, Result<HttpRequest, Error>)> {
+        // A client assertion's unique id: the time to the nanosecond and the call's
+        // ticket (unique in the session).
+        let nanos = now
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let jti = format!("{nanos:x}-{ticket:x}");
         match &self.credential {
-            Credential::ClientSecret(op) => Some((op.name(), Host::Authority, op.to_http())),
+            Credential::ClientSecret(op) => Some((op.name(), Host::Authority, op.to_http_at(now, &jti))),
             Credential::ManagedIdentity(identity) => Some((
                 identity.operation(),
                 Host::Identity,

@@ -169,6 +169,26 @@ fn decode_json<T: serde::de::DeserializeOwned>(part: &str) -> Result<T, Refusal>
     serde_json::from_slice(&bytes).map_err(|_| Refusal::Invalid)
 }
 
+/// A new RSA-2048 key and a self-signed certificate for it, valid from `not_before` to
+/// `not_after`, both PEM (the key PKCS#8): a client certificate to register on an app.
+pub(crate) fn client_certificate(
+    subject: &str,
+    not_before: time::OffsetDateTime,
+    not_after: time::OffsetDateTime,
+) -> Result<(String, String), String> {
+    let key = KeyPair::generate(KeySize::Rsa2048).map_err(|_| "cannot generate an RSA key")?;
+    let pkcs8 = key.as_der().map_err(|_| "cannot encode the RSA key")?;
+    let rcgen_key =
+        rcgen::KeyPair::from_pkcs8_der_and_sign_algo(&pkcs8.as_ref().into(), &rcgen::PKCS_RSA_SHA256)
+            .map_err(|e| format!("cannot load the RSA key: {e}"))?;
+    let mut params = rcgen::CertificateParams::new(Vec::new()).map_err(|e| e.to_string())?;
+    params.distinguished_name.push(rcgen::DnType::CommonName, subject);
+    params.not_before = not_before;
+    params.not_after = not_after;
+    let certificate = params.self_signed(&rcgen_key).map_err(|e| e.to_string())?;
+    Ok((certificate.pem(), rcgen_key.serialize_pem()))
+}
+
 /// Whole seconds since the Unix epoch (0 before it).
 pub(crate) fn unix_seconds(at: SystemTime) -> u64 {
     at.duration_since(SystemTime::UNIX_EPOCH)

@@ -4,6 +4,7 @@ use http::header::CONTENT_TYPE;
 use http::{HeaderMap, Response, StatusCode};
 use serde_json::json;
 
+use crate::fixture::ServicePrincipal;
 use crate::reply::{Body, entra_error, json_response};
 use crate::state::State;
 
@@ -130,6 +131,16 @@ pub(crate) fn token(state: &State, tenant: &str, headers: &HeaderMap, body: &[u8
             ),
         );
     }
+    if let Some(assertion_type) = field("client_assertion_type") {
+        return with_assertion(
+            state,
+            tenant,
+            principal,
+            assertion_type,
+            field("client_assertion"),
+            form.contains_key("client_secret"),
+        );
+    }
     match field("client_secret") {
         None => entra_error(
             StatusCode::UNAUTHORIZED,
@@ -146,20 +157,82 @@ pub(crate) fn token(state: &State, tenant: &str, headers: &HeaderMap, body: &[u8
                 principal.client_id
             ),
         ),
-        Some(_) => {
-            let lifetime = state.access_token_lifetime();
-            let access_token = state.issue_access_token(&principal.client_id, lifetime);
-            json_response(
-                StatusCode::OK,
-                &json!({
-                    "token_type": "Bearer",
-                    "expires_in": lifetime.as_secs(),
-                    "ext_expires_in": lifetime.as_secs(),
-                    "access_token": access_token,
-                }),
-            )
-        }
+        Some(_) => issued(state, &principal.client_id, Proof::Secret),
     }
+}
+
+/// The `client_assertion` sign-in (a certificate's signed JWT).
+fn with_assertion(
+    state: &State,
+    tenant: &str,
+    principal: &ServicePrincipal,
+    assertion_type: &str,
+    assertion: Option<&str>,
+    also_secret: bool,
+) -> Response<Body> {
+    if assertion_type != JWT_BEARER {
+        return entra_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            900_144,
+            &format!("The client_assertion_type must be '{JWT_BEARER}'."),
+        );
+    }
+    if also_secret {
+        return entra_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            900_144,
+            "Send either a client_secret or a client_assertion, not both.",
+        );
+    }
+    let Some(assertion) = assertion else {
+        return entra_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            900_144,
+            "The request body must contain the following parameter: 'client_assertion'.",
+        );
+    };
+    let endpoint = format!("/{tenant}/oauth2/v2.0/token");
+    match crate::assertion::verify(state, assertion, principal, &endpoint) {
+        Ok(()) => issued(state, &principal.client_id, Proof::Certificate),
+        Err(refusal) => entra_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            refusal.aadsts,
+            &refusal.message,
+        ),
+    }
+}
+
+/// `client_assertion_type` for a JWT.
+const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// How the app proved itself (the token's `appidacr`).
+#[derive(Clone, Copy)]
+enum Proof {
+    Secret,
+    Certificate,
+}
+
+/// The successful answer: a JWT access token for `client_id`.
+fn issued(state: &State, client_id: &str, proof: Proof) -> Response<Body> {
+    let lifetime = state.access_token_lifetime();
+    let appidacr = match proof {
+        Proof::Secret => "1",
+        Proof::Certificate => "2",
+    };
+    let access_token = state.issue_access_token_as(client_id, lifetime, appidacr);
+    json_response(
+        StatusCode::OK,
+        &json!({
+            "token_type": "Bearer",
+            "expires_in": lifetime.as_secs(),
+            "ext_expires_in": lifetime.as_secs(),
+            "access_token": access_token,
+        }),
+    )
 }
 
 /// The client id and secret of an `Authorization: Basic` header, if there is one.

@@ -107,6 +107,10 @@ pub struct ServicePrincipal {
     /// A name for people.
     #[serde(default)]
     pub display_name: String,
+    /// Certificates (PEM) registered on the app: client assertions signed with their keys
+    /// sign in.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub certificates: Vec<String>,
 }
 
 /// A workspace (a "group" in REST paths).

@@ -38,6 +38,7 @@ pub mod route;
 pub mod state;
 pub mod tokens;
 
+mod assertion;
 mod clock;
 mod discovery;
 mod embed_page;
@@ -282,6 +283,36 @@ impl Emulator {
     #[must_use]
     pub fn base_url(&self) -> String {
         self.state.base_url.clone()
+    }
+
+    /// Makes a client certificate (RSA-2048, self-signed, valid from a day ago for a year)
+    /// and registers it on the service principal `client_id`; returns the certificate and
+    /// its private key (PKCS#8), PEM. `None` for an unknown client id.
+    #[must_use]
+    pub fn issue_client_certificate(&self, client_id: &str) -> Option<(String, String)> {
+        let now = time::OffsetDateTime::now_utc();
+        self.issue_client_certificate_valid(
+            client_id,
+            now - time::Duration::days(1),
+            now + time::Duration::days(365),
+        )
+    }
+
+    /// The same, valid from `not_before` to `not_after` (an expired one, say).
+    #[must_use]
+    pub fn issue_client_certificate_valid(
+        &self,
+        client_id: &str,
+        not_before: time::OffsetDateTime,
+        not_after: time::OffsetDateTime,
+    ) -> Option<(String, String)> {
+        let principal = self.state.fixture.principal(client_id)?;
+        let subject = principal.display_name.clone();
+        let (certificate, key) = access_token::client_certificate(&subject, not_before, not_after).ok()?;
+        if let Ok(mut registered) = self.state.certificates.lock() {
+            registered.push((principal.client_id.clone(), certificate.clone()));
+        }
+        Some((certificate, key))
     }
 
     /// `IDENTITY_ENDPOINT` of the emulated App Service managed-identity endpoint:

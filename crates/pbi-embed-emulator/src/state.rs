@@ -48,6 +48,10 @@ pub(crate) struct State {
     pub(crate) signer: Signer,
     /// Signs and checks access tokens.
     pub(crate) access: AccessTokenSigner,
+    /// Certificates registered at run time: (client id, PEM).
+    pub(crate) certificates: Mutex<Vec<(String, String)>>,
+    /// Client assertions' `jti` values already used.
+    pub(crate) used_assertions: crate::assertion::UsedAssertions,
     pub(crate) tokens: TokenStore,
     pub(crate) faults: Faults,
     counts: [AtomicU64; Route::ALL.len()],
@@ -64,6 +68,8 @@ impl State {
         let access = AccessTokenSigner::generate().map_err(std::io::Error::other)?;
         Ok(Self {
             access,
+            used_assertions: crate::assertion::UsedAssertions::default(),
+            certificates: Mutex::new(Vec::new()),
             fixture,
             embed_base,
             base_url,
@@ -79,16 +85,47 @@ impl State {
         })
     }
 
+    /// The certificates (PEM) registered on `client_id`: the fixture's and those added at
+    /// run time.
+    pub(crate) fn certificates_of(&self, client_id: &str) -> Vec<String> {
+        let mut certificates = self
+            .fixture
+            .principal(client_id)
+            .map(|p| p.certificates.clone())
+            .unwrap_or_default();
+        if let Ok(added) = self.certificates.lock() {
+            certificates.extend(
+                added
+                    .iter()
+                    .filter(|(id, _)| id.eq_ignore_ascii_case(client_id))
+                    .map(|(_, pem)| pem.clone()),
+            );
+        }
+        certificates
+    }
+
     /// The resource access tokens are for: the scope without `/.default`.
     pub(crate) fn resource(&self) -> &str {
         let scope = self.fixture.scope.as_str();
         scope.strip_suffix("/.default").unwrap_or(scope)
     }
 
-    /// Signs an access token for a principal, valid for `lifetime`, and counts it.
+    /// Signs an access token for a principal that signed in with a secret, valid for
+    /// `lifetime`, and counts it.
     pub(crate) fn issue_access_token(&self, client_id: &str, lifetime: Duration) -> String {
-        let claims =
+        self.issue_access_token_as(client_id, lifetime, "1")
+    }
+
+    /// The same, with `appidacr` saying how the app authenticated (`"2"`: a certificate).
+    pub(crate) fn issue_access_token_as(
+        &self,
+        client_id: &str,
+        lifetime: Duration,
+        appidacr: &str,
+    ) -> String {
+        let mut claims =
             crate::access_token::app_claims(&self.fixture.tenant.id, client_id, self.resource(), lifetime);
+        appidacr.clone_into(&mut claims.appidacr);
         self.issued.fetch_add(1, Ordering::Relaxed);
         self.access.sign(&claims)
     }

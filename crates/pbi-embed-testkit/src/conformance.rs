@@ -117,7 +117,7 @@ macro_rules! conformance_tests {
             huge_requests_are_refused_before_sending, a_connect_is_bounded,
             the_service_principal_from_the_environment, tls_with_an_extra_root,
             tls_through_a_connect_proxy, certificates_that_do_not_verify, the_platform_verifier,
-            every_embed_type, managed_identity_signs_in);
+            every_embed_type, managed_identity_signs_in, certificate_signs_in);
     };
     (@each $harness:expr; $($check:ident),*) => {
         $(
@@ -1599,4 +1599,103 @@ pub fn managed_identity_signs_in(harness: &impl Harness) {
     let error = mint_as(imds).expect_err("an endpoint that answers 500");
     assert_eq!(error.kind(), ErrorKind::ServerError, "{name}: {error}");
     assert_eq!(error.operation(), Some("ManagedIdentity_Imds"), "{name}: {error}");
+}
+
+/// A client certificate signs in with a fresh `client_assertion` at each sign-in (RS256
+/// and PS256, with or without the chain), and the access token says so (`appidacr` 2); a
+/// certificate the app does not have and an expired one end in Entra's AADSTS700027.
+pub fn certificate_signs_in(harness: &impl Harness) {
+    use pbi_embed_core::{AssertionAlgorithm, ClientCertificate};
+    let name = harness.name();
+    let emulator = Emulator::start().unwrap_or_else(|e| panic!("{e}"));
+    let ids = Ids::of(&emulator);
+    let client_id = ids.raw.client_id.clone();
+    let with = |certificate: ClientCertificate| {
+        let (tenant, client, _) = ids.credentials();
+        let credential =
+            Credential::ClientSecret(ClientCredentials::with_certificate(tenant, client, certificate));
+        build(harness, no_cache(&emulator), credential)
+    };
+    let load = |(certificate, key): (String, String)| {
+        ClientCertificate::from_pem(&certificate, &key).unwrap_or_else(|e| panic!("{name}: {e}"))
+    };
+    let registered = load(
+        emulator
+            .issue_client_certificate(&client_id)
+            .unwrap_or_else(|| panic!("{name}")),
+    );
+    for certificate in [
+        registered.clone(),
+        registered
+            .clone()
+            .algorithm(AssertionAlgorithm::Ps256)
+            .send_chain(true),
+    ] {
+        let client = with(certificate);
+        let bearer = ok(harness, "sign in with a certificate", harness.sign_in(&client));
+        let claims = bearer
+            .access_token
+            .secret()
+            .split('.')
+            .nth(1)
+            .and_then(|part| {
+                use base64::Engine as _;
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part).ok()
+            })
+            .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+            .unwrap_or_default();
+        assert_eq!(claims["appidacr"], "2", "{name}: signed in with a certificate");
+        ok(
+            harness,
+            "mint with a certificate",
+            harness.mint(&client, &report(&ids)),
+        );
+    }
+    // Two clients with the same certificate sign in with two assertions: the emulator
+    // refuses a jti it has seen, so equal ones would fail the second.
+    for _ in 0..2 {
+        ok(
+            harness,
+            "another sign-in",
+            harness.sign_in(&with(registered.clone())),
+        );
+    }
+    assert_eq!(emulator.requests(Route::EntraToken), 4, "{name}");
+
+    let unregistered = load(
+        emulator
+            .issue_client_certificate(&ids.raw.outsider_client_id)
+            .unwrap_or_else(|| panic!("{name}")),
+    );
+    let now = time::OffsetDateTime::now_utc();
+    let expired = load(
+        emulator
+            .issue_client_certificate_valid(
+                &client_id,
+                now - time::Duration::days(30),
+                now - time::Duration::days(1),
+            )
+            .unwrap_or_else(|| panic!("{name}")),
+    );
+    for (what, certificate, says) in [
+        (
+            "a certificate the app does not have",
+            unregistered,
+            "not registered",
+        ),
+        ("an expired certificate", expired, "expired"),
+    ] {
+        let error = harness.sign_in(&with(certificate)).expect_err(what);
+        assert_eq!(
+            (error.kind(), error.status().map(|s| s.as_u16())),
+            (ErrorKind::SignIn, Some(401)),
+            "{name}: {what}: {error}"
+        );
+        let entra = match error.service() {
+            Some(pbi_embed_core::Error::Entra(entra)) => entra.clone(),
+            _ => panic!("{name}: {what}: not Entra's answer: {error}"),
+        };
+        assert_eq!(entra.error_codes(), [700_027], "{name}: {what}: {error}");
+        assert!(error.to_string().contains(says), "{name}: {what}: {error}");
+    }
 }
