@@ -70,6 +70,7 @@ impl HyperDriver {
                     Event::Resume
                 }
                 Action::FetchToken => Event::Token(Err("this driver has no token source".into())),
+                Action::ReadFile(file) => Event::File(std::fs::read(file.path()).map_err(Into::into)),
                 Action::Done(result) => return result,
             };
         }

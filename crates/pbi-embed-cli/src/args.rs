@@ -62,8 +62,8 @@ pub(crate) struct Global {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub(crate) enum CredentialKind {
     /// PBI_ACCESS_TOKEN, then AZURE_CLIENT_SECRET (with AZURE_TENANT_ID, AZURE_CLIENT_ID),
-    /// then AZURE_CLIENT_CERTIFICATE_PATH, then IDENTITY_ENDPOINT and IDENTITY_HEADER (App
-    /// Service's managed identity).
+    /// then AZURE_CLIENT_CERTIFICATE_PATH, then AZURE_FEDERATED_TOKEN_FILE, then
+    /// IDENTITY_ENDPOINT and IDENTITY_HEADER (App Service's managed identity).
     Auto,
     /// The bearer token in PBI_ACCESS_TOKEN.
     Token,
@@ -73,6 +73,9 @@ pub(crate) enum CredentialKind {
     /// and RSA key in the PEM file AZURE_CLIENT_CERTIFICATE_PATH names
     /// (AZURE_CLIENT_SEND_CERTIFICATE_CHAIN=true sends the chain).
     Certificate,
+    /// Workload identity federation: AZURE_TENANT_ID, AZURE_CLIENT_ID and the token in the
+    /// file AZURE_FEDERATED_TOKEN_FILE names (read at every sign-in).
+    WorkloadIdentity,
     /// The host's managed identity: IDENTITY_ENDPOINT and IDENTITY_HEADER, else the
     /// instance metadata service (AZURE_POD_IDENTITY_AUTHORITY_HOST or 169.254.169.254);
     /// AZURE_CLIENT_ID picks a user-assigned identity.
@@ -454,6 +457,10 @@ pub(crate) struct EmulatorArgs {
     /// write it with its private key (PEM) here, for AZURE_CLIENT_CERTIFICATE_PATH.
     #[arg(long, value_name = "FILE")]
     pub(crate) client_certificate_out: Option<PathBuf>,
+    /// Write a federated token (valid 24 h) that the fixture's service principal trusts
+    /// here, for AZURE_FEDERATED_TOKEN_FILE (workload identity).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) federated_token_out: Option<PathBuf>,
     /// Where embed URLs point (default: the emulator's own base URL), for a browser that
     /// reaches the emulator under another name.
     #[arg(long, value_name = "URL")]

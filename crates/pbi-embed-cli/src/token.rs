@@ -347,6 +347,9 @@ fn credential(kind: CredentialKind, builder: ClientBuilder) -> Result<(ClientBui
         CredentialKind::Auto if var("AZURE_CLIENT_CERTIFICATE_PATH")?.is_some() => {
             CredentialKind::Certificate
         }
+        CredentialKind::Auto if var("AZURE_FEDERATED_TOKEN_FILE")?.is_some() => {
+            CredentialKind::WorkloadIdentity
+        }
         CredentialKind::Auto if var("IDENTITY_ENDPOINT")?.is_some() && var("IDENTITY_HEADER")?.is_some() => {
             CredentialKind::ManagedIdentity
         }
@@ -412,6 +415,13 @@ fn credential(kind: CredentialKind, builder: ClientBuilder) -> Result<(ClientBui
                 ),
                 false,
             ))
+        }
+        CredentialKind::WorkloadIdentity => {
+            tracing::info!(
+                credential = "AZURE_FEDERATED_TOKEN_FILE",
+                "signing in with workload identity federation"
+            );
+            Ok((builder.workload_identity_from_env()?, false))
         }
         CredentialKind::ManagedIdentity => {
             let identity = managed_identity_from(|n| std::env::var_os(n))?;

@@ -201,6 +201,8 @@ fn the_emulator_hands_out_a_client_certificate() {
     let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("pbi-embed"))
         .args(["emulator", "--listen", "127.0.0.1:0", "--client-certificate-out"])
         .arg(&path)
+        .arg("--federated-token-out")
+        .arg(path.with_extension("jwt"))
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -252,5 +254,43 @@ fn the_emulator_hands_out_a_client_certificate() {
         Some(0),
         "{}",
         String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn workload_identity_reads_the_federated_token_file() {
+    let emulator = Emulator::start().unwrap();
+    let ids = emulator.ids();
+    let good = emulator.issue_federated_token(
+        "system:serviceaccount:embedding:backend",
+        Duration::from_secs(600),
+    );
+    let file = PemFile::with(&good, "federated");
+    let env = [
+        ("AZURE_TENANT_ID", ids.tenant.as_str()),
+        ("AZURE_CLIENT_ID", ids.client_id.as_str()),
+        ("AZURE_FEDERATED_TOKEN_FILE", file.path()),
+    ];
+    let (code, principal, stderr) = mint(&emulator, &[], &env);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(principal.as_deref(), Some(ids.client_id.as_str()));
+    std::fs::write(
+        &file.0,
+        emulator.issue_federated_token("system:serviceaccount:other:intruder", Duration::from_secs(600)),
+    )
+    .unwrap();
+    let (code, _, stderr) = mint(&emulator, &["--credential", "workload-identity"], &env);
+    assert_eq!(code, 4, "{stderr}");
+    assert!(stderr.contains("AADSTS700213"), "{stderr}");
+    let missing = [
+        env[0],
+        env[1],
+        ("AZURE_FEDERATED_TOKEN_FILE", "/nonexistent/token"),
+    ];
+    let (code, _, stderr) = mint(&emulator, &["--credential", "workload-identity"], &missing);
+    assert_eq!(code, 4, "{stderr}");
+    assert!(
+        stderr.contains("federated token file /nonexistent/token"),
+        "{stderr}"
     );
 }

@@ -151,6 +151,35 @@ impl<D: Driver> ClientBuilder<D> {
         self
     }
 
+    /// Sign in as a workload identity (workload identity federation): the token in
+    /// `token_file` is the assertion, read afresh at every sign-in.
+    pub fn workload_identity(
+        mut self,
+        tenant: TenantId,
+        client_id: ClientId,
+        token_file: std::path::PathBuf,
+    ) -> Self {
+        self.credential = Some(Credential::ClientSecret(
+            ClientCredentials::with_federated_token_file(tenant, client_id, token_file),
+        ));
+        self
+    }
+
+    /// Sign in as the workload identity that `AZURE_TENANT_ID`, `AZURE_CLIENT_ID` and
+    /// `AZURE_FEDERATED_TOKEN_FILE` name (what AKS workload identity sets).
+    ///
+    /// # Errors
+    /// When a variable is missing or malformed; the error names it.
+    pub fn workload_identity_from_env(self) -> Result<Self, CallError> {
+        let var = |name: &'static str| {
+            env_text(self.env, name)?.ok_or_else(|| Error::invalid_input(name, "is not set"))
+        };
+        let tenant = TenantId::parse(&var("AZURE_TENANT_ID")?)?;
+        let client_id = ClientId::parse(&var("AZURE_CLIENT_ID")?)?;
+        let file = std::path::PathBuf::from(var("AZURE_FEDERATED_TOKEN_FILE")?);
+        Ok(self.workload_identity(tenant, client_id, file))
+    }
+
     /// Sign in as the service principal named by `AZURE_TENANT_ID`, `AZURE_CLIENT_ID` and
     /// `AZURE_CLIENT_SECRET`, as Azure's tools name them.
     ///

@@ -51,6 +51,10 @@ pub enum Action<T> {
     /// Get a bearer token from the driver's token source, then step the call with
     /// [`Event::Token`].
     FetchToken,
+    /// Read this file (at most its `max_bytes`), then step the call with
+    /// [`Event::File`]: a workload identity's federated token, read afresh at every
+    /// sign-in (Kubernetes rotates it).
+    ReadFile(FileRead),
     /// Sleep this long (a retry's backoff), then step the call with [`Event::Resume`].
     Wait(Duration),
     /// Another call is getting what this one needs (the same embed token, the bearer
@@ -66,6 +70,7 @@ impl<T> fmt::Debug for Action<T> {
         match self {
             Self::Send(exchange) => f.debug_tuple("Send").field(exchange).finish(),
             Self::FetchToken => f.write_str("FetchToken"),
+            Self::ReadFile(file) => f.debug_tuple("ReadFile").field(file).finish(),
             Self::Wait(d) => f.debug_tuple("Wait").field(d).finish(),
             Self::Park(d) => f.debug_tuple("Park").field(d).finish(),
             Self::Done(Ok(_)) => f.write_str("Done(Ok(..))"),
@@ -85,6 +90,37 @@ pub enum Event {
     Response(Result<http::Response<Vec<u8>>, TransportError>),
     /// The answer to [`Action::FetchToken`].
     Token(Result<BearerToken, BoxError>),
+    /// The answer to [`Action::ReadFile`]: the file's bytes (at most its `max_bytes`), or
+    /// why it could not be read.
+    File(Result<Vec<u8>, BoxError>),
+}
+
+/// A file a call needs read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileRead {
+    path: std::path::PathBuf,
+    max_bytes: u64,
+}
+
+impl FileRead {
+    pub(crate) fn new(path: &std::path::Path, max_bytes: u64) -> Self {
+        Self {
+            path: path.to_owned(),
+            max_bytes,
+        }
+    }
+
+    /// The file.
+    #[must_use]
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
+    /// Read at most this many bytes (a longer file is refused by the call).
+    #[must_use]
+    pub fn max_bytes(&self) -> u64 {
+        self.max_bytes
+    }
 }
 
 /// One HTTP exchange to make: the request and its bounds.

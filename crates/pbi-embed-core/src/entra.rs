@@ -55,6 +55,8 @@ pub struct ClientCredentials {
 enum Proof {
     Secret(ClientSecret),
     Certificate(ClientCertificate),
+    /// A workload identity: the token in this file is the assertion.
+    FederatedTokenFile(std::path::PathBuf),
 }
 
 impl ClientCredentials {
@@ -80,6 +82,44 @@ impl ClientCredentials {
         }
     }
 
+    /// Credentials of a workload identity (Kubernetes, GitHub Actions, any OIDC issuer
+    /// Entra trusts): the token in `token_file` is sent as the `client_assertion`, read
+    /// afresh at every sign-in by the driver ([`Action::ReadFile`](crate::driver::Action::ReadFile)).
+    pub fn with_federated_token_file(
+        tenant: TenantId,
+        client_id: ClientId,
+        token_file: std::path::PathBuf,
+    ) -> Self {
+        Self {
+            cloud: Cloud::Public,
+            tenant,
+            client_id,
+            proof: Proof::FederatedTokenFile(token_file),
+        }
+    }
+
+    /// The federated token file, for a workload identity.
+    #[must_use]
+    pub fn federated_token_file(&self) -> Option<&std::path::Path> {
+        match &self.proof {
+            Proof::FederatedTokenFile(path) => Some(path),
+            _ => None,
+        }
+    }
+
+    /// The sign-in request with an assertion obtained elsewhere (a workload identity's
+    /// federated token, as the file holds it).
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] when the authority host makes no valid URI.
+    pub fn to_http_with_assertion(&self, assertion: &str) -> Result<HttpRequest, Error> {
+        self.request(|form| {
+            form.append_pair("client_assertion_type", CLIENT_ASSERTION_TYPE)
+                .append_pair("client_assertion", assertion);
+            Ok(())
+        })
+    }
+
     /// The token endpoint: `{authority host}/{tenant}/oauth2/v2.0/token`.
     #[must_use]
     pub fn token_endpoint(&self) -> String {
@@ -96,20 +136,37 @@ impl ClientCredentials {
     /// # Errors
     /// [`Error::InvalidInput`] when the authority host makes no valid URI.
     pub fn to_http_at(&self, now: SystemTime, jti: &str) -> Result<HttpRequest, Error> {
+        self.request(|form| {
+            match &self.proof {
+                Proof::Secret(secret) => {
+                    form.append_pair("client_secret", secret.secret());
+                }
+                Proof::Certificate(certificate) => {
+                    let assertion =
+                        certificate.assertion(self.client_id.as_str(), &self.token_endpoint(), now, jti)?;
+                    form.append_pair("client_assertion_type", CLIENT_ASSERTION_TYPE)
+                        .append_pair("client_assertion", &assertion);
+                }
+                Proof::FederatedTokenFile(_) => {
+                    return Err(Error::invalid_input(
+                        "federatedTokenFile",
+                        "the assertion is the file's token: use to_http_with_assertion",
+                    ));
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// The form's common fields around what `proof` adds.
+    fn request(
+        &self,
+        proof: impl FnOnce(&mut url::form_urlencoded::Serializer<'_, String>) -> Result<(), Error>,
+    ) -> Result<HttpRequest, Error> {
         let mut form = url::form_urlencoded::Serializer::new(String::new());
         form.append_pair("client_id", self.client_id.as_str())
             .append_pair("scope", self.cloud.scope());
-        match &self.proof {
-            Proof::Secret(secret) => {
-                form.append_pair("client_secret", secret.secret());
-            }
-            Proof::Certificate(certificate) => {
-                let assertion =
-                    certificate.assertion(self.client_id.as_str(), &self.token_endpoint(), now, jti)?;
-                form.append_pair("client_assertion_type", CLIENT_ASSERTION_TYPE)
-                    .append_pair("client_assertion", &assertion);
-            }
-        }
+        proof(&mut form)?;
         let body = form.append_pair("grant_type", "client_credentials").finish();
         http::Request::builder()
             .method(Method::POST)
@@ -151,6 +208,10 @@ impl Operation for ClientCredentials {
     fn to_http(&self) -> Result<HttpRequest, Error> {
         match self.proof {
             Proof::Secret(_) => self.to_http_at(SystemTime::UNIX_EPOCH, ""),
+            Proof::FederatedTokenFile(_) => Err(Error::invalid_input(
+                "federatedTokenFile",
+                "the assertion is the file's token: use to_http_with_assertion",
+            )),
             Proof::Certificate(_) => Err(Error::invalid_input(
                 "certificate",
                 "a client assertion needs the time: use ClientCredentials::to_http_at",

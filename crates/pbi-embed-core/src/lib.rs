@@ -251,7 +251,7 @@ pub mod driver {
     pub use crate::bearer::Credential;
     pub use crate::builder::{ClientParts, Driver, EnvReader, managed_identity_from};
     pub use crate::cache::{CacheKey, EmbedTokenCache};
-    pub use crate::call::{Action, Call, Event, Exchange, Now};
+    pub use crate::call::{Action, Call, Event, Exchange, FileRead, Now};
     pub use crate::call_error::{BoxError, TransportError};
     pub use crate::client_settings::{env_text, service_principal_from};
     pub use crate::entra::parse_token_response;

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::bearer::{BearerNeed, BearerState, Credential};
 use crate::cache::{CacheKey, EmbedTokenCache, MetadataCache};
-use crate::call::{Action, Call, Event, Exchange, Now};
+use crate::call::{Action, Call, Event, Exchange, FileRead, Now};
 use crate::call_error::{BoxError, CallError, Step, TransportError};
 use crate::client_settings::ClientSettings;
 use crate::cloud::Cloud;
@@ -82,8 +82,12 @@ struct SignIn {
 
 enum SignInState {
     Ready,
-    Sent { at: SystemTime },
+    Sent {
+        at: SystemTime,
+    },
     Fetching,
+    /// Reading a workload identity's token file.
+    Reading,
 }
 
 /// What advancing a job gave.
@@ -98,9 +102,13 @@ enum Progress {
 enum Io {
     Send(Exchange),
     FetchToken,
+    ReadFile(FileRead),
     Wait(Duration),
     Park(Duration),
 }
+
+/// The largest federated token read.
+const MAX_ASSERTION_BYTES: u64 = 64 * 1024;
 
 impl Session {
     /// A session for `credential` with `settings`.
@@ -260,6 +268,7 @@ impl Session {
             Event::Resume => Progress::Continue,
             Event::Response(response) => self.on_response(call, response, now, random),
             Event::Token(token) => self.on_token(call, token, now),
+            Event::File(file) => self.on_file(call, file, now),
         };
         loop {
             match progress {
@@ -380,30 +389,131 @@ impl Session {
                     },
                 }
             }
-            Phase::SignIn(sign_in) => match (&sign_in.state, self.sign_in_request(now.wall, ticket)) {
-                (SignInState::Ready, Some((operation, host, request))) => {
-                    let request = match request {
-                        Ok(request) => request,
-                        Err(error) => return self.renewal_failed(job, error.into(), last, now, remaining),
-                    };
-                    let attempt = sign_in.retry.start_attempt();
-                    sign_in.state = SignInState::Sent { at: now.wall };
-                    *last = Some((operation, host));
-                    Progress::Io(Io::Send(Exchange {
-                        url: request.uri().to_string(),
-                        request,
-                        timeout: self.settings.timeout.min(remaining),
-                        max_response_bytes: self.settings.max_response_bytes,
-                        operation,
-                        attempt,
-                    }))
+            Phase::SignIn(sign_in) => {
+                let ready = matches!(sign_in.state, SignInState::Ready);
+                // A workload identity's assertion is its token file's: read it first.
+                if let (true, Some(file)) = (ready, self.federated_token_file()) {
+                    sign_in.state = SignInState::Reading;
+                    return Progress::Io(Io::ReadFile(FileRead::new(file, MAX_ASSERTION_BYTES + 1)));
                 }
-                _ => Progress::Answer(Answer::Failed(misuse("stepped a sign-in without its answer"))),
-            },
+                match (ready, self.sign_in_request(now.wall, ticket)) {
+                    (true, Some((operation, host, request))) => {
+                        self.send_sign_in(job, operation, host, request, last, now, remaining)
+                    }
+                    _ => Progress::Answer(Answer::Failed(misuse("stepped a sign-in without its answer"))),
+                }
+            }
             Phase::Sent { .. } => {
                 Progress::Answer(Answer::Failed(misuse("stepped a call without its response")))
             }
         }
+    }
+
+    /// Sends a sign-in request (or fails the renewal if it could not be built).
+    #[allow(clippy::too_many_arguments)]
+    fn send_sign_in(
+        &mut self,
+        job: &mut Job,
+        operation: &'static str,
+        host: Host,
+        request: Result<HttpRequest, Error>,
+        last: &mut Option<(&'static str, Host)>,
+        now: Now,
+        remaining: Duration,
+    ) -> Progress {
+        let request = match request {
+            Ok(request) => request,
+            Err(error) => return self.renewal_failed(job, error.into(), last, now, remaining),
+        };
+        let Phase::SignIn(sign_in) = &mut job.phase else {
+            return Progress::Answer(Answer::Failed(misuse("sent a sign-in outside one")));
+        };
+        let attempt = sign_in.retry.start_attempt();
+        sign_in.state = SignInState::Sent { at: now.wall };
+        *last = Some((operation, host));
+        Progress::Io(Io::Send(Exchange {
+            url: request.uri().to_string(),
+            request,
+            timeout: self.settings.timeout.min(remaining),
+            max_response_bytes: self.settings.max_response_bytes,
+            operation,
+            attempt,
+        }))
+    }
+
+    /// The federated token file of a workload identity.
+    fn federated_token_file(&self) -> Option<&std::path::Path> {
+        match &self.credential {
+            Credential::ClientSecret(op) => op.federated_token_file(),
+            _ => None,
+        }
+    }
+
+    /// The token file's contents arrived: sign in with them as the assertion.
+    fn on_file<T>(&mut self, call: &mut Call<'_, T>, file: Result<Vec<u8>, BoxError>, now: Now) -> Progress {
+        let remaining = remaining(call.deadline, now.instant);
+        let Some(job) = call.job.as_mut() else {
+            return Progress::Answer(Answer::Failed(misuse(
+                "handed a file to a call that asked for none",
+            )));
+        };
+        let (
+            Phase::SignIn(SignIn {
+                state: SignInState::Reading,
+                ..
+            }),
+            Credential::ClientSecret(op),
+        ) = (&job.phase, &self.credential)
+        else {
+            return Progress::Answer(Answer::Failed(misuse(
+                "handed a file to a call that asked for none",
+            )));
+        };
+        let read = file.and_then(|bytes| {
+            if bytes.len() > MAX_ASSERTION_BYTES as usize {
+                return Err(
+                    format!("the federated token file is larger than {MAX_ASSERTION_BYTES} bytes").into(),
+                );
+            }
+            // Used as the file holds it, as Azure's libraries do.
+            String::from_utf8(bytes).map_err(|_| "the federated token file is not UTF-8 text".into())
+        });
+        let assertion = match read {
+            Ok(text) if !text.trim().is_empty() => text,
+            Ok(_) => {
+                return self.renewal_failed(
+                    job,
+                    CallError::token_source("the federated token file is empty".into()),
+                    &mut call.last,
+                    now,
+                    remaining,
+                );
+            }
+            Err(error) => {
+                let path = op
+                    .federated_token_file()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default();
+                let error = format!("the federated token file {path} could not be read: {error}");
+                return self.renewal_failed(
+                    job,
+                    CallError::token_source(error.into()),
+                    &mut call.last,
+                    now,
+                    remaining,
+                );
+            }
+        };
+        let (operation, request) = (op.name(), op.to_http_with_assertion(&assertion));
+        self.send_sign_in(
+            job,
+            operation,
+            Host::Authority,
+            request,
+            &mut call.last,
+            now,
+            remaining,
+        )
     }
 
     fn cached(&self, want: Want, key: &CacheKey, now: Now) -> Option<Answer> {
@@ -667,6 +777,7 @@ impl Session {
         match io {
             Io::Send(exchange) => Action::Send(exchange),
             Io::FetchToken => Action::FetchToken,
+            Io::ReadFile(file) => Action::ReadFile(file),
             Io::Wait(delay) => Action::Wait(delay),
             Io::Park(most) => Action::Park(most),
         }

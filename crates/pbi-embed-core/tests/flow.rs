@@ -84,6 +84,7 @@ impl Sim {
                 Action::Done(result) => return (result, sent),
                 Action::Park(_) => panic!("parked with no other call under way"),
                 Action::FetchToken => panic!("no token source here"),
+                Action::ReadFile(file) => panic!("no file here: {}", file.path().display()),
             };
         }
     }

@@ -95,6 +95,19 @@ pub(crate) fn verify(
     };
     let header_json = decode_part(header).ok_or_else(malformed)?;
     let claims = decode_part(payload).ok_or_else(malformed)?;
+    // A token the emulator issued as an external identity provider: workload identity
+    // federation, matched against the app's federated credentials.
+    if header_json.get("kid").and_then(Value::as_str) == Some(state.access.kid())
+        && header_json.get("x5t#S256").is_none()
+    {
+        let claims = state.access.verify_value(assertion).ok_or_else(|| {
+            refuse(
+                50_027,
+                "Invalid JWT token. The federated token's signature does not verify.",
+            )
+        })?;
+        return federated(&claims, principal);
+    }
     let signature = URL_SAFE_NO_PAD.decode(signature).map_err(|_| malformed())?;
     let algorithm = match header_json.get("alg").and_then(Value::as_str) {
         Some("RS256") => webpki::aws_lc_rs::RSA_PKCS1_2048_8192_SHA256,
@@ -221,6 +234,80 @@ pub(crate) fn verify(
         return Err(refuse(
             50_027,
             format!("Invalid JWT token. The assertion with jti '{jti}' was already used."),
+        ));
+    }
+    Ok(())
+}
+
+/// The audience every federated credential of Entra takes.
+pub(crate) const TOKEN_EXCHANGE_AUDIENCE: &str = "api://AzureADTokenExchange";
+/// The issuer of the federated tokens the emulator issues.
+pub(crate) const FEDERATION_ISSUER: &str = "https://federation.emulator.pbi-embed.invalid";
+
+/// A federated token (workload identity) against the app's federated credentials.
+/// A federated token is reused until it rotates (Kubernetes keeps one for about an hour),
+/// so its `jti` is not single-use.
+fn federated(claims: &Value, principal: &ServicePrincipal) -> Result<(), Refusal> {
+    let claim = |name: &str| claims.get(name).and_then(Value::as_str).unwrap_or("");
+    let advice = "Please check your federated identity credential Subject, Audience and Issuer against the presented assertion.";
+    let (issuer, subject) = (claim("iss"), claim("sub"));
+    let by_issuer: Vec<_> = principal
+        .federated_credentials
+        .iter()
+        .filter(|c| c.issuer == issuer)
+        .collect();
+    if by_issuer.is_empty() {
+        return Err(refuse(
+            700_211,
+            format!(
+                "No matching federated identity record found for presented assertion issuer '{issuer}'. {advice}"
+            ),
+        ));
+    }
+    let audiences: Vec<&str> = match claims.get("aud") {
+        Some(Value::String(one)) => vec![one.as_str()],
+        Some(Value::Array(many)) => many.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    };
+    let by_subject: Vec<_> = by_issuer.iter().filter(|c| c.subject == subject).collect();
+    if by_subject.is_empty() {
+        if by_issuer.iter().any(|c| c.subject.eq_ignore_ascii_case(subject)) {
+            return Err(refuse(
+                7_002_138,
+                format!(
+                    "The subject '{subject}' matches a federated identity record only when case is ignored: the match is case-sensitive."
+                ),
+            ));
+        }
+        return Err(refuse(
+            700_213,
+            format!(
+                "No matching federated identity record found for presented assertion subject '{subject}'. {advice}"
+            ),
+        ));
+    }
+    if !by_subject
+        .iter()
+        .any(|c| c.audiences.iter().any(|a| audiences.contains(&a.as_str())))
+    {
+        return Err(refuse(
+            700_212,
+            format!(
+                "No matching federated identity record found for presented assertion audience '{}'. {advice}",
+                audiences.join(", ")
+            ),
+        ));
+    }
+    let now = unix_seconds(SystemTime::now());
+    let exp = seconds(claims, "exp").unwrap_or(0);
+    if exp.saturating_add(SKEW) <= now
+        || seconds(claims, "nbf").is_some_and(|nbf| nbf > now.saturating_add(SKEW))
+    {
+        return Err(refuse(
+            700_024,
+            format!(
+                "Client assertion is not within its valid time range. Current time: {now}, expiry time of assertion {exp}."
+            ),
         ));
     }
     Ok(())

@@ -111,6 +111,21 @@ pub struct ServicePrincipal {
     /// sign in.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub certificates: Vec<String>,
+    /// Federated credentials: external tokens (workload identity) that sign in as the app.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub federated_credentials: Vec<FederatedCredential>,
+}
+
+/// A federated identity credential: which external tokens the app trusts.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FederatedCredential {
+    /// The token's `iss`, exactly.
+    pub issuer: String,
+    /// The token's `sub`, exactly (case-sensitive).
+    pub subject: String,
+    /// Accepted `aud` values (Entra takes one: `api://AzureADTokenExchange`).
+    pub audiences: Vec<String>,
 }
 
 /// A workspace (a "group" in REST paths).

@@ -315,6 +315,28 @@ impl Emulator {
         Some((certificate, key))
     }
 
+    /// A federated token, as a Kubernetes service account (or any OIDC issuer Entra
+    /// trusts) would get it: `iss` the emulator's federation issuer, `sub` as given, `aud`
+    /// `api://AzureADTokenExchange`, valid for `lifetime`, signed with the key at
+    /// `jwks_uri`. Write it to the file `AZURE_FEDERATED_TOKEN_FILE` names; it signs in as
+    /// the app whose federated credential matches (the built-in fixture's service
+    /// principal takes `system:serviceaccount:embedding:backend`).
+    #[must_use]
+    pub fn issue_federated_token(&self, subject: &str, lifetime: Duration) -> String {
+        let now = SystemTime::now();
+        let iat = access_token::unix_seconds(now);
+        let claims = serde_json::json!({
+            "iss": assertion::FEDERATION_ISSUER,
+            "sub": subject,
+            "aud": assertion::TOKEN_EXCHANGE_AUDIENCE,
+            "iat": iat,
+            "nbf": iat,
+            "exp": access_token::unix_seconds(clock::later(now, lifetime)),
+            "jti": tokens::new_guid(),
+        });
+        self.state.access.sign_value(&claims)
+    }
+
     /// `IDENTITY_ENDPOINT` of the emulated App Service managed-identity endpoint:
     /// `{base}/msi/token`. The instance metadata service answers at the base URL itself
     /// (`AZURE_POD_IDENTITY_AUTHORITY_HOST`).

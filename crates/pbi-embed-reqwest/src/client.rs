@@ -149,6 +149,14 @@ impl Client {
                     Some(source) => source.get().token().await,
                     None => Err("the client has no token source".into()),
                 }),
+                // A federated token file: small and local, read in place.
+                Action::ReadFile(file) => Event::File(
+                    std::fs::File::open(file.path())
+                        .and_then(|f| {
+                            std::io::Read::bytes(std::io::Read::take(f, file.max_bytes())).collect()
+                        })
+                        .map_err(Into::into),
+                ),
                 Action::Wait(delay) => {
                     tracing::info!(delay_ms = delay.as_millis(), "waiting to retry");
                     tokio::time::sleep(delay).await;

@@ -117,7 +117,8 @@ macro_rules! conformance_tests {
             huge_requests_are_refused_before_sending, a_connect_is_bounded,
             the_service_principal_from_the_environment, tls_with_an_extra_root,
             tls_through_a_connect_proxy, certificates_that_do_not_verify, the_platform_verifier,
-            every_embed_type, managed_identity_signs_in, certificate_signs_in);
+            every_embed_type, managed_identity_signs_in, certificate_signs_in,
+            workload_identity_signs_in);
     };
     (@each $harness:expr; $($check:ident),*) => {
         $(
@@ -1698,4 +1699,68 @@ pub fn certificate_signs_in(harness: &impl Harness) {
         assert_eq!(entra.error_codes(), [700_027], "{name}: {what}: {error}");
         assert!(error.to_string().contains(says), "{name}: {what}: {error}");
     }
+}
+
+/// The subject the built-in fixture's federated credential takes.
+const FEDERATED_SUBJECT: &str = "system:serviceaccount:embedding:backend";
+
+/// A workload identity signs in with the token in its federated token file, read at each
+/// sign-in (a file rewritten between two sign-ins gives the new token); a subject, issuer
+/// or audience the app does not trust, and a missing file, end in typed errors.
+pub fn workload_identity_signs_in(harness: &impl Harness) {
+    let name = harness.name();
+    let emulator = Emulator::start().unwrap_or_else(|e| panic!("{e}"));
+    let ids = Ids::of(&emulator);
+    let file = std::env::temp_dir().join(format!(
+        "pbi-embed-federated-{}-{}-{}.jwt",
+        std::process::id(),
+        name,
+        emulator.addr().port()
+    ));
+    let write = |token: &str| std::fs::write(&file, token).unwrap_or_else(|e| panic!("{e}"));
+    let client = |path: &std::path::Path| {
+        let (tenant, client_id, _) = ids.credentials();
+        let credential = Credential::ClientSecret(ClientCredentials::with_federated_token_file(
+            tenant,
+            client_id,
+            path.to_owned(),
+        ));
+        build(harness, no_cache(&emulator), credential)
+    };
+    // Both clients exist before the file changes: each reads it when it signs in.
+    let (first, second, third) = (client(&file), client(&file), client(&file));
+    write(&emulator.issue_federated_token(FEDERATED_SUBJECT, Duration::from_secs(3600)));
+    ok(harness, "workload identity", harness.sign_in(&first));
+    ok(harness, "mint as it", harness.mint(&first, &report(&ids)));
+    assert_eq!(emulator.requests(Route::EntraToken), 1, "{name}");
+
+    write(&emulator.issue_federated_token("system:serviceaccount:other:intruder", Duration::from_secs(3600)));
+    let error = harness
+        .sign_in(&second)
+        .expect_err("a subject the app does not trust");
+    let code = |error: &CallError| match error.service() {
+        Some(pbi_embed_core::Error::Entra(entra)) => entra.error_codes().to_vec(),
+        _ => Vec::new(),
+    };
+    assert_eq!(
+        (error.kind(), code(&error)),
+        (ErrorKind::SignIn, vec![700_213]),
+        "{name}: {error}"
+    );
+    write(&emulator.issue_federated_token(&FEDERATED_SUBJECT.to_uppercase(), Duration::from_secs(3600)));
+    let error = harness.sign_in(&second).expect_err("the subject in another case");
+    assert_eq!(code(&error), [7_002_138], "{name}: {error}");
+
+    write(&emulator.issue_federated_token(FEDERATED_SUBJECT, Duration::from_secs(3600)));
+    ok(harness, "the rewritten file", harness.sign_in(&third));
+    let _ = std::fs::remove_file(&file);
+
+    let missing = client(&file.with_extension("missing"));
+    let error = harness.sign_in(&missing).expect_err("no token file");
+    assert_eq!(error.kind(), ErrorKind::TokenSource, "{name}: {error}");
+    let chain = format!(
+        "{error} {:?}",
+        std::error::Error::source(&error).map(ToString::to_string)
+    );
+    assert!(chain.contains("federated token file"), "{name}: {chain}");
 }

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use pbi_embed_core::ConnectSettings;
 use pbi_embed_core::driver::{
-    Action, BoxedTokenSource, Call, ClientParts, Driver, Event, Exchange, Now, SharedSession, TokenSource,
-    TransportError, request_id,
+    Action, BoxError, BoxedTokenSource, Call, ClientParts, Driver, Event, Exchange, FileRead, Now,
+    SharedSession, TokenSource, TransportError, request_id,
 };
 use pbi_embed_core::{
     ApiRequest, BearerToken, CallError, EmbedConfig, EmbedRequest, EmbedToken, TransportKind, http,
@@ -152,6 +152,7 @@ impl Client {
                 Some(source) => source.get().token(),
                 None => Err("the client has no token source".into()),
             }),
+            Action::ReadFile(file) => Event::File(read_bounded(&file)),
             Action::Wait(delay) => {
                 tracing::info!(delay_ms = delay.as_millis(), "waiting to retry");
                 std::thread::sleep(delay);
@@ -246,6 +247,16 @@ fn connect(mut config: AgentConfig, connect: &ConnectSettings) -> Result<AgentCo
         "this build has no TLS (features rustls or native-tls)",
     )
     .into())
+}
+
+/// Reads at most the file's `max_bytes` (a workload identity's federated token).
+fn read_bounded(file: &FileRead) -> Result<Vec<u8>, BoxError> {
+    use std::io::Read as _;
+    let mut bytes = Vec::new();
+    std::fs::File::open(file.path())?
+        .take(file.max_bytes())
+        .read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 /// Classifies a ureq error for retrying and reporting.
