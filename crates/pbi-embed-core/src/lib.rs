@@ -216,6 +216,8 @@ pub mod driver {
     //! - [`Action::Send`]: send the [`Exchange`]'s request (following no redirect),
     //!   bounded by its time-out and its body cap; step with [`Event::Response`].
     //! - [`Action::FetchToken`]: ask the driver's token source; step with [`Event::Token`].
+    //! - [`Action::ReadFile`]: read the file (at most its `max_bytes`: a workload
+    //!   identity's federated token); step with [`Event::File`].
     //! - [`Action::Wait`]: sleep, then step with [`Event::Resume`].
     //! - [`Action::Park`]: another call fetches what this one needs; wait until the
     //!   session wakes parked calls (at most the given time), then step with

@@ -642,7 +642,7 @@ impl Session {
                     }
                 };
                 match signed_in {
-                    Ok(token) => self.renewed(job, token.into_bearer(at)),
+                    Ok(token) => self.renewed(job, token.into_bearer(at), &mut call.last, now, remaining),
                     Err(error) => self.sign_in_failed(job, error, &mut call.last, now, remaining, random),
                 }
             }
@@ -672,7 +672,7 @@ impl Session {
             })
         );
         match (fetching, token) {
-            (true, Ok(token)) => self.renewed(job, token),
+            (true, Ok(token)) => self.renewed(job, token, &mut call.last, now, remaining),
             (true, Err(error)) => self.renewal_failed(
                 job,
                 CallError::token_source(error),
@@ -686,10 +686,23 @@ impl Session {
         }
     }
 
-    fn renewed(&mut self, job: &mut Job, token: BearerToken) -> Progress {
-        self.bearer.renewed(token);
+    /// A renewal gave `token`: the renewing call goes on with it at once, even when it
+    /// is already inside the renewal margin (a managed identity may hand out a token
+    /// close to its expiry): checking its freshness again would renew again, in a loop.
+    fn renewed(
+        &mut self,
+        job: &mut Job,
+        token: BearerToken,
+        last: &mut Option<(&'static str, Host)>,
+        now: Now,
+        remaining: Duration,
+    ) -> Progress {
+        let held = self.bearer.renewed(token);
         self.wake = true;
         job.phase = Phase::Bearer;
+        if held.is_still_valid(now.wall, None) {
+            return self.send(job, held, last, remaining);
+        }
         Progress::Continue
     }
 

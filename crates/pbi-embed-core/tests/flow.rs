@@ -790,3 +790,87 @@ fn qna_on_a_dataset_without_a_qna_url_is_refused_before_minting() {
     assert!(error.to_string().contains("qnaEmbedURL"), "{error}");
     assert_eq!(sent, ["Entra_ClientCredentials", "Datasets_GetDatasetInGroup"]);
 }
+
+#[test]
+fn a_workload_identity_reads_its_token_file_at_every_sign_in() {
+    let credential = Credential::ClientSecret(ClientCredentials::with_federated_token_file(
+        TenantId::parse("contoso.onmicrosoft.com").unwrap(),
+        ClientId::parse("00000000-0000-0000-0000-000000000001").unwrap(),
+        "/var/run/secrets/azure/tokens/azure-identity-token".into(),
+    ));
+    let mut sim = Sim::with(ClientSettings::default(), credential);
+    let file_contents = std::cell::RefCell::new(String::from("eyJ.first.token\n"));
+    let sign_in =
+        |sim: &mut Sim, answer: Answer| -> (Vec<String>, Result<BearerToken, pbi_embed_core::CallError>) {
+            let mut call = Call::sign_in();
+            let mut event = Event::Resume;
+            let mut sent_assertions = Vec::new();
+            let mut answer = Some(answer);
+            loop {
+                event = match sim.step(&mut call, event) {
+                    Action::ReadFile(file) => {
+                        assert_eq!(
+                            file.path(),
+                            std::path::Path::new("/var/run/secrets/azure/tokens/azure-identity-token")
+                        );
+                        assert!(file.max_bytes() > 1024, "room for a real token");
+                        Event::File(Ok(file_contents.borrow().as_bytes().to_vec()))
+                    }
+                    Action::Send(exchange) => {
+                        let body = exchange.request().body().clone();
+                        let form: std::collections::HashMap<String, String> =
+                            url::form_urlencoded::parse(&body).into_owned().collect();
+                        assert_eq!(
+                            form["client_assertion_type"],
+                            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+                        );
+                        assert!(!form.contains_key("client_secret"));
+                        sent_assertions.push(form["client_assertion"].clone());
+                        Event::Response(answer.take().expect("one exchange per sign-in"))
+                    }
+                    Action::Done(result) => return (sent_assertions, result),
+                    other => panic!("unexpected {other:?}"),
+                };
+            }
+        };
+    let (sent, token) = sign_in(&mut sim, signed_in(60));
+    // Used as the file holds it (not trimmed), as Azure's libraries do.
+    assert_eq!(sent, ["eyJ.first.token\n"]);
+    token.unwrap();
+    // The 60 s token is inside the renewal margin: the next sign-in reads the file again.
+    *file_contents.borrow_mut() = "eyJ.rotated.token".to_owned();
+    let (sent, _) = sign_in(&mut sim, signed_in(3600));
+    assert_eq!(sent, ["eyJ.rotated.token"]);
+    // An empty or unreadable file is the call's error, not a panic.
+    sim.session.clear_caches();
+    *file_contents.borrow_mut() = String::new();
+    let mut call = Call::sign_in();
+    let mut event = Event::Resume;
+    let mut sim2 = Sim::with(
+        ClientSettings::default(),
+        Credential::ClientSecret(ClientCredentials::with_federated_token_file(
+            TenantId::parse("contoso.onmicrosoft.com").unwrap(),
+            ClientId::parse("00000000-0000-0000-0000-000000000001").unwrap(),
+            "/missing".into(),
+        )),
+    );
+    let error = loop {
+        event = match sim2.step(&mut call, event) {
+            Action::ReadFile(_) => Event::File(Err("No such file or directory".into())),
+            Action::Done(result) => break result.unwrap_err(),
+            Action::Wait(delay) => {
+                sim2.advance(delay);
+                Event::Resume
+            }
+            other => panic!("unexpected {other:?}"),
+        };
+    };
+    assert_eq!(error.kind(), ErrorKind::TokenSource);
+    let source = std::error::Error::source(&error)
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    assert!(
+        source.contains("federated token file /missing could not be read"),
+        "{source}"
+    );
+}
