@@ -324,14 +324,25 @@ impl Emulator {
     #[must_use]
     pub fn issue_federated_token(&self, subject: &str, lifetime: Duration) -> String {
         let now = SystemTime::now();
-        let iat = access_token::unix_seconds(now);
+        self.issue_federated_token_valid(subject, now, clock::later(now, lifetime))
+    }
+
+    /// The same, valid from `not_before` until `expires` (an expired one, say).
+    #[must_use]
+    pub fn issue_federated_token_valid(
+        &self,
+        subject: &str,
+        not_before: SystemTime,
+        expires: SystemTime,
+    ) -> String {
+        let nbf = access_token::unix_seconds(not_before);
         let claims = serde_json::json!({
             "iss": assertion::FEDERATION_ISSUER,
             "sub": subject,
             "aud": assertion::TOKEN_EXCHANGE_AUDIENCE,
-            "iat": iat,
-            "nbf": iat,
-            "exp": access_token::unix_seconds(clock::later(now, lifetime)),
+            "iat": nbf,
+            "nbf": nbf,
+            "exp": access_token::unix_seconds(expires),
             "jti": tokens::new_guid(),
         });
         self.state.access.sign_value(&claims)
