@@ -550,11 +550,36 @@ impl EmbedOptions {
             .collect()
     }
 
+    /// `op` with the token's lifetime shortened, when asked for.
+    pub(crate) fn with_lifetime<Op: Lifetime>(&self, op: Op) -> Op {
+        match self.lifetime_in_minutes {
+            Some(minutes) => op.with_lifetime_in_minutes(minutes),
+            None => op,
+        }
+    }
+
     /// Whether some identity names no dataset and no report.
     pub(crate) fn has_unbound_identity(&self) -> bool {
         self.identities
             .iter()
             .any(|i| i.datasets.is_empty() && i.reports.is_empty())
+    }
+}
+
+/// A token request whose lifetime can be shortened.
+pub(crate) trait Lifetime {
+    fn with_lifetime_in_minutes(self, minutes: u32) -> Self;
+}
+
+impl Lifetime for MultiResourceToken {
+    fn with_lifetime_in_minutes(self, minutes: u32) -> Self {
+        self.lifetime_in_minutes(minutes)
+    }
+}
+
+impl<R: crate::generate_token::TokenRoute> Lifetime for crate::generate_token::GenerateToken<R> {
+    fn with_lifetime_in_minutes(self, minutes: u32) -> Self {
+        self.lifetime_in_minutes(minutes)
     }
 }
 
@@ -587,10 +612,7 @@ pub(crate) fn report_token_request(report: &Report, options: &EmbedOptions) -> M
             .map(|username| EffectiveIdentity::new(username).report(report.id.clone()));
         op = op.identities(for_report.collect::<Vec<_>>());
     }
-    match options.lifetime_in_minutes {
-        Some(minutes) => op.lifetime_in_minutes(minutes),
-        None => op,
-    }
+    options.with_lifetime(op)
 }
 
 /// The token request for several reports: each report, each dataset once, identities
@@ -613,10 +635,7 @@ pub(crate) fn reports_token_request(
         op = op.dataset(dataset.clone());
     }
     op = op.identities(options.identities_for_all(secured.iter()));
-    match options.lifetime_in_minutes {
-        Some(minutes) => op.lifetime_in_minutes(minutes),
-        None => op,
-    }
+    options.with_lifetime(op)
 }
 
 /// The token request for a dashboard: identities that name no dataset apply to the
@@ -629,10 +648,7 @@ pub(crate) fn dashboard_token_request(
 ) -> DashboardToken {
     let op = DashboardToken::new(workspace.clone(), dashboard.id.clone())
         .identities(options.identities_for_all(tile_datasets.iter()));
-    match options.lifetime_in_minutes {
-        Some(minutes) => op.lifetime_in_minutes(minutes),
-        None => op,
-    }
+    options.with_lifetime(op)
 }
 
 /// The token request for a tile.
@@ -644,10 +660,7 @@ pub(crate) fn tile_token_request(
 ) -> TileToken {
     let op = TileToken::new(workspace.clone(), dashboard.clone(), tile.id.clone())
         .identities(options.identities_for(tile.dataset_id.as_ref()));
-    match options.lifetime_in_minutes {
-        Some(minutes) => op.lifetime_in_minutes(minutes),
-        None => op,
-    }
+    options.with_lifetime(op)
 }
 
 /// The token request for Q&A: the dataset's own route (`View`), as Power BI documents.
@@ -658,10 +671,7 @@ pub(crate) fn qna_token_request(
 ) -> DatasetToken {
     let op = DatasetToken::new(workspace.clone(), dataset.clone())
         .identities(options.identities_for(Some(dataset)));
-    match options.lifetime_in_minutes {
-        Some(minutes) => op.lifetime_in_minutes(minutes),
-        None => op,
-    }
+    options.with_lifetime(op)
 }
 
 /// The token request for authoring on a dataset: the dataset, and the workspace the new
@@ -675,10 +685,7 @@ pub(crate) fn create_token_request(
         .dataset(dataset.clone())
         .target_workspace(workspace.clone())
         .identities(options.identities_for(Some(dataset)));
-    match options.lifetime_in_minutes {
-        Some(minutes) => op.lifetime_in_minutes(minutes),
-        None => op,
-    }
+    options.with_lifetime(op)
 }
 
 /// The RLS pre-flight: whether `identities` suit `dataset`'s flags, before any token is
@@ -778,5 +785,50 @@ mod tests {
         .identity(EffectiveIdentity::new("u").role("r"));
         let ds = DatasetId::parse("d").unwrap();
         assert_eq!(request.options().identities_for(Some(&ds))[0].datasets, [ds]);
+    }
+
+    #[test]
+    fn every_token_request_carries_the_lifetime_asked_for() {
+        let workspace = WorkspaceId::parse("f089354e-8366-4e18-aea3-4cb4a3a50b48").unwrap();
+        let ds = DatasetId::parse("cfafbeb1-8037-4d0c-896e-a46fb27ff229").unwrap();
+        let request = EmbedRequest::qna(workspace.clone(), ds.clone()).lifetime_in_minutes(17);
+        let options = request.options();
+        let dashboard = Dashboard {
+            id: DashboardId::parse("69ffaa6c-b36d-4d01-96f5-1ed67c64d4af").unwrap(),
+            display_name: String::new(),
+            embed_url: "https://app.powerbi.com/dashboardEmbed".into(),
+            is_read_only: None,
+        };
+        assert_eq!(
+            qna_token_request(&workspace, &ds, options)
+                .request_body()
+                .lifetime_in_minutes,
+            Some(17)
+        );
+        assert_eq!(
+            create_token_request(&workspace, &ds, options)
+                .request_body()
+                .lifetime_in_minutes,
+            Some(17)
+        );
+        assert_eq!(
+            dashboard_token_request(&workspace, &dashboard, &[], options)
+                .request_body()
+                .lifetime_in_minutes,
+            Some(17)
+        );
+        assert_eq!(
+            reports_token_request(&[], &[], &[], options)
+                .request_body()
+                .lifetime_in_minutes,
+            Some(17)
+        );
+        let plain = EmbedRequest::qna(workspace.clone(), ds.clone());
+        assert_eq!(
+            qna_token_request(&workspace, &ds, plain.options())
+                .request_body()
+                .lifetime_in_minutes,
+            None
+        );
     }
 }
