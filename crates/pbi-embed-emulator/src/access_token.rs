@@ -67,16 +67,7 @@ pub(crate) struct AccessTokenSigner {
 impl AccessTokenSigner {
     /// A new 2048-bit RSA key and a self-signed certificate for it.
     pub(crate) fn generate() -> Result<Self, String> {
-        let key = KeyPair::generate(KeySize::Rsa2048).map_err(|_| "cannot generate an RSA key")?;
-        let pkcs8 = key.as_der().map_err(|_| "cannot encode the RSA key")?;
-        let rcgen_key =
-            rcgen::KeyPair::from_pkcs8_der_and_sign_algo(&pkcs8.as_ref().into(), &rcgen::PKCS_RSA_SHA256)
-                .map_err(|e| format!("cannot load the RSA key: {e}"))?;
-        let mut params = rcgen::CertificateParams::new(Vec::new()).map_err(|e| e.to_string())?;
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "accounts.accesscontrol.windows.net");
-        let certificate = params.self_signed(&rcgen_key).map_err(|e| e.to_string())?;
+        let (key, _, certificate) = rsa_certificate("accounts.accesscontrol.windows.net", None)?;
         let certificate_der = certificate.der().to_vec();
         // Entra's key id is the certificate's SHA-1 thumbprint, base64url; any stable,
         // unique id serves clients, which only match it.
@@ -193,13 +184,13 @@ fn decode_json<T: serde::de::DeserializeOwned>(part: &str) -> Result<T, Refusal>
     serde_json::from_slice(&bytes).map_err(|_| Refusal::Invalid)
 }
 
-/// A new RSA-2048 key and a self-signed certificate for it, valid from `not_before` to
-/// `not_after`, both PEM (the key PKCS#8): a client certificate to register on an app.
-pub(crate) fn client_certificate(
+/// A new RSA-2048 key and a self-signed certificate for `subject` (valid from and until
+/// the times given, or rcgen's defaults): the key for signing, the key as rcgen holds it,
+/// and the certificate.
+fn rsa_certificate(
     subject: &str,
-    not_before: time::OffsetDateTime,
-    not_after: time::OffsetDateTime,
-) -> Result<(String, String), String> {
+    validity: Option<(time::OffsetDateTime, time::OffsetDateTime)>,
+) -> Result<(KeyPair, rcgen::KeyPair, rcgen::Certificate), String> {
     let key = KeyPair::generate(KeySize::Rsa2048).map_err(|_| "cannot generate an RSA key")?;
     let pkcs8 = key.as_der().map_err(|_| "cannot encode the RSA key")?;
     let rcgen_key =
@@ -207,10 +198,23 @@ pub(crate) fn client_certificate(
             .map_err(|e| format!("cannot load the RSA key: {e}"))?;
     let mut params = rcgen::CertificateParams::new(Vec::new()).map_err(|e| e.to_string())?;
     params.distinguished_name.push(rcgen::DnType::CommonName, subject);
-    params.not_before = not_before;
-    params.not_after = not_after;
+    if let Some((not_before, not_after)) = validity {
+        params.not_before = not_before;
+        params.not_after = not_after;
+    }
     let certificate = params.self_signed(&rcgen_key).map_err(|e| e.to_string())?;
-    Ok((certificate.pem(), rcgen_key.serialize_pem()))
+    Ok((key, rcgen_key, certificate))
+}
+
+/// A new RSA-2048 key and a self-signed certificate for it, valid from `not_before` to
+/// `not_after`, both PEM (the key PKCS#8): a client certificate to register on an app.
+pub(crate) fn client_certificate(
+    subject: &str,
+    not_before: time::OffsetDateTime,
+    not_after: time::OffsetDateTime,
+) -> Result<(String, String), String> {
+    let (_, key, certificate) = rsa_certificate(subject, Some((not_before, not_after)))?;
+    Ok((certificate.pem(), key.serialize_pem()))
 }
 
 /// Whole seconds since the Unix epoch (0 before it).
