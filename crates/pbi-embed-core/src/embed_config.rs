@@ -158,24 +158,27 @@ impl EmbedConfig {
     /// Q&A over a dataset, at its `qnaEmbedURL`.
     #[must_use]
     pub fn qna(dataset: &Dataset, embed_url: &str, workspace: &WorkspaceId, token: EmbedToken) -> Self {
-        Self::new(
-            EmbedKind::Qna,
-            dataset.id.as_str(),
-            embed_url,
-            token,
-            Some(workspace),
-            None,
-            false,
-        )
+        Self::on_dataset(EmbedKind::Qna, dataset, embed_url, workspace, token)
     }
 
     /// Authoring a report on a dataset, at its `createReportEmbedURL`.
     #[must_use]
     pub fn create(dataset: &Dataset, embed_url: &str, workspace: &WorkspaceId, token: EmbedToken) -> Self {
+        Self::on_dataset(EmbedKind::Create, dataset, embed_url, workspace, token)
+    }
+
+    /// A configuration over a dataset (Q&A, create), whose `id` is the dataset's.
+    fn on_dataset(
+        kind: EmbedKind,
+        dataset: &Dataset,
+        url: &str,
+        workspace: &WorkspaceId,
+        token: EmbedToken,
+    ) -> Self {
         Self::new(
-            EmbedKind::Create,
+            kind,
             dataset.id.as_str(),
-            embed_url,
+            url,
             token,
             Some(workspace),
             None,
