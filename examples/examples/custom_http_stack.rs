@@ -71,6 +71,8 @@ impl HyperDriver {
                 }
                 Action::FetchToken => Event::Token(Err("this driver has no token source".into())),
                 Action::ReadFile(file) => Event::File(std::fs::read(file.path()).map_err(Into::into)),
+                // This stack runs no programs (the Azure CLI credential).
+                Action::RunProgram(_) => Event::Program(Err(std::io::ErrorKind::Unsupported.into())),
                 Action::Done(result) => return result,
             };
         }

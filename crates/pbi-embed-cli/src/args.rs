@@ -80,6 +80,9 @@ pub(crate) enum CredentialKind {
     /// instance metadata service (AZURE_POD_IDENTITY_AUTHORITY_HOST or 169.254.169.254);
     /// AZURE_CLIENT_ID picks a user-assigned identity.
     ManagedIdentity,
+    /// Whoever is signed in to the Azure CLI (`az login`; `az` runs, never through a
+    /// shell), in the tenant AZURE_TENANT_ID names if set.
+    AzureCli,
 }
 
 /// The named clouds.

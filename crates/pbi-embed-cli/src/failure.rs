@@ -109,7 +109,7 @@ fn exit_code(error: &CallError) -> u8 {
     match (error.service(), error.kind()) {
         (Some(Error::InvalidInput { .. } | Error::RlsPreflight { .. }), _) => USAGE,
         (Some(Error::Api(_)), _) => POWER_BI,
-        (Some(Error::Entra(_)), _) | (_, ErrorKind::TokenSource) => SIGN_IN,
+        (Some(Error::Entra(_) | Error::AzureCli(_)), _) | (_, ErrorKind::TokenSource) => SIGN_IN,
         _ => NETWORK,
     }
 }

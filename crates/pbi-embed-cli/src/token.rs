@@ -4,13 +4,13 @@ use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use pbi_embed_ureq::core::driver::{env_text, managed_identity_from};
+use pbi_embed_ureq::core::Error;
+use pbi_embed_ureq::core::driver::env_text;
 use pbi_embed_ureq::core::{GetReportInGroup, MAX_REQUEST_BYTES};
 use pbi_embed_ureq::{
-    AccessToken, Client, ClientBuilder, ClientCertificate, ClientId, ClientSecret, Cloud, CreateReportToken,
-    DashboardId, DashboardToken, DatasetId, DatasetToken, EffectiveIdentity, EmbedToken, IdentityBlob,
-    MultiResourceToken, ProfileId, ReportId, ReportToken, TenantId, TileId, TileToken, WorkspaceId,
-    XmlaPermissions,
+    AccessToken, Client, ClientBuilder, Cloud, CreateReportToken, DashboardId, DashboardToken, DatasetId,
+    DatasetToken, EffectiveIdentity, EmbedToken, IdentityBlob, MultiResourceToken, ProfileId, ReportId,
+    ReportToken, TileId, TileToken, WorkspaceId, XmlaPermissions,
 };
 use serde_json::json;
 
@@ -334,136 +334,53 @@ pub(crate) fn client(global: &Global) -> Result<(Client, bool), Failure> {
 }
 
 /// The credential `--credential` and the environment choose. `auto`: `PBI_ACCESS_TOKEN`,
-/// then the service principal of `AZURE_TENANT_ID`/`AZURE_CLIENT_ID`/`AZURE_CLIENT_SECRET`,
-/// then App Service's managed identity (`IDENTITY_ENDPOINT` and `IDENTITY_HEADER`); the
-/// instance metadata service only when `--credential managed-identity` asks for it.
+/// then what the library's `from_env` chooses (a secret, a certificate file, a workload
+/// identity, App Service's managed identity, in that order); a VM's managed identity and
+/// the Azure CLI only when `--credential` asks for them.
 fn credential(kind: CredentialKind, builder: ClientBuilder) -> Result<(ClientBuilder, bool), Failure> {
     let var = |name: &'static str| env_text(|n| std::env::var_os(n), name);
-    let secret_names = ["AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET"];
     let bearer = var("PBI_ACCESS_TOKEN")?;
-    let kind = match kind {
-        CredentialKind::Auto if bearer.is_some() => CredentialKind::Token,
-        CredentialKind::Auto if var("AZURE_CLIENT_SECRET")?.is_some() => CredentialKind::Secret,
-        CredentialKind::Auto if var("AZURE_CLIENT_CERTIFICATE_PATH")?.is_some() => {
-            CredentialKind::Certificate
-        }
-        CredentialKind::Auto if var("AZURE_FEDERATED_TOKEN_FILE")?.is_some() => {
-            CredentialKind::WorkloadIdentity
-        }
-        CredentialKind::Auto if var("IDENTITY_ENDPOINT")?.is_some() && var("IDENTITY_HEADER")?.is_some() => {
-            CredentialKind::ManagedIdentity
-        }
-        CredentialKind::Auto => CredentialKind::Secret,
-        chosen => chosen,
-    };
-    match kind {
-        CredentialKind::Token => {
-            let Some(token) = bearer else {
-                return Err(Failure::Usage(
-                    "--credential token: PBI_ACCESS_TOKEN is not set".to_owned(),
-                ));
-            };
-            if secret_names
-                .into_iter()
-                .all(|name| matches!(var(name), Ok(Some(_))))
-            {
-                tracing::info!(
-                    credential = "PBI_ACCESS_TOKEN",
-                    "PBI_ACCESS_TOKEN and AZURE_* are both set: using the bearer token from PBI_ACCESS_TOKEN"
-                );
+    let builder = match kind {
+        CredentialKind::Auto | CredentialKind::Token if bearer.is_some() => {
+            let secret_set = [
+                "AZURE_CLIENT_SECRET",
+                "AZURE_CLIENT_CERTIFICATE_PATH",
+                "AZURE_FEDERATED_TOKEN_FILE",
+            ]
+            .into_iter()
+            .any(|name| matches!(var(name), Ok(Some(_))));
+            let message = if secret_set {
+                "PBI_ACCESS_TOKEN and AZURE_* are both set: using the bearer token from PBI_ACCESS_TOKEN"
             } else {
-                tracing::info!(
-                    credential = "PBI_ACCESS_TOKEN",
-                    "using the bearer token from PBI_ACCESS_TOKEN"
-                );
-            }
-            Ok((builder.bearer_token(AccessToken::new(token)), true))
-        }
-        CredentialKind::Certificate => {
-            let required = |name: &'static str| {
-                var(name)?
-                    .ok_or_else(|| Failure::Usage(format!("--credential certificate: {name} is not set")))
+                "using the bearer token from PBI_ACCESS_TOKEN"
             };
-            let (tenant, client_id, path) = (
-                required("AZURE_TENANT_ID")?,
-                required("AZURE_CLIENT_ID")?,
-                required("AZURE_CLIENT_CERTIFICATE_PATH")?,
-            );
-            if var("AZURE_CLIENT_CERTIFICATE_PASSWORD")?.is_some() {
-                return Err(Failure::Usage(
-                    "AZURE_CLIENT_CERTIFICATE_PASSWORD is set, but encrypted keys and PKCS#12 files are not \
-                     supported yet: give a PEM file with the certificate and an unencrypted key"
-                        .to_owned(),
-                ));
-            }
-            let pem = read_ca_file(Path::new(&path), "AZURE_CLIENT_CERTIFICATE_PATH")?;
-            let pem = String::from_utf8(pem)
-                .map_err(|_| Failure::Usage(format!("AZURE_CLIENT_CERTIFICATE_PATH {path}: not PEM text")))?;
-            let send_chain = var("AZURE_CLIENT_SEND_CERTIFICATE_CHAIN")?
-                .is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true"));
-            let certificate = ClientCertificate::from_pem(&pem, &pem)?.send_chain(send_chain);
-            tracing::info!(
-                credential = "AZURE_CLIENT_CERTIFICATE_PATH",
-                thumbprint = certificate.thumbprint_sha256(),
-                "signing in with a client certificate"
-            );
-            Ok((
-                builder.certificate(
-                    TenantId::parse(&tenant)?,
-                    ClientId::parse(&client_id)?,
-                    certificate,
-                ),
-                false,
-            ))
+            tracing::info!(credential = "PBI_ACCESS_TOKEN", "{message}");
+            let token = AccessToken::new(bearer.unwrap_or_default());
+            return Ok((builder.bearer_token(token), true));
         }
-        CredentialKind::WorkloadIdentity => {
-            tracing::info!(
-                credential = "AZURE_FEDERATED_TOKEN_FILE",
-                "signing in with workload identity federation"
-            );
-            Ok((builder.workload_identity_from_env()?, false))
+        CredentialKind::Token => {
+            return Err(Failure::Usage(
+                "--credential token: PBI_ACCESS_TOKEN is not set".to_owned(),
+            ));
         }
-        CredentialKind::ManagedIdentity => {
-            let identity = managed_identity_from(|n| std::env::var_os(n))?;
-            tracing::info!(
-                credential = "managed identity",
-                endpoint = identity.endpoint(),
-                "signing in with the host's managed identity"
-            );
-            Ok((builder.managed_identity(identity), false))
-        }
-        CredentialKind::Secret | CredentialKind::Auto => {
-            let mut values = Vec::new();
-            for name in secret_names {
-                values.push(var(name)?);
-            }
-            let missing: Vec<&str> = secret_names
-                .iter()
-                .zip(&values)
-                .filter(|(_, value)| value.is_none())
-                .map(|(name, _)| *name)
-                .collect();
-            if !missing.is_empty() {
-                return Err(Failure::Usage(format!(
-                    "no credentials: set PBI_ACCESS_TOKEN, or AZURE_TENANT_ID, AZURE_CLIENT_ID and \
-                     AZURE_CLIENT_SECRET (missing: {}), or run where IDENTITY_ENDPOINT and IDENTITY_HEADER \
-                     name a managed identity (--credential managed-identity for a VM's)",
-                    missing.join(", ")
-                )));
-            }
-            let mut values = values.into_iter().flatten();
-            let mut next = || values.next().unwrap_or_default();
-            let (tenant, client_id, secret) = (next(), next(), next());
-            tracing::info!(
-                credential = "AZURE_CLIENT_SECRET",
-                "signing in as the service principal from AZURE_*"
-            );
-            let builder = builder.service_principal(
-                TenantId::parse(&tenant)?,
-                ClientId::parse(&client_id)?,
-                ClientSecret::new(secret),
-            );
-            Ok((builder, false))
-        }
+        CredentialKind::Auto => builder.from_env().map_err(|error| match error.service() {
+            Some(Error::InvalidInput { field, .. }) if field == "credential" => Failure::Usage(
+                "no credentials: set PBI_ACCESS_TOKEN, or AZURE_TENANT_ID and AZURE_CLIENT_ID with \
+                 AZURE_CLIENT_SECRET, AZURE_CLIENT_CERTIFICATE_PATH or AZURE_FEDERATED_TOKEN_FILE, or run \
+                 where IDENTITY_ENDPOINT and IDENTITY_HEADER name a managed identity (--credential \
+                 managed-identity for a VM's, --credential azure-cli for a developer's `az login`)"
+                    .to_owned(),
+            ),
+            _ => Failure::Call(error),
+        })?,
+        CredentialKind::Secret => builder.service_principal_from_env()?,
+        CredentialKind::Certificate => builder.certificate_from_env()?,
+        CredentialKind::WorkloadIdentity => builder.workload_identity_from_env()?,
+        CredentialKind::ManagedIdentity => builder.managed_identity_from_env()?,
+        CredentialKind::AzureCli => builder.azure_cli_from_env()?,
+    };
+    if let Some(credential) = builder.chosen_credential() {
+        tracing::info!(credential = credential.describe(), "signing in");
     }
+    Ok((builder, false))
 }

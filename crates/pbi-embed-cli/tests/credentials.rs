@@ -133,7 +133,7 @@ fn managed_identity_failures_exit_4_with_what_the_endpoint_said() {
 struct PemFile(std::path::PathBuf);
 
 impl PemFile {
-    fn with(text: &str, name: &str) -> Self {
+    fn with(text: impl AsRef<[u8]>, name: &str) -> Self {
         let path = std::env::temp_dir().join(format!("pbi-embed-{}-{name}.pem", std::process::id()));
         std::fs::write(&path, text).unwrap();
         Self(path)
@@ -154,7 +154,7 @@ fn a_client_certificate_signs_in_from_the_environment() {
     let emulator = Emulator::start().unwrap();
     let ids = emulator.ids();
     let (certificate, key) = emulator.issue_client_certificate(&ids.client_id).unwrap();
-    let file = PemFile::with(&format!("{certificate}{key}"), "client");
+    let file = PemFile::with(format!("{certificate}{key}"), "client");
     let env = [
         ("AZURE_TENANT_ID", ids.tenant.as_str()),
         ("AZURE_CLIENT_ID", ids.client_id.as_str()),
@@ -169,21 +169,44 @@ fn a_client_certificate_signs_in_from_the_environment() {
     assert_eq!(emulator.requests(Route::EntraToken), 2);
     assert!(!stderr.contains("PRIVATE KEY"), "{stderr}");
 
+    // A PKCS#12 file and its password, as Windows and OpenSSL export them.
+    let pfx = PemFile::with(
+        pbi_embed_testkit::pkcs12(&certificate, &key, "pfx-pw"),
+        "client-pfx",
+    );
     let with_password = [
         env[0],
         env[1],
-        env[2],
-        ("AZURE_CLIENT_CERTIFICATE_PASSWORD", "pw"),
+        ("AZURE_CLIENT_CERTIFICATE_PATH", pfx.path()),
+        ("AZURE_CLIENT_CERTIFICATE_PASSWORD", "pfx-pw"),
     ];
-    let (code, _, stderr) = mint(&emulator, &["--credential", "certificate"], &with_password);
+    let (code, principal, stderr) = mint(&emulator, &[], &with_password);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(principal.as_deref(), Some(ids.client_id.as_str()));
+    assert_eq!(emulator.requests(Route::EntraToken), 3);
+    let wrong = [
+        with_password[0],
+        with_password[1],
+        with_password[2],
+        ("AZURE_CLIENT_CERTIFICATE_PASSWORD", "guess"),
+    ];
+    let (code, _, stderr) = mint(&emulator, &["--credential", "certificate"], &wrong);
     assert_eq!(code, 2, "{stderr}");
-    assert!(stderr.contains("not supported yet"), "{stderr}");
+    assert!(
+        stderr.contains("password is not the one given") && !stderr.contains("guess"),
+        "{stderr}"
+    );
+    assert_eq!(
+        emulator.requests(Route::EntraToken),
+        3,
+        "nothing sent with a wrong password"
+    );
 
     // A certificate registered on another app: Entra's AADSTS700027, exit 4.
     let (other, other_key) = emulator
         .issue_client_certificate(&ids.outsider_client_id)
         .unwrap();
-    let other_file = PemFile::with(&format!("{other}{other_key}"), "other");
+    let other_file = PemFile::with(format!("{other}{other_key}"), "other");
     let unregistered = [
         env[0],
         env[1],
@@ -291,6 +314,69 @@ fn workload_identity_reads_the_federated_token_file() {
     assert_eq!(code, 4, "{stderr}");
     assert!(
         stderr.contains("federated token file /nonexistent/token"),
+        "{stderr}"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn the_azure_cli_signs_in_when_asked_for() {
+    use pbi_embed_testkit::fake_az::FakeAz;
+    let emulator = Emulator::start().unwrap();
+    let ids = emulator.ids();
+    let token = emulator
+        .issue_access_token(&ids.client_id, Duration::from_secs(3600))
+        .unwrap();
+    let expires_on = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3600;
+    let az = FakeAz::signed_in(&token, expires_on);
+    let path = az.dir().to_str().unwrap().to_owned();
+    let env = [("PATH", path.as_str()), ("AZURE_TENANT_ID", ids.tenant.as_str())];
+    // Never chosen by `auto`.
+    let (code, _, stderr) = mint(&emulator, &[], &env);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(az.last_args().is_empty(), "auto did not run az");
+    let (code, principal, stderr) = mint(&emulator, &["--credential", "azure-cli", "-v"], &env);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(principal.as_deref(), Some(ids.client_id.as_str()));
+    assert_eq!(
+        az.last_args()[4..8],
+        [
+            "--resource",
+            "https://analysis.windows.net/powerbi/api",
+            "--tenant",
+            ids.tenant.as_str()
+        ]
+    );
+    assert_eq!(emulator.requests(Route::EntraToken), 0);
+    assert!(
+        stderr.contains("the Azure CLI") && !stderr.contains(&token),
+        "{stderr}"
+    );
+
+    let signed_out = FakeAz::signed_out();
+    let path = signed_out.dir().to_str().unwrap().to_owned();
+    let (code, _, stderr) = mint(
+        &emulator,
+        &["--credential", "azure-cli"],
+        &[("PATH", path.as_str())],
+    );
+    assert_eq!(code, 4, "{stderr}");
+    assert!(
+        stderr.contains("is not signed in") && stderr.contains("az login"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = mint(
+        &emulator,
+        &["--credential", "azure-cli"],
+        &[("PATH", "/nonexistent")],
+    );
+    assert_eq!(code, 4, "{stderr}");
+    assert!(
+        stderr.contains("was not found") && stderr.contains("install"),
         "{stderr}"
     );
 }

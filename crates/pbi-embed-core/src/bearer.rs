@@ -8,6 +8,7 @@
 
 use std::time::{Duration, SystemTime};
 
+use crate::azure_cli::AzureCli;
 use crate::entra::ClientCredentials;
 use crate::lifetime::{BearerToken, HeldToken};
 use crate::managed_identity::ManagedIdentity;
@@ -26,12 +27,27 @@ pub enum Credential {
     /// The Azure host's managed identity (App Service, Functions, Container Apps, or the
     /// instance metadata service of a VM or AKS node).
     ManagedIdentity(ManagedIdentity),
+    /// Whoever is signed in to the Azure CLI (developer machines): the flow runs `az`
+    /// with [`Action::RunProgram`](crate::driver::Action::RunProgram).
+    AzureCli(AzureCli),
     /// Tokens from the driver's own token source: the flow asks for one with
     /// [`Action::FetchToken`](crate::driver::Action::FetchToken).
     External,
 }
 
 impl Credential {
+    /// What it is, in a few words for logs (never a secret).
+    #[must_use]
+    pub fn describe(&self) -> &'static str {
+        match self {
+            Self::ClientSecret(op) => op.describe(),
+            Self::BearerToken(_) => "a fixed bearer token",
+            Self::ManagedIdentity(_) => "the host's managed identity",
+            Self::AzureCli(_) => "the Azure CLI",
+            Self::External => "the client's token source",
+        }
+    }
+
     /// Whether a new token can be had after Power BI says the current one expired.
     #[must_use]
     pub fn is_renewable(&self) -> bool {

@@ -5,15 +5,18 @@ use std::ffi::OsString;
 use std::fmt;
 use std::time::Duration;
 
+use crate::azure_cli::AzureCli;
 use crate::bearer::Credential;
 use crate::call_error::CallError;
 use crate::client_certificate::ClientCertificate;
 use crate::client_settings::{ClientSettings, env_text, service_principal_from};
 use crate::cloud::Cloud;
+use crate::entra::CertificateFile;
 use crate::entra::ClientCredentials;
+use crate::environment;
 use crate::error::Error;
 use crate::ids::{ClientId, ProfileId, TenantId};
-use crate::managed_identity::{ManagedIdentity, UserAssignedId};
+use crate::managed_identity::ManagedIdentity;
 use crate::retry::RetryPolicy;
 use crate::secret::{AccessToken, ClientSecret};
 use crate::session::Session;
@@ -166,28 +169,103 @@ impl<D: Driver> ClientBuilder<D> {
     }
 
     /// Sign in as the workload identity that `AZURE_TENANT_ID`, `AZURE_CLIENT_ID` and
-    /// `AZURE_FEDERATED_TOKEN_FILE` name (what AKS workload identity sets).
+    /// `AZURE_FEDERATED_TOKEN_FILE` name (what AKS workload identity sets), at the
+    /// `AZURE_AUTHORITY_HOST` if one is set.
     ///
     /// # Errors
     /// When a variable is missing or malformed; the error names it.
     pub fn workload_identity_from_env(self) -> Result<Self, CallError> {
-        let var = |name: &'static str| {
-            env_text(self.env, name)?.ok_or_else(|| Error::invalid_input(name, "is not set"))
-        };
-        let tenant = TenantId::parse(&var("AZURE_TENANT_ID")?)?;
-        let client_id = ClientId::parse(&var("AZURE_CLIENT_ID")?)?;
-        let file = std::path::PathBuf::from(var("AZURE_FEDERATED_TOKEN_FILE")?);
-        Ok(self.workload_identity(tenant, client_id, file))
+        let credential = environment::workload_identity_from(self.env)?;
+        Ok(self.credential(credential).authority_host_from_env()?)
     }
 
     /// Sign in as the service principal named by `AZURE_TENANT_ID`, `AZURE_CLIENT_ID` and
-    /// `AZURE_CLIENT_SECRET`, as Azure's tools name them.
+    /// `AZURE_CLIENT_SECRET`, as Azure's tools name them, at the `AZURE_AUTHORITY_HOST` if
+    /// one is set.
     ///
     /// # Errors
     /// When a variable is missing or malformed; the error names it, never its value.
     pub fn service_principal_from_env(self) -> Result<Self, CallError> {
         let (tenant, client_id, secret) = service_principal_from(self.env)?;
-        Ok(self.service_principal(tenant, client_id, secret))
+        Ok(self
+            .service_principal(tenant, client_id, secret)
+            .authority_host_from_env()?)
+    }
+
+    /// Sign in as a service principal with the certificate in a file (PEM, its key
+    /// possibly encrypted, or PKCS#12), read and loaded at every sign-in so a rotated
+    /// file is picked up.
+    pub fn certificate_file(mut self, tenant: TenantId, client_id: ClientId, file: CertificateFile) -> Self {
+        self.credential = Some(Credential::ClientSecret(
+            ClientCredentials::with_certificate_file(tenant, client_id, file),
+        ));
+        self
+    }
+
+    /// Sign in as the service principal of `AZURE_TENANT_ID` and `AZURE_CLIENT_ID` with
+    /// the certificate file `AZURE_CLIENT_CERTIFICATE_PATH` names (its password in
+    /// `AZURE_CLIENT_CERTIFICATE_PASSWORD`; the chain sent when
+    /// `AZURE_CLIENT_SEND_CERTIFICATE_CHAIN` is `1` or `true`), at the
+    /// `AZURE_AUTHORITY_HOST` if one is set.
+    ///
+    /// # Errors
+    /// When a variable is missing or malformed; the error names it, never the password.
+    pub fn certificate_from_env(self) -> Result<Self, CallError> {
+        let credential = environment::certificate_from(self.env)?;
+        Ok(self.credential(credential).authority_host_from_env()?)
+    }
+
+    /// Sign in with the credential the environment names, in the order Azure's identity
+    /// libraries use: `AZURE_CLIENT_SECRET`, then `AZURE_CLIENT_CERTIFICATE_PATH`, then
+    /// `AZURE_FEDERATED_TOKEN_FILE` (each with `AZURE_TENANT_ID` and `AZURE_CLIENT_ID`),
+    /// then App Service's managed identity (`IDENTITY_ENDPOINT` and `IDENTITY_HEADER`);
+    /// `AZURE_AUTHORITY_HOST` names the sign-in host. A VM's managed identity and the
+    /// Azure CLI are never chosen by themselves: ask with
+    /// [`managed_identity_from_env`](Self::managed_identity_from_env) or
+    /// [`azure_cli_from_env`](Self::azure_cli_from_env).
+    ///
+    /// ```no_run
+    /// # fn demo<D: pbi_embed_core::driver::Driver>(builder: pbi_embed_core::ClientBuilder<D>) -> Result<D, pbi_embed_core::CallError> {
+    /// let client = builder.from_env()?.build()?;
+    /// # Ok(client) }
+    /// ```
+    ///
+    /// # Errors
+    /// When a credential is set but incomplete or malformed (the error names the variable,
+    /// never a secret), or none is set (the error says what to set).
+    pub fn from_env(self) -> Result<Self, CallError> {
+        let credential = environment::credential_from(self.env)?;
+        Ok(self.credential(credential).authority_host_from_env()?)
+    }
+
+    /// Sign in as whoever is signed in to the Azure CLI (developer machines).
+    pub fn azure_cli(mut self, cli: AzureCli) -> Self {
+        self.credential = Some(Credential::AzureCli(cli));
+        self
+    }
+
+    /// Sign in with the Azure CLI, in the tenant `AZURE_TENANT_ID` names (else the CLI's
+    /// own).
+    ///
+    /// # Errors
+    /// When `AZURE_TENANT_ID` is malformed.
+    pub fn azure_cli_from_env(self) -> Result<Self, CallError> {
+        let cli = environment::azure_cli_from(self.env)?;
+        Ok(self.azure_cli(cli))
+    }
+
+    /// The credential given so far, if any (to log which one the environment chose).
+    #[must_use]
+    pub fn chosen_credential(&self) -> Option<&Credential> {
+        self.credential.as_ref()
+    }
+
+    /// Takes `AZURE_AUTHORITY_HOST` as the sign-in host, unless one was given.
+    fn authority_host_from_env(mut self) -> Result<Self, Error> {
+        if self.settings.authority_host.is_none() {
+            self.settings.authority_host = env_text(self.env, "AZURE_AUTHORITY_HOST")?;
+        }
+        Ok(self)
     }
 
     /// Sign in with the Azure host's managed identity.
@@ -205,7 +283,7 @@ impl<D: Driver> ClientBuilder<D> {
     /// # Errors
     /// When a variable is malformed; the error names it, never the header's value.
     pub fn managed_identity_from_env(self) -> Result<Self, CallError> {
-        let identity = managed_identity_from(self.env)?;
+        let identity = environment::managed_identity_from(self.env)?;
         Ok(self.managed_identity(identity))
     }
 
@@ -368,31 +446,6 @@ impl<D: Driver> ClientBuilder<D> {
             http: self.http,
         })
     }
-}
-
-/// The managed identity `env` describes (see [`ClientBuilder::managed_identity_from_env`]).
-///
-/// # Errors
-/// [`Error::InvalidInput`] naming a malformed variable, never quoting `IDENTITY_HEADER`.
-pub fn managed_identity_from(env: EnvReader) -> Result<ManagedIdentity, Error> {
-    let var = |name: &'static str| env_text(env, name);
-    let identity = match (var("IDENTITY_ENDPOINT")?, var("IDENTITY_HEADER")?) {
-        (Some(endpoint), Some(header)) => ManagedIdentity::app_service(&endpoint, header)?,
-        (Some(_), None) => {
-            return Err(Error::invalid_input(
-                "IDENTITY_HEADER",
-                "is not set, though IDENTITY_ENDPOINT is (both come from the App Service host)",
-            ));
-        }
-        (None, _) => match var("AZURE_POD_IDENTITY_AUTHORITY_HOST")? {
-            Some(host) => ManagedIdentity::imds_at(&host)?,
-            None => ManagedIdentity::imds(),
-        },
-    };
-    Ok(match var("AZURE_CLIENT_ID")? {
-        Some(client_id) => identity.user_assigned(UserAssignedId::ClientId(client_id)),
-        None => identity,
-    })
 }
 
 #[cfg(test)]

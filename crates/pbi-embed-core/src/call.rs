@@ -4,6 +4,7 @@
 use std::fmt;
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::azure_cli::{ProgramOutput, ProgramRun};
 use crate::call_error::{BoxError, CallError, TransportError};
 use crate::lifetime::BearerToken;
 use crate::operation::HttpRequest;
@@ -55,6 +56,9 @@ pub enum Action<T> {
     /// [`Event::File`]: a workload identity's federated token, read afresh at every
     /// sign-in (Kubernetes rotates it).
     ReadFile(FileRead),
+    /// Run this program (directly, never through a shell; bounded as it says), then step
+    /// the call with [`Event::Program`]: the Azure CLI, on a developer's machine.
+    RunProgram(ProgramRun),
     /// Sleep this long (a retry's backoff), then step the call with [`Event::Resume`].
     Wait(Duration),
     /// Another call is getting what this one needs (the same embed token, the bearer
@@ -71,6 +75,7 @@ impl<T> fmt::Debug for Action<T> {
             Self::Send(exchange) => f.debug_tuple("Send").field(exchange).finish(),
             Self::FetchToken => f.write_str("FetchToken"),
             Self::ReadFile(file) => f.debug_tuple("ReadFile").field(file).finish(),
+            Self::RunProgram(run) => f.debug_tuple("RunProgram").field(run).finish(),
             Self::Wait(d) => f.debug_tuple("Wait").field(d).finish(),
             Self::Park(d) => f.debug_tuple("Park").field(d).finish(),
             Self::Done(Ok(_)) => f.write_str("Done(Ok(..))"),
@@ -93,6 +98,10 @@ pub enum Event {
     /// The answer to [`Action::ReadFile`]: the file's bytes (at most its `max_bytes`), or
     /// why it could not be read.
     File(Result<Vec<u8>, BoxError>),
+    /// The answer to [`Action::RunProgram`]: what the program did, or why it could not
+    /// run ([`NotFound`](std::io::ErrorKind::NotFound) when it is not installed,
+    /// [`TimedOut`](std::io::ErrorKind::TimedOut) when it was stopped).
+    Program(std::io::Result<ProgramOutput>),
 }
 
 /// A file a call needs read.

@@ -235,6 +235,7 @@ impl CallError {
         match &self.cause {
             Cause::Service(Error::Api(api)) => api.hint(),
             Cause::Service(Error::Entra(entra)) => entra.hint(),
+            Cause::Service(Error::AzureCli(cli)) => cli.hint(),
             Cause::Deadline(_) => Some("the whole call ran out of time; allow a longer deadline"),
             Cause::Transport(t) if t.kind == TransportKind::Timeout => {
                 Some("the server did not answer in time; check the host, or allow a longer time-out")

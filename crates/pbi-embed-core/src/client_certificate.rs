@@ -84,30 +84,98 @@ impl ClientCertificate {
     /// quoting the key: no certificate, no key, a key that is not RSA or not valid, or a
     /// key that does not belong to the certificate.
     pub fn from_pem(certificate_pem: &str, key_pem: &str) -> Result<Self, Error> {
-        let invalid = |reason: &str| Error::invalid_input("certificate", reason.to_owned());
+        Self::from_pem_with_password(certificate_pem, key_pem, None)
+    }
+
+    /// As [`from_pem`](Self::from_pem), with a key that may be encrypted (PKCS#8
+    /// `ENCRYPTED PRIVATE KEY`, PBES2) with `password`.
+    ///
+    /// # Errors
+    /// As [`from_pem`](Self::from_pem); also a wrong or missing password.
+    pub fn from_pem_with_password(
+        certificate_pem: &str,
+        key_pem: &str,
+        password: Option<&str>,
+    ) -> Result<Self, Error> {
         let chain = CertificateDer::pem_slice_iter(certificate_pem.as_bytes())
             .collect::<Result<Vec<_>, _>>()
             .map_err(|_| invalid("holds a CERTIFICATE block that is not valid PEM"))?;
+        let key = if key_pem.contains(ENCRYPTED_BEGIN) {
+            let Some(password) = password else {
+                return Err(invalid(
+                    "has an encrypted private key: give its password (AZURE_CLIENT_CERTIFICATE_PASSWORD)",
+                ));
+            };
+            KeyPair::from_pkcs8(decrypt_pkcs8(key_pem, password)?.as_bytes())
+        } else {
+            match PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
+                .map_err(|_| invalid("holds no PEM private key (PKCS#8 or PKCS#1)"))?
+            {
+                PrivateKeyDer::Pkcs8(der) => KeyPair::from_pkcs8(der.secret_pkcs8_der()),
+                PrivateKeyDer::Pkcs1(der) => KeyPair::from_der(der.secret_pkcs1_der()),
+                _ => {
+                    return Err(invalid(
+                        "has a private key that is not RSA: Entra ID takes RSA keys",
+                    ));
+                }
+            }
+        };
+        Self::from_parts(chain, key)
+    }
+
+    /// A PKCS#12 (PFX) file protected by `password` (empty when it has none): its first
+    /// private key and the certificate chain that goes with it.
+    ///
+    /// # Errors
+    /// As [`from_pem`](Self::from_pem); also a wrong password or a damaged file.
+    pub fn from_pkcs12(der: &[u8], password: &str) -> Result<Self, Error> {
+        use p12_keystore::{KeyStore, Pkcs12ImportPolicy, error::Error as P12};
+        let store =
+            KeyStore::from_pkcs12(der, password, Pkcs12ImportPolicy::Strict).map_err(|e| match e {
+                P12::MacError(_) => invalid("is a PKCS#12 file whose password is not the one given"),
+                P12::UnsupportedEncryptionScheme | P12::UnsupportedMacAlgorithm => invalid(
+                    "is a PKCS#12 file encrypted in a way not supported: export it with AES-256 (or as PEM)",
+                ),
+                _ => invalid("is neither PEM nor a valid PKCS#12 (PFX) file"),
+            })?;
+        let Some((_, chain)) = store.private_key_chain() else {
+            return Err(invalid(
+                "is a PKCS#12 file without a private key and its certificate",
+            ));
+        };
+        let certificates = chain
+            .certs()
+            .iter()
+            .map(|c| CertificateDer::from(c.as_der().to_vec()))
+            .collect();
+        Self::from_parts(certificates, KeyPair::from_pkcs8(chain.key().as_der()))
+    }
+
+    /// A certificate file as Azure's identity libraries read `AZURE_CLIENT_CERTIFICATE_PATH`:
+    /// PEM when it holds `-----BEGIN` (the chain and its key, which `password` may
+    /// decrypt), else PKCS#12.
+    ///
+    /// # Errors
+    /// As [`from_pem_with_password`](Self::from_pem_with_password) or
+    /// [`from_pkcs12`](Self::from_pkcs12).
+    pub fn from_file_contents(contents: &[u8], password: Option<&str>) -> Result<Self, Error> {
+        if contents.windows(10).any(|w| w == b"-----BEGIN") {
+            let text = std::str::from_utf8(contents).map_err(|_| invalid("is PEM that is not UTF-8 text"))?;
+            Self::from_pem_with_password(text, text, password)
+        } else {
+            Self::from_pkcs12(contents, password.unwrap_or(""))
+        }
+    }
+
+    fn from_parts(
+        chain: Vec<CertificateDer<'static>>,
+        key: Result<KeyPair, aws_lc_rs::error::KeyRejected>,
+    ) -> Result<Self, Error> {
         let Some(leaf) = chain.first().cloned() else {
             return Err(invalid("holds no PEM CERTIFICATE block"));
         };
-        if key_pem.contains("ENCRYPTED PRIVATE KEY") {
-            return Err(invalid(
-                "has an encrypted private key, which is not supported: export it unencrypted (PKCS#8)",
-            ));
-        }
-        let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
-            .map_err(|_| invalid("holds no PEM private key (PKCS#8 or PKCS#1)"))?;
-        let key = match &key {
-            PrivateKeyDer::Pkcs8(der) => KeyPair::from_pkcs8(der.secret_pkcs8_der()),
-            PrivateKeyDer::Pkcs1(der) => KeyPair::from_der(der.secret_pkcs1_der()),
-            _ => {
-                return Err(invalid(
-                    "has a private key that is not RSA: Entra ID takes RSA keys",
-                ));
-            }
-        }
-        .map_err(|_| invalid("has a private key that is not a valid RSA key of 2048 bits or more"))?;
+        let key =
+            key.map_err(|_| invalid("has a private key that is not a valid RSA key of 2048 bits or more"))?;
         let certificate = Self {
             sha1: URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA1_FOR_LEGACY_USE_ONLY, &leaf)),
             sha256: URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, &leaf)),
@@ -221,6 +289,48 @@ impl ClientCertificate {
     }
 }
 
+/// The PEM label of an encrypted PKCS#8 key.
+const ENCRYPTED_BEGIN: &str = "-----BEGIN ENCRYPTED PRIVATE KEY-----";
+/// The most PBKDF2 iterations (or scrypt cost) accepted: a file cannot make signing in hang.
+const MAX_KDF_COST: u64 = 1_000_000;
+
+fn invalid(reason: &str) -> Error {
+    Error::invalid_input("certificate", reason.to_owned())
+}
+
+/// The PKCS#8 key in the `ENCRYPTED PRIVATE KEY` block of `pem`, decrypted.
+fn decrypt_pkcs8(pem: &str, password: &str) -> Result<pkcs8::SecretDocument, Error> {
+    use pkcs8::der::Decode as _;
+    use pkcs8::pkcs5::{EncryptionScheme, pbes2::Kdf};
+    const END: &str = "-----END ENCRYPTED PRIVATE KEY-----";
+    // The block's base64 body (der's own PEM reader cannot decode this structure).
+    let body = pem
+        .split_once(ENCRYPTED_BEGIN)
+        .and_then(|(_, rest)| rest.split_once(END));
+    let der = body.and_then(|(body, _)| {
+        let text: String = body.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+        STANDARD.decode(text).ok()
+    });
+    let info = der
+        .and_then(|der| pkcs8::EncryptedPrivateKeyInfoOwned::from_der(&der).ok())
+        .ok_or_else(|| invalid("has an ENCRYPTED PRIVATE KEY block that is not valid"))?;
+    let affordable = match &info.encryption_algorithm {
+        EncryptionScheme::Pbes2(parameters) => match &parameters.kdf {
+            Kdf::Pbkdf2(kdf) => u64::from(kdf.iteration_count) <= MAX_KDF_COST,
+            Kdf::Scrypt(kdf) => kdf.cost_parameter <= MAX_KDF_COST && kdf.block_size <= 16,
+            _ => false,
+        },
+        _ => false,
+    };
+    if !affordable {
+        return Err(invalid(
+            "has a private key encrypted in a way not supported (PBES2 with PBKDF2 or scrypt of bounded cost is)",
+        ));
+    }
+    info.decrypt(password)
+        .map_err(|_| invalid("has an encrypted private key that the password given does not decrypt"))
+}
+
 /// The verification algorithm matching `algorithm`.
 fn verifier(algorithm: AssertionAlgorithm) -> &'static dyn rustls_pki_types::SignatureVerificationAlgorithm {
     match algorithm {
@@ -321,5 +431,68 @@ mod tests {
             .to_string();
         assert!(error.contains("does not belong"), "{error}");
         assert!(!error.contains("PRIVATE"), "{error}");
+    }
+
+    #[test]
+    fn pkcs12_files_and_encrypted_keys_load_with_their_password() {
+        let plain = ClientCertificate::from_pem(TEST_CERTIFICATE, TEST_KEY).unwrap();
+        let same = |loaded: Result<ClientCertificate, Error>, what: &str| {
+            let loaded = loaded.unwrap_or_else(|e| panic!("{what}: {e}"));
+            assert_eq!(loaded.thumbprint_sha256(), plain.thumbprint_sha256(), "{what}");
+        };
+        let pfx = include_bytes!("../tests/data/test-certificate.pfx");
+        let legacy = include_bytes!("../tests/data/test-certificate-legacy.pfx");
+        let no_password = include_bytes!("../tests/data/test-certificate-nopass.pfx");
+        same(ClientCertificate::from_pkcs12(pfx, "pfx-password"), "AES-256 PFX");
+        same(
+            ClientCertificate::from_pkcs12(legacy, "pfx-password"),
+            "3DES/RC2 PFX",
+        );
+        same(
+            ClientCertificate::from_file_contents(pfx, Some("pfx-password")),
+            "PFX file",
+        );
+        same(
+            ClientCertificate::from_file_contents(no_password, None),
+            "PFX without a password",
+        );
+        let encrypted = format!(
+            "{TEST_CERTIFICATE}{}",
+            include_str!("../tests/data/test-key-encrypted.pem")
+        );
+        same(
+            ClientCertificate::from_file_contents(encrypted.as_bytes(), Some("key-password")),
+            "encrypted PKCS#8",
+        );
+
+        let refused = |loaded: Result<ClientCertificate, Error>, want: &str| {
+            let error = loaded.map(drop).unwrap_err().to_string();
+            assert!(error.contains(want), "{want}: {error}");
+            assert!(!error.contains("password\""), "{error}");
+        };
+        refused(
+            ClientCertificate::from_pkcs12(pfx, "wrong"),
+            "password is not the one given",
+        );
+        refused(
+            ClientCertificate::from_file_contents(pfx, None),
+            "password is not the one given",
+        );
+        refused(
+            ClientCertificate::from_file_contents(encrypted.as_bytes(), None),
+            "give its password",
+        );
+        refused(
+            ClientCertificate::from_file_contents(encrypted.as_bytes(), Some("wrong")),
+            "does not decrypt",
+        );
+        refused(
+            ClientCertificate::from_file_contents(b"\x30\x03junk", None),
+            "neither PEM nor",
+        );
+        refused(
+            ClientCertificate::from_file_contents(&pfx[..pfx.len() / 2], Some("pfx-password")),
+            "PKCS#12",
+        );
     }
 }

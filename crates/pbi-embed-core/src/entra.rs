@@ -55,8 +55,76 @@ pub struct ClientCredentials {
 enum Proof {
     Secret(ClientSecret),
     Certificate(ClientCertificate),
+    /// A certificate file, read (and loaded) at every sign-in.
+    CertificateFile(CertificateFile),
     /// A workload identity: the token in this file is the assertion.
     FederatedTokenFile(std::path::PathBuf),
+}
+
+/// The largest federated token read.
+const MAX_FEDERATED_TOKEN_BYTES: u64 = 64 * 1024;
+/// The largest certificate file read (a PFX with a long chain is a few kilobytes).
+const MAX_CERTIFICATE_FILE_BYTES: u64 = 1024 * 1024;
+
+/// A client certificate in a file (`AZURE_CLIENT_CERTIFICATE_PATH`): PEM (the chain and
+/// its key, which may be encrypted) or PKCS#12/PFX. The driver reads it at every sign-in,
+/// so a certificate rotated on disk (a Key Vault secret mounted in a pod) is picked up
+/// without a restart. Debug never shows the password.
+#[derive(Clone)]
+#[must_use]
+pub struct CertificateFile {
+    path: std::path::PathBuf,
+    password: Option<ClientSecret>,
+    send_chain: bool,
+}
+
+impl std::fmt::Debug for CertificateFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CertificateFile")
+            .field("path", &self.path)
+            .field("password", &self.password.is_some())
+            .field("send_chain", &self.send_chain)
+            .finish()
+    }
+}
+
+impl CertificateFile {
+    /// The file at `path`, without a password.
+    pub fn new(path: impl Into<std::path::PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            password: None,
+            send_chain: false,
+        }
+    }
+
+    /// The password of the PFX file or the encrypted key (`AZURE_CLIENT_CERTIFICATE_PASSWORD`).
+    pub fn password(mut self, password: ClientSecret) -> Self {
+        self.password = Some(password);
+        self
+    }
+
+    /// Sends the chain in `x5c`, for subject name and issuer authentication
+    /// (`AZURE_CLIENT_SEND_CERTIFICATE_CHAIN`).
+    pub fn send_chain(mut self, on: bool) -> Self {
+        self.send_chain = on;
+        self
+    }
+
+    /// The file.
+    #[must_use]
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
+    /// The certificate in `contents` (what the file holds).
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] as [`ClientCertificate::from_file_contents`] says.
+    pub fn load(&self, contents: &[u8]) -> Result<ClientCertificate, Error> {
+        let password = self.password.as_ref().map(ClientSecret::secret);
+        Ok(ClientCertificate::from_file_contents(contents, password)?.send_chain(self.send_chain))
+    }
 }
 
 impl ClientCredentials {
@@ -98,12 +166,83 @@ impl ClientCredentials {
         }
     }
 
+    /// Credentials of a service principal with a client certificate in a file, read and
+    /// loaded at every sign-in ([`Action::ReadFile`](crate::driver::Action::ReadFile)).
+    pub fn with_certificate_file(tenant: TenantId, client_id: ClientId, file: CertificateFile) -> Self {
+        Self {
+            cloud: Cloud::Public,
+            tenant,
+            client_id,
+            proof: Proof::CertificateFile(file),
+        }
+    }
+
+    /// How it proves who it is, in a few words for logs (never the secret).
+    #[must_use]
+    pub fn describe(&self) -> &'static str {
+        match self.proof {
+            Proof::Secret(_) => "a service principal with a client secret",
+            Proof::Certificate(_) => "a service principal with a client certificate",
+            Proof::CertificateFile(_) => "a service principal with a certificate file",
+            Proof::FederatedTokenFile(_) => "a workload identity (federated token file)",
+        }
+    }
+
     /// The federated token file, for a workload identity.
     #[must_use]
     pub fn federated_token_file(&self) -> Option<&std::path::Path> {
         match &self.proof {
             Proof::FederatedTokenFile(path) => Some(path),
             _ => None,
+        }
+    }
+
+    /// The file a sign-in reads first, what it holds, and the most bytes it may have:
+    /// a workload identity's federated token, or a certificate file.
+    #[must_use]
+    pub fn file_to_read(&self) -> Option<(&std::path::Path, &'static str, u64)> {
+        match &self.proof {
+            Proof::FederatedTokenFile(path) => Some((path, "federated token", MAX_FEDERATED_TOKEN_BYTES)),
+            Proof::CertificateFile(file) => Some((&file.path, "certificate", MAX_CERTIFICATE_FILE_BYTES)),
+            Proof::Secret(_) | Proof::Certificate(_) => None,
+        }
+    }
+
+    /// The sign-in request at `now` from the contents of [`file_to_read`](Self::file_to_read):
+    /// the federated token as the assertion (as the file holds it, as Azure's libraries
+    /// use it), or an assertion signed with the certificate the file holds.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`]: an empty or non-UTF-8 token, an unusable certificate
+    /// file (never quoting it), or no file to read.
+    pub fn to_http_from_file(
+        &self,
+        contents: &[u8],
+        now: SystemTime,
+        jti: &str,
+    ) -> Result<HttpRequest, Error> {
+        match &self.proof {
+            Proof::FederatedTokenFile(_) => {
+                let token = std::str::from_utf8(contents)
+                    .map_err(|_| Error::invalid_input("AZURE_FEDERATED_TOKEN_FILE", "is not UTF-8 text"))?;
+                if token.trim().is_empty() {
+                    return Err(Error::invalid_input("AZURE_FEDERATED_TOKEN_FILE", "is empty"));
+                }
+                self.to_http_with_assertion(token)
+            }
+            Proof::CertificateFile(file) => {
+                let certificate = file.load(contents)?;
+                self.to_http_with_assertion(&certificate.assertion(
+                    self.client_id.as_str(),
+                    &self.token_endpoint(),
+                    now,
+                    jti,
+                )?)
+            }
+            Proof::Secret(_) | Proof::Certificate(_) => Err(Error::invalid_input(
+                "credential",
+                "signs in without a file: use to_http_at",
+            )),
         }
     }
 
@@ -147,10 +286,10 @@ impl ClientCredentials {
                     form.append_pair("client_assertion_type", CLIENT_ASSERTION_TYPE)
                         .append_pair("client_assertion", &assertion);
                 }
-                Proof::FederatedTokenFile(_) => {
+                Proof::FederatedTokenFile(_) | Proof::CertificateFile(_) => {
                     return Err(Error::invalid_input(
-                        "federatedTokenFile",
-                        "the assertion is the file's token: use to_http_with_assertion",
+                        "credential",
+                        "signs in with a file's contents: use to_http_from_file",
                     ));
                 }
             }
@@ -208,9 +347,9 @@ impl Operation for ClientCredentials {
     fn to_http(&self) -> Result<HttpRequest, Error> {
         match self.proof {
             Proof::Secret(_) => self.to_http_at(SystemTime::UNIX_EPOCH, ""),
-            Proof::FederatedTokenFile(_) => Err(Error::invalid_input(
-                "federatedTokenFile",
-                "the assertion is the file's token: use to_http_with_assertion",
+            Proof::FederatedTokenFile(_) | Proof::CertificateFile(_) => Err(Error::invalid_input(
+                "credential",
+                "signs in with a file's contents: use to_http_from_file",
             )),
             Proof::Certificate(_) => Err(Error::invalid_input(
                 "certificate",

@@ -106,6 +106,9 @@ pub enum Error {
     /// A response could not be read as the API documents it. The request was sent.
     #[error("{0}")]
     Decode(Box<DecodeError>),
+    /// The Azure CLI gave no token (missing, not signed in, failed, too slow).
+    #[error("{0}")]
+    AzureCli(Box<crate::azure_cli::AzureCliError>),
     /// The RLS pre-flight found that the identities do not suit a dataset. No embed
     /// token was minted (the item's metadata may have been read).
     #[error("row-level security check failed for dataset {dataset}: it {reason} (no token was minted)")]
@@ -135,6 +138,7 @@ impl Error {
             Self::Entra(e) => e.kind(),
             Self::Decode(_) => ErrorKind::UnreadableResponse,
             Self::RlsPreflight { .. } => ErrorKind::RlsIdentity,
+            Self::AzureCli(_) => ErrorKind::SignIn,
         }
     }
 
@@ -142,7 +146,7 @@ impl Error {
     #[must_use]
     pub fn status(&self) -> Option<StatusCode> {
         match self {
-            Self::InvalidInput { .. } | Self::RlsPreflight { .. } => None,
+            Self::InvalidInput { .. } | Self::RlsPreflight { .. } | Self::AzureCli(_) => None,
             Self::Api(e) => Some(e.status),
             Self::Entra(e) => Some(e.status),
             Self::Decode(e) => Some(e.status),
@@ -177,7 +181,7 @@ impl Error {
             Self::Api(e) => e.request_id(),
             Self::Entra(e) => e.request_id(),
             Self::Decode(e) => e.request_id(),
-            Self::InvalidInput { .. } | Self::RlsPreflight { .. } => None,
+            Self::InvalidInput { .. } | Self::RlsPreflight { .. } | Self::AzureCli(_) => None,
         }
     }
 

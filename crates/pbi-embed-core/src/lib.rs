@@ -116,6 +116,7 @@ pub use http;
 #[doc(hidden)]
 #[path = "fuzz_harness.rs"]
 pub mod __fuzz;
+mod azure_cli;
 mod bearer;
 mod builder;
 mod cache;
@@ -128,6 +129,7 @@ mod connect_settings;
 mod embed_config;
 mod embed_token;
 mod entra;
+mod environment;
 mod error;
 mod generate_token;
 mod identity;
@@ -145,6 +147,7 @@ mod session;
 mod shared;
 mod token_request;
 
+pub use azure_cli::{AZURE_CLI_TIMEOUT, AzureCli, AzureCliError, AzureCliFailure};
 pub use builder::ClientBuilder;
 pub use call_error::{CallError, TransportKind};
 pub use client_certificate::{AssertionAlgorithm, CLIENT_ASSERTION_TYPE, ClientCertificate};
@@ -155,7 +158,7 @@ pub use embed_config::{
     EmbedConfig, EmbedItem, EmbedKind, EmbedRequest, QnaMode, TOKEN_TYPE_EMBED, check_rls,
 };
 pub use embed_token::EmbedToken;
-pub use entra::{ClientCredentials, EntraToken};
+pub use entra::{CertificateFile, ClientCredentials, EntraToken};
 pub use error::{
     ApiError, BODY_SNIPPET_BYTES, DecodeError, EntraError, Error, ErrorKind, PbiError, PbiErrorDetail,
 };
@@ -218,6 +221,9 @@ pub mod driver {
     //! - [`Action::FetchToken`]: ask the driver's token source; step with [`Event::Token`].
     //! - [`Action::ReadFile`]: read the file (at most its `max_bytes`: a workload
     //!   identity's federated token); step with [`Event::File`].
+    //! - [`Action::RunProgram`]: run the program directly (never through a shell), stdin
+    //!   closed, killed after its time-out, at most its `max_output_bytes` of output read
+    //!   (the Azure CLI); step with [`Event::Program`].
     //! - [`Action::Wait`]: sleep, then step with [`Event::Resume`].
     //! - [`Action::Park`]: another call fetches what this one needs; wait until the
     //!   session wakes parked calls (at most the given time), then step with
@@ -250,13 +256,17 @@ pub mod driver {
     //! # Ok::<(), Box<dyn std::error::Error>>(())
     //! ```
 
+    pub use crate::azure_cli::{ProgramOutput, ProgramRun};
     pub use crate::bearer::Credential;
-    pub use crate::builder::{ClientParts, Driver, EnvReader, managed_identity_from};
+    pub use crate::builder::{ClientParts, Driver, EnvReader};
     pub use crate::cache::{CacheKey, EmbedTokenCache};
     pub use crate::call::{Action, Call, Event, Exchange, FileRead, Now};
     pub use crate::call_error::{BoxError, TransportError};
     pub use crate::client_settings::{env_text, service_principal_from};
     pub use crate::entra::parse_token_response;
+    pub use crate::environment::{
+        azure_cli_from, certificate_from, credential_from, managed_identity_from, workload_identity_from,
+    };
     pub use crate::response::{api_error, request_id};
     pub use crate::session::Session;
     pub use crate::shared::{

@@ -11,6 +11,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::azure_cli::{ProgramOutput, ProgramRun};
 use crate::bearer::{BearerNeed, BearerState, Credential};
 use crate::cache::{CacheKey, EmbedTokenCache, MetadataCache};
 use crate::call::{Action, Call, Event, Exchange, FileRead, Now};
@@ -88,6 +89,8 @@ enum SignInState {
     Fetching,
     /// Reading a workload identity's token file.
     Reading,
+    /// Running the Azure CLI.
+    Running,
 }
 
 /// What advancing a job gave.
@@ -103,12 +106,10 @@ enum Io {
     Send(Exchange),
     FetchToken,
     ReadFile(FileRead),
+    RunProgram(ProgramRun),
     Wait(Duration),
     Park(Duration),
 }
-
-/// The largest federated token read.
-const MAX_ASSERTION_BYTES: u64 = 64 * 1024;
 
 impl Session {
     /// A session for `credential` with `settings`.
@@ -131,6 +132,7 @@ impl Session {
                 (Credential::ManagedIdentity(identity), BearerState::default())
             }
             Credential::External => (Credential::External, BearerState::default()),
+            Credential::AzureCli(cli) => (Credential::AzureCli(cli), BearerState::default()),
         };
         Ok(Self {
             api_base: ApiBase::of(&cloud)?,
@@ -268,7 +270,8 @@ impl Session {
             Event::Resume => Progress::Continue,
             Event::Response(response) => self.on_response(call, response, now, random),
             Event::Token(token) => self.on_token(call, token, now),
-            Event::File(file) => self.on_file(call, file, now),
+            Event::File(file) => self.on_file(call, file, now, ticket),
+            Event::Program(ran) => self.on_program(call, ran, now),
         };
         loop {
             match progress {
@@ -362,7 +365,9 @@ impl Session {
                     BearerNeed::Use(held) => self.send(job, held, last, remaining),
                     BearerNeed::Wait => Progress::Io(Io::Park(remaining)),
                     BearerNeed::Renew => match &self.credential {
-                        Credential::ClientSecret(_) | Credential::ManagedIdentity(_) => {
+                        Credential::ClientSecret(_)
+                        | Credential::ManagedIdentity(_)
+                        | Credential::AzureCli(_) => {
                             job.phase = Phase::SignIn(SignIn {
                                 retry: RetryState::new(self.settings.retry),
                                 state: SignInState::Ready,
@@ -391,10 +396,20 @@ impl Session {
             }
             Phase::SignIn(sign_in) => {
                 let ready = matches!(sign_in.state, SignInState::Ready);
-                // A workload identity's assertion is its token file's: read it first.
-                if let (true, Some(file)) = (ready, self.federated_token_file()) {
+                // A federated token or a certificate file: read it first, at every sign-in.
+                if let (true, Some((file, _, max))) = (ready, self.file_to_read()) {
                     sign_in.state = SignInState::Reading;
-                    return Progress::Io(Io::ReadFile(FileRead::new(file, MAX_ASSERTION_BYTES + 1)));
+                    // One byte more than is accepted, so a longer file is told apart.
+                    return Progress::Io(Io::ReadFile(FileRead::new(file, max + 1)));
+                }
+                if let (true, Credential::AzureCli(cli)) = (ready, &self.credential) {
+                    return match cli.to_run(self.cloud.resource(), remaining) {
+                        Ok(run) => {
+                            sign_in.state = SignInState::Running;
+                            Progress::Io(Io::RunProgram(run))
+                        }
+                        Err(error) => self.renewal_failed(job, error.into(), last, now, remaining),
+                    };
                 }
                 match (ready, self.sign_in_request(now.wall, ticket)) {
                     (true, Some((operation, host, request))) => {
@@ -441,16 +456,22 @@ impl Session {
         }))
     }
 
-    /// The federated token file of a workload identity.
-    fn federated_token_file(&self) -> Option<&std::path::Path> {
+    /// The file a sign-in reads first (a federated token, a certificate file).
+    fn file_to_read(&self) -> Option<(&std::path::Path, &'static str, u64)> {
         match &self.credential {
-            Credential::ClientSecret(op) => op.federated_token_file(),
+            Credential::ClientSecret(op) => op.file_to_read(),
             _ => None,
         }
     }
 
-    /// The token file's contents arrived: sign in with them as the assertion.
-    fn on_file<T>(&mut self, call: &mut Call<'_, T>, file: Result<Vec<u8>, BoxError>, now: Now) -> Progress {
+    /// The sign-in's file arrived: sign in with what it holds.
+    fn on_file<T>(
+        &mut self,
+        call: &mut Call<'_, T>,
+        file: Result<Vec<u8>, BoxError>,
+        now: Now,
+        ticket: u64,
+    ) -> Progress {
         let remaining = remaining(call.deadline, now.instant);
         let Some(job) = call.job.as_mut() else {
             return Progress::Answer(Answer::Failed(misuse(
@@ -463,38 +484,21 @@ impl Session {
                 ..
             }),
             Credential::ClientSecret(op),
-        ) = (&job.phase, &self.credential)
+            Some((path, what, max)),
+        ) = (&job.phase, &self.credential, self.file_to_read())
         else {
             return Progress::Answer(Answer::Failed(misuse(
                 "handed a file to a call that asked for none",
             )));
         };
-        let read = file.and_then(|bytes| {
-            if bytes.len() > MAX_ASSERTION_BYTES as usize {
-                return Err(
-                    format!("the federated token file is larger than {MAX_ASSERTION_BYTES} bytes").into(),
-                );
-            }
-            // Used as the file holds it, as Azure's libraries do.
-            String::from_utf8(bytes).map_err(|_| "the federated token file is not UTF-8 text".into())
+        let read = file.and_then(|bytes| match bytes.len() as u64 > max {
+            true => Err(format!("it is larger than {max} bytes").into()),
+            false => Ok(bytes),
         });
-        let assertion = match read {
-            Ok(text) if !text.trim().is_empty() => text,
-            Ok(_) => {
-                return self.renewal_failed(
-                    job,
-                    CallError::token_source("the federated token file is empty".into()),
-                    &mut call.last,
-                    now,
-                    remaining,
-                );
-            }
+        let contents = match read {
+            Ok(contents) => contents,
             Err(error) => {
-                let path = op
-                    .federated_token_file()
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_default();
-                let error = format!("the federated token file {path} could not be read: {error}");
+                let error = format!("the {what} file {} could not be read: {error}", path.display());
                 return self.renewal_failed(
                     job,
                     CallError::token_source(error.into()),
@@ -504,7 +508,10 @@ impl Session {
                 );
             }
         };
-        let (operation, request) = (op.name(), op.to_http_with_assertion(&assertion));
+        let (operation, request) = (
+            op.name(),
+            op.to_http_from_file(&contents, now.wall, &jti(now.wall, ticket)),
+        );
         self.send_sign_in(
             job,
             operation,
@@ -686,6 +693,38 @@ impl Session {
         }
     }
 
+    /// The Azure CLI ran: its token, or why there is none (not retried: the CLI's own
+    /// sign-in is not transient).
+    fn on_program<T>(
+        &mut self,
+        call: &mut Call<'_, T>,
+        ran: std::io::Result<ProgramOutput>,
+        now: Now,
+    ) -> Progress {
+        let remaining = remaining(call.deadline, now.instant);
+        let Some(job) = call.job.as_mut() else {
+            return Progress::Answer(Answer::Failed(misuse(
+                "handed a program's output to a call that ran none",
+            )));
+        };
+        let (
+            Phase::SignIn(SignIn {
+                state: SignInState::Running,
+                ..
+            }),
+            Credential::AzureCli(cli),
+        ) = (&job.phase, &self.credential)
+        else {
+            return Progress::Answer(Answer::Failed(misuse(
+                "handed a program's output to a call that ran none",
+            )));
+        };
+        match cli.from_output(ran, now.wall) {
+            Ok(token) => self.renewed(job, token, &mut call.last, now, remaining),
+            Err(error) => self.renewal_failed(job, error.into(), &mut call.last, now, remaining),
+        }
+    }
+
     /// A renewal gave `token`: the renewing call goes on with it at once, even when it
     /// is already inside the renewal margin (a managed identity may hand out a token
     /// close to its expiry): checking its freshness again would renew again, in a loop.
@@ -791,6 +830,7 @@ impl Session {
             Io::Send(exchange) => Action::Send(exchange),
             Io::FetchToken => Action::FetchToken,
             Io::ReadFile(file) => Action::ReadFile(file),
+            Io::RunProgram(run) => Action::RunProgram(run),
             Io::Wait(delay) => Action::Wait(delay),
             Io::Park(most) => Action::Park(most),
         }
@@ -803,20 +843,16 @@ impl Session {
         now: SystemTime,
         ticket: u64,
     ) -> Option<(&'static str, Host, Result<HttpRequest, Error>)> {
-        // A client assertion's unique id: the time to the nanosecond and the call's
-        // ticket (unique in the session).
-        let nanos = now
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let jti = format!("{nanos:x}-{ticket:x}");
         match &self.credential {
-            Credential::ClientSecret(op) => Some((op.name(), Host::Authority, op.to_http_at(now, &jti))),
+            Credential::ClientSecret(op) => {
+                Some((op.name(), Host::Authority, op.to_http_at(now, &jti(now, ticket))))
+            }
             Credential::ManagedIdentity(identity) => Some((
                 identity.operation(),
                 Host::Identity,
                 identity.to_http(self.cloud.resource()),
             )),
-            Credential::BearerToken(_) | Credential::External => None,
+            Credential::BearerToken(_) | Credential::External | Credential::AzureCli(_) => None,
         }
     }
 
@@ -833,6 +869,15 @@ impl Session {
             host: host_of(base).to_owned(),
         })
     }
+}
+
+/// A client assertion's unique id: the time to the nanosecond and the call's ticket
+/// (unique in the session).
+fn jti(now: SystemTime, ticket: u64) -> String {
+    let nanos = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{nanos:x}-{ticket:x}")
 }
 
 /// `api.powerbi.com` of `https://api.powerbi.com/base`.

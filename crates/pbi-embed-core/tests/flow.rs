@@ -85,6 +85,7 @@ impl Sim {
                 Action::Park(_) => panic!("parked with no other call under way"),
                 Action::FetchToken => panic!("no token source here"),
                 Action::ReadFile(file) => panic!("no file here: {}", file.path().display()),
+                Action::RunProgram(run) => panic!("no program here: {run:?}"),
             };
         }
     }
@@ -873,4 +874,77 @@ fn a_workload_identity_reads_its_token_file_at_every_sign_in() {
         source.contains("federated token file /missing could not be read"),
         "{source}"
     );
+}
+
+#[test]
+fn the_azure_cli_runs_once_per_token_and_its_refusal_is_not_retried() {
+    let cli = pbi_embed_core::AzureCli::new().tenant(TenantId::parse("contoso.onmicrosoft.com").unwrap());
+    let mut sim = Sim::with(ClientSettings::default(), Credential::AzureCli(cli));
+    let runs = std::cell::Cell::new(0);
+    let answer_with = |sim: &mut Sim, stdout: String, status: i32| {
+        let request = report();
+        let mut call = Call::embed_token(&request);
+        let mut event = Event::Resume;
+        let mut sent = Vec::new();
+        loop {
+            event = match sim.step(&mut call, event) {
+                Action::RunProgram(run) => {
+                    runs.set(runs.get() + 1);
+                    assert_eq!(run.program(), std::path::Path::new("az"));
+                    assert_eq!(
+                        run.args()[4..],
+                        [
+                            "--resource",
+                            "https://analysis.windows.net/powerbi/api",
+                            "--tenant",
+                            "contoso.onmicrosoft.com"
+                        ]
+                    );
+                    let stderr = if status == 0 {
+                        ""
+                    } else {
+                        "ERROR: Please run 'az login' to setup account."
+                    };
+                    Event::Program(Ok(pbi_embed_core::driver::ProgramOutput::new(
+                        Some(status),
+                        stdout.clone().into_bytes(),
+                        stderr.into(),
+                    )))
+                }
+                Action::Send(exchange) => {
+                    let auth = exchange.request().headers()["authorization"]
+                        .to_str()
+                        .unwrap()
+                        .to_owned();
+                    sent.push(auth);
+                    Event::Response(minted(sim.now, 3600, "embed"))
+                }
+                Action::Done(result) => return (result.map(drop), sent),
+                other => panic!("unexpected {other:?}"),
+            };
+        }
+    };
+    let epoch = |now: Now| now.wall.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs();
+    let stdout = format!(
+        r#"{{"accessToken":"eyJ.cli","expires_on":{}}}"#,
+        epoch(sim.now) + 3600
+    );
+    let (result, sent) = answer_with(&mut sim, stdout.clone(), 0);
+    result.unwrap();
+    assert_eq!(sent, ["Bearer eyJ.cli"]);
+    sim.session.clear_caches();
+    let (result, sent) = answer_with(&mut sim, stdout, 0);
+    result.unwrap();
+    assert_eq!(sent, ["Bearer eyJ.cli"]);
+    assert_eq!(runs.get(), 1, "the CLI's token is held until its renewal margin");
+    // After expiry the CLI runs again; signed out, the call fails at once (no retry).
+    sim.advance(Duration::from_secs(3600));
+    sim.session.clear_caches();
+    let (result, sent) = answer_with(&mut sim, String::new(), 1);
+    let error = result.unwrap_err();
+    assert_eq!(runs.get(), 2);
+    assert!(sent.is_empty(), "nothing reached Power BI");
+    assert_eq!(error.kind(), ErrorKind::SignIn);
+    assert!(error.to_string().contains("is not signed in"), "{error}");
+    assert!(error.hint().unwrap().contains("az login"));
 }

@@ -6,7 +6,7 @@ use std::time::{Instant, SystemTime};
 
 use pbi_embed_core::driver::{
     Action, AsyncTokenSource, BoxedTokenSource, Call, ClientParts, Driver, Event, Exchange, Now,
-    SharedSession, TransportError, request_id,
+    ProgramOutput, ProgramRun, SharedSession, TransportError, request_id,
 };
 use pbi_embed_core::{
     ApiRequest, BearerToken, CallError, ConnectSettings, EmbedConfig, EmbedRequest, EmbedToken, Error,
@@ -157,6 +157,7 @@ impl Client {
                         })
                         .map_err(Into::into),
                 ),
+                Action::RunProgram(run) => Event::Program(run_program(&run).await),
                 Action::Wait(delay) => {
                     tracing::info!(delay_ms = delay.as_millis(), "waiting to retry");
                     tokio::time::sleep(delay).await;
@@ -284,4 +285,33 @@ fn connect(
         )
         .into())
     }
+}
+
+/// Runs a program as the call asks (the Azure CLI): no shell, stdin closed, each output
+/// read to its cap, killed when its time-out passes (or the call is dropped).
+async fn run_program(run: &ProgramRun) -> std::io::Result<ProgramOutput> {
+    use std::process::Stdio;
+    use tokio::io::AsyncReadExt as _;
+    let mut child = tokio::process::Command::new(run.program())
+        .args(run.args())
+        .envs(run.env().iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+    let limit = run.max_output_bytes();
+    let ran = async {
+        if let (Some(out), Some(err)) = (child.stdout.take(), child.stderr.take()) {
+            let (mut out, mut err) = (out.take(limit), err.take(limit));
+            tokio::try_join!(out.read_to_end(&mut stdout), err.read_to_end(&mut stderr))?;
+        }
+        child.wait().await
+    };
+    let Ok(status) = tokio::time::timeout(run.timeout(), ran).await else {
+        let _ = child.kill().await;
+        return Err(std::io::ErrorKind::TimedOut.into());
+    };
+    Ok(ProgramOutput::new(status?.code(), stdout, stderr))
 }

@@ -118,7 +118,8 @@ macro_rules! conformance_tests {
             the_service_principal_from_the_environment, tls_with_an_extra_root,
             tls_through_a_connect_proxy, certificates_that_do_not_verify, the_platform_verifier,
             every_embed_type, managed_identity_signs_in, certificate_signs_in,
-            workload_identity_signs_in);
+            workload_identity_signs_in, azure_cli_signs_in,
+            certificate_files_are_read_at_every_sign_in);
     };
     (@each $harness:expr; $($check:ident),*) => {
         $(
@@ -1154,8 +1155,36 @@ pub fn secret_hygiene_suite(harness: &impl Harness) -> (Vec<String>, Vec<String>
     let (right, wrong_header) = (managed(&identity_header), managed(WRONG_IDENTITY_HEADER));
     record(harness.mint(&right, &report(&ids)));
     record(harness.mint(&wrong_header, &report(&ids)));
+    // A PKCS#12 certificate file, with its password and with a wrong one.
+    let (certificate, key) = emulator
+        .issue_client_certificate(&ids.raw.client_id)
+        .unwrap_or_else(|| panic!("the emulator's principal"));
+    let key_line = key.lines().nth(1).unwrap_or_default().to_owned();
+    let pfx_path = std::env::temp_dir().join(format!(
+        "pbi-embed-hygiene-{}-{}.pfx",
+        std::process::id(),
+        emulator.addr().port()
+    ));
+    std::fs::write(&pfx_path, crate::pkcs12(&certificate, &key, PFX_PASSWORD))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut file_clients = Vec::new();
+    for password in [PFX_PASSWORD, WRONG_PFX_PASSWORD] {
+        let (tenant, client_id, _) = ids.credentials();
+        let file = pbi_embed_core::CertificateFile::new(&pfx_path).password(ClientSecret::new(password));
+        let credential =
+            Credential::ClientSecret(ClientCredentials::with_certificate_file(tenant, client_id, file));
+        file_clients.push(format!("{credential:?}"));
+        let with_file = build(harness, no_cache(&emulator), credential);
+        record(harness.mint(&with_file, &report(&ids)));
+        file_clients.push(format!("{with_file:?}"));
+    }
+    let _ = std::fs::remove_file(&pfx_path);
     shown.push(format!("{fixed:?} {renewing:?} {right:?} {wrong_header:?}"));
+    shown.extend(file_clients);
     let secrets = vec![
+        PFX_PASSWORD.into(),
+        WRONG_PFX_PASSWORD.into(),
+        key_line,
         client_secret,
         BLOB.into(),
         FIXED_BEARER.into(),
@@ -1169,6 +1198,10 @@ pub fn secret_hygiene_suite(harness: &impl Harness) -> (Vec<String>, Vec<String>
     ];
     (shown, secrets)
 }
+
+/// A certificate file's password in the hygiene suite, and a wrong one.
+const PFX_PASSWORD: &str = "pfx-password-5e1f";
+const WRONG_PFX_PASSWORD: &str = "pfx-guess-77aa";
 
 /// Over HTTPS, trusting the emulator's CA as an extra root: signed in and minted, and
 /// both requests reached the emulator. Without that root (Mozilla's roots only), its
@@ -1763,4 +1796,178 @@ pub fn workload_identity_signs_in(harness: &impl Harness) {
         std::error::Error::source(&error).map(ToString::to_string)
     );
     assert!(chain.contains("federated token file"), "{name}: {chain}");
+}
+
+/// The Azure CLI credential runs `az` (a fake one here) with the cloud's resource and the
+/// tenant, and Power BI gets its token; a signed-out CLI, a missing one and one that
+/// hangs (stopped at the time-out) each end in a clear [`ErrorKind::SignIn`]. Unix only.
+pub fn azure_cli_signs_in(harness: &impl Harness) {
+    use crate::fake_az::FakeAz;
+    use pbi_embed_core::{AzureCli, AzureCliFailure};
+    if cfg!(not(unix)) {
+        return;
+    }
+    let name = harness.name();
+    let emulator = Emulator::start().unwrap_or_else(|e| panic!("{e}"));
+    let ids = Ids::of(&emulator);
+    let (tenant, client_id, _) = ids.credentials();
+    let token = emulator
+        .issue_access_token(client_id.as_str(), Duration::from_secs(3600))
+        .unwrap_or_else(|| panic!("{name}: the emulator knows its own principal"));
+    let expires_on = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() + 3600);
+    let cli = |az: &FakeAz| AzureCli::new().program(az.program()).tenant(tenant.clone());
+    let az = FakeAz::signed_in(&token, expires_on);
+    let client = build(harness, no_cache(&emulator), Credential::AzureCli(cli(&az)));
+    ok(
+        harness,
+        "mint with the CLI's token",
+        harness.mint(&client, &report(&ids)),
+    );
+    ok(harness, "mint again", harness.mint(&client, &report(&ids)));
+    assert_eq!(emulator.generate_token_requests(), 2, "{name}");
+    assert_eq!(
+        emulator.requests(Route::EntraToken),
+        0,
+        "{name}: no sign-in but the CLI's"
+    );
+    assert_eq!(
+        az.last_args(),
+        [
+            "account",
+            "get-access-token",
+            "--output",
+            "json",
+            "--resource",
+            "https://analysis.windows.net/powerbi/api",
+            "--tenant",
+            tenant.as_str(),
+            "NO_COLOR=true",
+        ],
+        "{name}"
+    );
+
+    let failure = |error: &CallError| match error.service() {
+        Some(pbi_embed_core::Error::AzureCli(cli)) => Some(cli.failure()),
+        _ => None,
+    };
+    let signed_out = FakeAz::signed_out();
+    let client = build(
+        harness,
+        no_cache(&emulator),
+        Credential::AzureCli(cli(&signed_out)),
+    );
+    let error = harness.sign_in(&client).expect_err("signed out");
+    assert_eq!(
+        failure(&error),
+        Some(AzureCliFailure::NotSignedIn),
+        "{name}: {error}"
+    );
+    assert_eq!(error.kind(), ErrorKind::SignIn, "{name}");
+    assert!(
+        error.to_string().contains("Please run 'az login'"),
+        "{name}: {error}"
+    );
+
+    let missing = AzureCli::new().program(signed_out.dir().join("no-such-az"));
+    let client = build(harness, no_cache(&emulator), Credential::AzureCli(missing));
+    let error = harness.sign_in(&client).expect_err("no az");
+    assert_eq!(
+        failure(&error),
+        Some(AzureCliFailure::NotInstalled),
+        "{name}: {error}"
+    );
+
+    let hanging = FakeAz::hanging();
+    let slow = cli(&hanging).timeout(Duration::from_millis(500));
+    let client = build(harness, no_cache(&emulator), Credential::AzureCli(slow));
+    let started = Instant::now();
+    let error = harness.sign_in(&client).expect_err("a CLI that hangs");
+    assert_eq!(
+        failure(&error),
+        Some(AzureCliFailure::TimedOut),
+        "{name}: {error}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{name}: {:?}",
+        started.elapsed()
+    );
+    #[cfg(target_os = "linux")]
+    if let Some(pid) = hanging.pid() {
+        let alive = std::path::Path::new(&format!("/proc/{pid}")).exists();
+        assert!(!alive, "{name}: the timed-out CLI was stopped");
+    }
+}
+
+/// A certificate file (PKCS#12 with a password here) is read again at every sign-in: a
+/// file replaced with an unregistered certificate is refused with Entra's AADSTS700027,
+/// and one replaced back signs in again; a wrong password names the file's problem.
+pub fn certificate_files_are_read_at_every_sign_in(harness: &impl Harness) {
+    use pbi_embed_core::CertificateFile;
+    let name = harness.name();
+    let emulator = Emulator::start().unwrap_or_else(|e| panic!("{e}"));
+    let ids = Ids::of(&emulator);
+    let issue = |client_id: &str| {
+        let (certificate, key) = emulator
+            .issue_client_certificate(client_id)
+            .unwrap_or_else(|| panic!("{name}"));
+        crate::pkcs12(&certificate, &key, "pfx-password")
+    };
+    let (registered, unregistered) = (issue(&ids.raw.client_id), issue(&ids.raw.outsider_client_id));
+    let path = std::env::temp_dir().join(format!(
+        "pbi-embed-cert-{}-{name}-{}.pfx",
+        std::process::id(),
+        emulator.addr().port()
+    ));
+    let write = |bytes: &[u8]| std::fs::write(&path, bytes).unwrap_or_else(|e| panic!("{e}"));
+    let client = |password: &str| {
+        let (tenant, client_id, _) = ids.credentials();
+        let file = CertificateFile::new(&path).password(ClientSecret::new(password));
+        let credential =
+            Credential::ClientSecret(ClientCredentials::with_certificate_file(tenant, client_id, file));
+        build(harness, no_cache(&emulator), credential)
+    };
+    write(&registered);
+    ok(
+        harness,
+        "sign in with a PFX file",
+        harness.sign_in(&client("pfx-password")),
+    );
+    ok(
+        harness,
+        "mint as it",
+        harness.mint(&client("pfx-password"), &report(&ids)),
+    );
+
+    write(&unregistered);
+    let error = harness
+        .sign_in(&client("pfx-password"))
+        .expect_err("an unregistered certificate");
+    let codes = error
+        .service()
+        .and_then(pbi_embed_core::Error::as_entra)
+        .map(|e| e.error_codes().to_vec());
+    assert_eq!(codes, Some(vec![700_027]), "{name}: {error}");
+    write(&registered);
+    ok(
+        harness,
+        "the file replaced back",
+        harness.sign_in(&client("pfx-password")),
+    );
+
+    let error = harness.sign_in(&client("wrong")).expect_err("a wrong password");
+    assert_eq!(error.kind(), ErrorKind::InvalidInput, "{name}: {error}");
+    assert!(
+        error.to_string().contains("password is not the one given"),
+        "{name}: {error}"
+    );
+    assert!(!error.to_string().contains("wrong"), "{name}: {error}");
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(
+        emulator.requests(Route::EntraToken),
+        4,
+        "{name}: the wrong password sent nothing"
+    );
 }

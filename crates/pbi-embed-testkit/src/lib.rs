@@ -3,6 +3,7 @@
 //! reached Power BI, whichever HTTP stack carries it.
 
 pub mod conformance;
+pub mod fake_az;
 pub mod hostile;
 pub mod tls;
 
@@ -695,4 +696,34 @@ pub fn emulator_for(scenario: &Scenario) -> Emulator {
         emulator.inject(fault.clone());
     }
     emulator
+}
+
+/// A PKCS#12 (PFX) file holding the PEM `certificate` and its PKCS#8 `key`, protected
+/// by `password` (AES-256, as OpenSSL 3 and Windows write them).
+///
+/// # Panics
+/// When the PEM is not a certificate and a PKCS#8 key.
+#[must_use]
+pub fn pkcs12(certificate: &str, key: &str, password: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    use p12_keystore::{Certificate, KeyStore, KeyStoreEntry, PrivateKey, PrivateKeyChain};
+    let der = |pem: &str, label: &str| {
+        let body = pem
+            .split_once(&format!("-----BEGIN {label}-----"))
+            .and_then(|(_, rest)| rest.split_once(&format!("-----END {label}-----")))
+            .map(|(body, _)| body.split_whitespace().collect::<String>())
+            .unwrap_or_else(|| panic!("no {label} block"));
+        base64::engine::general_purpose::STANDARD
+            .decode(body)
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let certificate =
+        Certificate::from_der(&der(certificate, "CERTIFICATE")).unwrap_or_else(|e| panic!("{e}"));
+    let key = PrivateKey::from_der(&der(key, "PRIVATE KEY")).unwrap_or_else(|e| panic!("{e}"));
+    let mut store = KeyStore::new();
+    store.add_entry(
+        "client",
+        KeyStoreEntry::PrivateKeyChain(PrivateKeyChain::new(b"1".as_slice(), key, [certificate])),
+    );
+    store.writer(password).write().unwrap_or_else(|e| panic!("{e}"))
 }

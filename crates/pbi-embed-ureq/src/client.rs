@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 use pbi_embed_core::ConnectSettings;
 use pbi_embed_core::driver::{
     Action, BoxError, BoxedTokenSource, Call, ClientParts, Driver, Event, Exchange, FileRead, Now,
-    SharedSession, TokenSource, TransportError, request_id,
+    ProgramOutput, ProgramRun, SharedSession, TokenSource, TransportError, request_id,
 };
 use pbi_embed_core::{
     ApiRequest, BearerToken, CallError, EmbedConfig, EmbedRequest, EmbedToken, TransportKind, http,
@@ -153,6 +153,7 @@ impl Client {
                 None => Err("the client has no token source".into()),
             }),
             Action::ReadFile(file) => Event::File(read_bounded(&file)),
+            Action::RunProgram(run) => Event::Program(run_program(&run)),
             Action::Wait(delay) => {
                 tracing::info!(delay_ms = delay.as_millis(), "waiting to retry");
                 std::thread::sleep(delay);
@@ -257,6 +258,58 @@ fn read_bounded(file: &FileRead) -> Result<Vec<u8>, BoxError> {
         .take(file.max_bytes())
         .read_to_end(&mut bytes)?;
     Ok(bytes)
+}
+
+/// Runs a program as the call asks (the Azure CLI): no shell, stdin closed, each output
+/// read to its cap on a thread of its own, killed when its time-out passes.
+fn run_program(run: &ProgramRun) -> std::io::Result<ProgramOutput> {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(run.program())
+        .args(run.args())
+        .envs(run.env().iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let (sender, outputs) = std::sync::mpsc::channel();
+    let pipes: [Option<Box<dyn Read + Send>>; 2] = [
+        child.stdout.take().map(|pipe| Box::new(pipe) as _),
+        child.stderr.take().map(|pipe| Box::new(pipe) as _),
+    ];
+    for (index, pipe) in pipes.into_iter().enumerate() {
+        let (sender, limit) = (sender.clone(), run.max_output_bytes());
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(pipe) = pipe {
+                let _ = pipe.take(limit).read_to_end(&mut bytes);
+            }
+            let _ = sender.send((index, bytes));
+        });
+    }
+    let deadline = Instant::now().checked_add(run.timeout());
+    let mut printed = [Vec::new(), Vec::new()];
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(std::io::ErrorKind::TimedOut.into());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    // The pipes close when the program ends (unless it left a child holding them).
+    for _ in 0..2 {
+        let left = deadline.map_or(Duration::MAX, |d| d.saturating_duration_since(Instant::now()));
+        match outputs.recv_timeout(left) {
+            Ok((index, bytes)) => printed[index] = bytes,
+            Err(_) => return Err(std::io::ErrorKind::TimedOut.into()),
+        }
+    }
+    let [stdout, stderr] = printed;
+    Ok(ProgramOutput::new(status.code(), stdout, stderr))
 }
 
 /// Classifies a ureq error for retrying and reporting.
