@@ -8,8 +8,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// Mint Power BI embed tokens, and run a local Power BI emulator.
 ///
 /// Credentials come from the environment only (arguments show in process lists):
-/// PBI_ACCESS_TOKEN (a bearer token), AZURE_TENANT_ID, AZURE_CLIENT_ID and
-/// AZURE_CLIENT_SECRET (a service principal), or a managed identity (see --credential). HTTPS_PROXY (or ALL_PROXY) names a proxy,
+/// PBI_ACCESS_TOKEN (a bearer token); AZURE_TENANT_ID and AZURE_CLIENT_ID with
+/// AZURE_CLIENT_SECRET, AZURE_CLIENT_CERTIFICATE_PATH or AZURE_FEDERATED_TOKEN_FILE; a
+/// managed identity; or the Azure CLI (see --credential). HTTPS_PROXY (or ALL_PROXY) names a proxy,
 /// NO_PROXY the hosts that bypass it; SSL_CERT_FILE a CA file to trust (see --ca-cert).
 ///
 /// Exit codes: 0 success; 2 usage or invalid input (nothing was sent); 3 Power BI
@@ -63,14 +64,16 @@ pub(crate) struct Global {
 pub(crate) enum CredentialKind {
     /// PBI_ACCESS_TOKEN, then AZURE_CLIENT_SECRET (with AZURE_TENANT_ID, AZURE_CLIENT_ID),
     /// then AZURE_CLIENT_CERTIFICATE_PATH, then AZURE_FEDERATED_TOKEN_FILE, then
-    /// IDENTITY_ENDPOINT and IDENTITY_HEADER (App Service's managed identity).
+    /// IDENTITY_ENDPOINT and IDENTITY_HEADER (App Service's managed identity);
+    /// AZURE_AUTHORITY_HOST names the sign-in host.
     Auto,
     /// The bearer token in PBI_ACCESS_TOKEN.
     Token,
     /// The service principal of AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET.
     Secret,
     /// The service principal of AZURE_TENANT_ID and AZURE_CLIENT_ID with the certificate
-    /// and RSA key in the PEM file AZURE_CLIENT_CERTIFICATE_PATH names
+    /// file AZURE_CLIENT_CERTIFICATE_PATH names: PEM (certificate and RSA key, which may
+    /// be encrypted) or PKCS#12/PFX, its password in AZURE_CLIENT_CERTIFICATE_PASSWORD
     /// (AZURE_CLIENT_SEND_CERTIFICATE_CHAIN=true sends the chain).
     Certificate,
     /// Workload identity federation: AZURE_TENANT_ID, AZURE_CLIENT_ID and the token in the

@@ -515,4 +515,37 @@ mod tests {
         assert!(error.to_string().contains("httpClient"), "{error}");
         assert!(builder().http_client(()).build().unwrap().1);
     }
+
+    #[test]
+    fn from_env_takes_the_authority_host_unless_one_was_given() {
+        fn env(name: &str) -> Option<OsString> {
+            let value = match name {
+                "AZURE_TENANT_ID" => "contoso.onmicrosoft.com",
+                "AZURE_CLIENT_ID" => "00000000-0000-0000-0000-000000000001",
+                "AZURE_CLIENT_SECRET" => "s",
+                "AZURE_AUTHORITY_HOST" => "https://login.microsoftonline.us",
+                _ => return None,
+            };
+            Some(value.into())
+        }
+        let built = ClientBuilder::<Parts>::new(env)
+            .from_env()
+            .unwrap()
+            .build()
+            .unwrap();
+        assert_eq!(
+            built.0.cloud().authority_host(),
+            "https://login.microsoftonline.us"
+        );
+        let given = ClientBuilder::<Parts>::new(env)
+            .authority_host("https://login.partner.microsoftonline.cn")
+            .from_env()
+            .unwrap()
+            .build()
+            .unwrap();
+        assert_eq!(
+            given.0.cloud().authority_host(),
+            "https://login.partner.microsoftonline.cn"
+        );
+    }
 }

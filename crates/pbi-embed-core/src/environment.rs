@@ -1,18 +1,7 @@
 //! Which credential the environment names, read as Azure's identity libraries read it.
 //! The caller supplies the lookup ([`EnvReader`]); the core reads no variable itself.
 //!
-//! [`credential_from`] tries, in this order, and stops at the first that is set (a
-//! set but incomplete one is an error naming what is missing, never a fall-through):
-//!
-//! 1. `AZURE_CLIENT_SECRET`: a service principal with a client secret;
-//! 2. `AZURE_CLIENT_CERTIFICATE_PATH`: with a certificate (PEM or PKCS#12), with
-//!    `AZURE_CLIENT_CERTIFICATE_PASSWORD` and `AZURE_CLIENT_SEND_CERTIFICATE_CHAIN`;
-//! 3. `AZURE_FEDERATED_TOKEN_FILE`: a workload identity;
-//! 4. `IDENTITY_ENDPOINT` with `IDENTITY_HEADER`: App Service's managed identity.
-//!
-//! The first three also need `AZURE_TENANT_ID` and `AZURE_CLIENT_ID`. The instance
-//! metadata service ([`managed_identity_from`]) and the Azure CLI ([`azure_cli_from`])
-//! are never chosen by themselves: only when asked for.
+//! [`credential_from`] says the order.
 
 use crate::azure_cli::AzureCli;
 use crate::bearer::Credential;
@@ -24,7 +13,19 @@ use crate::ids::{ClientId, TenantId};
 use crate::managed_identity::{ManagedIdentity, UserAssignedId};
 use crate::secret::ClientSecret;
 
-/// The credential `env` names, in the order of the [module](self) documentation.
+/// The credential `env` names. It tries, in this order, and stops at the first that
+/// is set (a set but incomplete one is an error naming what is missing, never a
+/// fall-through):
+///
+/// 1. `AZURE_CLIENT_SECRET`: a service principal with a client secret;
+/// 2. `AZURE_CLIENT_CERTIFICATE_PATH`: with a certificate (PEM or PKCS#12), with
+///    `AZURE_CLIENT_CERTIFICATE_PASSWORD` and `AZURE_CLIENT_SEND_CERTIFICATE_CHAIN`;
+/// 3. `AZURE_FEDERATED_TOKEN_FILE`: a workload identity;
+/// 4. `IDENTITY_ENDPOINT` with `IDENTITY_HEADER`: App Service's managed identity.
+///
+/// The first three also need `AZURE_TENANT_ID` and `AZURE_CLIENT_ID`. The instance
+/// metadata service ([`managed_identity_from`]) and the Azure CLI ([`azure_cli_from`])
+/// are never chosen by themselves: only when asked for.
 ///
 /// # Errors
 /// [`Error::InvalidInput`] naming a missing or malformed variable (never quoting a

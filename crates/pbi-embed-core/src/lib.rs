@@ -197,13 +197,13 @@ pub use token_request::{
 #[doc(hidden)]
 pub mod reexport {
     pub use crate::{
-        AccessToken, ApiError, ApiRequest, AssertionAlgorithm, BearerToken, CallError, ClientCertificate,
-        ClientId, ClientSecret, Cloud, CreateReportToken, DashboardId, DashboardToken, DatasetId,
-        DatasetToken, DatasourceConnectionDetails, DatasourceIdentity, DatasourceSelector, EffectiveIdentity,
-        EmbedConfig, EmbedItem, EmbedKind, EmbedRequest, EmbedToken, EmbedTokenSecret, EntraError, ErrorKind,
-        IdentityBlob, ManagedIdentity, MultiResourceToken, ProfileId, QnaMode, ReportId, ReportToken,
-        RetryPolicy, TenantId, TileId, TileToken, TokenAccessLevel, TransportKind, UserAssignedId,
-        WorkspaceId, XmlaPermissions,
+        AccessToken, ApiError, ApiRequest, AssertionAlgorithm, AzureCli, AzureCliError, AzureCliFailure,
+        BearerToken, CallError, CertificateFile, ClientCertificate, ClientId, ClientSecret, Cloud,
+        CreateReportToken, DashboardId, DashboardToken, DatasetId, DatasetToken, DatasourceConnectionDetails,
+        DatasourceIdentity, DatasourceSelector, EffectiveIdentity, EmbedConfig, EmbedItem, EmbedKind,
+        EmbedRequest, EmbedToken, EmbedTokenSecret, EntraError, ErrorKind, IdentityBlob, ManagedIdentity,
+        MultiResourceToken, ProfileId, QnaMode, ReportId, ReportToken, RetryPolicy, TenantId, TileId,
+        TileToken, TokenAccessLevel, TransportKind, UserAssignedId, WorkspaceId, XmlaPermissions,
     };
 }
 

@@ -122,6 +122,18 @@ pub trait TokenSource: Send + Sync + 'static {
     /// # Errors
     /// Any error; the call fails with [`ErrorKind::TokenSource`](crate::ErrorKind::TokenSource).
     fn token(&self) -> Result<BearerToken, BoxError>;
+
+    /// A bearer token for `scope` (the client's cloud's Power BI scope, such as
+    /// `https://analysis.windows.net/powerbi/api/.default`): what drivers call. By default
+    /// the scope is ignored and [`token`](Self::token) answers; a source that serves many
+    /// scopes (an Azure identity credential) uses it.
+    ///
+    /// # Errors
+    /// As [`token`](Self::token).
+    fn token_for(&self, scope: &str) -> Result<BearerToken, BoxError> {
+        let _ = scope;
+        self.token()
+    }
 }
 
 impl<F> TokenSource for F
@@ -144,6 +156,17 @@ pub trait AsyncTokenSource: Send + Sync + 'static {
     /// # Errors
     /// Any error; the call fails with [`ErrorKind::TokenSource`](crate::ErrorKind::TokenSource).
     fn token(&self) -> TokenFuture<'_>;
+
+    /// A bearer token for `scope` (the client's cloud's Power BI scope): what drivers
+    /// call. By default the scope is ignored and [`token`](Self::token) answers; a source
+    /// that serves many scopes (an Azure identity credential) uses it.
+    ///
+    /// # Errors
+    /// As [`token`](Self::token).
+    fn token_for<'a>(&'a self, scope: &'a str) -> TokenFuture<'a> {
+        let _ = scope;
+        self.token()
+    }
 }
 
 impl<F, Fut> AsyncTokenSource for F

@@ -146,7 +146,7 @@ impl Client {
             event = match pump.step(event, now, fastrand::u32(..)) {
                 Action::Send(exchange) => Event::Response(inner.send(exchange).await),
                 Action::FetchToken => Event::Token(match &inner.source {
-                    Some(source) => source.get().token().await,
+                    Some(source) => source.get().token_for(inner.session.cloud().scope()).await,
                     None => Err("the client has no token source".into()),
                 }),
                 // A federated token file: small and local, read in place.

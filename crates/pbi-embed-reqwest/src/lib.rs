@@ -60,11 +60,18 @@
 //! it, `HTTPS_PROXY`/`ALL_PROXY` and `NO_PROXY` are honoured. A certificate that does not
 //! verify ends the call at once with [`ErrorKind::Certificate`], naming the host.
 //!
+//! # Azure's identity crates
+//!
+//! With the `azure` feature, `azure::AzureCredential` makes any `azure_core`
+//! `TokenCredential` (every credential of `azure_identity`) the client's token source.
+//!
 //! # Logging
 //!
 //! Each response is logged at DEBUG through `tracing` with its operation and status; no
 //! secret is ever logged.
 
+#[cfg(feature = "azure")]
+pub mod azure;
 mod client;
 
 pub use client::Client;

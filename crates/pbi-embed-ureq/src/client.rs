@@ -149,7 +149,7 @@ impl Client {
         match action {
             Action::Send(exchange) => Event::Response(self.send(exchange)),
             Action::FetchToken => Event::Token(match &self.source {
-                Some(source) => source.get().token(),
+                Some(source) => source.get().token_for(self.session.cloud().scope()),
                 None => Err("the client has no token source".into()),
             }),
             Action::ReadFile(file) => Event::File(read_bounded(&file)),

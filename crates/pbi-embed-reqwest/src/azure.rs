@@ -1,0 +1,62 @@
+//! A bridge to Azure's Rust identity crates (feature `azure`): any
+//! [`azure_core::credentials::TokenCredential`] — every credential of `azure_identity`
+//! (managed identity, workload identity, the Azure CLI, a certificate, …) — as the
+//! client's token source. It is asked for the client's cloud's Power BI scope; the client
+//! holds and renews its tokens like a sign-in's.
+//!
+//! ```no_run
+//! # use std::sync::Arc;
+//! # fn demo(credential: Arc<dyn azure_core::credentials::TokenCredential>) -> Result<(), pbi_embed_reqwest::CallError> {
+//! use pbi_embed_reqwest::{Client, azure::AzureCredential};
+//!
+//! // `credential`: for example `azure_identity::ManagedIdentityCredential::new(None)?`.
+//! let client = Client::builder().token_source(AzureCredential::new(credential)).build()?;
+//! # Ok(()) }
+//! ```
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use azure_core::credentials::TokenCredential;
+use pbi_embed_core::driver::{AsyncTokenSource, TokenFuture};
+use pbi_embed_core::{AccessToken, BearerToken, Cloud};
+
+/// An `azure_core` credential as a token source.
+#[derive(Clone)]
+pub struct AzureCredential {
+    credential: Arc<dyn TokenCredential>,
+}
+
+impl fmt::Debug for AzureCredential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // azure_core's credentials keep their secrets out of Debug themselves.
+        f.debug_tuple("AzureCredential").field(&self.credential).finish()
+    }
+}
+
+impl AzureCredential {
+    /// Tokens from `credential`, for whatever cloud the client is in.
+    #[must_use]
+    pub fn new(credential: Arc<dyn TokenCredential>) -> Self {
+        Self { credential }
+    }
+}
+
+impl AsyncTokenSource for AzureCredential {
+    /// A token for the public cloud's scope (the client asks with its own cloud's,
+    /// through [`token_for`](AsyncTokenSource::token_for)).
+    fn token(&self) -> TokenFuture<'_> {
+        self.token_for(Cloud::Public.scope())
+    }
+
+    fn token_for<'a>(&'a self, scope: &'a str) -> TokenFuture<'a> {
+        Box::pin(async move {
+            let token = self.credential.get_token(&[scope], None).await?;
+            Ok(BearerToken::new(
+                AccessToken::new(token.token.secret()),
+                SystemTime::from(token.expires_on),
+            ))
+        })
+    }
+}
