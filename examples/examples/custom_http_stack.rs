@@ -73,6 +73,8 @@ impl HyperDriver {
                 Action::ReadFile(file) => Event::File(std::fs::read(file.path()).map_err(Into::into)),
                 // This stack runs no programs (the Azure CLI credential).
                 Action::RunProgram(_) => Event::Program(Err(std::io::ErrorKind::Unsupported.into())),
+                // Refresh-ahead's background work; a stack that spawns nothing may drop it.
+                Action::Spawn(_) => Event::Resume,
                 Action::Done(result) => return result,
             };
         }

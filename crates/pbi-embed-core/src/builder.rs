@@ -357,6 +357,17 @@ impl<D: Driver> ClientBuilder<D> {
         self
     }
 
+    /// Refresh-ahead (default off): a cached embed token within `window` of expiry (but
+    /// not yet inside the embed cache's margin) is served at once and minted again in the
+    /// background, by one task; item metadata in the last half of its time-to-live is
+    /// read again the same way. With the default 10-minute margin, 15 minutes is a good
+    /// window: a token asked for at least every 5 minutes never makes a caller wait on
+    /// Power BI. `window` must be longer than the margin ([`build`](Self::build) says so).
+    pub fn refresh_ahead(mut self, window: Duration) -> Self {
+        self.settings.refresh_ahead = Some(window);
+        self
+    }
+
     /// The item-metadata cache: at most `capacity` items, each trusted for `ttl`
     /// (default 1,024 and 10 minutes); a zero `ttl` turns it off.
     pub fn metadata_cache(mut self, capacity: usize, ttl: Duration) -> Self {

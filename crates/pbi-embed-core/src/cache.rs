@@ -84,6 +84,14 @@ impl EmbedTokenCache {
             .filter(|token| token.freshness(now, self.margin) == Freshness::Fresh)
     }
 
+    /// Whether the token cached for `key` expires within `window` of `now` (time to
+    /// mint the next one ahead).
+    pub(crate) fn is_due(&self, key: &CacheKey, now: SystemTime, window: Duration) -> bool {
+        self.entries
+            .get(key)
+            .is_some_and(|token| token.freshness(now, window) != Freshness::Fresh)
+    }
+
     /// Stores a token for `key` (unless it is already too close to expiry to be used).
     pub fn insert(&mut self, key: CacheKey, token: EmbedToken, now: SystemTime) {
         if self.capacity == 0 || token.freshness(now, self.margin) != Freshness::Fresh {
@@ -169,6 +177,13 @@ impl MetadataCache {
             .get(key)
             .filter(|(_, read)| now.saturating_duration_since(*read) < self.ttl)
             .map(|(metadata, _)| metadata)
+    }
+
+    /// Whether the metadata cached for `key` is in the last half of its time-to-live.
+    pub(crate) fn is_due(&self, key: &CacheKey, now: Instant) -> bool {
+        self.entries
+            .get(key)
+            .is_some_and(|(_, read)| now.saturating_duration_since(*read) >= self.ttl / 2)
     }
 
     pub(crate) fn insert(&mut self, key: CacheKey, metadata: Metadata, now: Instant) {

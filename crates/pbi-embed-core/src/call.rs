@@ -8,7 +8,7 @@ use crate::azure_cli::{ProgramOutput, ProgramRun};
 use crate::call_error::{BoxError, CallError, TransportError};
 use crate::lifetime::BearerToken;
 use crate::operation::HttpRequest;
-use crate::plan::{Answer, Need, Steps};
+use crate::plan::{Answer, Background, Need, Steps};
 use crate::session::{Host, Job};
 
 /// The time at one step of a call: a monotonic instant for deadlines, time-outs and
@@ -59,6 +59,10 @@ pub enum Action<T> {
     /// Run this program (directly, never through a shell; bounded as it says), then step
     /// the call with [`Event::Program`]: the Azure CLI, on a developer's machine.
     RunProgram(ProgramRun),
+    /// Run this work on its own — a thread, a task — as [`Call::refresh`](crate::driver::Call::refresh),
+    /// then step this call with [`Event::Resume`] at once (refresh-ahead: the caller is
+    /// served while the item is fetched again).
+    Spawn(Background),
     /// Sleep this long (a retry's backoff), then step the call with [`Event::Resume`].
     Wait(Duration),
     /// Another call is getting what this one needs (the same embed token, the bearer
@@ -76,6 +80,7 @@ impl<T> fmt::Debug for Action<T> {
             Self::FetchToken => f.write_str("FetchToken"),
             Self::ReadFile(file) => f.debug_tuple("ReadFile").field(file).finish(),
             Self::RunProgram(run) => f.debug_tuple("RunProgram").field(run).finish(),
+            Self::Spawn(work) => f.debug_tuple("Spawn").field(work).finish(),
             Self::Wait(d) => f.debug_tuple("Wait").field(d).finish(),
             Self::Park(d) => f.debug_tuple("Park").field(d).finish(),
             Self::Done(Ok(_)) => f.write_str("Done(Ok(..))"),

@@ -46,6 +46,12 @@ pub struct ClientSettings {
     /// The item-metadata cache's capacity and time-to-live (default 1,024 and 10
     /// minutes): reports', dashboards', tiles' metadata and datasets' RLS flags.
     pub metadata_cache: (usize, Duration),
+    /// Refresh-ahead (default off): a cached embed token this close to expiry (but not
+    /// yet inside the embed cache's margin) is served at once and minted again in the
+    /// background by one task; item metadata in the last half of its time-to-live is
+    /// served and read again the same way. So no caller waits on Power BI for an item it
+    /// asks for often. Must be longer than the embed cache's margin.
+    pub refresh_ahead: Option<Duration>,
     /// Root certificates and proxy for the driver's own HTTP client.
     pub connect: ConnectSettings,
 }
@@ -65,6 +71,7 @@ impl Default for ClientSettings {
             access_token_margin: Duration::from_secs(5 * 60),
             embed_cache: Some((EmbedTokenCache::DEFAULT_CAPACITY, EmbedTokenCache::DEFAULT_MARGIN)),
             metadata_cache: (1024, Duration::from_secs(10 * 60)),
+            refresh_ahead: None,
             connect: ConnectSettings::default(),
         }
     }
@@ -119,6 +126,14 @@ impl ClientSettings {
         }
         if self.max_response_bytes == 0 {
             return Err(Error::invalid_input("maxResponseBytes", "must be at least 1"));
+        }
+        if let (Some(window), Some((_, margin))) = (self.refresh_ahead, self.embed_cache)
+            && window <= margin
+        {
+            return Err(Error::invalid_input(
+                "refreshAhead",
+                "must be longer than the embed cache's margin (the token is served until the margin)",
+            ));
         }
         Ok(self)
     }

@@ -224,6 +224,8 @@ pub mod driver {
     //! - [`Action::RunProgram`]: run the program directly (never through a shell), stdin
     //!   closed, killed after its time-out, at most its `max_output_bytes` of output read
     //!   (the Azure CLI); step with [`Event::Program`].
+    //! - [`Action::Spawn`]: run the [`Background`] work as [`Call::refresh`] on its own
+    //!   thread or task (refresh-ahead), and step this call on with [`Event::Resume`].
     //! - [`Action::Wait`]: sleep, then step with [`Event::Resume`].
     //! - [`Action::Park`]: another call fetches what this one needs; wait until the
     //!   session wakes parked calls (at most the given time), then step with
@@ -267,6 +269,7 @@ pub mod driver {
     pub use crate::environment::{
         azure_cli_from, certificate_from, credential_from, managed_identity_from, workload_identity_from,
     };
+    pub use crate::plan::Background;
     pub use crate::response::{api_error, request_id};
     pub use crate::session::Session;
     pub use crate::shared::{

@@ -43,6 +43,41 @@ pub(crate) enum Need {
     Api(Prepared, Want),
     /// The session's bearer token itself.
     Bearer,
+    /// This request fetched again into its cache, past the cache (refresh-ahead).
+    Refresh(Prepared, Want),
+}
+
+/// Work a call hands its driver to run on its own ([`Action::Spawn`](crate::driver::Action::Spawn)):
+/// fetching a cached item again before it expires (refresh-ahead). Run it with
+/// [`Call::refresh`]; a driver that cannot spawn may drop it (the refresh is then tried
+/// again after the deadline of a call).
+#[derive(Debug)]
+pub struct Background {
+    pub(crate) request: Prepared,
+    pub(crate) want: Want,
+}
+
+/// The plan of a refresh: fetch past the cache, then done.
+struct Refresh(Option<Background>);
+
+impl Steps for Refresh {
+    type Output = ();
+
+    fn next(&mut self, answer: Option<Answer>) -> Result<Next<()>, CallError> {
+        match (self.0.take(), answer) {
+            (Some(work), _) => Ok(Next::Need(Need::Refresh(work.request, work.want))),
+            (None, Some(Answer::Failed(error))) => Err(error),
+            (None, _) => Ok(Next::Done(())),
+        }
+    }
+}
+
+impl Call<'static, ()> {
+    /// Runs background work a call handed out ([`Action::Spawn`](crate::driver::Action::Spawn)):
+    /// the item is fetched again into its cache.
+    pub fn refresh(work: Background) -> Self {
+        Self::new(Refresh(Some(work)))
+    }
 }
 
 /// The form an answer takes, which also says how it is cached.
@@ -93,6 +128,8 @@ pub(crate) enum Answer {
     Token(EmbedToken),
     Metadata(Metadata),
     Bearer(BearerToken),
+    /// Nothing to do: a refresh another call is already fetching.
+    Skipped,
     Failed(CallError),
 }
 

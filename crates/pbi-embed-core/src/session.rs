@@ -23,7 +23,7 @@ use crate::entra::parse_token_response;
 use crate::error::Error;
 use crate::lifetime::{BearerToken, HeldToken};
 use crate::operation::{ApiBase, HttpRequest, Operation, Prepared};
-use crate::plan::{Answer, Need, Want};
+use crate::plan::{Answer, Background, Need, Want};
 use crate::response;
 use crate::retry::{NextStep, RetryState};
 
@@ -49,6 +49,10 @@ pub struct Session {
     metadata: MetadataCache,
     /// Who is fetching each cacheable request right now.
     flights: HashMap<CacheKey, u64>,
+    /// Refreshes handed out (refresh-ahead), and when: one at a time per item.
+    refreshing: HashMap<CacheKey, Instant>,
+    /// Refreshes to hand to the driver at the next step.
+    spawns: Vec<Background>,
     next_ticket: u64,
     parked: usize,
     wake: bool,
@@ -59,6 +63,8 @@ pub(crate) struct Job {
     request: Option<Prepared>,
     want: Want,
     key: Option<CacheKey>,
+    /// A refresh (refresh-ahead): past the cache, and nothing to do if another fetches.
+    background: bool,
     leading: bool,
     retry: RetryState,
     phase: Phase,
@@ -143,6 +149,8 @@ impl Session {
             credential,
             bearer,
             flights: HashMap::new(),
+            refreshing: HashMap::new(),
+            spawns: Vec::new(),
             next_ticket: 0,
             parked: 0,
             wake: false,
@@ -250,6 +258,11 @@ impl Session {
     }
 
     fn release(&mut self, job: &Job) {
+        if job.background
+            && let Some(key) = &job.key
+        {
+            self.refreshing.remove(key);
+        }
         if job.leading
             && let Some(key) = &job.key
         {
@@ -284,6 +297,9 @@ impl Session {
                 }
                 Progress::Continue => {}
             }
+            if let Some(work) = self.spawns.pop() {
+                return Action::Spawn(work);
+            }
             progress = match &mut call.job {
                 None => match call.need() {
                     Ok(Some(need)) => {
@@ -309,9 +325,10 @@ impl Session {
     }
 
     fn job(&self, need: Need) -> Job {
-        let (request, want) = match need {
-            Need::Api(request, want) => (Some(request), want),
-            Need::Bearer => (None, Want::Response),
+        let (request, want, background) = match need {
+            Need::Api(request, want) => (Some(request), want, false),
+            Need::Refresh(request, want) => (Some(request), want, true),
+            Need::Bearer => (None, Want::Response, false),
         };
         let cached = match want {
             Want::EmbedToken => self.tokens.is_some(),
@@ -326,6 +343,7 @@ impl Session {
             request,
             want,
             key,
+            background,
             leading: false,
             retry: RetryState::new(self.settings.retry),
             phase: Phase::Lookup,
@@ -343,10 +361,17 @@ impl Session {
         match &mut job.phase {
             Phase::Lookup => {
                 if let Some(key) = &job.key {
-                    if let Some(answer) = self.cached(job.want, key, now) {
+                    if !job.background
+                        && let Some(answer) = self.cached(job.want, key, now)
+                    {
+                        self.refresh_if_due(job, key, now);
                         return Progress::Answer(answer);
                     }
                     match self.flights.get(key) {
+                        // A refresh has nothing to do while another call fetches the item.
+                        Some(&owner) if owner != ticket && job.background => {
+                            return Progress::Answer(Answer::Skipped);
+                        }
                         Some(&owner) if owner != ticket => return Progress::Io(Io::Park(remaining)),
                         _ => {
                             self.flights.insert(key.clone(), ticket);
@@ -358,10 +383,14 @@ impl Session {
                 Progress::Continue
             }
             Phase::Bearer => {
-                match self
-                    .bearer
-                    .need(ticket, now.wall, self.settings.access_token_margin)
-                {
+                // Power BI caps an embed token's expiry at the access token's: a refresh
+                // renews an access token that would expire within the window first, or
+                // the new embed token would be due again at once.
+                let margin = match (job.background, self.settings.refresh_ahead) {
+                    (true, Some(window)) => self.settings.access_token_margin.max(window),
+                    _ => self.settings.access_token_margin,
+                };
+                match self.bearer.need(ticket, now.wall, margin) {
                     BearerNeed::Use(held) => self.send(job, held, last, remaining),
                     BearerNeed::Wait => Progress::Io(Io::Park(remaining)),
                     BearerNeed::Renew => match &self.credential {
@@ -521,6 +550,38 @@ impl Session {
             now,
             remaining,
         )
+    }
+
+    /// Refresh-ahead: hands out a refresh of the item a call was just served from the
+    /// cache, when it is due and no one fetches or refreshes it already.
+    fn refresh_if_due(&mut self, job: &Job, key: &CacheKey, now: Now) {
+        let Some(window) = self.settings.refresh_ahead else {
+            return;
+        };
+        let due = match job.want {
+            Want::EmbedToken => self
+                .tokens
+                .as_ref()
+                .is_some_and(|tokens| tokens.is_due(key, now.wall, window)),
+            Want::Metadata(_) => self.metadata.is_due(key, now.instant),
+            Want::Response => false,
+        };
+        // A refresh that never reported back (its driver dropped it) is retried after a
+        // call's deadline.
+        let refreshing = self
+            .refreshing
+            .get(key)
+            .is_some_and(|started| now.instant.saturating_duration_since(*started) < self.settings.deadline);
+        if !due || refreshing || self.flights.contains_key(key) {
+            return;
+        }
+        if let Some(request) = job.request.clone() {
+            self.refreshing.insert(key.clone(), now.instant);
+            self.spawns.push(Background {
+                request,
+                want: job.want,
+            });
+        }
     }
 
     fn cached(&self, want: Want, key: &CacheKey, now: Now) -> Option<Answer> {

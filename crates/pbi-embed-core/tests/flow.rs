@@ -26,6 +26,8 @@ struct Sim {
     session: Session,
     now: Now,
     wakes: u32,
+    /// Background work the calls handed out (refresh-ahead), not yet run.
+    spawned: Vec<pbi_embed_core::driver::Background>,
 }
 
 impl Sim {
@@ -48,6 +50,7 @@ impl Sim {
             session: Session::new(settings, credential).unwrap(),
             now,
             wakes: 0,
+            spawned: Vec::new(),
         }
     }
 
@@ -86,6 +89,11 @@ impl Sim {
                 Action::FetchToken => panic!("no token source here"),
                 Action::ReadFile(file) => panic!("no file here: {}", file.path().display()),
                 Action::RunProgram(run) => panic!("no program here: {run:?}"),
+                Action::Spawn(work) => {
+                    sent.push("spawn".to_owned());
+                    self.spawned.push(work);
+                    Event::Resume
+                }
             };
         }
     }
@@ -947,4 +955,74 @@ fn the_azure_cli_runs_once_per_token_and_its_refusal_is_not_retried() {
     assert_eq!(error.kind(), ErrorKind::SignIn);
     assert!(error.to_string().contains("is not signed in"), "{error}");
     assert!(error.hint().unwrap().contains("az login"));
+}
+
+#[test]
+fn refresh_ahead_serves_at_once_and_mints_the_next_token_in_the_background() {
+    let mut settings = ClientSettings::default();
+    settings.refresh_ahead = Some(Duration::from_secs(15 * 60));
+    let mut sim = Sim::new(settings);
+    let mut server = healthy();
+    let request = report();
+    let token_id =
+        |result: Result<pbi_embed_core::EmbedToken, pbi_embed_core::CallError>| result.unwrap().token_id;
+    let (result, sent) = sim.drive(&mut Call::embed_token(&request), &mut server);
+    assert_eq!(token_id(result), "t1");
+    assert_eq!(sent, ["Entra_ClientCredentials", "Reports_GenerateTokenInGroup"]);
+    // 44 minutes on, 16 left: not due yet.
+    sim.advance(Duration::from_secs(44 * 60));
+    let (result, sent) = sim.drive(&mut Call::embed_token(&request), &mut server);
+    assert_eq!((token_id(result).as_str(), sent.len()), ("t1", 0));
+    // 47 minutes on, 13 left: inside the window, outside the margin. Served at once; one
+    // refresh handed out, however many calls come meanwhile.
+    sim.advance(Duration::from_secs(3 * 60));
+    for _ in 0..3 {
+        let (result, _) = sim.drive(&mut Call::embed_token(&request), &mut server);
+        assert_eq!(token_id(result), "t1", "served from the cache, no wait");
+    }
+    assert_eq!(sim.spawned.len(), 1, "one refresh for the item");
+    let work = sim.spawned.pop().unwrap();
+    let (result, sent) = sim.drive(&mut Call::refresh(work), &mut server);
+    result.unwrap();
+    // Past the cache; the access token (13 minutes left) is renewed first, since Power BI
+    // caps the embed token's expiry at it.
+    assert_eq!(sent, ["Entra_ClientCredentials", "Reports_GenerateTokenInGroup"]);
+    let (result, sent) = sim.drive(&mut Call::embed_token(&request), &mut server);
+    assert_eq!(token_id(result), "t2", "the refreshed token is served");
+    assert!(sent.is_empty() && sim.spawned.is_empty());
+
+    // A refresh that fails leaves the old token served; the next call due hands out another.
+    sim.advance(Duration::from_secs(47 * 60));
+    let (result, _) = sim.drive(&mut Call::embed_token(&request), &mut server);
+    assert_eq!(token_id(result), "t2");
+    let work = sim.spawned.pop().unwrap();
+    let mut failing = |exchange: &Exchange, now: Now| match is_sign_in(exchange) {
+        true => signed_in(3600),
+        false => {
+            let _ = now;
+            error(403, "PowerBINotAuthorizedException", None)
+        }
+    };
+    let (result, _) = sim.drive(&mut Call::refresh(work), &mut failing);
+    assert!(result.is_err());
+    let (result, _) = sim.drive(&mut Call::embed_token(&request), &mut server);
+    assert_eq!(token_id(result), "t2", "still served until the margin");
+    assert_eq!(sim.spawned.len(), 1, "and refreshed again");
+    // Inside the margin, a caller waits for a new token, as without refresh-ahead.
+    sim.spawned.clear();
+    sim.advance(Duration::from_secs(4 * 60));
+    let (result, sent) = sim.drive(&mut Call::embed_token(&request), &mut server);
+    assert!(token_id(result).starts_with('t'));
+    assert!(
+        sent.contains(&"Reports_GenerateTokenInGroup".to_owned()),
+        "{sent:?}"
+    );
+}
+
+#[test]
+fn refresh_ahead_must_outlast_the_margin() {
+    let mut settings = ClientSettings::default();
+    settings.refresh_ahead = Some(Duration::from_secs(5 * 60));
+    let error = Session::new(settings, Credential::BearerToken(AccessToken::new("t"))).unwrap_err();
+    assert!(error.to_string().contains("refreshAhead"), "{error}");
 }

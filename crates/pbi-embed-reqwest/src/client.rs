@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use pbi_embed_core::driver::{
-    Action, AsyncTokenSource, BoxedTokenSource, Call, ClientParts, Driver, Event, Exchange, Now,
+    Action, AsyncTokenSource, Background, BoxedTokenSource, Call, ClientParts, Driver, Event, Exchange, Now,
     ProgramOutput, ProgramRun, SharedSession, TransportError, request_id,
 };
 use pbi_embed_core::{
@@ -134,6 +134,17 @@ impl Client {
         crate::ClientBuilder::new(|name| std::env::var_os(name))
     }
 
+    /// Runs background work (refresh-ahead) as a task of its own. (A function apart from
+    /// `run`: a future cannot name its own type while it is being inferred.)
+    fn spawn(&self, work: Background) {
+        let client = self.clone();
+        tokio::spawn(async move {
+            if let Err(error) = client.run(Call::refresh(work)).await {
+                tracing::warn!(%error, "refresh-ahead failed; the cached item is served until its margin");
+            }
+        });
+    }
+
     /// Pumps a call until it is done. Dropping the future abandons the call.
     async fn run<T>(&self, call: Call<'_, T>) -> Result<T, CallError> {
         let inner = &*self.inner;
@@ -158,6 +169,10 @@ impl Client {
                         .map_err(Into::into),
                 ),
                 Action::RunProgram(run) => Event::Program(run_program(&run).await),
+                Action::Spawn(work) => {
+                    self.spawn(work);
+                    Event::Resume
+                }
                 Action::Wait(delay) => {
                     tracing::info!(delay_ms = delay.as_millis(), "waiting to retry");
                     tokio::time::sleep(delay).await;

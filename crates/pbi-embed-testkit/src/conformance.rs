@@ -119,7 +119,7 @@ macro_rules! conformance_tests {
             tls_through_a_connect_proxy, certificates_that_do_not_verify, the_platform_verifier,
             every_embed_type, managed_identity_signs_in, certificate_signs_in,
             workload_identity_signs_in, azure_cli_signs_in,
-            certificate_files_are_read_at_every_sign_in);
+            certificate_files_are_read_at_every_sign_in, refresh_ahead_mints_in_the_background);
     };
     (@each $harness:expr; $($check:ident),*) => {
         $(
@@ -1970,4 +1970,39 @@ pub fn certificate_files_are_read_at_every_sign_in(harness: &impl Harness) {
         4,
         "{name}: the wrong password sent nothing"
     );
+}
+
+/// Refresh-ahead: a cached token inside the refresh window is served at once, and the
+/// driver mints the next one in the background (one GenerateToken, however many calls);
+/// the call after that gets the new token without waiting.
+pub fn refresh_ahead_mints_in_the_background(harness: &impl Harness) {
+    let name = harness.name();
+    let emulator = Emulator::start().unwrap_or_else(|e| panic!("{e}"));
+    let ids = Ids::of(&emulator);
+    let mut settings = settings_for(&emulator);
+    // Hour-long tokens: due two seconds after minting, served for 100 s.
+    settings.embed_cache = Some((16, Duration::from_secs(3500)));
+    settings.refresh_ahead = Some(Duration::from_secs(3598));
+    let client = build(harness, settings, service_principal(&emulator));
+    let first = ok(harness, "mint", harness.mint(&client, &report(&ids)));
+    std::thread::sleep(Duration::from_millis(2200));
+    let served = ok(harness, "served while due", harness.mint(&client, &report(&ids)));
+    assert_eq!(
+        served.token_id, first.token_id,
+        "{name}: served from the cache at once"
+    );
+    // Calls go on being served (the old token, then the new one) while the driver mints.
+    let started = Instant::now();
+    let mut next = served.token_id;
+    while next == first.token_id && started.elapsed() < Duration::from_secs(10) {
+        next = ok(harness, "while refreshing", harness.mint(&client, &report(&ids))).token_id;
+    }
+    assert_ne!(next, first.token_id, "{name}: the refreshed token is served");
+    assert_eq!(
+        emulator.generate_token_requests(),
+        2,
+        "{name}: one refresh, however many calls"
+    );
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(emulator.generate_token_requests(), 2, "{name}: no more refreshes");
 }

@@ -154,6 +154,15 @@ impl Client {
             }),
             Action::ReadFile(file) => Event::File(read_bounded(&file)),
             Action::RunProgram(run) => Event::Program(run_program(&run)),
+            Action::Spawn(work) => {
+                let client = self.clone();
+                std::thread::spawn(move || {
+                    if let Err(error) = client.run(Call::refresh(work)) {
+                        tracing::warn!(%error, "refresh-ahead failed; the cached item is served until its margin");
+                    }
+                });
+                Event::Resume
+            }
             Action::Wait(delay) => {
                 tracing::info!(delay_ms = delay.as_millis(), "waiting to retry");
                 std::thread::sleep(delay);
