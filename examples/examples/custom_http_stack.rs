@@ -75,6 +75,8 @@ impl HyperDriver {
                 Action::RunProgram(_) => Event::Program(Err(std::io::ErrorKind::Unsupported.into())),
                 // Refresh-ahead's background work; a stack that spawns nothing may drop it.
                 Action::Spawn(_) => Event::Resume,
+                // Only asked for when the builder was given a shared store.
+                Action::Store(_) => Event::Stored(Err("no shared store".into())),
                 Action::Done(result) => return result,
             };
         }

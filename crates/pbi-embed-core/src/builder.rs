@@ -20,6 +20,8 @@ use crate::managed_identity::ManagedIdentity;
 use crate::retry::RetryPolicy;
 use crate::secret::{AccessToken, ClientSecret};
 use crate::session::Session;
+use crate::shared_store::{SharedSettings, SharedStore};
+use std::sync::Arc;
 
 /// A driver's client (`pbi-embed-ureq`'s, `pbi-embed-reqwest`'s, your own), as
 /// [`ClientBuilder`] makes it.
@@ -49,6 +51,9 @@ pub struct ClientParts<D: Driver> {
     pub token_source: Option<D::TokenSource>,
     /// The caller's own HTTP client, when given.
     pub http: Option<D::Http>,
+    /// The store shared with other replicas, when given (the session's settings then
+    /// name it).
+    pub store: Option<Arc<dyn SharedStore>>,
 }
 
 impl<D: Driver> fmt::Debug for ClientParts<D> {
@@ -68,6 +73,7 @@ pub struct ClientBuilder<D: Driver> {
     credential: Option<Credential>,
     token_source: Option<D::TokenSource>,
     http: Option<D::Http>,
+    store: Option<Arc<dyn SharedStore>>,
     /// The first invalid setting given, reported by [`ClientBuilder::build`].
     deferred: Option<Error>,
 }
@@ -79,6 +85,7 @@ impl<D: Driver> fmt::Debug for ClientBuilder<D> {
             .field("credential", &self.credential)
             .field("token_source", &self.token_source.is_some())
             .field("http", &self.http.is_some())
+            .field("store", &self.store.is_some())
             .finish()
     }
 }
@@ -93,6 +100,7 @@ impl<D: Driver> ClientBuilder<D> {
             credential: None,
             token_source: None,
             http: None,
+            store: None,
             deferred: None,
         }
     }
@@ -357,6 +365,16 @@ impl<D: Driver> ClientBuilder<D> {
         self
     }
 
+    /// Shares embed tokens with other replicas through `store` (Redis, with
+    /// `pbi-embed-redis`), with a lock so that identical cold requests on different
+    /// replicas make one call to Power BI; the in-process cache stays in front of it. A
+    /// store that fails or is slow never fails a call. The async client only.
+    pub fn shared_store(mut self, store: Arc<dyn SharedStore>) -> Self {
+        self.settings.shared.get_or_insert_with(SharedSettings::default);
+        self.store = Some(store);
+        self
+    }
+
     /// Refresh-ahead (default off): a cached embed token within `window` of expiry (but
     /// not yet inside the embed cache's margin) is served at once and minted again in the
     /// background, by one task; item metadata in the last half of its time-to-live is
@@ -455,6 +473,7 @@ impl<D: Driver> ClientBuilder<D> {
             session: Session::new(self.settings, credential)?,
             token_source: self.token_source,
             http: self.http,
+            store: self.store,
         })
     }
 }

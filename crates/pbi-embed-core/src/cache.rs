@@ -44,6 +44,10 @@ impl CacheKey {
     pub(crate) fn from_bytes(key: Vec<u8>) -> Self {
         Self(key.into_boxed_slice())
     }
+
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.0
+    }
 }
 
 impl fmt::Debug for CacheKey {

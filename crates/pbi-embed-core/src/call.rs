@@ -10,6 +10,7 @@ use crate::lifetime::BearerToken;
 use crate::operation::HttpRequest;
 use crate::plan::{Answer, Background, Need, Steps};
 use crate::session::{Host, Job};
+use crate::shared_store::{StoreOp, StoreReply};
 
 /// The time at one step of a call: a monotonic instant for deadlines, time-outs and
 /// time-to-live, and the wall clock for token expiry and `Retry-After` dates. The core
@@ -63,6 +64,9 @@ pub enum Action<T> {
     /// then step this call with [`Event::Resume`] at once (refresh-ahead: the caller is
     /// served while the item is fetched again).
     Spawn(Background),
+    /// Run this operation on the shared store ([`StoreOp::run`]), then step the call with
+    /// [`Event::Stored`]. Only for a session whose settings name a store.
+    Store(StoreOp),
     /// Sleep this long (a retry's backoff), then step the call with [`Event::Resume`].
     Wait(Duration),
     /// Another call is getting what this one needs (the same embed token, the bearer
@@ -81,6 +85,7 @@ impl<T> fmt::Debug for Action<T> {
             Self::ReadFile(file) => f.debug_tuple("ReadFile").field(file).finish(),
             Self::RunProgram(run) => f.debug_tuple("RunProgram").field(run).finish(),
             Self::Spawn(work) => f.debug_tuple("Spawn").field(work).finish(),
+            Self::Store(op) => f.debug_tuple("Store").field(op).finish(),
             Self::Wait(d) => f.debug_tuple("Wait").field(d).finish(),
             Self::Park(d) => f.debug_tuple("Park").field(d).finish(),
             Self::Done(Ok(_)) => f.write_str("Done(Ok(..))"),
@@ -107,6 +112,9 @@ pub enum Event {
     /// run ([`NotFound`](std::io::ErrorKind::NotFound) when it is not installed,
     /// [`TimedOut`](std::io::ErrorKind::TimedOut) when it was stopped).
     Program(std::io::Result<ProgramOutput>),
+    /// The answer to [`Action::Store`]: what the store gave, or how it failed (the call
+    /// then goes on without it).
+    Stored(Result<StoreReply, BoxError>),
 }
 
 /// A file a call needs read.

@@ -52,6 +52,9 @@ pub struct ClientSettings {
     /// served and read again the same way. So no caller waits on Power BI for an item it
     /// asks for often. Must be longer than the embed cache's margin.
     pub refresh_ahead: Option<Duration>,
+    /// Whether the driver has a shared store ([`SharedStore`](crate::driver::SharedStore))
+    /// for embed tokens, and how the flow uses it (default none: the in-process cache).
+    pub shared: Option<crate::shared_store::SharedSettings>,
     /// Root certificates and proxy for the driver's own HTTP client.
     pub connect: ConnectSettings,
 }
@@ -72,6 +75,7 @@ impl Default for ClientSettings {
             embed_cache: Some((EmbedTokenCache::DEFAULT_CAPACITY, EmbedTokenCache::DEFAULT_MARGIN)),
             metadata_cache: (1024, Duration::from_secs(10 * 60)),
             refresh_ahead: None,
+            shared: None,
             connect: ConnectSettings::default(),
         }
     }

@@ -145,6 +145,7 @@ mod retry;
 mod secret;
 mod session;
 mod shared;
+mod shared_store;
 mod token_request;
 
 pub use azure_cli::{AZURE_CLI_TIMEOUT, AzureCli, AzureCliError, AzureCliFailure};
@@ -275,4 +276,5 @@ pub mod driver {
     pub use crate::shared::{
         AsyncTokenSource, BoxedTokenSource, Pump, SharedSession, TokenFuture, TokenSource,
     };
+    pub use crate::shared_store::{SharedSettings, SharedStore, StoreFuture, StoreOp, StoreReply};
 }

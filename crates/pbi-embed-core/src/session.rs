@@ -21,11 +21,12 @@ use crate::cloud::Cloud;
 use crate::embed_token::EmbedToken;
 use crate::entra::parse_token_response;
 use crate::error::Error;
-use crate::lifetime::{BearerToken, HeldToken};
+use crate::lifetime::{BearerToken, Freshness, HeldToken};
 use crate::operation::{ApiBase, HttpRequest, Operation, Prepared};
 use crate::plan::{Answer, Background, Need, Want};
 use crate::response;
 use crate::retry::{NextStep, RetryState};
+use crate::shared_store::{self, Op, StoreOp, StoreReply};
 
 /// Which host an exchange went to, for naming the step of an error.
 #[derive(Clone, Copy, Debug)]
@@ -65,6 +66,12 @@ pub(crate) struct Job {
     key: Option<CacheKey>,
     /// A refresh (refresh-ahead): past the cache, and nothing to do if another fetches.
     background: bool,
+    /// The shared store is consulted (an embed token, with a store, while it answers).
+    shared: bool,
+    /// This job holds the shared lock on its request.
+    locked: bool,
+    /// The answer, kept while the shared store is written and the lock given up.
+    stash: Option<Answer>,
     leading: bool,
     retry: RetryState,
     phase: Phase,
@@ -79,6 +86,23 @@ enum Phase {
     Sent { generation: u64 },
     /// This call renews the bearer token.
     SignIn(SignIn),
+    /// Waiting on the shared store.
+    Shared(Shared),
+}
+
+/// What a job asked the shared store.
+#[derive(Clone, Copy, Debug)]
+enum Shared {
+    /// For the record; `since` when it first found the lock taken.
+    Getting { since: Option<Instant> },
+    /// Waiting before looking again (another replica holds the lock).
+    Waiting { since: Instant },
+    /// For the lock.
+    Locking,
+    /// Writing the record.
+    Putting,
+    /// Giving up the lock.
+    Unlocking,
 }
 
 /// This call renewing the bearer token.
@@ -113,6 +137,7 @@ enum Io {
     FetchToken,
     ReadFile(FileRead),
     RunProgram(ProgramRun),
+    Store(StoreOp),
     Wait(Duration),
     Park(Duration),
 }
@@ -285,11 +310,20 @@ impl Session {
             Event::Token(token) => self.on_token(call, token, now),
             Event::File(file) => self.on_file(call, file, now, ticket),
             Event::Program(ran) => self.on_program(call, ran, now),
+            Event::Stored(reply) => self.on_stored(call, reply, now),
         };
         loop {
             match progress {
                 Progress::Io(io) => return self.io(io),
                 Progress::Answer(answer) => {
+                    // A job holding the shared lock gives it up before it answers.
+                    let answer = match call.job.as_mut() {
+                        Some(job) => match job.unlock_before(answer) {
+                            Ok(unlock) => return Action::Store(unlock),
+                            Err(answer) => answer,
+                        },
+                        None => answer,
+                    };
                     if let Some(job) = call.job.take() {
                         self.release(&job);
                     }
@@ -339,11 +373,15 @@ impl Session {
             .as_ref()
             .filter(|_| cached)
             .map(|r| r.key(self.settings.profile.as_ref()));
+        let shared = self.settings.shared.is_some() && want == Want::EmbedToken && key.is_some();
         Job {
             request,
             want,
             key,
             background,
+            shared,
+            locked: false,
+            stash: None,
             leading: false,
             retry: RetryState::new(self.settings.retry),
             phase: Phase::Lookup,
@@ -378,10 +416,27 @@ impl Session {
                             job.leading = true;
                         }
                     }
+                    if job.shared {
+                        job.phase = Phase::Shared(Shared::Getting { since: None });
+                        return Progress::Io(Io::Store(StoreOp(Op::Get(shared_store::token_key(key)))));
+                    }
                 }
                 job.phase = Phase::Bearer;
                 Progress::Continue
             }
+            Phase::Shared(Shared::Waiting { since }) => {
+                let since = *since;
+                match &job.key {
+                    Some(key) => {
+                        job.phase = Phase::Shared(Shared::Getting { since: Some(since) });
+                        Progress::Io(Io::Store(StoreOp(Op::Get(shared_store::token_key(key)))))
+                    }
+                    None => Progress::Answer(Answer::Failed(misuse("waited on the store without a key"))),
+                }
+            }
+            Phase::Shared(_) => Progress::Answer(Answer::Failed(misuse(
+                "stepped a store operation without its answer",
+            ))),
             Phase::Bearer => {
                 // Power BI caps an embed token's expiry at the access token's: a refresh
                 // renews an access token that would expire within the window first, or
@@ -550,6 +605,99 @@ impl Session {
             now,
             remaining,
         )
+    }
+
+    /// The embed-token cache's margin (a token is not handed out closer to its expiry).
+    fn embed_margin(&self) -> Duration {
+        self.settings
+            .embed_cache
+            .map_or(EmbedTokenCache::DEFAULT_MARGIN, |(_, margin)| margin)
+    }
+
+    /// The shared store answered.
+    fn on_stored<T>(
+        &mut self,
+        call: &mut Call<'_, T>,
+        reply: Result<StoreReply, BoxError>,
+        now: Now,
+    ) -> Progress {
+        let remaining = remaining(call.deadline, now.instant);
+        let margin = self.embed_margin();
+        let window = self.settings.refresh_ahead;
+        let (Some(job), Some(shared)) = (call.job.as_mut(), self.settings.shared) else {
+            return Progress::Answer(Answer::Failed(misuse(
+                "handed a store's answer to a call that asked none",
+            )));
+        };
+        let (Phase::Shared(step), Some(key)) = (&job.phase, job.key.clone()) else {
+            return Progress::Answer(Answer::Failed(misuse(
+                "handed a store's answer to a call that asked none",
+            )));
+        };
+        let step = *step;
+        let Ok(reply) = reply else {
+            // The store failed or was slow: go on without it, to Power BI.
+            job.shared = false;
+            job.locked = false;
+            return match step {
+                Shared::Putting | Shared::Unlocking => {
+                    Progress::Answer(job.stash.take().unwrap_or(Answer::Skipped))
+                }
+                _ => {
+                    job.phase = Phase::Bearer;
+                    Progress::Continue
+                }
+            };
+        };
+        let wait = |job: &mut Job, since: Instant| {
+            job.phase = Phase::Shared(Shared::Waiting { since });
+            Progress::Io(Io::Wait(shared.poll.min(remaining)))
+        };
+        match (step, reply) {
+            (Shared::Getting { since }, StoreReply::Record(record)) => {
+                // Another replica's token; a refresh wants one that is not due itself.
+                let usable = record
+                    .and_then(|record| shared_store::decode(&record, now.wall, margin))
+                    .filter(|token| {
+                        !job.background
+                            || window
+                                .is_none_or(|window| token.freshness(now.wall, window) == Freshness::Fresh)
+                    });
+                if let Some(token) = usable {
+                    if let Some(cache) = &mut self.tokens {
+                        cache.insert(key, token.clone(), now.wall);
+                    }
+                    return Progress::Answer(Answer::Token(token));
+                }
+                match since {
+                    // Another replica is minting it: look again until its lock would
+                    // have expired, then take the lock (its holder may have died).
+                    Some(since) if now.instant.saturating_duration_since(since) < shared.lock_ttl => {
+                        wait(job, since)
+                    }
+                    _ => {
+                        job.phase = Phase::Shared(Shared::Locking);
+                        Progress::Io(Io::Store(StoreOp(Op::Lock(
+                            shared_store::lock_key(&key),
+                            shared.lock_ttl,
+                        ))))
+                    }
+                }
+            }
+            (Shared::Locking, StoreReply::Locked(true)) => {
+                job.locked = true;
+                job.phase = Phase::Bearer;
+                Progress::Continue
+            }
+            (Shared::Locking, StoreReply::Locked(false)) if job.background => {
+                Progress::Answer(Answer::Skipped)
+            }
+            (Shared::Locking, StoreReply::Locked(false)) => wait(job, now.instant),
+            (Shared::Putting | Shared::Unlocking, _) => {
+                Progress::Answer(job.stash.take().unwrap_or(Answer::Skipped))
+            }
+            _ => Progress::Answer(Answer::Failed(misuse("the store answered another operation"))),
+        }
     }
 
     /// Refresh-ahead: hands out a refresh of the item a call was just served from the
@@ -849,7 +997,7 @@ impl Session {
     /// A successful response, parsed as the job wants it (and cached).
     fn parsed(
         &mut self,
-        job: &Job,
+        job: &mut Job,
         response: &http::Response<Vec<u8>>,
         last: Option<(&'static str, Host)>,
         now: Now,
@@ -866,6 +1014,15 @@ impl Session {
                     Ok(token) => {
                         if let (Some(key), Some(cache)) = (&job.key, &mut self.tokens) {
                             cache.insert(key.clone(), token.clone(), now.wall);
+                        }
+                        // Shared with the other replicas, until the margin.
+                        let ttl = shared_store::record_ttl(&token, now.wall, self.embed_margin());
+                        if let (true, Some(key), false) = (job.shared, &job.key, ttl.is_zero()) {
+                            let put =
+                                Op::Put(shared_store::token_key(key), shared_store::encode(&token), ttl);
+                            job.stash = Some(Answer::Token(token));
+                            job.phase = Phase::Shared(Shared::Putting);
+                            return Progress::Io(Io::Store(StoreOp(put)));
                         }
                         Progress::Answer(Answer::Token(token))
                     }
@@ -892,6 +1049,7 @@ impl Session {
             Io::FetchToken => Action::FetchToken,
             Io::ReadFile(file) => Action::ReadFile(file),
             Io::RunProgram(run) => Action::RunProgram(run),
+            Io::Store(op) => Action::Store(op),
             Io::Wait(delay) => Action::Wait(delay),
             Io::Park(most) => Action::Park(most),
         }
@@ -959,4 +1117,20 @@ fn misuse(what: &str) -> CallError {
         format!("{what}; drivers hand back exactly what each action asks for"),
     )
     .into()
+}
+
+impl Job {
+    /// Gives up the shared lock before `answer` goes out: the unlock to send, or the
+    /// answer when no lock is held.
+    fn unlock_before(&mut self, answer: Answer) -> Result<StoreOp, Answer> {
+        match (&self.key, self.locked) {
+            (Some(key), true) => {
+                self.locked = false;
+                self.stash = Some(answer);
+                self.phase = Phase::Shared(Shared::Unlocking);
+                Ok(StoreOp(Op::Unlock(shared_store::lock_key(key))))
+            }
+            _ => Err(answer),
+        }
+    }
 }

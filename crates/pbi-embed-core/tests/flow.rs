@@ -89,6 +89,7 @@ impl Sim {
                 Action::FetchToken => panic!("no token source here"),
                 Action::ReadFile(file) => panic!("no file here: {}", file.path().display()),
                 Action::RunProgram(run) => panic!("no program here: {run:?}"),
+                Action::Store(op) => panic!("no store here: {op:?}"),
                 Action::Spawn(work) => {
                     sent.push("spawn".to_owned());
                     self.spawned.push(work);
@@ -1025,4 +1026,260 @@ fn refresh_ahead_must_outlast_the_margin() {
     settings.refresh_ahead = Some(Duration::from_secs(5 * 60));
     let error = Session::new(settings, Credential::BearerToken(AccessToken::new("t"))).unwrap_err();
     assert!(error.to_string().contains("refreshAhead"), "{error}");
+}
+
+/// A store in memory, shared by simulated replicas; `down` makes every operation fail.
+#[derive(Debug, Default)]
+struct MemStore {
+    records: std::sync::Mutex<std::collections::HashMap<String, Vec<u8>>>,
+    locks: std::sync::Mutex<std::collections::HashSet<String>>,
+    down: std::sync::atomic::AtomicBool,
+    ops: std::sync::Mutex<Vec<String>>,
+}
+
+impl MemStore {
+    fn ready<T: Send + 'static>(&self, op: &str, value: T) -> pbi_embed_core::driver::StoreFuture<'_, T> {
+        self.ops.lock().unwrap().push(op.to_owned());
+        let down = self.down.load(std::sync::atomic::Ordering::Relaxed);
+        Box::pin(async move {
+            if down {
+                Err("connection refused".into())
+            } else {
+                Ok(value)
+            }
+        })
+    }
+}
+
+impl pbi_embed_core::driver::SharedStore for MemStore {
+    fn get<'a>(&'a self, key: &'a str) -> pbi_embed_core::driver::StoreFuture<'a, Option<Vec<u8>>> {
+        let record = self.records.lock().unwrap().get(key).cloned();
+        self.ready("get", record)
+    }
+    fn put<'a>(
+        &'a self,
+        key: &'a str,
+        record: &'a [u8],
+        _: Duration,
+    ) -> pbi_embed_core::driver::StoreFuture<'a, ()> {
+        if !self.down.load(std::sync::atomic::Ordering::Relaxed) {
+            self.records
+                .lock()
+                .unwrap()
+                .insert(key.to_owned(), record.to_vec());
+        }
+        self.ready("put", ())
+    }
+    fn lock<'a>(&'a self, key: &'a str, _: Duration) -> pbi_embed_core::driver::StoreFuture<'a, bool> {
+        let taken = !self.down.load(std::sync::atomic::Ordering::Relaxed)
+            && self.locks.lock().unwrap().insert(key.to_owned());
+        self.ready("lock", taken)
+    }
+    fn unlock<'a>(&'a self, key: &'a str) -> pbi_embed_core::driver::StoreFuture<'a, ()> {
+        self.locks.lock().unwrap().remove(key);
+        self.ready("unlock", ())
+    }
+}
+
+/// Runs a store operation whose future is ready at once.
+fn run_op(store: &MemStore, op: pbi_embed_core::driver::StoreOp) -> Event {
+    use std::future::Future as _;
+    let mut future = std::pin::pin!(op.run(store));
+    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+    match future.as_mut().poll(&mut context) {
+        std::task::Poll::Ready(reply) => Event::Stored(reply),
+        std::task::Poll::Pending => panic!("the memory store is never pending"),
+    }
+}
+
+/// Steps `call` to its end on `sim` with `store`; what it sent (operations, store ops,
+/// waits) in order.
+fn drive_shared<T>(
+    sim: &mut Sim,
+    store: &MemStore,
+    call: &mut Call<'_, T>,
+    server: &mut dyn FnMut(&Exchange, Now) -> Answer,
+    mut on_wait: impl FnMut(&mut Sim),
+) -> (Result<T, pbi_embed_core::CallError>, Vec<String>) {
+    let mut sent = Vec::new();
+    let mut event = Event::Resume;
+    loop {
+        event = match sim.step(call, event) {
+            Action::Send(exchange) => {
+                sent.push(exchange.operation().to_owned());
+                Event::Response(server(&exchange, sim.now))
+            }
+            Action::Store(op) => {
+                sent.push(format!("store {}", op.name()));
+                run_op(store, op)
+            }
+            Action::Wait(delay) => {
+                sent.push("wait".to_owned());
+                sim.advance(delay);
+                on_wait(sim);
+                Event::Resume
+            }
+            Action::Done(result) => return (result, sent),
+            other => panic!("unexpected {other:?}"),
+        };
+    }
+}
+
+fn shared_settings() -> ClientSettings {
+    let mut settings = ClientSettings::default();
+    settings.shared = Some(pbi_embed_core::driver::SharedSettings::default());
+    settings
+}
+
+#[test]
+fn replicas_share_one_token_through_the_store_and_go_on_without_it() {
+    let store = MemStore::default();
+    let (mut a, mut b) = (Sim::new(shared_settings()), Sim::new(shared_settings()));
+    let mut server = healthy();
+    let request = report();
+    let (result, sent) = drive_shared(
+        &mut a,
+        &store,
+        &mut Call::embed_token(&request),
+        &mut server,
+        |_| {},
+    );
+    let minted = result.unwrap();
+    assert_eq!(
+        sent,
+        [
+            "store get",
+            "store lock",
+            "Entra_ClientCredentials",
+            "Reports_GenerateTokenInGroup",
+            "store put",
+            "store unlock"
+        ]
+    );
+    let records = store.records.lock().unwrap().clone();
+    assert_eq!(records.len(), 1);
+    assert!(records.keys().all(|k| k.starts_with("pbi-embed:v1:token:")));
+    // Replica B: the record, no sign-in, no GenerateToken.
+    let (result, sent) = drive_shared(
+        &mut b,
+        &store,
+        &mut Call::embed_token(&request),
+        &mut server,
+        |_| {},
+    );
+    assert_eq!(result.unwrap().token_id, minted.token_id);
+    assert_eq!(sent, ["store get"]);
+    // B again: its own cache now.
+    let (_, sent) = drive_shared(
+        &mut b,
+        &store,
+        &mut Call::embed_token(&request),
+        &mut server,
+        |_| {},
+    );
+    assert!(sent.is_empty());
+
+    // The store down: C goes to Power BI itself, and the call does not fail.
+    let mut c = Sim::new(shared_settings());
+    store.down.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (result, sent) = drive_shared(
+        &mut c,
+        &store,
+        &mut Call::embed_token(&request),
+        &mut server,
+        |_| {},
+    );
+    assert_ne!(result.unwrap().token_id, minted.token_id);
+    assert_eq!(
+        sent,
+        [
+            "store get",
+            "Entra_ClientCredentials",
+            "Reports_GenerateTokenInGroup"
+        ]
+    );
+}
+
+#[test]
+fn a_replica_waits_for_the_lock_holders_token_and_takes_over_from_a_dead_one() {
+    let store = MemStore::default();
+    let mut b = Sim::new(shared_settings());
+    let mut server = healthy();
+    let request = report();
+    let key = {
+        // Replica A took the lock and is minting.
+        let mut a = Sim::new(shared_settings());
+        let mut call = Call::embed_token(&request);
+        let mut event = Event::Resume;
+        loop {
+            event = match a.step(&mut call, event) {
+                Action::Store(op) => run_op(&store, op),
+                Action::Send(_) => break,
+                other => panic!("unexpected {other:?}"),
+            };
+        }
+        store.locks.lock().unwrap().iter().next().cloned().unwrap()
+    };
+    // B finds no record and the lock taken: it looks again every 25 ms. A's token lands
+    // after three looks; B takes it.
+    let record = {
+        let mut c = Sim::new(ClientSettings::default());
+        let (token, _) = c.drive(&mut Call::embed_token(&request), &mut server);
+        let token = token.unwrap();
+        serde_json::json!({"token": token.token.secret(), "tokenId": "from-a", "expiration": token.expiration_rfc3339()}).to_string()
+    };
+    let token_key = key.replace(":lock:", ":token:");
+    let mut waits = 0;
+    let (result, sent) = drive_shared(
+        &mut b,
+        &store,
+        &mut Call::embed_token(&request),
+        &mut server,
+        |_| {
+            waits += 1;
+            if waits == 3 {
+                store
+                    .records
+                    .lock()
+                    .unwrap()
+                    .insert(token_key.clone(), record.clone().into_bytes());
+            }
+        },
+    );
+    assert_eq!(result.unwrap().token_id, "from-a");
+    assert!(!sent.iter().any(|s| s.contains("GenerateToken")), "{sent:?}");
+    assert_eq!(sent.iter().filter(|s| *s == "wait").count(), 3, "{sent:?}");
+    assert_eq!(
+        sent.iter().filter(|s| *s == "store lock").count(),
+        1,
+        "while waiting it only looks for the record: {sent:?}"
+    );
+
+    // A dies holding the lock (it stays until its TTL, 5 s): D waits that long, then its
+    // lock attempt succeeds (the store expired A's) and it mints itself.
+    store.records.lock().unwrap().clear();
+    let mut d = Sim::new(shared_settings());
+    let started = d.now;
+    let (result, sent) = drive_shared(
+        &mut d,
+        &store,
+        &mut Call::embed_token(&request),
+        &mut server,
+        |sim| {
+            if sim.now.instant.duration_since(started.instant) >= Duration::from_secs(5) {
+                store.locks.lock().unwrap().clear();
+            }
+        },
+    );
+    result.unwrap();
+    assert!(
+        sent.contains(&"Reports_GenerateTokenInGroup".to_owned()),
+        "{sent:?}"
+    );
+    let waited = d.now.instant.duration_since(started.instant);
+    assert!(
+        waited >= Duration::from_secs(5) && waited < Duration::from_secs(6),
+        "{waited:?}"
+    );
+    assert!(store.locks.lock().unwrap().is_empty(), "D gave its lock up");
 }

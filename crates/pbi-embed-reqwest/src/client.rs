@@ -6,7 +6,7 @@ use std::time::{Instant, SystemTime};
 
 use pbi_embed_core::driver::{
     Action, AsyncTokenSource, Background, BoxedTokenSource, Call, ClientParts, Driver, Event, Exchange, Now,
-    ProgramOutput, ProgramRun, SharedSession, TransportError, request_id,
+    ProgramOutput, ProgramRun, SharedSession, SharedStore, TransportError, request_id,
 };
 use pbi_embed_core::{
     ApiRequest, BearerToken, CallError, ConnectSettings, EmbedConfig, EmbedRequest, EmbedToken, Error,
@@ -44,6 +44,7 @@ impl Driver for Client {
                 http,
                 caller_client,
                 source: parts.token_source,
+                store: parts.store,
             }),
         })
     }
@@ -68,6 +69,8 @@ struct Inner {
     /// Whether `http` is the caller's (which may follow redirects) rather than ours.
     caller_client: bool,
     source: Option<BoxedTokenSource<dyn AsyncTokenSource>>,
+    /// The store shared with other replicas, if any.
+    store: Option<Arc<dyn SharedStore>>,
 }
 
 impl Client {
@@ -169,6 +172,10 @@ impl Client {
                         .map_err(Into::into),
                 ),
                 Action::RunProgram(run) => Event::Program(run_program(&run).await),
+                Action::Store(op) => Event::Stored(match &inner.store {
+                    Some(store) => op.run(store.as_ref()).await,
+                    None => Err("the client has no shared store".into()),
+                }),
                 Action::Spawn(work) => {
                     self.spawn(work);
                     Event::Resume

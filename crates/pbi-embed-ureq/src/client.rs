@@ -18,6 +18,13 @@ impl Driver for Client {
     type TokenSource = BoxedTokenSource<dyn TokenSource>;
 
     fn build(parts: ClientParts<Self>) -> Result<Self, CallError> {
+        if parts.store.is_some() {
+            return Err(pbi_embed_core::Error::invalid_input(
+                "sharedStore",
+                "a shared store is async: use it with pbi-embed-reqwest",
+            )
+            .into());
+        }
         let settings = parts.session.settings();
         let (agent, own_bound) = match parts.http {
             Some(agent) => (agent, None),
@@ -154,6 +161,7 @@ impl Client {
             }),
             Action::ReadFile(file) => Event::File(read_bounded(&file)),
             Action::RunProgram(run) => Event::Program(run_program(&run)),
+            Action::Store(_) => Event::Stored(Err("pbi-embed-ureq has no shared store".into())),
             Action::Spawn(work) => {
                 let client = self.clone();
                 std::thread::spawn(move || {
