@@ -317,13 +317,12 @@ impl Session {
                 Progress::Io(io) => return self.io(io),
                 Progress::Answer(answer) => {
                     // A job holding the shared lock gives it up before it answers.
-                    let answer = match call.job.as_mut() {
-                        Some(job) => match job.unlock_before(answer) {
-                            Ok(unlock) => return Action::Store(unlock),
-                            Err(answer) => answer,
-                        },
-                        None => answer,
-                    };
+                    if let Some(job) = call.job.as_mut()
+                        && let Some(unlock) = job.unlock()
+                    {
+                        job.stash = Some(answer);
+                        return Action::Store(unlock);
+                    }
                     if let Some(job) = call.job.take() {
                         self.release(&job);
                     }
@@ -1120,17 +1119,12 @@ fn misuse(what: &str) -> CallError {
 }
 
 impl Job {
-    /// Gives up the shared lock before `answer` goes out: the unlock to send, or the
-    /// answer when no lock is held.
-    fn unlock_before(&mut self, answer: Answer) -> Result<StoreOp, Answer> {
-        match (&self.key, self.locked) {
-            (Some(key), true) => {
-                self.locked = false;
-                self.stash = Some(answer);
-                self.phase = Phase::Shared(Shared::Unlocking);
-                Ok(StoreOp(Op::Unlock(shared_store::lock_key(key))))
-            }
-            _ => Err(answer),
-        }
+    /// The unlock to send before the job answers, when it holds the shared lock.
+    fn unlock(&mut self) -> Option<StoreOp> {
+        let key = self.key.as_ref().filter(|_| self.locked)?;
+        let unlock = StoreOp(Op::Unlock(shared_store::lock_key(key)));
+        self.locked = false;
+        self.phase = Phase::Shared(Shared::Unlocking);
+        Some(unlock)
     }
 }

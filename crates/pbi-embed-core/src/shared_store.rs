@@ -84,24 +84,22 @@ pub enum StoreReply {
 
 impl StoreOp {
     /// Runs the operation on `store`.
-    pub fn run(
-        self,
-        store: &dyn SharedStore,
-    ) -> impl Future<Output = Result<StoreReply, BoxError>> + Send + '_ {
-        async move {
-            Ok(match self.0 {
-                Op::Get(key) => StoreReply::Record(store.get(&key).await?),
-                Op::Put(key, record, ttl) => {
-                    store.put(&key, &record, ttl).await?;
-                    StoreReply::Done
-                }
-                Op::Lock(key, ttl) => StoreReply::Locked(store.lock(&key, ttl).await?),
-                Op::Unlock(key) => {
-                    store.unlock(&key).await?;
-                    StoreReply::Done
-                }
-            })
-        }
+    ///
+    /// # Errors
+    /// What the store said.
+    pub async fn run(self, store: &dyn SharedStore) -> Result<StoreReply, BoxError> {
+        Ok(match self.0 {
+            Op::Get(key) => StoreReply::Record(store.get(&key).await?),
+            Op::Put(key, record, ttl) => {
+                store.put(&key, &record, ttl).await?;
+                StoreReply::Done
+            }
+            Op::Lock(key, ttl) => StoreReply::Locked(store.lock(&key, ttl).await?),
+            Op::Unlock(key) => {
+                store.unlock(&key).await?;
+                StoreReply::Done
+            }
+        })
     }
 
     /// The operation's name (`get`, `put`, `lock`, `unlock`), for logs.
