@@ -668,6 +668,11 @@ impl Session {
                     }
                     return Progress::Answer(Answer::Token(token));
                 }
+                if job.locked {
+                    // Still none with the lock held: this replica mints it.
+                    job.phase = Phase::Bearer;
+                    return Progress::Continue;
+                }
                 match since {
                     // Another replica is minting it: look again until its lock would
                     // have expired, then take the lock (its holder may have died).
@@ -684,9 +689,11 @@ impl Session {
                 }
             }
             (Shared::Locking, StoreReply::Locked(true)) => {
+                // Looks once more: the holder before may have stored it and let go
+                // between this replica's look and its lock.
                 job.locked = true;
-                job.phase = Phase::Bearer;
-                Progress::Continue
+                job.phase = Phase::Shared(Shared::Getting { since: None });
+                Progress::Io(Io::Store(StoreOp(Op::Get(shared_store::token_key(&key)))))
             }
             (Shared::Locking, StoreReply::Locked(false)) if job.background => {
                 Progress::Answer(Answer::Skipped)

@@ -1150,6 +1150,7 @@ fn replicas_share_one_token_through_the_store_and_go_on_without_it() {
         [
             "store get",
             "store lock",
+            "store get",
             "Entra_ClientCredentials",
             "Reports_GenerateTokenInGroup",
             "store put",

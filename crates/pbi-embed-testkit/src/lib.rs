@@ -5,6 +5,7 @@
 pub mod conformance;
 pub mod fake_az;
 pub mod hostile;
+pub mod redis;
 pub mod tls;
 
 use std::time::Duration;
