@@ -1,0 +1,186 @@
+//! The token service as its users run it: four processes behind no load balancer but a
+//! round-robin, one `redis-server`, one emulator; what reached Power BI and Redis.
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use pbi_embed_emulator::{Emulator, Fault, FaultRule, RouteMatch};
+use pbi_embed_reqwest::reqwest;
+use pbi_embed_testkit::Ids;
+use pbi_embed_testkit::redis::RedisServer;
+
+/// base64 of 32 bytes of 0x42.
+const CACHE_KEY: &str = "QkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkI=";
+
+/// One token-service process, killed on drop.
+struct Service {
+    child: Child,
+    base: String,
+}
+
+impl Service {
+    fn start(emulator: &Emulator, redis: Option<&RedisServer>) -> Self {
+        let ids = emulator.ids();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_token_service"));
+        command
+            .env_clear()
+            .env("PBI_LISTEN", "127.0.0.1:0")
+            .env("PBI_WORKSPACE_ID", &ids.workspace)
+            .env("PBI_API_BASE", emulator.base_url())
+            .env("PBI_AUTHORITY_HOST", emulator.base_url())
+            .env("AZURE_TENANT_ID", &ids.tenant)
+            .env("AZURE_CLIENT_ID", &ids.client_id)
+            .env("AZURE_CLIENT_SECRET", &ids.client_secret)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        if let Some(redis) = redis {
+            command
+                .env("PBI_REDIS_URL", redis.url())
+                .env("PBI_CACHE_KEY", CACHE_KEY);
+        }
+        let mut child = command.spawn().unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let base = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("{line:?}"))
+            .to_owned();
+        Self { child, base }
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn embed_url(service: &Service, report: &str, user: &str, role: &str) -> String {
+    format!(
+        "{}/api/embed?report={report}&user={user}&role={role}",
+        service.base
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn four_services_sharing_redis_make_one_generate_token_per_pair() {
+    let emulator = Emulator::start().unwrap();
+    emulator.inject(FaultRule::random(
+        1.0,
+        RouteMatch::GenerateToken,
+        Fault::Delay { millis: 150 },
+    ));
+    let ids = Ids::of(&emulator);
+    let redis = RedisServer::start();
+    let services: Vec<Service> = (0..4).map(|_| Service::start(&emulator, Some(&redis))).collect();
+    let http = reqwest::Client::new();
+    let mut requests = Vec::new();
+    for n in 0..400 {
+        let url = embed_url(
+            &services[n % 4],
+            ids.rls_report.as_str(),
+            &format!("user{}", n % 50),
+            &ids.rls_role,
+        );
+        let http = http.clone();
+        requests.push(tokio::spawn(async move {
+            let response = http.get(url).send().await.unwrap();
+            (
+                response.status().as_u16(),
+                serde_json::from_slice::<serde_json::Value>(&response.bytes().await.unwrap()).unwrap(),
+            )
+        }));
+    }
+    let mut answers = Vec::new();
+    for request in requests {
+        answers.push(request.await.unwrap());
+    }
+    assert!(
+        answers.iter().all(|(status, _)| *status == 200),
+        "{:?}",
+        answers.iter().find(|(s, _)| *s != 200)
+    );
+    assert_eq!(
+        emulator.generate_token_requests(),
+        50,
+        "one GenerateToken per (user, report)"
+    );
+    let config = &answers[0].1;
+    assert_eq!(config["type"], "report");
+    assert!(config["accessToken"].as_str().is_some_and(|t| !t.is_empty()));
+    let token = emulator.minted_token(config["tokenId"].as_str().unwrap_or_default());
+    let identities = token.map(|t| t.identities).unwrap_or_default();
+    assert_eq!(
+        identities.first().and_then(|i| i.username.as_deref()),
+        Some("user0"),
+        "the identity reached Power BI"
+    );
+    for (key, value) in redis.dump() {
+        let text = String::from_utf8_lossy(&value);
+        assert!(
+            !text.contains(config["accessToken"].as_str().unwrap_or("-")),
+            "a token in clear under {key}"
+        );
+        assert!(!key.contains("user"), "{key}");
+    }
+}
+
+#[tokio::test]
+async fn without_redis_bad_requests_and_refusals_say_what_was_wrong() {
+    let emulator = Emulator::start().unwrap();
+    let ids = Ids::of(&emulator);
+    let service = Service::start(&emulator, None);
+    let http = reqwest::Client::new();
+    let get = |url: String| {
+        let http = http.clone();
+        async move {
+            let response = http.get(url).send().await.unwrap();
+            (
+                response.status().as_u16(),
+                serde_json::from_slice::<serde_json::Value>(&response.bytes().await.unwrap()).unwrap(),
+            )
+        }
+    };
+    let (status, config) = get(format!("{}/api/embed?report={}", service.base, ids.report)).await;
+    assert_eq!(status, 200, "{config}");
+    let (status, again) = get(format!("{}/api/embed?report={}", service.base, ids.report)).await;
+    assert_eq!(
+        (status, &again["tokenId"]),
+        (200, &config["tokenId"]),
+        "its own cache serves"
+    );
+    assert_eq!(emulator.generate_token_requests(), 1);
+
+    let base = &service.base;
+    for (query, field) in [
+        (String::new(), "report"),
+        ("report=not-a-guid".to_owned(), "report"),
+        (format!("report={}&role=sales", ids.report), "role"),
+        (format!("report={}&colour=red", ids.report), "colour"),
+    ] {
+        let (status, body) = get(format!("{base}/api/embed?{query}")).await;
+        assert_eq!(
+            (status, body["field"].as_str()),
+            (400, Some(field)),
+            "{query}: {body}"
+        );
+    }
+    // Power BI's refusal: its status, code and RequestId.
+    let unknown = "00000000-0000-0000-0000-00000000dead";
+    let (status, body) = get(format!("{base}/api/embed?report={unknown}")).await;
+    assert_eq!(status, 404, "{body}");
+    assert!(body["code"].as_str().is_some_and(|c| !c.is_empty()), "{body}");
+    assert!(
+        body["requestId"].as_str().is_some_and(|c| !c.is_empty()),
+        "{body}"
+    );
+    assert_eq!(
+        emulator.generate_token_requests(),
+        1,
+        "nothing minted for bad requests"
+    );
+}
