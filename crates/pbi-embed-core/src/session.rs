@@ -372,7 +372,15 @@ impl Session {
             .as_ref()
             .filter(|_| cached)
             .map(|r| r.key(self.settings.profile.as_ref()));
-        let shared = self.settings.shared.is_some() && want == Want::EmbedToken && key.is_some();
+        // Tokens and item metadata are shared; a metadata refresh reads Power BI itself
+        // (a record may be as old as the time-to-live).
+        let shared = self.settings.shared.is_some()
+            && key.is_some()
+            && match want {
+                Want::EmbedToken => true,
+                Want::Metadata(_) => !background,
+                Want::Response => false,
+            };
         Job {
             request,
             want,
@@ -417,7 +425,9 @@ impl Session {
                     }
                     if job.shared {
                         job.phase = Phase::Shared(Shared::Getting { since: None });
-                        return Progress::Io(Io::Store(StoreOp(Op::Get(shared_store::token_key(key)))));
+                        return Progress::Io(Io::Store(StoreOp(Op::Get(shared_store::record_key(
+                            job.want, key,
+                        )))));
                     }
                 }
                 job.phase = Phase::Bearer;
@@ -428,7 +438,9 @@ impl Session {
                 match &job.key {
                     Some(key) => {
                         job.phase = Phase::Shared(Shared::Getting { since: Some(since) });
-                        Progress::Io(Io::Store(StoreOp(Op::Get(shared_store::token_key(key)))))
+                        Progress::Io(Io::Store(StoreOp(Op::Get(shared_store::record_key(
+                            job.want, key,
+                        )))))
                     }
                     None => Progress::Answer(Answer::Failed(misuse("waited on the store without a key"))),
                 }
@@ -653,6 +665,19 @@ impl Session {
             Progress::Io(Io::Wait(shared.poll.min(remaining)))
         };
         match (step, reply) {
+            (Shared::Getting { .. }, StoreReply::Record(record)) if matches!(job.want, Want::Metadata(_)) => {
+                // Another replica's reading of the item; none: read it (no lock, a read
+                // is cheap and changes nothing).
+                let Want::Metadata(kind) = job.want else {
+                    return Progress::Continue;
+                };
+                if let Some(metadata) = record.and_then(|record| kind.parse(&record).ok()) {
+                    self.metadata.insert(key, metadata.clone(), now.instant);
+                    return Progress::Answer(Answer::Metadata(metadata));
+                }
+                job.phase = Phase::Bearer;
+                Progress::Continue
+            }
             (Shared::Getting { since }, StoreReply::Record(record)) => {
                 // Another replica's token; a refresh wants one that is not due itself.
                 let usable = record
@@ -693,7 +718,9 @@ impl Session {
                 // between this replica's look and its lock.
                 job.locked = true;
                 job.phase = Phase::Shared(Shared::Getting { since: None });
-                Progress::Io(Io::Store(StoreOp(Op::Get(shared_store::token_key(&key)))))
+                Progress::Io(Io::Store(StoreOp(Op::Get(shared_store::record_key(
+                    job.want, &key,
+                )))))
             }
             (Shared::Locking, StoreReply::Locked(false)) if job.background => {
                 Progress::Answer(Answer::Skipped)
@@ -1024,8 +1051,11 @@ impl Session {
                         // Shared with the other replicas, until the margin.
                         let ttl = shared_store::record_ttl(&token, now.wall, self.embed_margin());
                         if let (true, Some(key), false) = (job.shared, &job.key, ttl.is_zero()) {
-                            let put =
-                                Op::Put(shared_store::token_key(key), shared_store::encode(&token), ttl);
+                            let put = Op::Put(
+                                shared_store::record_key(job.want, key),
+                                shared_store::encode(&token),
+                                ttl,
+                            );
                             job.stash = Some(Answer::Token(token));
                             job.phase = Phase::Shared(Shared::Putting);
                             return Progress::Io(Io::Store(StoreOp(put)));
@@ -1040,6 +1070,18 @@ impl Session {
                     Ok(metadata) => {
                         if let Some(key) = &job.key {
                             self.metadata.insert(key.clone(), metadata.clone(), now.instant);
+                        }
+                        // Shared as Power BI sent it, for the time-to-live.
+                        let ttl = self.settings.metadata_cache.1;
+                        if let (true, Some(key), false) = (job.shared, &job.key, ttl.is_zero()) {
+                            let put = Op::Put(
+                                shared_store::record_key(job.want, key),
+                                response.body().clone(),
+                                ttl,
+                            );
+                            job.stash = Some(Answer::Metadata(metadata));
+                            job.phase = Phase::Shared(Shared::Putting);
+                            return Progress::Io(Io::Store(StoreOp(put)));
                         }
                         Progress::Answer(Answer::Metadata(metadata))
                     }

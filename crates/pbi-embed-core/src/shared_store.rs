@@ -7,7 +7,10 @@
 //! runs with [`StoreOp::run`]. A store that fails or is slow never fails a call: the
 //! call goes on as if there were none (its own cache, then Power BI).
 //!
-//! Keys are `pbi-embed:v1:{kind}:` and the SHA-256 of the request as the cache knows it
+//! Embed tokens are locked so that one replica mints each; item metadata (reports',
+//! dashboards', tiles' and datasets' answers, as Power BI sent them) is only shared.
+//!
+//! Keys are `pbi-embed:v1:{token,item,lock}:` and the SHA-256 of the request as the cache knows it
 //! (route, body, profile): never a secret, and no identity in clear. Records hold the
 //! embed token in clear; a store encrypts them at rest (`pbi-embed-redis` does).
 
@@ -22,6 +25,7 @@ use crate::cache::CacheKey;
 use crate::call_error::BoxError;
 use crate::embed_token::EmbedToken;
 use crate::lifetime::Freshness;
+use crate::plan::Want;
 
 /// The future a [`SharedStore`] operation returns.
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, BoxError>> + Send + 'a>>;
@@ -83,11 +87,13 @@ pub enum StoreReply {
 }
 
 impl StoreOp {
-    /// Runs the operation on `store`.
+    /// Runs the operation on `store`, the driver's (none is an error: the call goes on
+    /// without a store).
     ///
     /// # Errors
     /// What the store said.
-    pub async fn run(self, store: &dyn SharedStore) -> Result<StoreReply, BoxError> {
+    pub async fn run(self, store: Option<&dyn SharedStore>) -> Result<StoreReply, BoxError> {
+        let store = store.ok_or("the client has no shared store")?;
         Ok(match self.0 {
             Op::Get(key) => StoreReply::Record(store.get(&key).await?),
             Op::Put(key, record, ttl) => {
@@ -127,20 +133,23 @@ impl fmt::Debug for StoreOp {
     }
 }
 
-/// The store key of an embed token request.
-pub(crate) fn token_key(key: &CacheKey) -> String {
-    format!(
-        "pbi-embed:v1:token:{}",
-        hex(digest::digest(&digest::SHA256, key.bytes()).as_ref())
-    )
+/// The store key of what a job wants: an embed token, or an item's metadata.
+pub(crate) fn record_key(want: Want, key: &CacheKey) -> String {
+    let kind = match want {
+        Want::Metadata(_) => "item",
+        Want::EmbedToken | Want::Response => "token",
+    };
+    format!("pbi-embed:v1:{kind}:{}", digest_of(key))
 }
 
 /// The lock key of an embed token request.
 pub(crate) fn lock_key(key: &CacheKey) -> String {
-    format!(
-        "pbi-embed:v1:lock:{}",
-        hex(digest::digest(&digest::SHA256, key.bytes()).as_ref())
-    )
+    format!("pbi-embed:v1:lock:{}", digest_of(key))
+}
+
+/// The request's SHA-256, hex.
+fn digest_of(key: &CacheKey) -> String {
+    hex(digest::digest(&digest::SHA256, key.bytes()).as_ref())
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -186,7 +195,7 @@ mod tests {
         )
         .identity(crate::EffectiveIdentity::new("john@contoso.com").role("sales"));
         let key = CacheKey::new(&request, None).unwrap();
-        let (token_key, lock_key) = (token_key(&key), lock_key(&key));
+        let (token_key, lock_key) = (record_key(Want::EmbedToken, &key), lock_key(&key));
         assert!(token_key.starts_with("pbi-embed:v1:token:") && token_key.len() == 19 + 64);
         assert!(!token_key.contains("john") && lock_key.starts_with("pbi-embed:v1:lock:"));
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_900_000_000);

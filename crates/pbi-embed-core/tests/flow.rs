@@ -1084,7 +1084,7 @@ impl pbi_embed_core::driver::SharedStore for MemStore {
 /// Runs a store operation whose future is ready at once.
 fn run_op(store: &MemStore, op: pbi_embed_core::driver::StoreOp) -> Event {
     use std::future::Future as _;
-    let mut future = std::pin::pin!(op.run(store));
+    let mut future = std::pin::pin!(op.run(Some(store)));
     let mut context = std::task::Context::from_waker(std::task::Waker::noop());
     match future.as_mut().poll(&mut context) {
         std::task::Poll::Ready(reply) => Event::Stored(reply),
@@ -1283,4 +1283,60 @@ fn a_replica_waits_for_the_lock_holders_token_and_takes_over_from_a_dead_one() {
         "{waited:?}"
     );
     assert!(store.locks.lock().unwrap().is_empty(), "D gave its lock up");
+}
+
+#[test]
+fn replicas_share_item_metadata_as_power_bi_sent_it() {
+    let store = MemStore::default();
+    let request = EmbedRequest::report(
+        WorkspaceId::parse(WORKSPACE).unwrap(),
+        ReportId::parse(REPORT).unwrap(),
+    )
+    .identity(EffectiveIdentity::new("alice").role("Sales"));
+    let report_json = format!(
+        r#"{{"id":"{REPORT}","name":"Sales","datasetId":"{DATASET}","embedUrl":"https://app.powerbi.com/reportEmbed?reportId={REPORT}"}}"#
+    );
+    let dataset_json = format!(
+        r#"{{"id":"{DATASET}","name":"Sales","isEffectiveIdentityRequired":true,"isEffectiveIdentityRolesRequired":true}}"#
+    );
+    let mut server = |exchange: &Exchange, now| match exchange.operation() {
+        "Entra_ClientCredentials" => signed_in(3600),
+        "Reports_GetReportInGroup" => json(200, &report_json),
+        "Datasets_GetDatasetInGroup" => json(200, &dataset_json),
+        _ => minted(now, 60, "shared"),
+    };
+    let mut a = Sim::new(shared_settings());
+    let (config, sent) = drive_shared(
+        &mut a,
+        &store,
+        &mut Call::embed_config(&request),
+        &mut server,
+        |_| {},
+    );
+    config.unwrap();
+    let puts = sent.iter().filter(|s| *s == "store put").count();
+    assert_eq!(puts, 3, "the report, the dataset and the token: {sent:?}");
+    let keys: Vec<String> = store.records.lock().unwrap().keys().cloned().collect();
+    assert_eq!(
+        keys.iter()
+            .filter(|k| k.starts_with("pbi-embed:v1:item:"))
+            .count(),
+        2,
+        "{keys:?}"
+    );
+    // Replica B reads all three from the store: nothing reaches Power BI or Entra ID.
+    let mut b = Sim::new(shared_settings());
+    let (config, sent) = drive_shared(
+        &mut b,
+        &store,
+        &mut Call::embed_config(&request),
+        &mut server,
+        |_| {},
+    );
+    assert_eq!(config.unwrap().token_id, "shared");
+    assert_eq!(
+        sent,
+        ["store get", "store get", "store get"],
+        "metadata and token from the store"
+    );
 }

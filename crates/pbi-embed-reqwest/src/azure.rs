@@ -14,7 +14,6 @@
 //! # Ok(()) }
 //! ```
 
-use std::fmt;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -22,17 +21,11 @@ use azure_core::credentials::TokenCredential;
 use pbi_embed_core::driver::{AsyncTokenSource, TokenFuture};
 use pbi_embed_core::{AccessToken, BearerToken, Cloud};
 
-/// An `azure_core` credential as a token source.
-#[derive(Clone)]
+/// An `azure_core` credential as a token source. (Its Debug is the credential's, which
+/// keeps its secrets out, as azure_core's credentials do.)
+#[derive(Clone, Debug)]
 pub struct AzureCredential {
     credential: Arc<dyn TokenCredential>,
-}
-
-impl fmt::Debug for AzureCredential {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // azure_core's credentials keep their secrets out of Debug themselves.
-        f.debug_tuple("AzureCredential").field(&self.credential).finish()
-    }
 }
 
 impl AzureCredential {

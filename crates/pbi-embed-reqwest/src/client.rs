@@ -172,10 +172,7 @@ impl Client {
                         .map_err(Into::into),
                 ),
                 Action::RunProgram(run) => Event::Program(run_program(&run).await),
-                Action::Store(op) => Event::Stored(match &inner.store {
-                    Some(store) => op.run(store.as_ref()).await,
-                    None => Err("the client has no shared store".into()),
-                }),
+                Action::Store(op) => Event::Stored(op.run(inner.store.as_deref()).await),
                 Action::Spawn(work) => {
                     self.spawn(work);
                     Event::Resume
