@@ -184,3 +184,56 @@ async fn without_redis_bad_requests_and_refusals_say_what_was_wrong() {
         "nothing minted for bad requests"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_killed_while_it_holds_the_lock_delays_the_others_only_the_locks_ttl() {
+    let emulator = Emulator::start().unwrap();
+    let ids = Ids::of(&emulator);
+    let redis = RedisServer::start();
+    let (mut doomed, survivor) = (
+        Service::start(&emulator, Some(&redis)),
+        Service::start(&emulator, Some(&redis)),
+    );
+    // The first GenerateToken hangs: its service takes the lock, then is killed.
+    emulator.inject(FaultRule::next(
+        1,
+        RouteMatch::GenerateToken,
+        Fault::Delay { millis: 10_000 },
+    ));
+    let url = |service: &Service| embed_url(service, ids.rls_report.as_str(), "mallory", &ids.rls_role);
+    let http = reqwest::Client::new();
+    let hanging = tokio::spawn(http.get(url(&doomed)).send());
+    let started = std::time::Instant::now();
+    while !redis
+        .dump()
+        .iter()
+        .any(|(key, _)| key.starts_with("pbi-embed:v1:lock:"))
+    {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "the lock was never taken"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    doomed.child.kill().unwrap();
+    let _ = doomed.child.wait();
+    assert!(
+        hanging.await.unwrap().is_err(),
+        "the killed service never answered"
+    );
+    let asked = std::time::Instant::now();
+    let response = http.get(url(&survivor)).send().await.unwrap();
+    let waited = asked.elapsed();
+    assert_eq!(response.status().as_u16(), 200);
+    // The lock lives 5 s from when it was taken; the survivor waits out what is left.
+    assert!(waited < std::time::Duration::from_secs(6), "{waited:?}");
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(5),
+        "it waited for the lock to expire"
+    );
+    assert_eq!(
+        emulator.generate_token_requests(),
+        2,
+        "the dead one's call and the survivor's"
+    );
+}
