@@ -225,6 +225,9 @@ pub mod driver {
     //! - [`Action::RunProgram`]: run the program directly (never through a shell), stdin
     //!   closed, killed after its time-out, at most its `max_output_bytes` of output read
     //!   (the Azure CLI); step with [`Event::Program`].
+    //! - [`Action::Store`]: run the operation on the driver's [`SharedStore`]
+    //!   ([`StoreOp::run`]); step with [`Event::Stored`]. Only when the builder was given
+    //!   a store.
     //! - [`Action::Spawn`]: run the [`Background`] work as [`Call::refresh`] on its own
     //!   thread or task (refresh-ahead), and step this call on with [`Event::Resume`].
     //! - [`Action::Wait`]: sleep, then step with [`Event::Resume`].
