@@ -24,15 +24,16 @@
 //!   decrypt. Give older keys with [`RedisStore::previous_key`] to rotate.
 //! - **Never a single point of failure.** Every command is bounded (50 ms by default);
 //!   when Redis is down or slow the client serves from its own cache and Power BI, and
-//!   says so once in the log; when Redis is back, sharing resumes (the connection is
-//!   re-established in the background).
+//!   says so once in the log. After a failure the store does not ask Redis again for a
+//!   second ([`RETRY_AFTER`]), so a slow Redis costs nothing meanwhile; then one command
+//!   tries, and when Redis is back, sharing resumes.
 //! - Keys are `pbi-embed:v1:token:` and `pbi-embed:v1:lock:` followed by the SHA-256 of
 //!   the request: never a secret, no identity in clear.
 
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use aws_lc_rs::rand::{SecureRandom as _, SystemRandom};
@@ -43,6 +44,8 @@ use tokio::sync::Mutex;
 
 /// The default bound on one Redis command.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(50);
+/// How long commands fail at once after one failed.
+pub const RETRY_AFTER: Duration = Duration::from_secs(1);
 /// The record format's version byte.
 const VERSION: u8 = 1;
 /// The longest key id.
@@ -133,6 +136,9 @@ pub struct RedisStore {
     random: SystemRandom,
     /// Whether the last command failed (to log an outage once, and its end).
     down: AtomicBool,
+    /// While Redis fails, commands before this instant fail at once (no one waits for a
+    /// Redis that is slow); the first after it tries Redis again.
+    retry_at: std::sync::Mutex<Option<Instant>>,
 }
 
 impl fmt::Debug for RedisStore {
@@ -170,6 +176,7 @@ impl RedisStore {
             owner: owner.iter().map(|b| format!("{b:02x}")).collect(),
             random,
             down: AtomicBool::new(false),
+            retry_at: std::sync::Mutex::new(None),
         })
     }
 
@@ -188,8 +195,22 @@ impl RedisStore {
         self
     }
 
-    /// Runs one command, bounded, logging an outage once and its end.
+    /// Runs one command, bounded, logging an outage once and its end. After a failure,
+    /// commands fail at once for [`RETRY_AFTER`], then one tries Redis again.
     async fn command<T: redis::FromRedisValue>(&self, command: redis::Cmd) -> Result<T, BoxError> {
+        let retry_at = |at: Option<Instant>| {
+            if let Ok(mut retry_at) = self.retry_at.lock() {
+                *retry_at = at;
+            }
+        };
+        match self.retry_at.lock().ok().and_then(|at| *at) {
+            Some(at) if Instant::now() < at => {
+                return Err("Redis failed a moment ago; not asked again yet".into());
+            }
+            // This command tries Redis again; the others fail at once meanwhile.
+            Some(_) => retry_at(Instant::now().checked_add(RETRY_AFTER)),
+            None => {}
+        }
         let result = tokio::time::timeout(self.timeout, async {
             let mut connection = self.connection().await?;
             command
@@ -199,6 +220,12 @@ impl RedisStore {
         })
         .await
         .unwrap_or_else(|_| Err("Redis did not answer in time".into()));
+        retry_at(
+            result
+                .is_err()
+                .then(|| Instant::now().checked_add(RETRY_AFTER))
+                .flatten(),
+        );
         match &result {
             Ok(_) if self.down.swap(false, Ordering::Relaxed) => {
                 tracing::info!("Redis answers again: embed tokens are shared again");
@@ -392,20 +419,24 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_redis_that_is_down_fails_fast() {
+    async fn a_redis_that_is_down_fails_fast_and_is_not_asked_again_at_once() {
         let store = new_store();
-        let started = std::time::Instant::now();
-        assert!(store.get("pbi-embed:v1:token:aa").await.is_err());
-        assert!(
-            store
-                .lock("pbi-embed:v1:lock:aa", Duration::from_secs(5))
-                .await
-                .is_err()
-        );
+        let started = Instant::now();
+        let first = store.get("pbi-embed:v1:token:aa").await.unwrap_err().to_string();
+        assert!(!first.contains("not asked again"), "{first}");
+        let second = store
+            .lock("pbi-embed:v1:lock:aa", Duration::from_secs(5))
+            .await
+            .unwrap_err();
+        assert!(second.to_string().contains("not asked again"), "{second}");
         assert!(
             started.elapsed() < Duration::from_secs(1),
             "{:?}",
             started.elapsed()
         );
+        // After the pause, Redis is asked again.
+        *store.retry_at.lock().unwrap() = Some(Instant::now());
+        let third = store.get("pbi-embed:v1:token:aa").await.unwrap_err().to_string();
+        assert!(!third.contains("not asked again"), "{third}");
     }
 }
