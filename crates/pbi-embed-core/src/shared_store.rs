@@ -193,7 +193,11 @@ mod tests {
             WorkspaceId::parse("f089354e-8366-4e18-aea3-4cb4a3a50b48").unwrap(),
             ReportId::parse("5b218778-e7a5-4d73-8187-f10824047715").unwrap(),
         )
-        .identity(crate::EffectiveIdentity::new("john@contoso.com").role("sales"));
+        .identity(
+            crate::EffectiveIdentity::new("john@contoso.com")
+                .role("sales")
+                .dataset(crate::DatasetId::parse("cfafbeb1-8037-4d0c-896e-a46fb27ff229").unwrap()),
+        );
         let key = CacheKey::new(&request, None).unwrap();
         let (token_key, lock_key) = (record_key(Want::EmbedToken, &key), lock_key(&key));
         assert!(token_key.starts_with("pbi-embed:v1:token:") && token_key.len() == 19 + 64);
