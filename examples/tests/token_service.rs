@@ -1,68 +1,26 @@
 //! The token service as its users run it: four processes behind no load balancer but a
 //! round-robin, one `redis-server`, one emulator; what reached Power BI and Redis.
 
-use std::io::{BufRead as _, BufReader};
-use std::process::{Child, Command, Stdio};
-
 use pbi_embed_emulator::{Emulator, Fault, FaultRule, RouteMatch};
 use pbi_embed_reqwest::reqwest;
 use pbi_embed_testkit::Ids;
 use pbi_embed_testkit::redis::RedisServer;
-
-/// base64 of 32 bytes of 0x42.
-const CACHE_KEY: &str = "QkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkI=";
+use pbi_embed_testkit::token_service::TokenService;
 
 /// One token-service process, killed on drop.
-struct Service {
-    child: Child,
-    base: String,
+fn start(emulator: &Emulator, redis: Option<&RedisServer>) -> TokenService {
+    TokenService::start(
+        std::path::Path::new(env!("CARGO_BIN_EXE_token_service")),
+        emulator,
+        redis,
+        &[],
+    )
 }
 
-impl Service {
-    fn start(emulator: &Emulator, redis: Option<&RedisServer>) -> Self {
-        let ids = emulator.ids();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_token_service"));
-        command
-            .env_clear()
-            .env("PBI_LISTEN", "127.0.0.1:0")
-            .env("PBI_WORKSPACE_ID", &ids.workspace)
-            .env("PBI_API_BASE", emulator.base_url())
-            .env("PBI_AUTHORITY_HOST", emulator.base_url())
-            .env("AZURE_TENANT_ID", &ids.tenant)
-            .env("AZURE_CLIENT_ID", &ids.client_id)
-            .env("AZURE_CLIENT_SECRET", &ids.client_secret)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null());
-        if let Some(redis) = redis {
-            command
-                .env("PBI_REDIS_URL", redis.url())
-                .env("PBI_CACHE_KEY", CACHE_KEY);
-        }
-        let mut child = command.spawn().unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let base = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("{line:?}"))
-            .to_owned();
-        Self { child, base }
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn embed_url(service: &Service, report: &str, user: &str, role: &str) -> String {
+fn embed_url(service: &TokenService, report: &str, user: &str, role: &str) -> String {
     format!(
         "{}/api/embed?report={report}&user={user}&role={role}",
-        service.base
+        service.base()
     )
 }
 
@@ -76,7 +34,7 @@ async fn four_services_sharing_redis_make_one_generate_token_per_pair() {
     ));
     let ids = Ids::of(&emulator);
     let redis = RedisServer::start();
-    let services: Vec<Service> = (0..4).map(|_| Service::start(&emulator, Some(&redis))).collect();
+    let services: Vec<TokenService> = (0..4).map(|_| start(&emulator, Some(&redis))).collect();
     let http = reqwest::Client::new();
     let mut requests = Vec::new();
     for n in 0..400 {
@@ -133,7 +91,7 @@ async fn four_services_sharing_redis_make_one_generate_token_per_pair() {
 async fn without_redis_bad_requests_and_refusals_say_what_was_wrong() {
     let emulator = Emulator::start().unwrap();
     let ids = Ids::of(&emulator);
-    let service = Service::start(&emulator, None);
+    let service = start(&emulator, None);
     let http = reqwest::Client::new();
     let get = |url: String| {
         let http = http.clone();
@@ -145,9 +103,9 @@ async fn without_redis_bad_requests_and_refusals_say_what_was_wrong() {
             )
         }
     };
-    let (status, config) = get(format!("{}/api/embed?report={}", service.base, ids.report)).await;
+    let (status, config) = get(format!("{}/api/embed?report={}", service.base(), ids.report)).await;
     assert_eq!(status, 200, "{config}");
-    let (status, again) = get(format!("{}/api/embed?report={}", service.base, ids.report)).await;
+    let (status, again) = get(format!("{}/api/embed?report={}", service.base(), ids.report)).await;
     assert_eq!(
         (status, &again["tokenId"]),
         (200, &config["tokenId"]),
@@ -155,7 +113,7 @@ async fn without_redis_bad_requests_and_refusals_say_what_was_wrong() {
     );
     assert_eq!(emulator.generate_token_requests(), 1);
 
-    let base = &service.base;
+    let base = &service.base();
     for (query, field) in [
         (String::new(), "report"),
         ("report=not-a-guid".to_owned(), "report"),
@@ -190,17 +148,14 @@ async fn a_service_killed_while_it_holds_the_lock_delays_the_others_only_the_loc
     let emulator = Emulator::start().unwrap();
     let ids = Ids::of(&emulator);
     let redis = RedisServer::start();
-    let (mut doomed, survivor) = (
-        Service::start(&emulator, Some(&redis)),
-        Service::start(&emulator, Some(&redis)),
-    );
+    let (mut doomed, survivor) = (start(&emulator, Some(&redis)), start(&emulator, Some(&redis)));
     // The first GenerateToken hangs: its service takes the lock, then is killed.
     emulator.inject(FaultRule::next(
         1,
         RouteMatch::GenerateToken,
         Fault::Delay { millis: 10_000 },
     ));
-    let url = |service: &Service| embed_url(service, ids.rls_report.as_str(), "mallory", &ids.rls_role);
+    let url = |service: &TokenService| embed_url(service, ids.rls_report.as_str(), "mallory", &ids.rls_role);
     let http = reqwest::Client::new();
     let hanging = tokio::spawn(http.get(url(&doomed)).send());
     let started = std::time::Instant::now();
@@ -215,8 +170,7 @@ async fn a_service_killed_while_it_holds_the_lock_delays_the_others_only_the_loc
         );
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
-    doomed.child.kill().unwrap();
-    let _ = doomed.child.wait();
+    doomed.kill();
     assert!(
         hanging.await.unwrap().is_err(),
         "the killed service never answered"

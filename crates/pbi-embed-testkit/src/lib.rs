@@ -7,6 +7,7 @@ pub mod fake_az;
 pub mod hostile;
 pub mod redis;
 pub mod tls;
+pub mod token_service;
 
 use std::time::Duration;
 

@@ -9,14 +9,13 @@
 //! --release -p pbi-embed-bench --bin bench-scale`.
 
 use std::fmt::Write as _;
-use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use pbi_embed_emulator::{Emulator, Fault, FaultRule, RouteMatch};
 use pbi_embed_testkit::Ids;
 use pbi_embed_testkit::redis::RedisServer;
+use pbi_embed_testkit::token_service::TokenService;
 
 /// Requests per second, all replicas together.
 const RATE: u32 = 100;
@@ -38,15 +37,6 @@ const WINDOW_SECONDS: &str = "50";
 const BEGIN: &str = "<!-- bench-scale:begin -->";
 const END: &str = "<!-- bench-scale:end -->";
 
-struct Service(Child, String);
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn token_service() -> PathBuf {
     std::env::var_os("PBI_TOKEN_SERVICE").map_or_else(
         || {
@@ -60,48 +50,20 @@ fn token_service() -> PathBuf {
     )
 }
 
-fn start_service(emulator: &Emulator, redis: Option<&RedisServer>, refresh_ahead: bool) -> Service {
-    let ids = emulator.ids();
-    let mut command = Command::new(token_service());
-    command
-        .env_clear()
-        .env("PBI_LISTEN", "127.0.0.1:0")
-        .env("PBI_WORKSPACE_ID", &ids.workspace)
-        .env("PBI_API_BASE", emulator.base_url())
-        .env("PBI_AUTHORITY_HOST", emulator.base_url())
-        .env("AZURE_TENANT_ID", &ids.tenant)
-        .env("AZURE_CLIENT_ID", &ids.client_id)
-        .env("AZURE_CLIENT_SECRET", &ids.client_secret)
-        .env("PBI_EMBED_LIFETIME_MINUTES", LIFETIME_MINUTES)
-        .env("PBI_EMBED_MARGIN_SECONDS", MARGIN_SECONDS)
-        .env(
-            "PBI_REFRESH_AHEAD_SECONDS",
-            if refresh_ahead { WINDOW_SECONDS } else { "0" },
-        )
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-    if let Some(redis) = redis {
-        command
-            .env("PBI_REDIS_URL", redis.url())
-            .env("PBI_CACHE_KEY", "QkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkI=");
-    }
-    let mut child = command.spawn().unwrap_or_else(|e| {
-        panic!(
-            "{}: {e} (build it: cargo build --release -p pbi-embed-examples --bin token_service)",
-            token_service().display()
-        )
-    });
-    let mut line = String::new();
-    let stdout = child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .unwrap_or_else(|e| panic!("{e}"));
-    let base = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("{line:?}"))
-        .to_owned();
-    Service(child, base)
+fn start_service(emulator: &Emulator, redis: Option<&RedisServer>, refresh_ahead: bool) -> TokenService {
+    let window = if refresh_ahead { WINDOW_SECONDS } else { "0" };
+    let scaled = [
+        ("PBI_EMBED_LIFETIME_MINUTES", LIFETIME_MINUTES),
+        ("PBI_EMBED_MARGIN_SECONDS", MARGIN_SECONDS),
+        ("PBI_REFRESH_AHEAD_SECONDS", window),
+    ];
+    let program = token_service();
+    assert!(
+        program.exists(),
+        "{} is missing: cargo build --release -p pbi-embed-examples --bin token_service",
+        program.display()
+    );
+    TokenService::start(&program, emulator, redis, &scaled)
 }
 
 /// One measured request: whether its pair is hot, how long it took, whether it was 200.
@@ -140,10 +102,10 @@ fn run(name: &'static str, redis: bool, refresh_ahead: bool) -> Row {
     ));
     let ids = Ids::of(&emulator);
     let redis = redis.then(RedisServer::start);
-    let services: Vec<Service> = (0..4)
+    let services: Vec<TokenService> = (0..4)
         .map(|_| start_service(&emulator, redis.as_ref(), refresh_ahead))
         .collect();
-    let bases: Vec<String> = services.iter().map(|s| s.1.clone()).collect();
+    let bases: Vec<String> = services.iter().map(|s| s.base().to_owned()).collect();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
