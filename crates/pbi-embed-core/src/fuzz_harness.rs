@@ -112,7 +112,7 @@ pub fn generate_token_response(data: &[u8]) {
 pub fn power_bi_error(data: &[u8]) {
     for status in [400, 401, 403, 404, 429, 500, 503] {
         if let Ok(response) = Response::builder().status(status).body(data) {
-            let error = crate::response::api_error(&response);
+            let error = crate::wire::response::api_error(&response);
             assert_eq!(error.status().map(|s| s.as_u16()), Some(status));
             assert_not_quoted(&error, None);
             for text in [error.code(), error.message()].into_iter().flatten() {
@@ -285,7 +285,7 @@ pub fn ids(data: &[u8]) {
     {
         // (User info that is the marker itself shows as itself.)
         let unchanged = user_info == "[user info removed]";
-        let shown = crate::cloud::without_user_info(&text).replace("[user info removed]", "");
+        let shown = crate::wire::cloud::without_user_info(&text).replace("[user info removed]", "");
         if text.matches(user_info).count() == 1 && !unchanged {
             assert!(!shown.contains(user_info), "user info shown: {shown:?}");
         }
@@ -302,7 +302,7 @@ pub fn ids(data: &[u8]) {
         }
     }
     let _ = text.parse::<Cloud>();
-    let _ = crate::embed_token::parse_rfc3339(&text);
+    let _ = crate::api::embed_token::parse_rfc3339(&text);
 }
 
 /// Requests built from arbitrary input: building never panics, and a request that

@@ -116,79 +116,54 @@ pub use http;
 #[doc(hidden)]
 #[path = "fuzz_harness.rs"]
 pub mod __fuzz;
-mod azure_cli;
-mod bearer;
-mod builder;
-mod cache;
-mod call;
-mod call_error;
-mod client_certificate;
-mod client_settings;
-mod cloud;
-mod connect_settings;
-mod embed_config;
-mod embed_token;
-mod entra;
-mod environment;
-mod error;
-mod generate_token;
-mod identity;
-mod ids;
-mod lifetime;
-mod managed_identity;
-mod metadata;
-mod operation;
-mod plan;
-mod redact;
-mod response;
-mod retry;
-mod secret;
-mod session;
-mod shared;
-mod shared_store;
-mod token_request;
+mod api;
+mod auth;
+mod client;
+mod flow;
+mod settings;
+mod wire;
 
-pub use azure_cli::{AZURE_CLI_TIMEOUT, AzureCli, AzureCliError, AzureCliFailure};
-pub use builder::ClientBuilder;
-pub use call_error::{CallError, TransportKind};
-pub use client_certificate::{AssertionAlgorithm, CLIENT_ASSERTION_TYPE, ClientCertificate};
-pub use client_settings::{ClientSettings, MAX_TIME_BOUND};
-pub use cloud::{Cloud, CustomCloud};
-pub use connect_settings::{ConnectSettings, MAX_ROOT_CERTIFICATES, Proxy};
-pub use embed_config::{
+pub use auth::azure_cli::{AZURE_CLI_TIMEOUT, AzureCli, AzureCliError, AzureCliFailure};
+pub use client::builder::ClientBuilder;
+pub use flow::error::{CallError, TransportKind};
+pub use auth::certificate::{AssertionAlgorithm, CLIENT_ASSERTION_TYPE, ClientCertificate};
+pub use settings::client_settings::{ClientSettings, MAX_TIME_BOUND};
+pub use wire::cloud::{Cloud, CustomCloud};
+pub use settings::connect_settings::{ConnectSettings, MAX_ROOT_CERTIFICATES, Proxy};
+pub use api::embed_config::{
     EmbedConfig, EmbedItem, EmbedKind, EmbedRequest, QnaMode, TOKEN_TYPE_EMBED, check_rls,
 };
-pub use embed_token::EmbedToken;
-pub use entra::{CertificateFile, ClientCredentials, EntraToken};
-pub use error::{
+pub use api::embed_token::EmbedToken;
+pub use auth::entra::{CertificateFile, ClientCredentials, EntraToken};
+pub use wire::error::{
     ApiError, BODY_SNIPPET_BYTES, DecodeError, EntraError, Error, ErrorKind, PbiError, PbiErrorDetail,
 };
-pub use generate_token::{
+pub use api::generate_token::{
     CreateReportRoute, CreateReportToken, DashboardRoute, DashboardToken, DatasetRoute, DatasetToken,
     GenerateToken, MultiResourceToken, ReportRoute, ReportToken, TileRoute, TileToken, TokenRoute,
 };
-pub use identity::{
+pub use api::identity::{
     DatasourceConnectionDetails, DatasourceIdentity, DatasourceSelector, EffectiveIdentity, MAX_ROLE_LEN,
     MAX_ROLES, MAX_USERNAME_LEN,
 };
-pub use ids::{
+pub use wire::ids::{
     ClientId, DashboardId, DatasetId, MAX_DATASET_ID_LEN, ProfileId, ReportId, TenantId, TileId, WorkspaceId,
 };
-pub use lifetime::{BearerToken, Freshness};
-pub use managed_identity::{IMDS_HOST, ManagedIdentity, UserAssignedId};
-pub use metadata::{
+pub use wire::lifetime::{BearerToken, Freshness};
+pub use auth::managed_identity::{IMDS_HOST, ManagedIdentity, UserAssignedId};
+pub use api::metadata::{
     Dashboard, Dataset, GetDashboardInGroup, GetDashboardsInGroup, GetDatasetInGroup, GetDatasetsInGroup,
     GetPagesInGroup, GetReportInGroup, GetReportsInGroup, GetTileInGroup, GetTilesInGroup, Page, Report,
     ReportType, Tile,
 };
-pub use operation::{
+pub use wire::operation::{
     ApiRequest, Authorized, CONTENT_TYPE_JSON, HttpRequest, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, Operation,
     PROFILE_HEADER,
 };
-pub use redact::Redacted;
-pub use retry::{GiveUpReason, NextStep, Outcome, RetryAfter, RetryDecision, RetryPolicy, RetryState};
-pub use secret::{AccessToken, ClientSecret, EmbedTokenSecret, IdentityBlob};
-pub use token_request::{
+pub use wire::redact::Redacted;
+pub use settings::retry::{GiveUpReason, NextStep, Outcome, RetryAfter, RetryDecision, RetryPolicy, RetryState};
+pub use wire::secret::{AccessToken, ClientSecret, EmbedTokenSecret, IdentityBlob};
+pub use api::token_request::{
     GenerateTokenRequest, GenerateTokenRequestV2, GenerateTokenRequestV2Dataset,
     GenerateTokenRequestV2Report, GenerateTokenRequestV2TargetWorkspace, MAX_ITEMS, TokenAccessLevel,
     XmlaPermissions,
@@ -262,22 +237,22 @@ pub mod driver {
     //! # Ok::<(), Box<dyn std::error::Error>>(())
     //! ```
 
-    pub use crate::azure_cli::{ProgramOutput, ProgramRun};
-    pub use crate::bearer::Credential;
-    pub use crate::builder::{ClientParts, Driver, EnvReader};
-    pub use crate::cache::{CacheKey, EmbedTokenCache};
-    pub use crate::call::{Action, Call, Event, Exchange, FileRead, Now};
-    pub use crate::call_error::{BoxError, TransportError};
-    pub use crate::client_settings::{env_text, service_principal_from};
-    pub use crate::entra::parse_token_response;
-    pub use crate::environment::{
+    pub use crate::auth::azure_cli::{ProgramOutput, ProgramRun};
+    pub use crate::auth::bearer::Credential;
+    pub use crate::client::builder::{ClientParts, Driver, EnvReader};
+    pub use crate::flow::cache::{CacheKey, EmbedTokenCache};
+    pub use crate::flow::call::{Action, Call, Event, Exchange, FileRead, Now};
+    pub use crate::flow::error::{BoxError, TransportError};
+    pub use crate::settings::client_settings::{env_text, service_principal_from};
+    pub use crate::auth::entra::parse_token_response;
+    pub use crate::client::environment::{
         azure_cli_from, certificate_from, credential_from, managed_identity_from, workload_identity_from,
     };
-    pub use crate::plan::Background;
-    pub use crate::response::{api_error, request_id};
-    pub use crate::session::Session;
-    pub use crate::shared::{
+    pub use crate::flow::plan::Background;
+    pub use crate::wire::response::{api_error, request_id};
+    pub use crate::flow::session::Session;
+    pub use crate::flow::shared::{
         AsyncTokenSource, BoxedTokenSource, Pump, SharedSession, TokenFuture, TokenSource,
     };
-    pub use crate::shared_store::{SharedSettings, SharedStore, StoreFuture, StoreOp, StoreReply};
+    pub use crate::flow::store::{SharedSettings, SharedStore, StoreFuture, StoreOp, StoreReply};
 }

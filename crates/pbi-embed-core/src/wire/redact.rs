@@ -1,0 +1,192 @@
+//! A view of a request that is safe to log: every secret replaced by `[redacted]`.
+
+use std::fmt;
+
+use http::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, PROXY_AUTHORIZATION};
+use serde_json::Value;
+
+use crate::wire::operation::HttpRequest;
+
+const REDACTED: &str = "[redacted]";
+/// Form fields that hold credentials.
+const SECRET_FORM_FIELDS: [&str; 3] = ["client_secret", "client_assertion", "assertion"];
+/// JSON fields that hold credentials, at any depth.
+const SECRET_JSON_FIELDS: [&str; 8] = [
+    "identityBlob",
+    "token",
+    "access_token",
+    "refresh_token",
+    "id_token",
+    "client_secret",
+    "client_assertion",
+    "assertion",
+];
+
+/// Shows a request's method, URI, headers and body with the bearer token, the client
+/// secret and identity blobs replaced by `[redacted]`.
+///
+/// ```
+/// # use pbi_embed_core::Redacted;
+/// let request = pbi_embed_core::http::Request::post("https://api.powerbi.com/v1.0/myorg/GenerateToken")
+///     .header("Authorization", "Bearer eyJ0")
+///     .body(Vec::new())?;
+/// assert!(!Redacted(&request).to_string().contains("eyJ0"));
+/// # Ok::<(), pbi_embed_core::http::Error>(())
+/// ```
+#[derive(Clone, Copy)]
+pub struct Redacted<'a>(pub &'a HttpRequest);
+
+impl fmt::Display for Redacted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let request = self.0;
+        write!(f, "{} {}", request.method(), request.uri())?;
+        for (name, value) in request.headers() {
+            let secret = value.is_sensitive() || [AUTHORIZATION, PROXY_AUTHORIZATION, COOKIE].contains(name);
+            match (secret, value.to_str()) {
+                (false, Ok(text)) => write!(f, "\n{name}: {text}")?,
+                (false, Err(_)) => write!(f, "\n{name}: [{} bytes]", value.len())?,
+                (true, _) => write!(f, "\n{name}: {REDACTED}")?,
+            }
+        }
+        let body = request.body();
+        if body.is_empty() {
+            return Ok(());
+        }
+        let content_type = request
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        if content_type.starts_with("application/x-www-form-urlencoded") {
+            let mut form = url::form_urlencoded::Serializer::new(String::new());
+            for (key, value) in url::form_urlencoded::parse(body) {
+                let shown = if SECRET_FORM_FIELDS.contains(&key.as_ref()) {
+                    REDACTED
+                } else {
+                    &value
+                };
+                form.append_pair(&key, shown);
+            }
+            write!(f, "\n\n{}", form.finish())
+        } else if let Ok(mut json) = serde_json::from_slice::<Value>(body) {
+            redact_json(&mut json);
+            write!(f, "\n\n{json}")
+        } else {
+            write!(f, "\n\n[{} bytes]", body.len())
+        }
+    }
+}
+
+impl fmt::Debug for Redacted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// A JSON body with its credential fields replaced by `[redacted]`, as text; `None` when
+/// the body is not JSON.
+pub(crate) fn redacted_json(body: &[u8]) -> Option<String> {
+    let mut json = serde_json::from_slice::<Value>(body).ok()?;
+    redact_json(&mut json);
+    Some(json.to_string())
+}
+
+/// Replaces every credential field by `[redacted]`, and every copy of a credential's
+/// text elsewhere in the document (a proxy's message quoting the token, say).
+fn redact_json(value: &mut Value) {
+    let mut secrets = Vec::new();
+    redact_fields(value, &mut secrets);
+    // Short values could match ordinary text by accident; they are no copy worth hiding.
+    secrets.retain(|secret| secret.len() >= 8);
+    if !secrets.is_empty() {
+        scrub_copies(value, &secrets);
+    }
+}
+
+fn redact_fields(value: &mut Value, secrets: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (key, inner) in map.iter_mut() {
+                if SECRET_JSON_FIELDS.contains(&key.as_str()) {
+                    collect_strings(inner, secrets);
+                    *inner = Value::String(REDACTED.to_owned());
+                } else {
+                    redact_fields(inner, secrets);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|item| redact_fields(item, secrets)),
+        _ => {}
+    }
+}
+
+fn collect_strings(value: &Value, into: &mut Vec<String>) {
+    match value {
+        Value::String(text) => into.push(text.clone()),
+        Value::Object(map) => map.values().for_each(|inner| collect_strings(inner, into)),
+        Value::Array(items) => items.iter().for_each(|inner| collect_strings(inner, into)),
+        _ => {}
+    }
+}
+
+fn scrub_copies(value: &mut Value, secrets: &[String]) {
+    let scrub = |text: &str| {
+        secrets.iter().fold(text.to_owned(), |text, secret| {
+            text.replace(secret.as_str(), REDACTED)
+        })
+    };
+    match value {
+        Value::String(text) => *text = scrub(text),
+        Value::Object(map) => {
+            if map
+                .keys()
+                .any(|key| secrets.iter().any(|s| key.contains(s.as_str())))
+            {
+                *map = std::mem::take(map)
+                    .into_iter()
+                    .map(|(key, inner)| (scrub(&key), inner))
+                    .collect();
+            }
+            map.values_mut().for_each(|inner| scrub_copies(inner, secrets));
+        }
+        Value::Array(items) => items.iter_mut().for_each(|inner| scrub_copies(inner, secrets)),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_and_form_bodies() {
+        let request = http::Request::post("https://x.example/t")
+            .header(CONTENT_TYPE, "application/json")
+            .body(br#"{"identities":[{"username":"u","identityBlob":{"value":"BLOB"}}],"datasourceIdentities":[{"identityBlob":"BLOB2"}]}"#.to_vec())
+            .unwrap();
+        let shown = Redacted(&request).to_string();
+        assert!(!shown.contains("BLOB"), "{shown}");
+        assert!(shown.contains("\"username\":\"u\""), "{shown}");
+
+        let request = http::Request::post("https://x.example/t")
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(b"client_id=abc&client_secret=S%26CRET&grant_type=client_credentials".to_vec())
+            .unwrap();
+        let shown = Redacted(&request).to_string();
+        assert!(
+            !shown.contains("S%26CRET") && !shown.contains("S&CRET"),
+            "{shown}"
+        );
+        assert!(shown.contains("client_id=abc"), "{shown}");
+    }
+
+    #[test]
+    fn copies_of_a_credential_elsewhere_are_redacted_too() {
+        let body =
+            br#"{"token":"H4.eyJsecret","note":"echo H4.eyJsecret","H4.eyJsecret":1,"tokenId":"id-1"}"#;
+        let shown = redacted_json(body).unwrap();
+        assert!(!shown.contains("H4.eyJsecret"), "{shown}");
+        assert!(shown.contains(r#""note":"echo [redacted]""#), "{shown}");
+        assert!(shown.contains(r#""tokenId":"id-1""#), "{shown}");
+    }
+}
