@@ -21,7 +21,7 @@ use pbi_embed_core::driver::{
     Action, Call, Credential, Event, Exchange, Now, Session, SharedSession, TransportError,
 };
 use pbi_embed_core::{
-    CallError, ClientCredentials, ClientId, ClientSecret, ClientSettings, ReportId, ReportToken, TenantId,
+    ClientCredentials, ClientId, ClientSecret, ClientSettings, Error, ReportId, ReportToken, TenantId,
     TransportKind, WorkspaceId, http,
 };
 use pbi_embed_emulator::{Emulator, Route};
@@ -53,7 +53,7 @@ impl HyperDriver {
     }
 
     /// Pumps a call to its end: the core decides, this only does what it asks.
-    pub async fn run<T>(&self, call: Call<'_, T>) -> Result<T, CallError> {
+    pub async fn run<T>(&self, call: Call<'_, T>) -> Result<T, Error> {
         let mut pump = self.session.pump(call, || self.parked.notify_waiters());
         let mut event = Event::Resume;
         loop {
@@ -121,7 +121,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut settings = ClientSettings::default();
     settings.api_base = Some(emulator.base_url());
     settings.authority_host = Some(emulator.base_url());
-    let credential = Credential::ClientSecret(ClientCredentials::new(
+    let credential = Credential::ServicePrincipal(ClientCredentials::new(
         TenantId::parse(&ids.tenant)?,
         ClientId::parse(&ids.client_id)?,
         ClientSecret::new(ids.client_secret),

@@ -5,7 +5,9 @@
 use std::sync::Arc;
 
 use pbi_embed_core::driver::{Call, Credential, Session};
-use pbi_embed_core::{BearerToken, CallError, ClientSettings, EmbedConfig, EmbedRequest, EmbedToken, Error};
+use pbi_embed_core::{
+    BearerToken, ClientSettings, EmbedConfig, EmbedRequest, EmbedToken, Error, ExchangeError,
+};
 use pbi_embed_testkit::{Harness, SyncSource, TokenRequest, run_scenarios};
 
 #[allow(dead_code, unreachable_pub)]
@@ -37,19 +39,15 @@ impl Harness for Hyper {
         settings: ClientSettings,
         credential: Credential,
         source: Option<SyncSource>,
-    ) -> Result<Self::Client, CallError> {
+    ) -> Result<Self::Client, Error> {
         if source.is_some() {
-            return Err(Error::invalid_input("tokenSource", "the example takes none").into());
+            return Err(ExchangeError::invalid_input("tokenSource", "the example takes none").into());
         }
         let _runtime = self.0.enter();
         Ok(Arc::new(HyperDriver::new(Session::new(settings, credential)?)))
     }
 
-    fn mint_all(
-        &self,
-        client: &Self::Client,
-        requests: &[TokenRequest],
-    ) -> Vec<Result<EmbedToken, CallError>> {
+    fn mint_all(&self, client: &Self::Client, requests: &[TokenRequest]) -> Vec<Result<EmbedToken, Error>> {
         self.0.block_on(async {
             let tasks: Vec<_> = requests
                 .iter()
@@ -66,7 +64,7 @@ impl Harness for Hyper {
         })
     }
 
-    fn embed_config(&self, client: &Self::Client, request: &EmbedRequest) -> Result<EmbedConfig, CallError> {
+    fn embed_config(&self, client: &Self::Client, request: &EmbedRequest) -> Result<EmbedConfig, Error> {
         self.0.block_on(client.run(Call::embed_config(request)))
     }
 
@@ -74,11 +72,11 @@ impl Harness for Hyper {
         &self,
         client: &Self::Client,
         request: &EmbedRequest,
-    ) -> Result<Vec<EmbedConfig>, CallError> {
+    ) -> Result<Vec<EmbedConfig>, Error> {
         self.0.block_on(client.run(Call::embed_configs(request)))
     }
 
-    fn sign_in(&self, client: &Self::Client) -> Result<BearerToken, CallError> {
+    fn sign_in(&self, client: &Self::Client) -> Result<BearerToken, Error> {
         self.0.block_on(client.run(Call::sign_in()))
     }
 

@@ -5,8 +5,8 @@ use std::process::ExitCode;
 
 use std::error::Error as _;
 
-use pbi_embed_ureq::core::Error;
-use pbi_embed_ureq::{CallError, ErrorKind};
+use pbi_embed_ureq::core::ExchangeError;
+use pbi_embed_ureq::{Error, ErrorKind};
 
 /// Exit code: usage or invalid input; nothing was sent.
 pub(crate) const USAGE: u8 = 2;
@@ -23,21 +23,21 @@ pub(crate) enum Failure {
     /// Bad input found before anything was sent.
     Usage(String),
     /// The call failed.
-    Call(CallError),
+    Call(Error),
     /// The call failed with the bearer token from `PBI_ACCESS_TOKEN`.
-    WithFixedBearer(CallError),
+    WithFixedBearer(Error),
     /// The emulator could not run.
     Emulator(String, u8),
 }
 
-impl From<CallError> for Failure {
-    fn from(error: CallError) -> Self {
+impl From<Error> for Failure {
+    fn from(error: Error) -> Self {
         Self::Call(error)
     }
 }
 
-impl From<Error> for Failure {
-    fn from(error: Error) -> Self {
+impl From<ExchangeError> for Failure {
+    fn from(error: ExchangeError) -> Self {
         Self::Call(error.into())
     }
 }
@@ -85,7 +85,7 @@ impl Failure {
 }
 
 /// Whether Power BI refused the bearer token itself.
-fn refused(error: &CallError) -> bool {
+fn refused(error: &Error) -> bool {
     matches!(
         error.kind(),
         ErrorKind::NotAuthorized | ErrorKind::TokenExpired | ErrorKind::Forbidden
@@ -93,7 +93,7 @@ fn refused(error: &CallError) -> bool {
 }
 
 /// Prints the error, then what the transport said (its sources), on one line.
-fn report_call(error: &CallError) {
+fn report_call(error: &Error) {
     let mut line = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
@@ -105,11 +105,13 @@ fn report_call(error: &CallError) {
 }
 
 /// The exit code of a failed call.
-fn exit_code(error: &CallError) -> u8 {
+fn exit_code(error: &Error) -> u8 {
     match (error.service(), error.kind()) {
-        (Some(Error::InvalidInput { .. } | Error::RlsPreflight { .. }), _) => USAGE,
-        (Some(Error::Api(_)), _) => POWER_BI,
-        (Some(Error::Entra(_) | Error::AzureCli(_)), _) | (_, ErrorKind::TokenSource) => SIGN_IN,
+        (Some(ExchangeError::InvalidInput { .. } | ExchangeError::RlsPreflight { .. }), _) => USAGE,
+        (Some(ExchangeError::Api(_)), _) => POWER_BI,
+        (Some(ExchangeError::Entra(_) | ExchangeError::AzureCli(_)), _) | (_, ErrorKind::TokenSource) => {
+            SIGN_IN
+        }
         _ => NETWORK,
     }
 }

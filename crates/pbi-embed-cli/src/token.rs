@@ -4,7 +4,7 @@ use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use pbi_embed_ureq::core::Error;
+use pbi_embed_ureq::core::ExchangeError;
 use pbi_embed_ureq::core::driver::env_text;
 use pbi_embed_ureq::core::{GetReportInGroup, MAX_REQUEST_BYTES};
 use pbi_embed_ureq::{
@@ -364,7 +364,7 @@ fn credential(kind: CredentialKind, builder: ClientBuilder) -> Result<(ClientBui
             ));
         }
         CredentialKind::Auto => builder.from_env().map_err(|error| match error.service() {
-            Some(Error::InvalidInput { field, .. }) if field == "credential" => Failure::Usage(
+            Some(ExchangeError::InvalidInput { field, .. }) if field == "credential" => Failure::Usage(
                 "no credentials: set PBI_ACCESS_TOKEN, or AZURE_TENANT_ID and AZURE_CLIENT_ID with \
                  AZURE_CLIENT_SECRET, AZURE_CLIENT_CERTIFICATE_PATH or AZURE_FEDERATED_TOKEN_FILE, or run \
                  where IDENTITY_ENDPOINT and IDENTITY_HEADER name a managed identity (--credential \

@@ -60,7 +60,7 @@ fn secret_field(response: &Response<&[u8]>, name: &str) -> Option<String> {
 }
 
 /// An error's Display and Debug hold no secret of the body it came from.
-fn assert_not_quoted(error: &crate::Error, secret: Option<&String>) {
+fn assert_not_quoted(error: &crate::ExchangeError, secret: Option<&String>) {
     if let Some(secret) = secret {
         let shown = format!("{error} {error:?}");
         assert!(
@@ -180,7 +180,7 @@ pub fn metadata_response(data: &[u8]) {
             .unwrap_or_default();
         assert!(scheme == "https" || scheme == "http", "embed URL {url:?}");
     };
-    let check = |result: Result<Option<String>, crate::Error>| match result {
+    let check = |result: Result<Option<String>, crate::ExchangeError>| match result {
         Ok(url) => {
             assert!(status.is_success(), "{status} read as metadata");
             if let Some(url) = url {

@@ -21,8 +21,8 @@
 //! - Which roots the drivers' own HTTP clients trust and which proxy they use, checked:
 //!   [`ConnectSettings`].
 //! - The clouds: [`Cloud`].
-//! - Errors with Power BI's status, code, message, `RequestId` and `Retry-After`: [`Error`]
-//!   for one exchange, [`CallError`] for a whole call (with the step and host that failed).
+//! - Errors with Power BI's status, code, message, `RequestId` and `Retry-After`: [`ExchangeError`]
+//!   for one exchange, [`Error`] for a whole call (with the step and host that failed).
 //! - Decisions as data: [`RetryPolicy`] and [`RetryState`] say whether and when to retry
 //!   (and when to sign in again), [`Freshness`] whether a held token is still good, and
 //!   the [`driver::Session`] which bearer token to send, which cached embed token or item
@@ -123,21 +123,10 @@ mod flow;
 mod settings;
 mod wire;
 
-pub use auth::azure_cli::{AZURE_CLI_TIMEOUT, AzureCli, AzureCliError, AzureCliFailure};
-pub use client::builder::ClientBuilder;
-pub use flow::error::{CallError, TransportKind};
-pub use auth::certificate::{AssertionAlgorithm, CLIENT_ASSERTION_TYPE, ClientCertificate};
-pub use settings::client_settings::{ClientSettings, MAX_TIME_BOUND};
-pub use wire::cloud::{Cloud, CustomCloud};
-pub use settings::connect_settings::{ConnectSettings, MAX_ROOT_CERTIFICATES, Proxy};
 pub use api::embed_config::{
     EmbedConfig, EmbedItem, EmbedKind, EmbedRequest, QnaMode, TOKEN_TYPE_EMBED, check_rls,
 };
 pub use api::embed_token::EmbedToken;
-pub use auth::entra::{CertificateFile, ClientCredentials, EntraToken};
-pub use wire::error::{
-    ApiError, BODY_SNIPPET_BYTES, DecodeError, EntraError, Error, ErrorKind, PbiError, PbiErrorDetail,
-};
 pub use api::generate_token::{
     CreateReportRoute, CreateReportToken, DashboardRoute, DashboardToken, DatasetRoute, DatasetToken,
     GenerateToken, MultiResourceToken, ReportRoute, ReportToken, TileRoute, TileToken, TokenRoute,
@@ -146,40 +135,54 @@ pub use api::identity::{
     DatasourceConnectionDetails, DatasourceIdentity, DatasourceSelector, EffectiveIdentity, MAX_ROLE_LEN,
     MAX_ROLES, MAX_USERNAME_LEN,
 };
-pub use wire::ids::{
-    ClientId, DashboardId, DatasetId, MAX_DATASET_ID_LEN, ProfileId, ReportId, TenantId, TileId, WorkspaceId,
-};
-pub use wire::lifetime::{BearerToken, Freshness};
-pub use auth::managed_identity::{IMDS_HOST, ManagedIdentity, UserAssignedId};
 pub use api::metadata::{
     Dashboard, Dataset, GetDashboardInGroup, GetDashboardsInGroup, GetDatasetInGroup, GetDatasetsInGroup,
     GetPagesInGroup, GetReportInGroup, GetReportsInGroup, GetTileInGroup, GetTilesInGroup, Page, Report,
     ReportType, Tile,
 };
-pub use wire::operation::{
-    ApiRequest, Authorized, CONTENT_TYPE_JSON, HttpRequest, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, Operation,
-    PROFILE_HEADER,
-};
-pub use wire::redact::Redacted;
-pub use settings::retry::{GiveUpReason, NextStep, Outcome, RetryAfter, RetryDecision, RetryPolicy, RetryState};
-pub use wire::secret::{AccessToken, ClientSecret, EmbedTokenSecret, IdentityBlob};
 pub use api::token_request::{
     GenerateTokenRequest, GenerateTokenRequestV2, GenerateTokenRequestV2Dataset,
     GenerateTokenRequestV2Report, GenerateTokenRequestV2TargetWorkspace, MAX_ITEMS, TokenAccessLevel,
     XmlaPermissions,
 };
+pub use auth::azure_cli::{AZURE_CLI_TIMEOUT, AzureCli, AzureCliError, AzureCliFailure};
+pub use auth::certificate::{AssertionAlgorithm, CLIENT_ASSERTION_TYPE, ClientCertificate};
+pub use auth::entra::{CertificateFile, ClientCredentials, EntraToken};
+pub use auth::managed_identity::{IMDS_HOST, ManagedIdentity, UserAssignedId};
+pub use client::builder::ClientBuilder;
+pub use flow::error::{Error, TransportKind};
+pub use settings::client_settings::{ClientSettings, MAX_TIME_BOUND};
+pub use settings::connect_settings::{ConnectSettings, MAX_ROOT_CERTIFICATES, Proxy};
+pub use settings::retry::{
+    GiveUpReason, NextStep, Outcome, RetryAfter, RetryDecision, RetryPolicy, RetryState,
+};
+pub use wire::cloud::{Cloud, CustomCloud};
+pub use wire::error::{
+    ApiError, BODY_SNIPPET_BYTES, DecodeError, EntraError, ErrorKind, ExchangeError, PbiError, PbiErrorDetail,
+};
+pub use wire::ids::{
+    ClientId, DashboardId, DatasetId, MAX_DATASET_ID_LEN, ProfileId, ReportId, TenantId, TileId, WorkspaceId,
+};
+pub use wire::lifetime::{BearerToken, Freshness};
+pub use wire::operation::{
+    ApiRequest, Authorized, CONTENT_TYPE_JSON, HttpRequest, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, Operation,
+    PROFILE_HEADER,
+};
+pub use wire::redact::Redacted;
+pub use wire::secret::{AccessToken, ClientSecret, EmbedTokenSecret, IdentityBlob};
 
 /// What a driver crate re-exports for its users, in one list for every driver.
 #[doc(hidden)]
 pub mod reexport {
     pub use crate::{
         AccessToken, ApiError, ApiRequest, AssertionAlgorithm, AzureCli, AzureCliError, AzureCliFailure,
-        BearerToken, CallError, CertificateFile, ClientCertificate, ClientId, ClientSecret, Cloud,
-        CreateReportToken, DashboardId, DashboardToken, DatasetId, DatasetToken, DatasourceConnectionDetails,
+        BearerToken, CertificateFile, ClientCertificate, ClientId, ClientSecret, Cloud, CreateReportToken,
+        DashboardId, DashboardToken, DatasetId, DatasetToken, DatasourceConnectionDetails,
         DatasourceIdentity, DatasourceSelector, EffectiveIdentity, EmbedConfig, EmbedItem, EmbedKind,
-        EmbedRequest, EmbedToken, EmbedTokenSecret, EntraError, ErrorKind, IdentityBlob, ManagedIdentity,
-        MultiResourceToken, ProfileId, QnaMode, ReportId, ReportToken, RetryPolicy, TenantId, TileId,
-        TileToken, TokenAccessLevel, TransportKind, UserAssignedId, WorkspaceId, XmlaPermissions,
+        EmbedRequest, EmbedToken, EmbedTokenSecret, EntraError, Error, ErrorKind, IdentityBlob,
+        ManagedIdentity, MultiResourceToken, ProfileId, QnaMode, ReportId, ReportToken, RetryPolicy,
+        TenantId, TileId, TileToken, TokenAccessLevel, TransportKind, UserAssignedId, WorkspaceId,
+        XmlaPermissions,
     };
 }
 
@@ -239,20 +242,20 @@ pub mod driver {
 
     pub use crate::auth::azure_cli::{ProgramOutput, ProgramRun};
     pub use crate::auth::bearer::Credential;
-    pub use crate::client::builder::{ClientParts, Driver, EnvReader};
-    pub use crate::flow::cache::{CacheKey, EmbedTokenCache};
-    pub use crate::flow::call::{Action, Call, Event, Exchange, FileRead, Now};
-    pub use crate::flow::error::{BoxError, TransportError};
-    pub use crate::settings::client_settings::{env_text, service_principal_from};
     pub use crate::auth::entra::parse_token_response;
+    pub use crate::client::builder::{ClientParts, Driver, EnvReader};
     pub use crate::client::environment::{
         azure_cli_from, certificate_from, credential_from, managed_identity_from, workload_identity_from,
     };
+    pub use crate::flow::cache::{CacheKey, EmbedTokenCache};
+    pub use crate::flow::call::{Action, Call, Event, Exchange, FileRead, Now};
+    pub use crate::flow::error::{BoxError, TransportError};
     pub use crate::flow::plan::Background;
-    pub use crate::wire::response::{api_error, request_id};
     pub use crate::flow::session::Session;
     pub use crate::flow::shared::{
         AsyncTokenSource, BoxedTokenSource, Pump, SharedSession, TokenFuture, TokenSource,
     };
     pub use crate::flow::store::{SharedSettings, SharedStore, StoreFuture, StoreOp, StoreReply};
+    pub use crate::settings::client_settings::{env_text, service_principal_from};
+    pub use crate::wire::response::{api_error, request_id};
 }

@@ -32,7 +32,7 @@ struct Sim {
 
 impl Sim {
     fn new(settings: ClientSettings) -> Self {
-        let credential = Credential::ClientSecret(ClientCredentials::new(
+        let credential = Credential::ServicePrincipal(ClientCredentials::new(
             TenantId::parse("contoso.onmicrosoft.com").unwrap(),
             ClientId::parse("00000000-0000-0000-0000-000000000001").unwrap(),
             ClientSecret::new("s3cr3t"),
@@ -70,7 +70,7 @@ impl Sim {
         &mut self,
         call: &mut Call<'_, T>,
         server: &mut dyn FnMut(&Exchange, Now) -> Answer,
-    ) -> (Result<T, pbi_embed_core::CallError>, Vec<String>) {
+    ) -> (Result<T, pbi_embed_core::Error>, Vec<String>) {
         let mut sent = Vec::new();
         let mut event = Event::Resume;
         loop {
@@ -680,7 +680,7 @@ fn a_driver_that_breaks_the_protocol_gets_an_error_not_a_panic() {
 
 #[test]
 fn a_token_source_is_asked_through_the_driver() {
-    let mut sim = Sim::with(no_cache(), Credential::External);
+    let mut sim = Sim::with(no_cache(), Credential::TokenSource);
     let request = report();
     let mut call = Call::embed_token(&request);
     assert!(matches!(sim.step(&mut call, Event::Resume), Action::FetchToken));
@@ -692,7 +692,7 @@ fn a_token_source_is_asked_through_the_driver() {
         panic!()
     };
     assert_eq!(api.request().headers()["authorization"], "Bearer from-source");
-    let mut failing = Sim::with(no_cache(), Credential::External);
+    let mut failing = Sim::with(no_cache(), Credential::TokenSource);
     let mut call = Call::embed_token(&request);
     let _ = failing.step(&mut call, Event::Resume);
     let Action::Done(Err(err)) = failing.step(&mut call, Event::Token(Err("vault unreachable".into())))
@@ -803,7 +803,7 @@ fn qna_on_a_dataset_without_a_qna_url_is_refused_before_minting() {
 
 #[test]
 fn a_workload_identity_reads_its_token_file_at_every_sign_in() {
-    let credential = Credential::ClientSecret(ClientCredentials::with_federated_token_file(
+    let credential = Credential::ServicePrincipal(ClientCredentials::with_federated_token_file(
         TenantId::parse("contoso.onmicrosoft.com").unwrap(),
         ClientId::parse("00000000-0000-0000-0000-000000000001").unwrap(),
         "/var/run/secrets/azure/tokens/azure-identity-token".into(),
@@ -811,7 +811,7 @@ fn a_workload_identity_reads_its_token_file_at_every_sign_in() {
     let mut sim = Sim::with(ClientSettings::default(), credential);
     let file_contents = std::cell::RefCell::new(String::from("eyJ.first.token\n"));
     let sign_in =
-        |sim: &mut Sim, answer: Answer| -> (Vec<String>, Result<BearerToken, pbi_embed_core::CallError>) {
+        |sim: &mut Sim, answer: Answer| -> (Vec<String>, Result<BearerToken, pbi_embed_core::Error>) {
             let mut call = Call::sign_in();
             let mut event = Event::Resume;
             let mut sent_assertions = Vec::new();
@@ -858,7 +858,7 @@ fn a_workload_identity_reads_its_token_file_at_every_sign_in() {
     let mut event = Event::Resume;
     let mut sim2 = Sim::with(
         ClientSettings::default(),
-        Credential::ClientSecret(ClientCredentials::with_federated_token_file(
+        Credential::ServicePrincipal(ClientCredentials::with_federated_token_file(
             TenantId::parse("contoso.onmicrosoft.com").unwrap(),
             ClientId::parse("00000000-0000-0000-0000-000000000001").unwrap(),
             "/missing".into(),
@@ -966,7 +966,7 @@ fn refresh_ahead_serves_at_once_and_mints_the_next_token_in_the_background() {
     let mut server = healthy();
     let request = report();
     let token_id =
-        |result: Result<pbi_embed_core::EmbedToken, pbi_embed_core::CallError>| result.unwrap().token_id;
+        |result: Result<pbi_embed_core::EmbedToken, pbi_embed_core::Error>| result.unwrap().token_id;
     let (result, sent) = sim.drive(&mut Call::embed_token(&request), &mut server);
     assert_eq!(token_id(result), "t1");
     assert_eq!(sent, ["Entra_ClientCredentials", "Reports_GenerateTokenInGroup"]);
@@ -1100,7 +1100,7 @@ fn drive_shared<T>(
     call: &mut Call<'_, T>,
     server: &mut dyn FnMut(&Exchange, Now) -> Answer,
     mut on_wait: impl FnMut(&mut Sim),
-) -> (Result<T, pbi_embed_core::CallError>, Vec<String>) {
+) -> (Result<T, pbi_embed_core::Error>, Vec<String>) {
     let mut sent = Vec::new();
     let mut event = Event::Resume;
     loop {

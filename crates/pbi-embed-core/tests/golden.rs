@@ -5,9 +5,9 @@ use std::time::{Duration, SystemTime};
 
 use pbi_embed_core::{
     AccessToken, ApiRequest, ClientCredentials, ClientId, ClientSecret, Cloud, CreateReportToken,
-    DashboardId, DashboardToken, DatasetId, DatasetToken, EffectiveIdentity, Error, ErrorKind, HttpRequest,
-    MultiResourceToken, Operation, ProfileId, ReportId, ReportToken, RetryAfter, TenantId, TileId, TileToken,
-    WorkspaceId, http,
+    DashboardId, DashboardToken, DatasetId, DatasetToken, EffectiveIdentity, ErrorKind, ExchangeError,
+    HttpRequest, MultiResourceToken, Operation, ProfileId, ReportId, ReportToken, RetryAfter, TenantId,
+    TileId, TileToken, WorkspaceId, http,
 };
 
 const GROUP: &str = "f089354e-8366-4e18-aea3-4cb4a3a50b48";
@@ -176,7 +176,11 @@ fn entra_form() {
 
 // ---- canned responses -------------------------------------------------------------
 
-fn respond(status: u16, headers: &[(&str, &str)], body: &str) -> Result<pbi_embed_core::EmbedToken, Error> {
+fn respond(
+    status: u16,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Result<pbi_embed_core::EmbedToken, ExchangeError> {
     let op = DatasetToken::new(ws(), ds());
     let token = AccessToken::new("t");
     let mut builder = http::Response::builder().status(status);

@@ -6,7 +6,7 @@
 //!
 //! ```no_run
 //! # use std::sync::Arc;
-//! # fn demo(credential: Arc<dyn azure_core::credentials::TokenCredential>) -> Result<(), pbi_embed_reqwest::CallError> {
+//! # fn demo(credential: Arc<dyn azure_core::credentials::TokenCredential>) -> Result<(), pbi_embed_reqwest::Error> {
 //! use pbi_embed_reqwest::{Client, azure::AzureCredential};
 //!
 //! // `credential`: for example `azure_identity::ManagedIdentityCredential::new(None)?`.

@@ -9,7 +9,7 @@ use pbi_embed_core::driver::{
     ProgramOutput, ProgramRun, SharedSession, SharedStore, TransportError, request_id,
 };
 use pbi_embed_core::{
-    ApiRequest, BearerToken, CallError, ConnectSettings, EmbedConfig, EmbedRequest, EmbedToken, Error,
+    ApiRequest, BearerToken, ConnectSettings, EmbedConfig, EmbedRequest, EmbedToken, Error, ExchangeError,
     TransportKind, http,
 };
 use tokio::sync::Notify;
@@ -18,7 +18,7 @@ impl Driver for Client {
     type Http = reqwest::Client;
     type TokenSource = BoxedTokenSource<dyn AsyncTokenSource>;
 
-    fn build(parts: ClientParts<Self>) -> Result<Self, CallError> {
+    fn build(parts: ClientParts<Self>) -> Result<Self, Error> {
         let settings = parts.session.settings();
         let caller_client = parts.http.is_some();
         let http = match parts.http {
@@ -30,12 +30,12 @@ impl Driver for Client {
                     .user_agent(concat!("pbi-embed-reqwest/", env!("CARGO_PKG_VERSION")));
                 connect(builder, &settings.connect)?
                     .build()
-                    .map_err(|e| Error::invalid_input("httpClient", e.to_string()))?
+                    .map_err(|e| ExchangeError::invalid_input("httpClient", e.to_string()))?
             }
         };
         let base = parts.session.cloud().api_base().to_owned();
         let base_url =
-            reqwest::Url::parse(&base).map_err(|e| Error::invalid_input("apiBase", e.to_string()))?;
+            reqwest::Url::parse(&base).map_err(|e| ExchangeError::invalid_input("apiBase", e.to_string()))?;
         Ok(Self {
             inner: Arc::new(Inner {
                 api_base: (base, base_url),
@@ -81,7 +81,7 @@ impl Client {
     /// # Errors
     /// [`ErrorKind::RlsIdentity`](crate::ErrorKind::RlsIdentity) from the pre-flight, or
     /// as [`Client::execute`].
-    pub async fn embed_config(&self, request: &EmbedRequest) -> Result<EmbedConfig, CallError> {
+    pub async fn embed_config(&self, request: &EmbedRequest) -> Result<EmbedConfig, Error> {
         self.run(Call::embed_config(request)).await
     }
 
@@ -91,7 +91,7 @@ impl Client {
     ///
     /// # Errors
     /// As [`Client::embed_config`].
-    pub async fn embed_configs(&self, request: &EmbedRequest) -> Result<Vec<EmbedConfig>, CallError> {
+    pub async fn embed_configs(&self, request: &EmbedRequest) -> Result<Vec<EmbedConfig>, Error> {
         self.run(Call::embed_configs(request)).await
     }
 
@@ -100,7 +100,7 @@ impl Client {
     ///
     /// # Errors
     /// As [`Client::execute`].
-    pub async fn embed_token<R>(&self, request: &R) -> Result<EmbedToken, CallError>
+    pub async fn embed_token<R>(&self, request: &R) -> Result<EmbedToken, Error>
     where
         R: ApiRequest<Output = EmbedToken> + Sync,
     {
@@ -110,9 +110,9 @@ impl Client {
     /// Sends any Power BI request, signed in, with retries; nothing cached.
     ///
     /// # Errors
-    /// [`CallError`]: what Power BI or Entra ID said, a transport failure, the deadline,
+    /// [`Error`]: what Power BI or Entra ID said, a transport failure, the deadline,
     /// or invalid input (nothing sent).
-    pub async fn execute<R: ApiRequest + Sync>(&self, request: &R) -> Result<R::Output, CallError> {
+    pub async fn execute<R: ApiRequest + Sync>(&self, request: &R) -> Result<R::Output, Error> {
         self.run(Call::execute(request)).await
     }
 
@@ -121,7 +121,7 @@ impl Client {
     ///
     /// # Errors
     /// What Entra ID (or the token source) said.
-    pub async fn sign_in(&self) -> Result<BearerToken, CallError> {
+    pub async fn sign_in(&self) -> Result<BearerToken, Error> {
         self.run(Call::sign_in()).await
     }
 
@@ -149,7 +149,7 @@ impl Client {
     }
 
     /// Pumps a call until it is done. Dropping the future abandons the call.
-    async fn run<T>(&self, call: Call<'_, T>) -> Result<T, CallError> {
+    async fn run<T>(&self, call: Call<'_, T>) -> Result<T, Error> {
         let inner = &*self.inner;
         let mut pump = inner.session.pump(call, || inner.parked.notify_waiters());
         let mut event = Event::Resume;
@@ -273,17 +273,18 @@ fn transport(error: reqwest::Error) -> TransportError {
 fn connect(
     mut builder: reqwest::ClientBuilder,
     connect: &ConnectSettings,
-) -> Result<reqwest::ClientBuilder, CallError> {
+) -> Result<reqwest::ClientBuilder, Error> {
     if let Some(proxy) = connect.proxy() {
         let proxy = reqwest::Proxy::all(proxy.url())
-            .map_err(|_| Error::invalid_input("proxy", "is not a proxy URL reqwest accepts"))?;
+            .map_err(|_| ExchangeError::invalid_input("proxy", "is not a proxy URL reqwest accepts"))?;
         builder = builder.proxy(proxy);
     }
     #[cfg(any(feature = "rustls", feature = "native-tls"))]
     {
         use reqwest::Certificate;
         let der = |der: &[u8]| {
-            Certificate::from_der(der).map_err(|e| Error::invalid_input("rootCertificates", e.to_string()))
+            Certificate::from_der(der)
+                .map_err(|e| ExchangeError::invalid_input("rootCertificates", e.to_string()))
         };
         let extra = connect.root_certificates().iter().map(|c| der(c));
         builder = if connect.platform_verifier() {
@@ -298,7 +299,7 @@ fn connect(
     if connect.root_certificates().is_empty() && !connect.platform_verifier() {
         Ok(builder)
     } else {
-        Err(Error::invalid_input(
+        Err(ExchangeError::invalid_input(
             "rootCertificates",
             "this build has no TLS (features rustls or native-tls)",
         )

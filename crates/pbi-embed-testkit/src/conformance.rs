@@ -14,9 +14,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use pbi_embed_core::driver::{BoxError, Credential, EnvReader};
 use pbi_embed_core::{
-    AccessToken, BearerToken, CallError, ClientCredentials, ClientSecret, ClientSettings, DatasetId,
-    EffectiveIdentity, EmbedConfig, EmbedRequest, EmbedToken, ErrorKind, IdentityBlob, ProfileId, ReportId,
-    ReportToken, RetryPolicy, WorkspaceId,
+    AccessToken, BearerToken, ClientCredentials, ClientSecret, ClientSettings, DatasetId, EffectiveIdentity,
+    EmbedConfig, EmbedRequest, EmbedToken, Error, ErrorKind, IdentityBlob, ProfileId, ReportId, ReportToken,
+    RetryPolicy, WorkspaceId,
 };
 use pbi_embed_emulator::{Emulator, Fault, FaultRule, Route, RouteMatch};
 
@@ -35,7 +35,7 @@ pub trait Harness: Sync {
     /// Its name, for messages.
     fn name(&self) -> &'static str;
 
-    /// A client for `settings` and `credential`; `source` backs [`Credential::External`].
+    /// A client for `settings` and `credential`; `source` backs [`Credential::TokenSource`].
     ///
     /// # Errors
     /// What building said.
@@ -44,7 +44,7 @@ pub trait Harness: Sync {
         settings: ClientSettings,
         credential: Credential,
         source: Option<SyncSource>,
-    ) -> Result<Self::Client, CallError>;
+    ) -> Result<Self::Client, Error>;
 
     /// A client for `settings` that signs in as the service principal that `env` names.
     /// A driver overrides this to go through its own builder's
@@ -52,41 +52,34 @@ pub trait Harness: Sync {
     ///
     /// # Errors
     /// What building said.
-    fn build_from_env(&self, settings: ClientSettings, env: EnvReader) -> Result<Self::Client, CallError> {
+    fn build_from_env(&self, settings: ClientSettings, env: EnvReader) -> Result<Self::Client, Error> {
         let (tenant, client_id, secret) = pbi_embed_core::driver::service_principal_from(env)?;
-        let credential = Credential::ClientSecret(ClientCredentials::new(tenant, client_id, secret));
+        let credential = Credential::ServicePrincipal(ClientCredentials::new(tenant, client_id, secret));
         self.build(settings, credential, None)
     }
 
     /// Mints every request at once (threads for a blocking driver, tasks for an async
     /// one); the results in the requests' order.
-    fn mint_all(
-        &self,
-        client: &Self::Client,
-        requests: &[TokenRequest],
-    ) -> Vec<Result<EmbedToken, CallError>>;
+    fn mint_all(&self, client: &Self::Client, requests: &[TokenRequest]) -> Vec<Result<EmbedToken, Error>>;
 
     /// An embed configuration.
     ///
     /// # Errors
     /// What the call ended in.
-    fn embed_config(&self, client: &Self::Client, request: &EmbedRequest) -> Result<EmbedConfig, CallError>;
+    fn embed_config(&self, client: &Self::Client, request: &EmbedRequest) -> Result<EmbedConfig, Error>;
 
     /// Every configuration one token serves (several reports under one token).
     ///
     /// # Errors
     /// What the call ended in.
-    fn embed_configs(
-        &self,
-        client: &Self::Client,
-        request: &EmbedRequest,
-    ) -> Result<Vec<EmbedConfig>, CallError>;
+    fn embed_configs(&self, client: &Self::Client, request: &EmbedRequest)
+    -> Result<Vec<EmbedConfig>, Error>;
 
     /// Signs in.
     ///
     /// # Errors
     /// What the call ended in.
-    fn sign_in(&self, client: &Self::Client) -> Result<BearerToken, CallError>;
+    fn sign_in(&self, client: &Self::Client) -> Result<BearerToken, Error>;
 
     /// Fetches calls are leading now.
     fn in_flight(&self, client: &Self::Client) -> usize;
@@ -95,7 +88,7 @@ pub trait Harness: Sync {
     ///
     /// # Errors
     /// What the call ended in.
-    fn mint(&self, client: &Self::Client, request: &TokenRequest) -> Result<EmbedToken, CallError> {
+    fn mint(&self, client: &Self::Client, request: &TokenRequest) -> Result<EmbedToken, Error> {
         self.mint_all(client, std::slice::from_ref(request))
             .pop()
             .unwrap_or_else(|| panic!("{}: mint_all returned nothing", self.name()))
@@ -137,7 +130,7 @@ fn build<H: Harness>(harness: &H, settings: ClientSettings, credential: Credenti
         .unwrap_or_else(|e| panic!("{}: build: {e}", harness.name()))
 }
 
-fn ok<T>(harness: &impl Harness, what: &str, result: Result<T, CallError>) -> T {
+fn ok<T>(harness: &impl Harness, what: &str, result: Result<T, Error>) -> T {
     result.unwrap_or_else(|e| panic!("{}: {what}: {e}", harness.name()))
 }
 
@@ -280,7 +273,7 @@ pub fn token_expired_signs_in_again_once(harness: &impl Harness) {
         ))
     });
     let client = harness
-        .build(no_cache(&emulator), Credential::External, Some(source))
+        .build(no_cache(&emulator), Credential::TokenSource, Some(source))
         .unwrap_or_else(|e| panic!("{}: {e}", harness.name()));
     ok(
         harness,
@@ -525,7 +518,7 @@ pub fn sign_in_errors_say_what_entra_said(harness: &impl Harness) {
     let emulator = Emulator::start().unwrap_or_else(|e| panic!("{e}"));
     let (tenant, client_id, _) = Ids::of(&emulator).credentials();
     let wrong = ClientSecret::new("wrong-secret-value");
-    let credential = Credential::ClientSecret(ClientCredentials::new(tenant, client_id, wrong));
+    let credential = Credential::ServicePrincipal(ClientCredentials::new(tenant, client_id, wrong));
     let client = build(harness, settings_for(&emulator), credential);
     let err = harness.sign_in(&client).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::SignIn, "{}: {err}", harness.name());
@@ -615,7 +608,7 @@ pub fn builder_checks(harness: &impl Harness) {
     let err = harness.build(zero, bearer(), None).unwrap_err();
     assert!(err.to_string().contains("timeout"), "{}: {err}", harness.name());
     let err = harness
-        .build(ClientSettings::default(), Credential::External, None)
+        .build(ClientSettings::default(), Credential::TokenSource, None)
         .unwrap_err();
     assert!(
         err.to_string().contains("tokenSource"),
@@ -1072,7 +1065,7 @@ pub fn secret_hygiene_suite(harness: &impl Harness) -> (Vec<String>, Vec<String>
     let ids = Ids::of(&emulator);
     let client = build(harness, settings_for(&emulator), service_principal(&emulator));
     let mut shown = vec![format!("{client:?}")];
-    let show = |result: Result<EmbedToken, CallError>| match result {
+    let show = |result: Result<EmbedToken, Error>| match result {
         Ok(token) => format!("{token:?}"),
         Err(e) => format!(
             "{e} {e:?} {:?}",
@@ -1123,7 +1116,7 @@ pub fn secret_hygiene_suite(harness: &impl Harness) -> (Vec<String>, Vec<String>
     let mut settings = settings_for(&emulator);
     settings.retry = RetryPolicy::none();
     let renewing = harness
-        .build(settings, Credential::External, Some(source))
+        .build(settings, Credential::TokenSource, Some(source))
         .unwrap_or_else(|e| panic!("{e}"));
     record(harness.mint(&renewing, &report(&ids)));
     let fixed = build(
@@ -1134,7 +1127,7 @@ pub fn secret_hygiene_suite(harness: &impl Harness) -> (Vec<String>, Vec<String>
     record(harness.mint(&fixed, &report(&ids)));
     let (tenant, client_id, secret) = ids.credentials();
     let client_secret = secret.secret().to_owned();
-    let wrong = Credential::ClientSecret(ClientCredentials::new(
+    let wrong = Credential::ServicePrincipal(ClientCredentials::new(
         tenant,
         client_id,
         ClientSecret::new(WRONG_SECRET),
@@ -1172,7 +1165,7 @@ pub fn secret_hygiene_suite(harness: &impl Harness) -> (Vec<String>, Vec<String>
         let (tenant, client_id, _) = ids.credentials();
         let file = pbi_embed_core::CertificateFile::new(&pfx_path).password(ClientSecret::new(password));
         let credential =
-            Credential::ClientSecret(ClientCredentials::with_certificate_file(tenant, client_id, file));
+            Credential::ServicePrincipal(ClientCredentials::with_certificate_file(tenant, client_id, file));
         file_clients.push(format!("{credential:?}"));
         let with_file = build(harness, no_cache(&emulator), credential);
         record(harness.mint(&with_file, &report(&ids)));
@@ -1316,7 +1309,7 @@ pub fn the_platform_verifier(harness: &impl Harness) {
 }
 
 /// The error a certificate that does not verify ends in.
-fn refused_certificate(harness: &impl Harness, what: &str, error: &CallError, emulator: &Emulator) {
+fn refused_certificate(harness: &impl Harness, what: &str, error: &Error, emulator: &Emulator) {
     let name = harness.name();
     assert_eq!(
         error.kind(),
@@ -1647,7 +1640,7 @@ pub fn certificate_signs_in(harness: &impl Harness) {
     let with = |certificate: ClientCertificate| {
         let (tenant, client, _) = ids.credentials();
         let credential =
-            Credential::ClientSecret(ClientCredentials::with_certificate(tenant, client, certificate));
+            Credential::ServicePrincipal(ClientCredentials::with_certificate(tenant, client, certificate));
         build(harness, no_cache(&emulator), credential)
     };
     let load = |(certificate, key): (String, String)| {
@@ -1726,7 +1719,7 @@ pub fn certificate_signs_in(harness: &impl Harness) {
             "{name}: {what}: {error}"
         );
         let entra = match error.service() {
-            Some(pbi_embed_core::Error::Entra(entra)) => entra.clone(),
+            Some(pbi_embed_core::ExchangeError::Entra(entra)) => entra.clone(),
             _ => panic!("{name}: {what}: not Entra's answer: {error}"),
         };
         assert_eq!(entra.error_codes(), [700_027], "{name}: {what}: {error}");
@@ -1753,7 +1746,7 @@ pub fn workload_identity_signs_in(harness: &impl Harness) {
     let write = |token: &str| std::fs::write(&file, token).unwrap_or_else(|e| panic!("{e}"));
     let client = |path: &std::path::Path| {
         let (tenant, client_id, _) = ids.credentials();
-        let credential = Credential::ClientSecret(ClientCredentials::with_federated_token_file(
+        let credential = Credential::ServicePrincipal(ClientCredentials::with_federated_token_file(
             tenant,
             client_id,
             path.to_owned(),
@@ -1771,8 +1764,8 @@ pub fn workload_identity_signs_in(harness: &impl Harness) {
     let error = harness
         .sign_in(&second)
         .expect_err("a subject the app does not trust");
-    let code = |error: &CallError| match error.service() {
-        Some(pbi_embed_core::Error::Entra(entra)) => entra.error_codes().to_vec(),
+    let code = |error: &Error| match error.service() {
+        Some(pbi_embed_core::ExchangeError::Entra(entra)) => entra.error_codes().to_vec(),
         _ => Vec::new(),
     };
     assert_eq!(
@@ -1848,8 +1841,8 @@ pub fn azure_cli_signs_in(harness: &impl Harness) {
         "{name}"
     );
 
-    let failure = |error: &CallError| match error.service() {
-        Some(pbi_embed_core::Error::AzureCli(cli)) => Some(cli.failure()),
+    let failure = |error: &Error| match error.service() {
+        Some(pbi_embed_core::ExchangeError::AzureCli(cli)) => Some(cli.failure()),
         _ => None,
     };
     let signed_out = FakeAz::signed_out();
@@ -1926,7 +1919,7 @@ pub fn certificate_files_are_read_at_every_sign_in(harness: &impl Harness) {
         let (tenant, client_id, _) = ids.credentials();
         let file = CertificateFile::new(&path).password(ClientSecret::new(password));
         let credential =
-            Credential::ClientSecret(ClientCredentials::with_certificate_file(tenant, client_id, file));
+            Credential::ServicePrincipal(ClientCredentials::with_certificate_file(tenant, client_id, file));
         build(harness, no_cache(&emulator), credential)
     };
     write(&registered);
@@ -1947,7 +1940,7 @@ pub fn certificate_files_are_read_at_every_sign_in(harness: &impl Harness) {
         .expect_err("an unregistered certificate");
     let codes = error
         .service()
-        .and_then(pbi_embed_core::Error::as_entra)
+        .and_then(pbi_embed_core::ExchangeError::as_entra)
         .map(|e| e.error_codes().to_vec());
     assert_eq!(codes, Some(vec![700_027]), "{name}: {error}");
     write(&registered);

@@ -15,7 +15,7 @@ use http::Method;
 use pbi_embed_core::driver::Credential;
 use pbi_embed_core::{
     ApiRequest, ClientCredentials, ClientId, ClientSecret, ClientSettings, CreateReportToken, DashboardId,
-    DashboardToken, DatasetId, DatasetToken, EffectiveIdentity, EmbedToken, Error, ErrorKind,
+    DashboardToken, DatasetId, DatasetToken, EffectiveIdentity, EmbedToken, ErrorKind, ExchangeError,
     MultiResourceToken, ReportId, ReportToken, RetryPolicy, TenantId, TileId, TileToken, WorkspaceId,
 };
 use pbi_embed_emulator::{
@@ -58,8 +58,8 @@ impl TokenRequest {
 trait Erased {
     fn operation_id(&self) -> &'static str;
     fn path(&self) -> String;
-    fn validate(&self) -> Result<(), Error>;
-    fn body(&self) -> Result<Option<Vec<u8>>, Error>;
+    fn validate(&self) -> Result<(), ExchangeError>;
+    fn body(&self) -> Result<Option<Vec<u8>>, ExchangeError>;
 }
 
 impl<R: ApiRequest<Output = EmbedToken>> Erased for R {
@@ -69,10 +69,10 @@ impl<R: ApiRequest<Output = EmbedToken>> Erased for R {
     fn path(&self) -> String {
         ApiRequest::path(self)
     }
-    fn validate(&self) -> Result<(), Error> {
+    fn validate(&self) -> Result<(), ExchangeError> {
         ApiRequest::validate(self)
     }
-    fn body(&self) -> Result<Option<Vec<u8>>, Error> {
+    fn body(&self) -> Result<Option<Vec<u8>>, ExchangeError> {
         ApiRequest::body(self)
     }
 }
@@ -93,10 +93,10 @@ impl ApiRequest for TokenRequest {
     fn path(&self) -> String {
         self.inner().path()
     }
-    fn validate(&self) -> Result<(), Error> {
+    fn validate(&self) -> Result<(), ExchangeError> {
         self.inner().validate()
     }
-    fn body(&self) -> Result<Option<Vec<u8>>, Error> {
+    fn body(&self) -> Result<Option<Vec<u8>>, ExchangeError> {
         self.inner().body()
     }
     fn parse_success(&self, body: &[u8]) -> Result<EmbedToken, String> {
@@ -238,7 +238,7 @@ pub fn settings_for(emulator: &Emulator) -> ClientSettings {
 #[must_use]
 pub fn service_principal(emulator: &Emulator) -> Credential {
     let (tenant, client_id, secret) = Ids::of(emulator).credentials();
-    Credential::ClientSecret(ClientCredentials::new(tenant, client_id, secret))
+    Credential::ServicePrincipal(ClientCredentials::new(tenant, client_id, secret))
 }
 
 /// What Power BI must have received for a token, stated on its own (not derived from

@@ -10,16 +10,16 @@ use pbi_embed_core::driver::{
     ProgramOutput, ProgramRun, SharedSession, TokenSource, TransportError, request_id,
 };
 use pbi_embed_core::{
-    ApiRequest, BearerToken, CallError, EmbedConfig, EmbedRequest, EmbedToken, TransportKind, http,
+    ApiRequest, BearerToken, EmbedConfig, EmbedRequest, EmbedToken, Error, TransportKind, http,
 };
 
 impl Driver for Client {
     type Http = ureq::Agent;
     type TokenSource = BoxedTokenSource<dyn TokenSource>;
 
-    fn build(parts: ClientParts<Self>) -> Result<Self, CallError> {
+    fn build(parts: ClientParts<Self>) -> Result<Self, Error> {
         if parts.store.is_some() {
-            return Err(pbi_embed_core::Error::invalid_input(
+            return Err(pbi_embed_core::ExchangeError::invalid_input(
                 "sharedStore",
                 "a shared store is async: use it with pbi-embed-reqwest",
             )
@@ -79,7 +79,7 @@ impl Client {
     /// # Errors
     /// [`ErrorKind::RlsIdentity`](crate::ErrorKind::RlsIdentity) from the pre-flight, or
     /// as [`Client::execute`].
-    pub fn embed_config(&self, request: &EmbedRequest) -> Result<EmbedConfig, CallError> {
+    pub fn embed_config(&self, request: &EmbedRequest) -> Result<EmbedConfig, Error> {
         self.run(Call::embed_config(request))
     }
 
@@ -89,7 +89,7 @@ impl Client {
     ///
     /// # Errors
     /// As [`Client::embed_config`].
-    pub fn embed_configs(&self, request: &EmbedRequest) -> Result<Vec<EmbedConfig>, CallError> {
+    pub fn embed_configs(&self, request: &EmbedRequest) -> Result<Vec<EmbedConfig>, Error> {
         self.run(Call::embed_configs(request))
     }
 
@@ -101,16 +101,16 @@ impl Client {
     pub fn embed_token<R: ApiRequest<Output = EmbedToken> + Sync>(
         &self,
         request: &R,
-    ) -> Result<EmbedToken, CallError> {
+    ) -> Result<EmbedToken, Error> {
         self.run(Call::embed_token(request))
     }
 
     /// Sends any Power BI request, signed in, with retries; nothing cached.
     ///
     /// # Errors
-    /// [`CallError`]: what Power BI or Entra ID said, a transport failure, the deadline,
+    /// [`Error`]: what Power BI or Entra ID said, a transport failure, the deadline,
     /// or invalid input (nothing sent).
-    pub fn execute<R: ApiRequest + Sync>(&self, request: &R) -> Result<R::Output, CallError> {
+    pub fn execute<R: ApiRequest + Sync>(&self, request: &R) -> Result<R::Output, Error> {
         self.run(Call::execute(request))
     }
 
@@ -119,7 +119,7 @@ impl Client {
     ///
     /// # Errors
     /// What Entra ID (or the token source) said.
-    pub fn sign_in(&self) -> Result<BearerToken, CallError> {
+    pub fn sign_in(&self) -> Result<BearerToken, Error> {
         self.run(Call::sign_in())
     }
 
@@ -130,7 +130,7 @@ impl Client {
     }
 
     /// Pumps a call until it is done.
-    fn run<T>(&self, call: Call<'_, T>) -> Result<T, CallError> {
+    fn run<T>(&self, call: Call<'_, T>) -> Result<T, Error> {
         let mut pump = self.session.pump(call, || self.parked.notify_all());
         let mut event = Event::Resume;
         loop {
@@ -218,11 +218,11 @@ type AgentConfig = ureq::config::ConfigBuilder<ureq::typestate::AgentScope>;
 
 /// Applies the proxy and the roots to trust. Without one, ureq's defaults hold: the
 /// environment's proxy (`ALL_PROXY`, `HTTPS_PROXY`, `NO_PROXY`) and Mozilla's roots.
-fn connect(mut config: AgentConfig, connect: &ConnectSettings) -> Result<AgentConfig, CallError> {
-    use pbi_embed_core::Error;
+fn connect(mut config: AgentConfig, connect: &ConnectSettings) -> Result<AgentConfig, Error> {
+    use pbi_embed_core::ExchangeError;
     if let Some(proxy) = connect.proxy() {
         let proxy = ureq::Proxy::new(proxy.url())
-            .map_err(|_| Error::invalid_input("proxy", "is not a proxy URL ureq accepts"))?;
+            .map_err(|_| ExchangeError::invalid_input("proxy", "is not a proxy URL ureq accepts"))?;
         config = config.proxy(Some(proxy));
     }
     let extra = connect.root_certificates();
@@ -234,7 +234,7 @@ fn connect(mut config: AgentConfig, connect: &ConnectSettings) -> Result<AgentCo
         use ureq::tls::{Certificate, RootCerts, TlsConfig};
         let roots = if connect.platform_verifier() {
             if !extra.is_empty() {
-                return Err(Error::invalid_input(
+                return Err(ExchangeError::invalid_input(
                     "rootCertificates",
                     "pbi-embed-ureq cannot add roots to the platform verifier: add them to the system store, or drop platform_verifier",
                 )
@@ -242,7 +242,7 @@ fn connect(mut config: AgentConfig, connect: &ConnectSettings) -> Result<AgentCo
             }
             // ureq panics on a platform verifier over rustls without its feature.
             if cfg!(all(feature = "rustls", not(feature = "platform-verifier"))) {
-                return Err(Error::invalid_input(
+                return Err(ExchangeError::invalid_input(
                     "platformVerifier",
                     "this build of pbi-embed-ureq lacks the platform-verifier feature",
                 )
@@ -260,7 +260,7 @@ fn connect(mut config: AgentConfig, connect: &ConnectSettings) -> Result<AgentCo
         Ok(config.tls_config(TlsConfig::builder().root_certs(roots).build()))
     }
     #[cfg(not(any(feature = "rustls", feature = "native-tls")))]
-    Err(Error::invalid_input(
+    Err(ExchangeError::invalid_input(
         "rootCertificates",
         "this build has no TLS (features rustls or native-tls)",
     )

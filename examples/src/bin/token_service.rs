@@ -42,9 +42,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::get;
 use pbi_embed_redis::{EncryptionKey, RedisStore};
-use pbi_embed_reqwest::{
-    CallError, Client, EffectiveIdentity, EmbedRequest, ErrorKind, ReportId, WorkspaceId,
-};
+use pbi_embed_reqwest::{Client, EffectiveIdentity, EmbedRequest, Error, ErrorKind, ReportId, WorkspaceId};
 use serde_json::json;
 
 /// The most roles one request may name (Power BI's limit per identity).
@@ -64,7 +62,7 @@ fn bad_request(field: &str, error: impl Into<String>) -> Response {
 }
 
 /// What Power BI or Entra ID said, with their status; ours otherwise.
-fn refused(error: &CallError) -> Response {
+fn refused(error: &Error) -> Response {
     let status = match (error.status(), error.kind()) {
         (_, ErrorKind::InvalidInput | ErrorKind::RlsIdentity) if !error.was_sent() => StatusCode::BAD_REQUEST,
         (Some(status), _) => StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY),

@@ -12,14 +12,14 @@ use std::time::SystemTime;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
 use crate::api::embed_token::{EmbedToken, format_rfc3339};
-use crate::wire::error::Error;
 use crate::api::generate_token::MultiResourceToken;
 use crate::api::generate_token::{DashboardToken, DatasetToken, TileToken};
 use crate::api::identity::EffectiveIdentity;
-use crate::wire::ids::{DashboardId, DatasetId, ReportId, TileId, WorkspaceId};
 use crate::api::metadata::{Dashboard, Dataset, Report, ReportType, Tile};
-use crate::wire::secret::EmbedTokenSecret;
 use crate::api::token_request::XmlaPermissions;
+use crate::wire::error::ExchangeError;
+use crate::wire::ids::{DashboardId, DatasetId, ReportId, TileId, WorkspaceId};
+use crate::wire::secret::EmbedTokenSecret;
 
 /// `models.TokenType.Embed` in `powerbi-client`.
 pub const TOKEN_TYPE_EMBED: u8 = 1;
@@ -323,7 +323,7 @@ impl Serialize for EmbedConfig {
 /// // No dataset named: the identity applies to the report's dataset.
 /// .identity(EffectiveIdentity::new("john@contoso.com").role("sales"))
 /// .lifetime_in_minutes(30);
-/// # Ok::<(), pbi_embed_core::Error>(())
+/// # Ok::<(), pbi_embed_core::ExchangeError>(())
 /// ```
 #[derive(Clone, Debug)]
 #[must_use]
@@ -695,16 +695,16 @@ pub(crate) fn create_token_request(
 /// minted.
 ///
 /// # Errors
-/// [`Error::RlsPreflight`] naming the dataset and what to change: an identity is required
+/// [`ExchangeError::RlsPreflight`] naming the dataset and what to change: an identity is required
 /// and none applies to it, roles are required and an identity has none, or an identity
 /// applies to a dataset that takes none.
-pub fn check_rls(dataset: &Dataset, identities: &[EffectiveIdentity]) -> Result<(), Error> {
+pub fn check_rls(dataset: &Dataset, identities: &[EffectiveIdentity]) -> Result<(), ExchangeError> {
     let applying: Vec<&EffectiveIdentity> = identities
         .iter()
         .filter(|i| i.datasets.contains(&dataset.id))
         .collect();
     let fail = |reason: &str| {
-        Err(Error::RlsPreflight {
+        Err(ExchangeError::RlsPreflight {
             dataset: format!("{} ({})", dataset.name, dataset.id),
             reason: reason.to_owned(),
         })

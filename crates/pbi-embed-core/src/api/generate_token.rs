@@ -20,15 +20,15 @@ use std::fmt;
 use http::Method;
 
 use crate::api::embed_token::EmbedToken;
-use crate::wire::error::Error;
 use crate::api::identity::{DatasourceIdentity, EffectiveIdentity};
-use crate::wire::ids::{DashboardId, DatasetId, ReportId, TileId, WorkspaceId};
-use crate::wire::operation::ApiRequest;
 use crate::api::token_request::{
     GenerateTokenRequest, GenerateTokenRequestV2, GenerateTokenRequestV2Dataset,
     GenerateTokenRequestV2Report, GenerateTokenRequestV2TargetWorkspace, TokenAccessLevel, XmlaPermissions,
     validate_common,
 };
+use crate::wire::error::ExchangeError;
+use crate::wire::ids::{DashboardId, DatasetId, ReportId, TileId, WorkspaceId};
+use crate::wire::operation::ApiRequest;
 
 mod sealed {
     pub trait Sealed {}
@@ -307,7 +307,7 @@ impl<R: TokenRoute> ApiRequest for GenerateToken<R> {
         self.route.path()
     }
 
-    fn validate(&self) -> Result<(), Error> {
+    fn validate(&self) -> Result<(), ExchangeError> {
         let body = &self.body;
         if let Some(level) = &body.access_level {
             let known = matches!(
@@ -315,7 +315,7 @@ impl<R: TokenRoute> ApiRequest for GenerateToken<R> {
                 TokenAccessLevel::View | TokenAccessLevel::Edit | TokenAccessLevel::Create
             );
             if known && !R::ACCESS_LEVELS.contains(&level.as_str()) {
-                return Err(Error::invalid_input(
+                return Err(ExchangeError::invalid_input(
                     "accessLevel",
                     format!(
                         "{level} is not allowed here; this route takes {}",
@@ -325,17 +325,20 @@ impl<R: TokenRoute> ApiRequest for GenerateToken<R> {
             }
         }
         if body.allow_save_as.is_some() && !R::ALLOWS_SAVE_AS {
-            return Err(Error::invalid_input("allowSaveAs", "applies to reports only"));
+            return Err(ExchangeError::invalid_input(
+                "allowSaveAs",
+                "applies to reports only",
+            ));
         }
         match (&body.dataset_id, R::REQUIRES_DATASET_ID) {
             (None, true) => {
-                return Err(Error::invalid_input(
+                return Err(ExchangeError::invalid_input(
                     "datasetId",
                     "is required to create a report",
                 ));
             }
             (Some(_), false) => {
-                return Err(Error::invalid_input(
+                return Err(ExchangeError::invalid_input(
                     "datasetId",
                     "applies to the create-report route only",
                 ));
@@ -345,7 +348,7 @@ impl<R: TokenRoute> ApiRequest for GenerateToken<R> {
         validate_common(&body.identities, R::MAX_IDENTITIES)
     }
 
-    fn body(&self) -> Result<Option<Vec<u8>>, Error> {
+    fn body(&self) -> Result<Option<Vec<u8>>, ExchangeError> {
         serialize(&self.body)
     }
 
@@ -365,7 +368,7 @@ impl<R: TokenRoute> ApiRequest for GenerateToken<R> {
 ///     .report(ReportId::parse("b2e49b01-2356-4456-bfb9-3f4c2bc4ddbd")?)
 ///     .dataset_with_xmla(DatasetId::parse("cfafbeb1-8037-4d0c-896e-a46fb27ff229")?, XmlaPermissions::ReadOnly)
 ///     .lifetime_in_minutes(10);
-/// # Ok::<(), pbi_embed_core::Error>(())
+/// # Ok::<(), pbi_embed_core::ExchangeError>(())
 /// ```
 #[derive(Clone, Debug, Default)]
 #[must_use]
@@ -472,10 +475,10 @@ impl ApiRequest for MultiResourceToken {
     fn path(&self) -> String {
         "/v1.0/myorg/GenerateToken".to_owned()
     }
-    fn validate(&self) -> Result<(), Error> {
+    fn validate(&self) -> Result<(), ExchangeError> {
         self.body.validate()
     }
-    fn body(&self) -> Result<Option<Vec<u8>>, Error> {
+    fn body(&self) -> Result<Option<Vec<u8>>, ExchangeError> {
         serialize(&self.body)
     }
     fn parse_success(&self, body: &[u8]) -> Result<EmbedToken, String> {
@@ -483,10 +486,10 @@ impl ApiRequest for MultiResourceToken {
     }
 }
 
-fn serialize<T: serde::Serialize>(body: &T) -> Result<Option<Vec<u8>>, Error> {
+fn serialize<T: serde::Serialize>(body: &T) -> Result<Option<Vec<u8>>, ExchangeError> {
     // Most bodies fit, so serializing rarely reallocates.
     let mut out = Vec::with_capacity(256);
-    serde_json::to_writer(&mut out, body).map_err(|e| Error::invalid_input("body", e.to_string()))?;
+    serde_json::to_writer(&mut out, body).map_err(|e| ExchangeError::invalid_input("body", e.to_string()))?;
     Ok(Some(out))
 }
 

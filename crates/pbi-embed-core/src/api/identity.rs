@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::wire::error::Error;
+use crate::wire::error::ExchangeError;
 use crate::wire::ids::{DatasetId, ReportId, truncate};
 use crate::wire::secret::IdentityBlob;
 
@@ -25,7 +25,7 @@ pub const MAX_USERNAME_LEN: usize = 256;
 /// let sales = DatasetId::parse("cfafbeb1-8037-4d0c-896e-a46fb27ff229")?;
 /// let identity = EffectiveIdentity::new("john@contoso.com").role("sales").dataset(sales);
 /// identity.validate()?;
-/// # Ok::<(), pbi_embed_core::Error>(())
+/// # Ok::<(), pbi_embed_core::ExchangeError>(())
 /// ```
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -118,29 +118,32 @@ impl EffectiveIdentity {
     /// Checks the documented limits.
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] naming the field: a missing or empty username (without an
+    /// [`ExchangeError::InvalidInput`] naming the field: a missing or empty username (without an
     /// identity blob), a username over 256 characters, more than 50 roles, a role that is
     /// empty, over 50 characters or contains a comma, or no dataset and no report.
-    pub fn validate(&self) -> Result<(), Error> {
+    pub fn validate(&self) -> Result<(), ExchangeError> {
         self.validate_at(0)
     }
 
     /// [`Self::validate`], naming fields under `identities[{index}]`. The names are only
     /// formatted for an error.
-    pub(crate) fn validate_at(&self, index: usize) -> Result<(), Error> {
+    pub(crate) fn validate_at(&self, index: usize) -> Result<(), ExchangeError> {
         let field = |name: &str| format!("identities[{index}].{name}");
         match &self.username {
             None if self.identity_blob.is_none() => {
-                return Err(Error::invalid_input(
+                return Err(ExchangeError::invalid_input(
                     field("username"),
                     "is required unless the identity has an identity blob",
                 ));
             }
             Some(name) if name.is_empty() => {
-                return Err(Error::invalid_input(field("username"), "must not be empty"));
+                return Err(ExchangeError::invalid_input(
+                    field("username"),
+                    "must not be empty",
+                ));
             }
             Some(name) if name.chars().count() > MAX_USERNAME_LEN => {
-                return Err(Error::invalid_input(
+                return Err(ExchangeError::invalid_input(
                     field("username"),
                     format!(
                         "is {} characters long; at most {MAX_USERNAME_LEN}",
@@ -151,7 +154,7 @@ impl EffectiveIdentity {
             _ => {}
         }
         if self.roles.len() > MAX_ROLES {
-            return Err(Error::invalid_input(
+            return Err(ExchangeError::invalid_input(
                 field("roles"),
                 format!("has {} roles; at most {MAX_ROLES}", self.roles.len()),
             ));
@@ -166,10 +169,13 @@ impl EffectiveIdentity {
             } else {
                 continue;
             };
-            return Err(Error::invalid_input(field(&format!("roles[{i}]")), reason));
+            return Err(ExchangeError::invalid_input(
+                field(&format!("roles[{i}]")),
+                reason,
+            ));
         }
         if self.datasets.is_empty() && self.reports.is_empty() {
-            return Err(Error::invalid_input(
+            return Err(ExchangeError::invalid_input(
                 field("datasets"),
                 "must name the dataset (or paginated report) the identity applies to",
             ));
@@ -359,7 +365,7 @@ mod tests {
         for (identity, field) in cases {
             let err = identity.validate().unwrap_err();
             assert!(
-                matches!(&err, Error::InvalidInput { field: f, .. } if f == field),
+                matches!(&err, ExchangeError::InvalidInput { field: f, .. } if f == field),
                 "{field}: {err}"
             );
         }

@@ -10,7 +10,7 @@
 use http::Method;
 use serde_json::{Map, Value};
 
-use crate::wire::error::Error;
+use crate::wire::error::ExchangeError;
 use crate::wire::ids::{DashboardId, DatasetId, ReportId, TileId, WorkspaceId};
 use crate::wire::operation::ApiRequest;
 use crate::wire::response::{json_object, required_str};
@@ -278,7 +278,11 @@ fn optional_bool(object: &Map<String, Value>, name: &str) -> Result<Option<bool>
     }
 }
 
-fn id<T>(object: &Map<String, Value>, name: &str, parse: fn(&str) -> Result<T, Error>) -> Result<T, String> {
+fn id<T>(
+    object: &Map<String, Value>,
+    name: &str,
+    parse: fn(&str) -> Result<T, ExchangeError>,
+) -> Result<T, String> {
     let text = field(object, name)
         .and_then(Value::as_str)
         .ok_or_else(|| format!("the field `{name}` is missing or not a string"))?;
@@ -288,7 +292,7 @@ fn id<T>(object: &Map<String, Value>, name: &str, parse: fn(&str) -> Result<T, E
 fn optional_id<T>(
     object: &Map<String, Value>,
     name: &str,
-    parse: fn(&str) -> Result<T, Error>,
+    parse: fn(&str) -> Result<T, ExchangeError>,
 ) -> Result<Option<T>, String> {
     match optional_str(object, name)? {
         None => Ok(None),
@@ -353,10 +357,10 @@ macro_rules! get_request {
             fn path(&self) -> String {
                 self.path_below_api()
             }
-            fn validate(&self) -> Result<(), Error> {
+            fn validate(&self) -> Result<(), ExchangeError> {
                 Ok(())
             }
-            fn body(&self) -> Result<Option<Vec<u8>>, Error> {
+            fn body(&self) -> Result<Option<Vec<u8>>, ExchangeError> {
                 Ok(None)
             }
             fn parse_success(&self, body: &[u8]) -> Result<$output, String> {

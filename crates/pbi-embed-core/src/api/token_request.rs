@@ -8,8 +8,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::wire::error::Error;
 use crate::api::identity::{DatasourceIdentity, EffectiveIdentity};
+use crate::wire::error::ExchangeError;
 use crate::wire::ids::{DatasetId, ReportId, WorkspaceId};
 
 /// The most reports, datasets or target workspaces in one multi-resource request.
@@ -181,11 +181,11 @@ pub struct GenerateTokenRequestV2TargetWorkspace {
 pub(crate) fn validate_common(
     identities: &[EffectiveIdentity],
     max_identities: Option<usize>,
-) -> Result<(), Error> {
+) -> Result<(), ExchangeError> {
     if let Some(max) = max_identities
         && identities.len() > max
     {
-        return Err(Error::invalid_input(
+        return Err(ExchangeError::invalid_input(
             "identities",
             format!(
                 "has {} identities; this route takes at most {max} (only dashboards and the \
@@ -205,10 +205,10 @@ impl GenerateTokenRequestV2 {
     /// and of target workspaces, valid identities.
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] naming the field.
-    pub fn validate(&self) -> Result<(), Error> {
+    /// [`ExchangeError::InvalidInput`] naming the field.
+    pub fn validate(&self) -> Result<(), ExchangeError> {
         if self.datasets.is_empty() && self.reports.is_empty() {
-            return Err(Error::invalid_input(
+            return Err(ExchangeError::invalid_input(
                 "reports",
                 "name at least one report or dataset",
             ));
@@ -219,7 +219,7 @@ impl GenerateTokenRequestV2 {
             ("targetWorkspaces", self.target_workspaces.len()),
         ] {
             if len > MAX_ITEMS {
-                return Err(Error::invalid_input(
+                return Err(ExchangeError::invalid_input(
                     field,
                     format!("has {len} items; at most {MAX_ITEMS}"),
                 ));
@@ -227,7 +227,7 @@ impl GenerateTokenRequestV2 {
         }
         for (i, identity) in self.datasource_identities.iter().enumerate() {
             if identity.datasources.is_empty() {
-                return Err(Error::invalid_input(
+                return Err(ExchangeError::invalid_input(
                     format!("datasourceIdentities[{i}].datasources"),
                     "must name at least one data source",
                 ));

@@ -9,7 +9,7 @@
 //! // `az` from PATH (az.cmd on Windows), in the tenant the developer signed in to, or:
 //! let cli = AzureCli::new().tenant(TenantId::parse("contoso.onmicrosoft.com")?);
 //! # let _ = cli;
-//! # Ok::<(), pbi_embed_core::Error>(())
+//! # Ok::<(), pbi_embed_core::ExchangeError>(())
 //! ```
 
 use std::fmt;
@@ -18,7 +18,7 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
 
-use crate::wire::error::Error;
+use crate::wire::error::ExchangeError;
 use crate::wire::ids::TenantId;
 use crate::wire::lifetime::BearerToken;
 use crate::wire::secret::AccessToken;
@@ -81,11 +81,11 @@ impl AzureCli {
     /// `most` at the latest.
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] when `resource` is not an `https://` URL (it is an argument:
+    /// [`ExchangeError::InvalidInput`] when `resource` is not an `https://` URL (it is an argument:
     /// nothing that reads as an option may reach the command line).
-    pub fn to_run(&self, resource: &str, most: Duration) -> Result<ProgramRun, Error> {
+    pub fn to_run(&self, resource: &str, most: Duration) -> Result<ProgramRun, ExchangeError> {
         if !resource.starts_with("https://") || resource.chars().any(char::is_whitespace) {
-            return Err(Error::invalid_input("resource", "is not an https:// URL"));
+            return Err(ExchangeError::invalid_input("resource", "is not an https:// URL"));
         }
         let mut args: Vec<String> = ["account", "get-access-token", "--output", "json", "--resource"]
             .into_iter()
@@ -108,15 +108,15 @@ impl AzureCli {
     /// Reads what the program did: the bearer token it printed, or why there is none.
     ///
     /// # Errors
-    /// [`Error::AzureCli`]: the CLI is missing, not signed in, failed (with its own
+    /// [`ExchangeError::AzureCli`]: the CLI is missing, not signed in, failed (with its own
     /// words), timed out, or printed something that is not a usable token.
     pub fn from_output(
         &self,
         ran: std::io::Result<ProgramOutput>,
         now: SystemTime,
-    ) -> Result<BearerToken, Error> {
+    ) -> Result<BearerToken, ExchangeError> {
         let fail = |failure, detail: Option<String>| {
-            Err(Error::AzureCli(Box::new(AzureCliError {
+            Err(ExchangeError::AzureCli(Box::new(AzureCliError {
                 failure,
                 detail,
                 program: self.program.clone(),
@@ -369,9 +369,9 @@ mod tests {
         Ok(ProgramOutput::new(Some(status), stdout.into(), stderr.into()))
     }
 
-    fn failure(result: Result<BearerToken, Error>) -> (AzureCliFailure, String) {
+    fn failure(result: Result<BearerToken, ExchangeError>) -> (AzureCliFailure, String) {
         match result {
-            Err(Error::AzureCli(e)) => (e.failure(), e.to_string()),
+            Err(ExchangeError::AzureCli(e)) => (e.failure(), e.to_string()),
             other => panic!("not an Azure CLI error: {other:?}"),
         }
     }

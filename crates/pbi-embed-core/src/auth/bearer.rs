@@ -10,8 +10,8 @@ use std::time::{Duration, SystemTime};
 
 use crate::auth::azure_cli::AzureCli;
 use crate::auth::entra::ClientCredentials;
-use crate::wire::lifetime::{BearerToken, HeldToken};
 use crate::auth::managed_identity::ManagedIdentity;
+use crate::wire::lifetime::{BearerToken, HeldToken};
 use crate::wire::secret::AccessToken;
 
 /// How a client gets bearer tokens for the Power BI REST API.
@@ -20,7 +20,7 @@ use crate::wire::secret::AccessToken;
 pub enum Credential {
     /// A service principal with a client secret or certificate (the OAuth
     /// client-credentials grant).
-    ClientSecret(ClientCredentials),
+    ServicePrincipal(ClientCredentials),
     /// A bearer token used as is. It cannot be renewed: once Power BI says it expired,
     /// calls fail with `TokenExpired`.
     BearerToken(AccessToken),
@@ -32,7 +32,7 @@ pub enum Credential {
     AzureCli(AzureCli),
     /// Tokens from the driver's own token source: the flow asks for one with
     /// [`Action::FetchToken`](crate::driver::Action::FetchToken).
-    External,
+    TokenSource,
 }
 
 impl Credential {
@@ -40,11 +40,11 @@ impl Credential {
     #[must_use]
     pub fn describe(&self) -> &'static str {
         match self {
-            Self::ClientSecret(op) => op.describe(),
+            Self::ServicePrincipal(op) => op.describe(),
             Self::BearerToken(_) => "a fixed bearer token",
             Self::ManagedIdentity(_) => "the host's managed identity",
             Self::AzureCli(_) => "the Azure CLI",
-            Self::External => "the client's token source",
+            Self::TokenSource => "the client's token source",
         }
     }
 

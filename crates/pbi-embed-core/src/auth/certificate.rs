@@ -34,7 +34,7 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::json;
 
-use crate::wire::error::Error;
+use crate::wire::error::ExchangeError;
 
 /// How long an assertion is valid.
 const ASSERTION_LIFETIME: Duration = Duration::from_secs(10 * 60);
@@ -80,10 +80,10 @@ impl ClientCertificate {
     /// unencrypted), both PEM; they may be the same text (one file holding both).
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] (`certificate`) naming what is missing or wrong, never
+    /// [`ExchangeError::InvalidInput`] (`certificate`) naming what is missing or wrong, never
     /// quoting the key: no certificate, no key, a key that is not RSA or not valid, or a
     /// key that does not belong to the certificate.
-    pub fn from_pem(certificate_pem: &str, key_pem: &str) -> Result<Self, Error> {
+    pub fn from_pem(certificate_pem: &str, key_pem: &str) -> Result<Self, ExchangeError> {
         Self::from_pem_with_password(certificate_pem, key_pem, None)
     }
 
@@ -96,7 +96,7 @@ impl ClientCertificate {
         certificate_pem: &str,
         key_pem: &str,
         password: Option<&str>,
-    ) -> Result<Self, Error> {
+    ) -> Result<Self, ExchangeError> {
         let chain = CertificateDer::pem_slice_iter(certificate_pem.as_bytes())
             .collect::<Result<Vec<_>, _>>()
             .map_err(|_| invalid("holds a CERTIFICATE block that is not valid PEM"))?;
@@ -128,7 +128,7 @@ impl ClientCertificate {
     ///
     /// # Errors
     /// As [`from_pem`](Self::from_pem); also a wrong password or a damaged file.
-    pub fn from_pkcs12(der: &[u8], password: &str) -> Result<Self, Error> {
+    pub fn from_pkcs12(der: &[u8], password: &str) -> Result<Self, ExchangeError> {
         use p12_keystore::{KeyStore, Pkcs12ImportPolicy, error::Error as P12};
         let store =
             KeyStore::from_pkcs12(der, password, Pkcs12ImportPolicy::Strict).map_err(|e| match e {
@@ -158,7 +158,7 @@ impl ClientCertificate {
     /// # Errors
     /// As [`from_pem_with_password`](Self::from_pem_with_password) or
     /// [`from_pkcs12`](Self::from_pkcs12).
-    pub fn from_file_contents(contents: &[u8], password: Option<&str>) -> Result<Self, Error> {
+    pub fn from_file_contents(contents: &[u8], password: Option<&str>) -> Result<Self, ExchangeError> {
         if contents.windows(10).any(|w| w == b"-----BEGIN") {
             let text = std::str::from_utf8(contents).map_err(|_| invalid("is PEM that is not UTF-8 text"))?;
             Self::from_pem_with_password(text, text, password)
@@ -170,7 +170,7 @@ impl ClientCertificate {
     fn from_parts(
         chain: Vec<CertificateDer<'static>>,
         key: Result<KeyPair, aws_lc_rs::error::KeyRejected>,
-    ) -> Result<Self, Error> {
+    ) -> Result<Self, ExchangeError> {
         let Some(leaf) = chain.first().cloned() else {
             return Err(invalid("holds no PEM CERTIFICATE block"));
         };
@@ -218,14 +218,14 @@ impl ClientCertificate {
     /// `now` for ten minutes; `jti` must be unique per assertion.
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] if signing fails (it does not for a key that loaded).
+    /// [`ExchangeError::InvalidInput`] if signing fails (it does not for a key that loaded).
     pub fn assertion(
         &self,
         client_id: &str,
         audience: &str,
         now: SystemTime,
         jti: &str,
-    ) -> Result<String, Error> {
+    ) -> Result<String, ExchangeError> {
         let seconds = now
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
@@ -260,7 +260,7 @@ impl ClientCertificate {
         Ok(format!("{signed}.{}", URL_SAFE_NO_PAD.encode(signature)))
     }
 
-    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, Error> {
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, ExchangeError> {
         let encoding = match self.algorithm {
             AssertionAlgorithm::Rs256 => &signature::RSA_PKCS1_SHA256,
             AssertionAlgorithm::Ps256 => &signature::RSA_PSS_SHA256,
@@ -268,14 +268,14 @@ impl ClientCertificate {
         let mut signature = vec![0; self.key.public_modulus_len()];
         self.key
             .sign(encoding, &SystemRandom::new(), message, &mut signature)
-            .map_err(|_| Error::invalid_input("certificate", "the private key could not sign"))?;
+            .map_err(|_| ExchangeError::invalid_input("certificate", "the private key could not sign"))?;
         Ok(signature)
     }
 
     /// The key signs what the certificate's public key verifies.
-    fn check_pair(&self, leaf: &CertificateDer<'_>) -> Result<(), Error> {
+    fn check_pair(&self, leaf: &CertificateDer<'_>) -> Result<(), ExchangeError> {
         let mismatch = || {
-            Error::invalid_input(
+            ExchangeError::invalid_input(
                 "certificate",
                 "the private key does not belong to the certificate",
             )
@@ -283,7 +283,7 @@ impl ClientCertificate {
         let message = b"pbi-embed key check";
         let signature = self.sign(message)?;
         let leaf = webpki::EndEntityCert::try_from(leaf)
-            .map_err(|_| Error::invalid_input("certificate", "is not a valid X.509 certificate"))?;
+            .map_err(|_| ExchangeError::invalid_input("certificate", "is not a valid X.509 certificate"))?;
         leaf.verify_signature(verifier(self.algorithm), message, &signature)
             .map_err(|_| mismatch())
     }
@@ -294,12 +294,12 @@ const ENCRYPTED_BEGIN: &str = "-----BEGIN ENCRYPTED PRIVATE KEY-----";
 /// The most PBKDF2 iterations (or scrypt cost) accepted: a file cannot make signing in hang.
 const MAX_KDF_COST: u64 = 1_000_000;
 
-fn invalid(reason: &str) -> Error {
-    Error::invalid_input("certificate", reason.to_owned())
+fn invalid(reason: &str) -> ExchangeError {
+    ExchangeError::invalid_input("certificate", reason.to_owned())
 }
 
 /// The PKCS#8 key in the `ENCRYPTED PRIVATE KEY` block of `pem`, decrypted.
-fn decrypt_pkcs8(pem: &str, password: &str) -> Result<pkcs8::SecretDocument, Error> {
+fn decrypt_pkcs8(pem: &str, password: &str) -> Result<pkcs8::SecretDocument, ExchangeError> {
     use pkcs8::der::Decode as _;
     use pkcs8::pkcs5::{EncryptionScheme, pbes2::Kdf};
     const END: &str = "-----END ENCRYPTED PRIVATE KEY-----";
@@ -436,7 +436,7 @@ mod tests {
     #[test]
     fn pkcs12_files_and_encrypted_keys_load_with_their_password() {
         let plain = ClientCertificate::from_pem(TEST_CERTIFICATE, TEST_KEY).unwrap();
-        let same = |loaded: Result<ClientCertificate, Error>, what: &str| {
+        let same = |loaded: Result<ClientCertificate, ExchangeError>, what: &str| {
             let loaded = loaded.unwrap_or_else(|e| panic!("{what}: {e}"));
             assert_eq!(loaded.thumbprint_sha256(), plain.thumbprint_sha256(), "{what}");
         };
@@ -465,7 +465,7 @@ mod tests {
             "encrypted PKCS#8",
         );
 
-        let refused = |loaded: Result<ClientCertificate, Error>, want: &str| {
+        let refused = |loaded: Result<ClientCertificate, ExchangeError>, want: &str| {
             let error = loaded.map(drop).unwrap_err().to_string();
             assert!(error.contains(want), "{want}: {error}");
             assert!(!error.contains("password\""), "{error}");

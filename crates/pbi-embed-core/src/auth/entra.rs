@@ -11,13 +11,13 @@ use http::{Method, Response};
 use serde_json::Value;
 
 use crate::auth::certificate::{CLIENT_ASSERTION_TYPE, ClientCertificate};
+use crate::settings::retry::RetryAfter;
 use crate::wire::cloud::Cloud;
-use crate::wire::error::{self, EntraError, Error};
+use crate::wire::error::{self, EntraError, ExchangeError};
 use crate::wire::ids::{ClientId, TenantId};
 use crate::wire::lifetime::{BearerToken, Freshness};
 use crate::wire::operation::{HttpRequest, Operation};
 use crate::wire::response;
-use crate::settings::retry::RetryAfter;
 use crate::wire::secret::{AccessToken, ClientSecret};
 
 /// The `Content-Type` of the token request.
@@ -39,7 +39,7 @@ pub(crate) const MAX_EXPIRES_IN: u64 = 24 * 60 * 60;
 /// .cloud(Cloud::UsGov);
 /// let request = op.to_http()?;
 /// assert_eq!(request.uri(), "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token");
-/// # Ok::<(), pbi_embed_core::Error>(())
+/// # Ok::<(), pbi_embed_core::ExchangeError>(())
 /// ```
 #[derive(Clone, Debug)]
 #[must_use]
@@ -120,8 +120,8 @@ impl CertificateFile {
     /// The certificate in `contents` (what the file holds).
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] as [`ClientCertificate::from_file_contents`] says.
-    pub fn load(&self, contents: &[u8]) -> Result<ClientCertificate, Error> {
+    /// [`ExchangeError::InvalidInput`] as [`ClientCertificate::from_file_contents`] says.
+    pub fn load(&self, contents: &[u8]) -> Result<ClientCertificate, ExchangeError> {
         let password = self.password.as_ref().map(ClientSecret::secret);
         Ok(ClientCertificate::from_file_contents(contents, password)?.send_chain(self.send_chain))
     }
@@ -213,20 +213,24 @@ impl ClientCredentials {
     /// use it), or an assertion signed with the certificate the file holds.
     ///
     /// # Errors
-    /// [`Error::InvalidInput`]: an empty or non-UTF-8 token, an unusable certificate
+    /// [`ExchangeError::InvalidInput`]: an empty or non-UTF-8 token, an unusable certificate
     /// file (never quoting it), or no file to read.
     pub fn to_http_from_file(
         &self,
         contents: &[u8],
         now: SystemTime,
         jti: &str,
-    ) -> Result<HttpRequest, Error> {
+    ) -> Result<HttpRequest, ExchangeError> {
         match &self.proof {
             Proof::FederatedTokenFile(_) => {
-                let token = std::str::from_utf8(contents)
-                    .map_err(|_| Error::invalid_input("AZURE_FEDERATED_TOKEN_FILE", "is not UTF-8 text"))?;
+                let token = std::str::from_utf8(contents).map_err(|_| {
+                    ExchangeError::invalid_input("AZURE_FEDERATED_TOKEN_FILE", "is not UTF-8 text")
+                })?;
                 if token.trim().is_empty() {
-                    return Err(Error::invalid_input("AZURE_FEDERATED_TOKEN_FILE", "is empty"));
+                    return Err(ExchangeError::invalid_input(
+                        "AZURE_FEDERATED_TOKEN_FILE",
+                        "is empty",
+                    ));
                 }
                 self.to_http_with_assertion(token)
             }
@@ -239,7 +243,7 @@ impl ClientCredentials {
                     jti,
                 )?)
             }
-            Proof::Secret(_) | Proof::Certificate(_) => Err(Error::invalid_input(
+            Proof::Secret(_) | Proof::Certificate(_) => Err(ExchangeError::invalid_input(
                 "credential",
                 "signs in without a file: use to_http_at",
             )),
@@ -250,8 +254,8 @@ impl ClientCredentials {
     /// federated token, as the file holds it).
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] when the authority host makes no valid URI.
-    pub fn to_http_with_assertion(&self, assertion: &str) -> Result<HttpRequest, Error> {
+    /// [`ExchangeError::InvalidInput`] when the authority host makes no valid URI.
+    pub fn to_http_with_assertion(&self, assertion: &str) -> Result<HttpRequest, ExchangeError> {
         self.request(|form| {
             form.append_pair("client_assertion_type", CLIENT_ASSERTION_TYPE)
                 .append_pair("client_assertion", assertion);
@@ -273,8 +277,8 @@ impl ClientCredentials {
     /// secret's request ignores both).
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] when the authority host makes no valid URI.
-    pub fn to_http_at(&self, now: SystemTime, jti: &str) -> Result<HttpRequest, Error> {
+    /// [`ExchangeError::InvalidInput`] when the authority host makes no valid URI.
+    pub fn to_http_at(&self, now: SystemTime, jti: &str) -> Result<HttpRequest, ExchangeError> {
         self.request(|form| {
             match &self.proof {
                 Proof::Secret(secret) => {
@@ -287,7 +291,7 @@ impl ClientCredentials {
                         .append_pair("client_assertion", &assertion);
                 }
                 Proof::FederatedTokenFile(_) | Proof::CertificateFile(_) => {
-                    return Err(Error::invalid_input(
+                    return Err(ExchangeError::invalid_input(
                         "credential",
                         "signs in with a file's contents: use to_http_from_file",
                     ));
@@ -300,8 +304,8 @@ impl ClientCredentials {
     /// The form's common fields around what `proof` adds.
     fn request(
         &self,
-        proof: impl FnOnce(&mut url::form_urlencoded::Serializer<'_, String>) -> Result<(), Error>,
-    ) -> Result<HttpRequest, Error> {
+        proof: impl FnOnce(&mut url::form_urlencoded::Serializer<'_, String>) -> Result<(), ExchangeError>,
+    ) -> Result<HttpRequest, ExchangeError> {
         let mut form = url::form_urlencoded::Serializer::new(String::new());
         form.append_pair("client_id", self.client_id.as_str())
             .append_pair("scope", self.cloud.scope());
@@ -313,7 +317,7 @@ impl ClientCredentials {
             .header(CONTENT_TYPE, CONTENT_TYPE_FORM)
             .header(ACCEPT, "application/json")
             .body(body.into_bytes())
-            .map_err(|e| Error::invalid_input("authorityHost", e.to_string()))
+            .map_err(|e| ExchangeError::invalid_input("authorityHost", e.to_string()))
     }
 
     /// Signs in to this cloud's authority host, for this cloud's scope.
@@ -344,21 +348,21 @@ impl Operation for ClientCredentials {
 
     /// The sign-in request. A certificate's assertion needs the time, which the core
     /// never reads: for certificates, use [`ClientCredentials::to_http_at`].
-    fn to_http(&self) -> Result<HttpRequest, Error> {
+    fn to_http(&self) -> Result<HttpRequest, ExchangeError> {
         match self.proof {
             Proof::Secret(_) => self.to_http_at(SystemTime::UNIX_EPOCH, ""),
-            Proof::FederatedTokenFile(_) | Proof::CertificateFile(_) => Err(Error::invalid_input(
+            Proof::FederatedTokenFile(_) | Proof::CertificateFile(_) => Err(ExchangeError::invalid_input(
                 "credential",
                 "signs in with a file's contents: use to_http_from_file",
             )),
-            Proof::Certificate(_) => Err(Error::invalid_input(
+            Proof::Certificate(_) => Err(ExchangeError::invalid_input(
                 "certificate",
                 "a client assertion needs the time: use ClientCredentials::to_http_at",
             )),
         }
     }
 
-    fn from_http<B: AsRef<[u8]>>(&self, response: Response<B>) -> Result<EntraToken, Error> {
+    fn from_http<B: AsRef<[u8]>>(&self, response: Response<B>) -> Result<EntraToken, ExchangeError> {
         parse_token_response(&response)
     }
 }
@@ -398,9 +402,9 @@ impl EntraToken {
 /// Parses a response of the Entra ID token endpoint, of any status.
 ///
 /// # Errors
-/// [`Error::Entra`] for an error status, [`Error::Decode`] for a success whose body lacks
+/// [`ExchangeError::Entra`] for an error status, [`ExchangeError::Decode`] for a success whose body lacks
 /// `access_token` or a usable `expires_in`, or whose `token_type` is not `Bearer`.
-pub fn parse_token_response<B: AsRef<[u8]>>(response: &Response<B>) -> Result<EntraToken, Error> {
+pub fn parse_token_response<B: AsRef<[u8]>>(response: &Response<B>) -> Result<EntraToken, ExchangeError> {
     const WHAT: &str = "Entra ID token";
     if !response.status().is_success() {
         return Err(entra_error(response));
@@ -434,10 +438,10 @@ pub fn parse_token_response<B: AsRef<[u8]>>(response: &Response<B>) -> Result<En
     })
 }
 
-/// Parses an Entra ID error response of any shape into an [`Error::Entra`] (a managed
+/// Parses an Entra ID error response of any shape into an [`ExchangeError::Entra`] (a managed
 /// identity endpoint's too: App Service says `message` where Entra says
 /// `error_description`).
-pub(crate) fn entra_error<B: AsRef<[u8]>>(response: &Response<B>) -> Error {
+pub(crate) fn entra_error<B: AsRef<[u8]>>(response: &Response<B>) -> ExchangeError {
     let body = response.body().as_ref();
     let parsed = serde_json::from_slice::<Value>(body).ok();
     let object = parsed.as_ref().and_then(Value::as_object);
@@ -467,7 +471,7 @@ pub(crate) fn entra_error<B: AsRef<[u8]>>(response: &Response<B>) -> Error {
     if error.error.is_none() && error.description.is_none() {
         error.body_snippet = error::snippet(body);
     }
-    Error::Entra(Box::new(error))
+    ExchangeError::Entra(Box::new(error))
 }
 
 #[cfg(test)]

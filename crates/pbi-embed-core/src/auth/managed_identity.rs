@@ -15,7 +15,7 @@
 //!     .user_assigned(UserAssignedId::ClientId("00000000-0000-0000-0000-000000000001".into()));
 //! assert!(!format!("{app_service:?}").contains("header-secret"));
 //! # let _ = vm;
-//! # Ok::<(), pbi_embed_core::Error>(())
+//! # Ok::<(), pbi_embed_core::ExchangeError>(())
 //! ```
 
 use std::fmt;
@@ -26,7 +26,7 @@ use http::{Method, Response};
 use serde_json::Value;
 
 use crate::auth::entra::{EntraToken, MAX_EXPIRES_IN, entra_error};
-use crate::wire::error::Error;
+use crate::wire::error::ExchangeError;
 use crate::wire::operation::HttpRequest;
 use crate::wire::response;
 use crate::wire::secret::AccessToken;
@@ -81,19 +81,20 @@ impl fmt::Debug for ManagedIdentity {
 }
 
 /// An http(s) URL with a host, no credentials or fragment.
-fn endpoint_url(field: &'static str, text: &str) -> Result<url::Url, Error> {
+fn endpoint_url(field: &'static str, text: &str) -> Result<url::Url, ExchangeError> {
     if text.len() > 2048 {
-        return Err(Error::invalid_input(field, "is longer than 2048 bytes"));
+        return Err(ExchangeError::invalid_input(field, "is longer than 2048 bytes"));
     }
-    let url = url::Url::parse(text).map_err(|e| Error::invalid_input(field, format!("is not a URL: {e}")))?;
+    let url = url::Url::parse(text)
+        .map_err(|e| ExchangeError::invalid_input(field, format!("is not a URL: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
-        return Err(Error::invalid_input(
+        return Err(ExchangeError::invalid_input(
             field,
             "must be an http:// or https:// URL with a host",
         ));
     }
     if !url.username().is_empty() || url.password().is_some() || url.fragment().is_some() {
-        return Err(Error::invalid_input(
+        return Err(ExchangeError::invalid_input(
             field,
             "must not carry credentials or a fragment",
         ));
@@ -102,9 +103,9 @@ fn endpoint_url(field: &'static str, text: &str) -> Result<url::Url, Error> {
 }
 
 /// A value that goes into a query or header: 1 to 1,024 visible characters.
-fn checked_value(field: &'static str, value: &str) -> Result<(), Error> {
+fn checked_value(field: &'static str, value: &str) -> Result<(), ExchangeError> {
     if value.is_empty() || value.len() > MAX_ID_LEN || value.chars().any(char::is_control) {
-        return Err(Error::invalid_input(
+        return Err(ExchangeError::invalid_input(
             field,
             "must be 1 to 1024 characters, no control characters",
         ));
@@ -117,16 +118,16 @@ impl ManagedIdentity {
     /// `IDENTITY_HEADER`.
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] for an endpoint that is not an http(s) URL, or an empty
+    /// [`ExchangeError::InvalidInput`] for an endpoint that is not an http(s) URL, or an empty
     /// header (never quoted).
-    pub fn app_service(endpoint: &str, identity_header: impl Into<String>) -> Result<Self, Error> {
+    pub fn app_service(endpoint: &str, identity_header: impl Into<String>) -> Result<Self, ExchangeError> {
         let header = identity_header.into();
         checked_value("IDENTITY_HEADER", &header)?;
         HeaderValue::from_str(&header)
-            .map_err(|_| Error::invalid_input("IDENTITY_HEADER", "is not a valid header value"))?;
+            .map_err(|_| ExchangeError::invalid_input("IDENTITY_HEADER", "is not a valid header value"))?;
         let endpoint = endpoint_url("IDENTITY_ENDPOINT", endpoint)?;
         if endpoint.query().is_some() {
-            return Err(Error::invalid_input(
+            return Err(ExchangeError::invalid_input(
                 "IDENTITY_ENDPOINT",
                 "must not carry a query",
             ));
@@ -147,18 +148,18 @@ impl ManagedIdentity {
     /// or a local stand-in): `{host}/metadata/identity/oauth2/token`.
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] for a host that is not an http(s) URL without a path.
-    pub fn imds_at(host: &str) -> Result<Self, Error> {
+    /// [`ExchangeError::InvalidInput`] for a host that is not an http(s) URL without a path.
+    pub fn imds_at(host: &str) -> Result<Self, ExchangeError> {
         let base = endpoint_url("imdsHost", host.trim_end_matches('/'))?;
         if !matches!(base.path(), "" | "/") || base.query().is_some() {
-            return Err(Error::invalid_input(
+            return Err(ExchangeError::invalid_input(
                 "imdsHost",
                 "must be scheme://host[:port] only",
             ));
         }
         let endpoint = base
             .join("/metadata/identity/oauth2/token")
-            .map_err(|e| Error::invalid_input("imdsHost", e.to_string()))?;
+            .map_err(|e| ExchangeError::invalid_input("imdsHost", e.to_string()))?;
         Ok(Self {
             source: Source::Imds { endpoint },
             user_assigned: None,
@@ -193,8 +194,8 @@ impl ManagedIdentity {
     /// `https://analysis.windows.net/powerbi/api`, not a scope).
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] when a user-assigned id is empty or too long.
-    pub fn to_http(&self, resource: &str) -> Result<HttpRequest, Error> {
+    /// [`ExchangeError::InvalidInput`] when a user-assigned id is empty or too long.
+    pub fn to_http(&self, resource: &str) -> Result<HttpRequest, ExchangeError> {
         let (mut url, version, resource_id_name) = match &self.source {
             Source::AppService { endpoint, .. } => (endpoint.clone(), APP_SERVICE_API_VERSION, "mi_res_id"),
             Source::Imds { endpoint } => (endpoint.clone(), IMDS_API_VERSION, "msi_res_id"),
@@ -226,10 +227,11 @@ impl ManagedIdentity {
             .header(ACCEPT, "application/json")
             .header("Metadata", "true")
             .body(Vec::new())
-            .map_err(|e| Error::invalid_input("managedIdentity", e.to_string()))?;
+            .map_err(|e| ExchangeError::invalid_input("managedIdentity", e.to_string()))?;
         if let Source::AppService { header, .. } = &self.source {
-            let mut value = HeaderValue::from_str(header)
-                .map_err(|_| Error::invalid_input("IDENTITY_HEADER", "is not a valid header value"))?;
+            let mut value = HeaderValue::from_str(header).map_err(|_| {
+                ExchangeError::invalid_input("IDENTITY_HEADER", "is not a valid header value")
+            })?;
             value.set_sensitive(true);
             request
                 .headers_mut()
@@ -242,16 +244,16 @@ impl ManagedIdentity {
     /// `expires_in` (IMDS: seconds, as a string or a number) or `expires_on` (App Service:
     /// epoch seconds, as a string or a number). An error answer (`{"error",
     /// "error_description"}` or App Service's `{"statusCode", "message"}`) becomes
-    /// [`Error::Entra`].
+    /// [`ExchangeError::Entra`].
     ///
     /// # Errors
-    /// [`Error::Entra`] for an error answer, [`Error::Decode`] for a body that is not
+    /// [`ExchangeError::Entra`] for an error answer, [`ExchangeError::Decode`] for a body that is not
     /// what the endpoint documents.
     pub fn from_http<B: AsRef<[u8]>>(
         &self,
         response: &Response<B>,
         received_at: SystemTime,
-    ) -> Result<EntraToken, Error> {
+    ) -> Result<EntraToken, ExchangeError> {
         const WHAT: &str = "managed identity token";
         if !response.status().is_success() {
             return Err(entra_error(response));

@@ -7,20 +7,20 @@ use std::time::Duration;
 
 use crate::auth::azure_cli::AzureCli;
 use crate::auth::bearer::Credential;
-use crate::flow::error::CallError;
 use crate::auth::certificate::ClientCertificate;
-use crate::settings::client_settings::{ClientSettings, env_text, service_principal_from};
-use crate::wire::cloud::Cloud;
 use crate::auth::entra::CertificateFile;
 use crate::auth::entra::ClientCredentials;
-use crate::client::environment;
-use crate::wire::error::Error;
-use crate::wire::ids::{ClientId, ProfileId, TenantId};
 use crate::auth::managed_identity::ManagedIdentity;
-use crate::settings::retry::RetryPolicy;
-use crate::wire::secret::{AccessToken, ClientSecret};
+use crate::client::environment;
+use crate::flow::error::Error;
 use crate::flow::session::Session;
 use crate::flow::store::{SharedSettings, SharedStore};
+use crate::settings::client_settings::{ClientSettings, env_text, service_principal_from};
+use crate::settings::retry::RetryPolicy;
+use crate::wire::cloud::Cloud;
+use crate::wire::error::ExchangeError;
+use crate::wire::ids::{ClientId, ProfileId, TenantId};
+use crate::wire::secret::{AccessToken, ClientSecret};
 use std::sync::Arc;
 
 /// A driver's client (`pbi-embed-ureq`'s, `pbi-embed-reqwest`'s, your own), as
@@ -35,7 +35,7 @@ pub trait Driver: Sized {
     ///
     /// # Errors
     /// When its HTTP client cannot be made.
-    fn build(parts: ClientParts<Self>) -> Result<Self, CallError>;
+    fn build(parts: ClientParts<Self>) -> Result<Self, Error>;
 }
 
 /// How a builder reads environment variables (the process environment's `var_os`); the core reads none
@@ -75,7 +75,7 @@ pub struct ClientBuilder<D: Driver> {
     http: Option<D::Http>,
     store: Option<Arc<dyn SharedStore>>,
     /// The first invalid setting given, reported by [`ClientBuilder::build`].
-    deferred: Option<Error>,
+    deferred: Option<ExchangeError>,
 }
 
 impl<D: Driver> fmt::Debug for ClientBuilder<D> {
@@ -112,7 +112,7 @@ impl<D: Driver> ClientBuilder<D> {
     }
 
     /// How to get bearer tokens, replacing any set so far. For
-    /// [`Credential::External`], also give a [`token_source`](Self::token_source).
+    /// [`Credential::TokenSource`], also give a [`token_source`](Self::token_source).
     pub fn credential(mut self, credential: Credential) -> Self {
         self.credential = Some(credential);
         self
@@ -140,7 +140,7 @@ impl<D: Driver> ClientBuilder<D> {
 
     /// Sign in as a service principal with a client secret.
     pub fn service_principal(mut self, tenant: TenantId, client_id: ClientId, secret: ClientSecret) -> Self {
-        self.credential = Some(Credential::ClientSecret(ClientCredentials::new(
+        self.credential = Some(Credential::ServicePrincipal(ClientCredentials::new(
             tenant, client_id, secret,
         )));
         self
@@ -154,7 +154,7 @@ impl<D: Driver> ClientBuilder<D> {
         client_id: ClientId,
         certificate: ClientCertificate,
     ) -> Self {
-        self.credential = Some(Credential::ClientSecret(ClientCredentials::with_certificate(
+        self.credential = Some(Credential::ServicePrincipal(ClientCredentials::with_certificate(
             tenant,
             client_id,
             certificate,
@@ -170,7 +170,7 @@ impl<D: Driver> ClientBuilder<D> {
         client_id: ClientId,
         token_file: std::path::PathBuf,
     ) -> Self {
-        self.credential = Some(Credential::ClientSecret(
+        self.credential = Some(Credential::ServicePrincipal(
             ClientCredentials::with_federated_token_file(tenant, client_id, token_file),
         ));
         self
@@ -182,7 +182,7 @@ impl<D: Driver> ClientBuilder<D> {
     ///
     /// # Errors
     /// When a variable is missing or malformed; the error names it.
-    pub fn workload_identity_from_env(self) -> Result<Self, CallError> {
+    pub fn workload_identity_from_env(self) -> Result<Self, Error> {
         let credential = environment::workload_identity_from(self.env)?;
         Ok(self.credential(credential).authority_host_from_env()?)
     }
@@ -193,7 +193,7 @@ impl<D: Driver> ClientBuilder<D> {
     ///
     /// # Errors
     /// When a variable is missing or malformed; the error names it, never its value.
-    pub fn service_principal_from_env(self) -> Result<Self, CallError> {
+    pub fn service_principal_from_env(self) -> Result<Self, Error> {
         let (tenant, client_id, secret) = service_principal_from(self.env)?;
         Ok(self
             .service_principal(tenant, client_id, secret)
@@ -204,7 +204,7 @@ impl<D: Driver> ClientBuilder<D> {
     /// possibly encrypted, or PKCS#12), read and loaded at every sign-in so a rotated
     /// file is picked up.
     pub fn certificate_file(mut self, tenant: TenantId, client_id: ClientId, file: CertificateFile) -> Self {
-        self.credential = Some(Credential::ClientSecret(
+        self.credential = Some(Credential::ServicePrincipal(
             ClientCredentials::with_certificate_file(tenant, client_id, file),
         ));
         self
@@ -218,7 +218,7 @@ impl<D: Driver> ClientBuilder<D> {
     ///
     /// # Errors
     /// When a variable is missing or malformed; the error names it, never the password.
-    pub fn certificate_from_env(self) -> Result<Self, CallError> {
+    pub fn certificate_from_env(self) -> Result<Self, Error> {
         let credential = environment::certificate_from(self.env)?;
         Ok(self.credential(credential).authority_host_from_env()?)
     }
@@ -233,7 +233,7 @@ impl<D: Driver> ClientBuilder<D> {
     /// [`azure_cli_from_env`](Self::azure_cli_from_env).
     ///
     /// ```no_run
-    /// # fn demo<D: pbi_embed_core::driver::Driver>(builder: pbi_embed_core::ClientBuilder<D>) -> Result<D, pbi_embed_core::CallError> {
+    /// # fn demo<D: pbi_embed_core::driver::Driver>(builder: pbi_embed_core::ClientBuilder<D>) -> Result<D, pbi_embed_core::Error> {
     /// let client = builder.from_env()?.build()?;
     /// # Ok(client) }
     /// ```
@@ -241,7 +241,7 @@ impl<D: Driver> ClientBuilder<D> {
     /// # Errors
     /// When a credential is set but incomplete or malformed (the error names the variable,
     /// never a secret), or none is set (the error says what to set).
-    pub fn from_env(self) -> Result<Self, CallError> {
+    pub fn from_env(self) -> Result<Self, Error> {
         let credential = environment::credential_from(self.env)?;
         Ok(self.credential(credential).authority_host_from_env()?)
     }
@@ -257,7 +257,7 @@ impl<D: Driver> ClientBuilder<D> {
     ///
     /// # Errors
     /// When `AZURE_TENANT_ID` is malformed.
-    pub fn azure_cli_from_env(self) -> Result<Self, CallError> {
+    pub fn azure_cli_from_env(self) -> Result<Self, Error> {
         let cli = environment::azure_cli_from(self.env)?;
         Ok(self.azure_cli(cli))
     }
@@ -269,7 +269,7 @@ impl<D: Driver> ClientBuilder<D> {
     }
 
     /// Takes `AZURE_AUTHORITY_HOST` as the sign-in host, unless one was given.
-    fn authority_host_from_env(mut self) -> Result<Self, Error> {
+    fn authority_host_from_env(mut self) -> Result<Self, ExchangeError> {
         if self.settings.authority_host.is_none() {
             self.settings.authority_host = env_text(self.env, "AZURE_AUTHORITY_HOST")?;
         }
@@ -290,7 +290,7 @@ impl<D: Driver> ClientBuilder<D> {
     ///
     /// # Errors
     /// When a variable is malformed; the error names it, never the header's value.
-    pub fn managed_identity_from_env(self) -> Result<Self, CallError> {
+    pub fn managed_identity_from_env(self) -> Result<Self, Error> {
         let identity = environment::managed_identity_from(self.env)?;
         Ok(self.managed_identity(identity))
     }
@@ -305,7 +305,7 @@ impl<D: Driver> ClientBuilder<D> {
     /// Get bearer tokens from your own source (a managed identity, an Azure identity
     /// library, your own sign-in); they are cached and renewed like a sign-in's.
     pub fn token_source(mut self, source: impl Into<D::TokenSource>) -> Self {
-        self.credential = Some(Credential::External);
+        self.credential = Some(Credential::TokenSource);
         self.token_source = Some(source.into());
         self
     }
@@ -426,7 +426,7 @@ impl<D: Driver> ClientBuilder<D> {
         self
     }
 
-    fn defer(&mut self, result: Result<(), Error>) {
+    fn defer(&mut self, result: Result<(), ExchangeError>) {
         if let Err(error) = result {
             self.deferred.get_or_insert(error);
         }
@@ -445,25 +445,25 @@ impl<D: Driver> ClientBuilder<D> {
     /// When no credential was given, a custom URL, root certificate or proxy is invalid,
     /// a setting is meaningless, or connection settings were given with your own HTTP
     /// client (configure yours instead).
-    pub fn build(self) -> Result<D, CallError> {
+    pub fn build(self) -> Result<D, Error> {
         if let Some(error) = self.deferred {
             return Err(error.into());
         }
         if self.http.is_some() && !self.settings.connect.is_default() {
-            return Err(Error::invalid_input(
+            return Err(ExchangeError::invalid_input(
                 "httpClient",
                 "root certificates, the platform verifier and a proxy configure the client's own HTTP client; configure yours instead",
             )
             .into());
         }
         let credential = self.credential.ok_or_else(|| {
-            Error::invalid_input(
+            ExchangeError::invalid_input(
                 "credential",
                 "give a service principal, a bearer token or a token source",
             )
         })?;
-        if matches!(credential, Credential::External) && self.token_source.is_none() {
-            return Err(Error::invalid_input(
+        if matches!(credential, Credential::TokenSource) && self.token_source.is_none() {
+            return Err(ExchangeError::invalid_input(
                 "tokenSource",
                 "the credential is a token source, but none was given",
             )
@@ -490,7 +490,7 @@ mod tests {
         type Http = ();
         type TokenSource = ();
 
-        fn build(parts: ClientParts<Self>) -> Result<Self, CallError> {
+        fn build(parts: ClientParts<Self>) -> Result<Self, Error> {
             Ok(Self(parts.session, parts.http.is_some()))
         }
     }

@@ -5,12 +5,12 @@
 
 use crate::auth::azure_cli::AzureCli;
 use crate::auth::bearer::Credential;
+use crate::auth::entra::{CertificateFile, ClientCredentials};
+use crate::auth::managed_identity::{ManagedIdentity, UserAssignedId};
 use crate::client::builder::EnvReader;
 use crate::settings::client_settings::{env_text, service_principal_from};
-use crate::auth::entra::{CertificateFile, ClientCredentials};
-use crate::wire::error::Error;
+use crate::wire::error::ExchangeError;
 use crate::wire::ids::{ClientId, TenantId};
-use crate::auth::managed_identity::{ManagedIdentity, UserAssignedId};
 use crate::wire::secret::ClientSecret;
 
 /// The credential `env` names. It tries, in this order, and stops at the first that
@@ -28,13 +28,13 @@ use crate::wire::secret::ClientSecret;
 /// are never chosen by themselves: only when asked for.
 ///
 /// # Errors
-/// [`Error::InvalidInput`] naming a missing or malformed variable (never quoting a
+/// [`ExchangeError::InvalidInput`] naming a missing or malformed variable (never quoting a
 /// secret), or (`credential`) saying what to set when nothing is.
-pub fn credential_from(env: EnvReader) -> Result<Credential, Error> {
+pub fn credential_from(env: EnvReader) -> Result<Credential, ExchangeError> {
     let set = |name: &'static str| env_text(env, name).map(|v| v.is_some());
     if set("AZURE_CLIENT_SECRET")? {
         let (tenant, client_id, secret) = service_principal_from(env)?;
-        return Ok(Credential::ClientSecret(ClientCredentials::new(
+        return Ok(Credential::ServicePrincipal(ClientCredentials::new(
             tenant, client_id, secret,
         )));
     }
@@ -47,7 +47,7 @@ pub fn credential_from(env: EnvReader) -> Result<Credential, Error> {
     if set("IDENTITY_ENDPOINT")? {
         return managed_identity_from(env).map(Credential::ManagedIdentity);
     }
-    Err(Error::invalid_input(
+    Err(ExchangeError::invalid_input(
         "credential",
         "the environment names none: set AZURE_TENANT_ID and AZURE_CLIENT_ID with AZURE_CLIENT_SECRET, \
          AZURE_CLIENT_CERTIFICATE_PATH or AZURE_FEDERATED_TOKEN_FILE, or run where IDENTITY_ENDPOINT and \
@@ -56,11 +56,11 @@ pub fn credential_from(env: EnvReader) -> Result<Credential, Error> {
 }
 
 /// A variable that must be set.
-fn required(env: EnvReader, name: &'static str) -> Result<String, Error> {
-    env_text(env, name)?.ok_or_else(|| Error::invalid_input(name, "is not set"))
+fn required(env: EnvReader, name: &'static str) -> Result<String, ExchangeError> {
+    env_text(env, name)?.ok_or_else(|| ExchangeError::invalid_input(name, "is not set"))
 }
 
-fn tenant_and_client(env: EnvReader) -> Result<(TenantId, ClientId), Error> {
+fn tenant_and_client(env: EnvReader) -> Result<(TenantId, ClientId), ExchangeError> {
     Ok((
         TenantId::parse(&required(env, "AZURE_TENANT_ID")?)?,
         ClientId::parse(&required(env, "AZURE_CLIENT_ID")?)?,
@@ -72,8 +72,8 @@ fn tenant_and_client(env: EnvReader) -> Result<(TenantId, ClientId), Error> {
 /// `AZURE_CLIENT_SEND_CERTIFICATE_CHAIN` is `1` or `true`.
 ///
 /// # Errors
-/// [`Error::InvalidInput`] naming a missing or malformed variable.
-pub fn certificate_from(env: EnvReader) -> Result<Credential, Error> {
+/// [`ExchangeError::InvalidInput`] naming a missing or malformed variable.
+pub fn certificate_from(env: EnvReader) -> Result<Credential, ExchangeError> {
     let (tenant, client_id) = tenant_and_client(env)?;
     let mut file = CertificateFile::new(required(env, "AZURE_CLIENT_CERTIFICATE_PATH")?);
     if let Some(password) = env_text(env, "AZURE_CLIENT_CERTIFICATE_PASSWORD")? {
@@ -81,7 +81,7 @@ pub fn certificate_from(env: EnvReader) -> Result<Credential, Error> {
     }
     let send_chain = env_text(env, "AZURE_CLIENT_SEND_CERTIFICATE_CHAIN")?
         .is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true"));
-    Ok(Credential::ClientSecret(
+    Ok(Credential::ServicePrincipal(
         ClientCredentials::with_certificate_file(tenant, client_id, file.send_chain(send_chain)),
     ))
 }
@@ -90,11 +90,11 @@ pub fn certificate_from(env: EnvReader) -> Result<Credential, Error> {
 /// `AZURE_FEDERATED_TOKEN_FILE` (what AKS workload identity sets).
 ///
 /// # Errors
-/// [`Error::InvalidInput`] naming a missing or malformed variable.
-pub fn workload_identity_from(env: EnvReader) -> Result<Credential, Error> {
+/// [`ExchangeError::InvalidInput`] naming a missing or malformed variable.
+pub fn workload_identity_from(env: EnvReader) -> Result<Credential, ExchangeError> {
     let (tenant, client_id) = tenant_and_client(env)?;
     let file = std::path::PathBuf::from(required(env, "AZURE_FEDERATED_TOKEN_FILE")?);
-    Ok(Credential::ClientSecret(
+    Ok(Credential::ServicePrincipal(
         ClientCredentials::with_federated_token_file(tenant, client_id, file),
     ))
 }
@@ -105,13 +105,13 @@ pub fn workload_identity_from(env: EnvReader) -> Result<Credential, Error> {
 /// picks a user-assigned identity by client id.
 ///
 /// # Errors
-/// [`Error::InvalidInput`] naming a malformed variable, never quoting `IDENTITY_HEADER`.
-pub fn managed_identity_from(env: EnvReader) -> Result<ManagedIdentity, Error> {
+/// [`ExchangeError::InvalidInput`] naming a malformed variable, never quoting `IDENTITY_HEADER`.
+pub fn managed_identity_from(env: EnvReader) -> Result<ManagedIdentity, ExchangeError> {
     let var = |name: &'static str| env_text(env, name);
     let identity = match (var("IDENTITY_ENDPOINT")?, var("IDENTITY_HEADER")?) {
         (Some(endpoint), Some(header)) => ManagedIdentity::app_service(&endpoint, header)?,
         (Some(_), None) => {
-            return Err(Error::invalid_input(
+            return Err(ExchangeError::invalid_input(
                 "IDENTITY_HEADER",
                 "is not set, though IDENTITY_ENDPOINT is (both come from the App Service host)",
             ));
@@ -130,8 +130,8 @@ pub fn managed_identity_from(env: EnvReader) -> Result<ManagedIdentity, Error> {
 /// The Azure CLI, in the tenant `AZURE_TENANT_ID` names (else the CLI's own).
 ///
 /// # Errors
-/// [`Error::InvalidInput`] when `AZURE_TENANT_ID` is malformed.
-pub fn azure_cli_from(env: EnvReader) -> Result<AzureCli, Error> {
+/// [`ExchangeError::InvalidInput`] when `AZURE_TENANT_ID` is malformed.
+pub fn azure_cli_from(env: EnvReader) -> Result<AzureCli, ExchangeError> {
     Ok(match env_text(env, "AZURE_TENANT_ID")? {
         Some(tenant) => AzureCli::new().tenant(TenantId::parse(&tenant)?),
         None => AzureCli::new(),

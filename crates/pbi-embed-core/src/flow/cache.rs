@@ -20,10 +20,10 @@ use std::fmt;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::api::embed_token::EmbedToken;
-use crate::wire::error::Error;
+use crate::api::metadata::{Dashboard, Dataset, Report, Tile};
+use crate::wire::error::ExchangeError;
 use crate::wire::ids::ProfileId;
 use crate::wire::lifetime::Freshness;
-use crate::api::metadata::{Dashboard, Dataset, Report, Tile};
 use crate::wire::operation::{ApiRequest, Prepared};
 
 /// Identifies a request for caching: its operation, path, body and profile.
@@ -37,7 +37,7 @@ impl CacheKey {
     ///
     /// # Errors
     /// When the request is invalid (as [`ApiRequest::validate`]).
-    pub fn new<R: ApiRequest>(request: &R, profile: Option<&ProfileId>) -> Result<Self, Error> {
+    pub fn new<R: ApiRequest>(request: &R, profile: Option<&ProfileId>) -> Result<Self, ExchangeError> {
         Ok(Prepared::new(request)?.key(profile))
     }
 

@@ -5,12 +5,12 @@ use std::fmt;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::auth::azure_cli::{ProgramOutput, ProgramRun};
-use crate::flow::error::{BoxError, CallError, TransportError};
-use crate::wire::lifetime::BearerToken;
-use crate::wire::operation::HttpRequest;
+use crate::flow::error::{BoxError, Error, TransportError};
 use crate::flow::plan::{Answer, Background, Need, Steps};
 use crate::flow::session::{Host, Job};
 use crate::flow::store::{StoreOp, StoreReply};
+use crate::wire::lifetime::BearerToken;
+use crate::wire::operation::HttpRequest;
 
 /// The time at one step of a call: a monotonic instant for deadlines, time-outs and
 /// time-to-live, and the wall clock for token expiry and `Retry-After` dates. The core
@@ -74,7 +74,7 @@ pub enum Action<T> {
     /// then step with [`Event::Resume`].
     Park(Duration),
     /// The call is over.
-    Done(Result<T, CallError>),
+    Done(Result<T, Error>),
 }
 
 impl<T> fmt::Debug for Action<T> {
@@ -258,7 +258,7 @@ impl<'r, T> Call<'r, T> {
         self.finished
     }
 
-    pub(crate) fn need(&mut self) -> Result<Option<Need>, Result<T, CallError>> {
+    pub(crate) fn need(&mut self) -> Result<Option<Need>, Result<T, Error>> {
         match self.steps.next(self.answer.take()) {
             Ok(crate::flow::plan::Next::Need(need)) => Ok(Some(need)),
             Ok(crate::flow::plan::Next::Done(output)) => Err(Ok(output)),

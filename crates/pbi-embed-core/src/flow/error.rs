@@ -1,4 +1,4 @@
-//! How a whole call fails: [`CallError`], whatever HTTP stack carried it.
+//! How a whole call fails: [`Error`], whatever HTTP stack carried it.
 //!
 //! A call is a flow of one or more exchanges (sign-in, item metadata, GenerateToken). Its
 //! error says what went wrong, what Power BI or Entra ID said about it, and at which step
@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use http::StatusCode;
 
-use crate::wire::error::{Error, ErrorKind};
 use crate::settings::retry::{Outcome, RetryAfter};
+use crate::wire::error::{ErrorKind, ExchangeError};
 
 /// Any error a transport or a token source reports, boxed.
 pub type BoxError = Box<dyn StdError + Send + Sync>;
@@ -123,7 +123,7 @@ pub(crate) struct Step {
 
 #[derive(Debug)]
 enum Cause {
-    Service(Error),
+    Service(ExchangeError),
     Transport(TransportError),
     Deadline(Duration),
     TokenSource(BoxError),
@@ -136,12 +136,12 @@ enum Cause {
 /// [`source`](StdError::source). Use [`kind`](Self::kind) to act on it and the accessors
 /// for the service's status, code, message and `RequestId`.
 #[derive(Debug)]
-pub struct CallError {
+pub struct Error {
     cause: Cause,
     step: Option<Box<Step>>,
 }
 
-impl CallError {
+impl Error {
     /// The category of this error.
     #[must_use]
     pub fn kind(&self) -> ErrorKind {
@@ -160,7 +160,7 @@ impl CallError {
 
     /// The service error, when Power BI or Entra ID answered (or the input was invalid).
     #[must_use]
-    pub fn service(&self) -> Option<&Error> {
+    pub fn service(&self) -> Option<&ExchangeError> {
         match &self.cause {
             Cause::Service(e) => Some(e),
             _ => None,
@@ -179,31 +179,31 @@ impl CallError {
     /// The HTTP status, when a response arrived.
     #[must_use]
     pub fn status(&self) -> Option<StatusCode> {
-        self.service().and_then(Error::status)
+        self.service().and_then(ExchangeError::status)
     }
 
     /// Power BI's `error.code` or Entra's `error`.
     #[must_use]
     pub fn code(&self) -> Option<&str> {
-        self.service().and_then(Error::code)
+        self.service().and_then(ExchangeError::code)
     }
 
     /// Power BI's `error.message` or Entra's `error_description`.
     #[must_use]
     pub fn message(&self) -> Option<&str> {
-        self.service().and_then(Error::message)
+        self.service().and_then(ExchangeError::message)
     }
 
     /// The `RequestId` to quote to Microsoft support.
     #[must_use]
     pub fn request_id(&self) -> Option<&str> {
-        self.service().and_then(Error::request_id)
+        self.service().and_then(ExchangeError::request_id)
     }
 
     /// The `Retry-After` the service sent.
     #[must_use]
     pub fn retry_after(&self) -> Option<RetryAfter> {
-        self.service().and_then(Error::retry_after)
+        self.service().and_then(ExchangeError::retry_after)
     }
 
     /// The REST operation that failed, such as `Reports_GenerateTokenInGroup` or
@@ -233,9 +233,9 @@ impl CallError {
     #[must_use]
     pub fn hint(&self) -> Option<&'static str> {
         match &self.cause {
-            Cause::Service(Error::Api(api)) => api.hint(),
-            Cause::Service(Error::Entra(entra)) => entra.hint(),
-            Cause::Service(Error::AzureCli(cli)) => cli.hint(),
+            Cause::Service(ExchangeError::Api(api)) => api.hint(),
+            Cause::Service(ExchangeError::Entra(entra)) => entra.hint(),
+            Cause::Service(ExchangeError::AzureCli(cli)) => cli.hint(),
             Cause::Deadline(_) => Some("the whole call ran out of time; allow a longer deadline"),
             Cause::Transport(t) if t.kind == TransportKind::Timeout => {
                 Some("the server did not answer in time; check the host, or allow a longer time-out")
@@ -292,7 +292,7 @@ impl CallError {
             && let Some(step) = step
             && !matches!(
                 self.cause,
-                Cause::Service(Error::InvalidInput { .. } | Error::RlsPreflight { .. })
+                Cause::Service(ExchangeError::InvalidInput { .. } | ExchangeError::RlsPreflight { .. })
             )
         {
             self.step = Some(Box::new(step.clone()));
@@ -301,8 +301,8 @@ impl CallError {
     }
 }
 
-impl From<Error> for CallError {
-    fn from(error: Error) -> Self {
+impl From<ExchangeError> for Error {
+    fn from(error: ExchangeError) -> Self {
         Self {
             cause: Cause::Service(error),
             step: None,
@@ -310,7 +310,7 @@ impl From<Error> for CallError {
     }
 }
 
-impl fmt::Display for CallError {
+impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let Some(step) = &self.step {
             write!(f, "{} at {}: ", step.operation, step.host)?;
@@ -326,7 +326,7 @@ impl fmt::Display for CallError {
     }
 }
 
-impl StdError for CallError {
+impl StdError for Error {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
         match &self.cause {
             Cause::Transport(t) => t.source.as_deref().map(|s| s as &(dyn StdError + 'static)),
@@ -366,7 +366,7 @@ mod tests {
 
     #[test]
     fn transport_errors_name_step_and_host_and_keep_the_source_apart() {
-        let e = CallError::transport(
+        let e = Error::transport(
             TransportError::new(TransportKind::Connect, std::io::Error::other("lookup failed")),
             step(),
         );
@@ -379,7 +379,7 @@ mod tests {
         assert_eq!(e.outcome(), Outcome::ConnectionFailed);
         assert_eq!(e.host(), Some("api.powerbi.com"));
         assert!(e.was_sent());
-        let too_large = CallError::transport(TransportError::body_too_large(), step());
+        let too_large = Error::transport(TransportError::body_too_large(), step());
         assert_eq!(too_large.kind(), ErrorKind::BodyTooLarge);
         assert_eq!(too_large.outcome(), Outcome::Fatal);
     }
@@ -399,7 +399,7 @@ mod tests {
             }
         }
         let rustls = std::io::Error::other("invalid peer certificate: UnknownIssuer");
-        let e = CallError::transport(TransportError::new(TransportKind::Io, Wrapper(rustls)), step());
+        let e = Error::transport(TransportError::new(TransportKind::Io, Wrapper(rustls)), step());
         assert_eq!(e.kind(), ErrorKind::Certificate);
         assert_eq!(e.outcome(), Outcome::Fatal);
         assert_eq!(
@@ -425,7 +425,8 @@ mod tests {
 
     #[test]
     fn invalid_input_names_no_step() {
-        let e = CallError::from(Error::invalid_input("reportId", "\"x\" is not a GUID")).at(Some(&step()));
+        let e =
+            Error::from(ExchangeError::invalid_input("reportId", "\"x\" is not a GUID")).at(Some(&step()));
         assert_eq!(
             e.to_string(),
             "invalid reportId: \"x\" is not a GUID (nothing was sent)"
@@ -436,14 +437,14 @@ mod tests {
 
     #[test]
     fn deadlines_read_well() {
-        let e = CallError::deadline(Duration::from_secs(3), Some(step()));
+        let e = Error::deadline(Duration::from_secs(3), Some(step()));
         assert_eq!(
             e.to_string(),
             "Reports_GenerateTokenInGroup at api.powerbi.com: the call's deadline of 3 s passed"
         );
         assert_eq!(e.kind(), ErrorKind::Timeout);
         assert_eq!(
-            CallError::deadline(Duration::from_millis(1500), None).to_string(),
+            Error::deadline(Duration::from_millis(1500), None).to_string(),
             "the call's deadline of 1.5 s passed"
         );
     }

@@ -5,23 +5,23 @@
 //! An embed configuration is the longest plan: the item's metadata (for its embed URL),
 //! the RLS pre-flight against the datasets involved, then the token.
 
-use crate::flow::cache::Metadata;
-use crate::flow::call::Call;
-use crate::flow::error::CallError;
 use crate::api::embed_config::{
     EmbedConfig, EmbedItem, EmbedKind, EmbedOptions, EmbedRequest, QnaMode, check_rls, create_token_request,
     dashboard_token_request, qna_token_request, report_token_request, reports_token_request,
     tile_token_request,
 };
 use crate::api::embed_token::EmbedToken;
-use crate::wire::error::{Error, ErrorKind};
 use crate::api::identity::EffectiveIdentity;
-use crate::wire::ids::{DashboardId, DatasetId, ReportId, TileId, WorkspaceId};
-use crate::wire::lifetime::BearerToken;
 use crate::api::metadata::{
     Dashboard, Dataset, GetDashboardInGroup, GetDatasetInGroup, GetReportInGroup, GetTileInGroup,
     GetTilesInGroup, Report, Tile,
 };
+use crate::flow::cache::Metadata;
+use crate::flow::call::Call;
+use crate::flow::error::Error;
+use crate::wire::error::{ErrorKind, ExchangeError};
+use crate::wire::ids::{DashboardId, DatasetId, ReportId, TileId, WorkspaceId};
+use crate::wire::lifetime::BearerToken;
 use crate::wire::operation::{ApiRequest, Prepared};
 use crate::wire::response;
 
@@ -29,7 +29,7 @@ use crate::wire::response;
 /// its result.
 pub(crate) trait Steps {
     type Output;
-    fn next(&mut self, answer: Option<Answer>) -> Result<Next<Self::Output>, CallError>;
+    fn next(&mut self, answer: Option<Answer>) -> Result<Next<Self::Output>, Error>;
 }
 
 pub(crate) enum Next<T> {
@@ -63,7 +63,7 @@ struct Refresh(Option<Background>);
 impl Steps for Refresh {
     type Output = ();
 
-    fn next(&mut self, answer: Option<Answer>) -> Result<Next<()>, CallError> {
+    fn next(&mut self, answer: Option<Answer>) -> Result<Next<()>, Error> {
         match (self.0.take(), answer) {
             (Some(work), _) => Ok(Next::Need(Need::Refresh(work.request, work.want))),
             (None, Some(Answer::Failed(error))) => Err(error),
@@ -130,15 +130,15 @@ pub(crate) enum Answer {
     Bearer(BearerToken),
     /// Nothing to do: a refresh another call is already fetching.
     Skipped,
-    Failed(CallError),
+    Failed(Error),
 }
 
 /// An answer the plan did not ask for: a bug in the session, reported, not a panic.
-fn unexpected() -> CallError {
-    Error::invalid_input("call", "the flow got an answer of the wrong kind").into()
+fn unexpected() -> Error {
+    ExchangeError::invalid_input("call", "the flow got an answer of the wrong kind").into()
 }
 
-fn failed_or_unexpected(answer: Option<Answer>) -> CallError {
+fn failed_or_unexpected(answer: Option<Answer>) -> Error {
     match answer {
         Some(Answer::Failed(error)) => error,
         _ => unexpected(),
@@ -153,7 +153,7 @@ struct Execute<'r, R> {
 impl<R: ApiRequest> Steps for Execute<'_, R> {
     type Output = R::Output;
 
-    fn next(&mut self, answer: Option<Answer>) -> Result<Next<R::Output>, CallError> {
+    fn next(&mut self, answer: Option<Answer>) -> Result<Next<R::Output>, Error> {
         match answer {
             None => Ok(Next::Need(Need::Api(
                 Prepared::new(self.request)?,
@@ -179,7 +179,7 @@ struct MintToken<'r, R> {
 impl<R: ApiRequest<Output = EmbedToken>> Steps for MintToken<'_, R> {
     type Output = EmbedToken;
 
-    fn next(&mut self, answer: Option<Answer>) -> Result<Next<EmbedToken>, CallError> {
+    fn next(&mut self, answer: Option<Answer>) -> Result<Next<EmbedToken>, Error> {
         match answer {
             None => Ok(Next::Need(Need::Api(
                 Prepared::new(self.request)?,
@@ -197,7 +197,7 @@ struct SignIn;
 impl Steps for SignIn {
     type Output = BearerToken;
 
-    fn next(&mut self, answer: Option<Answer>) -> Result<Next<BearerToken>, CallError> {
+    fn next(&mut self, answer: Option<Answer>) -> Result<Next<BearerToken>, Error> {
         match answer {
             None => Ok(Next::Need(Need::Bearer)),
             Some(Answer::Bearer(token)) => Ok(Next::Done(token)),
@@ -214,7 +214,7 @@ struct GetDataset {
 impl Steps for GetDataset {
     type Output = Dataset;
 
-    fn next(&mut self, answer: Option<Answer>) -> Result<Next<Dataset>, CallError> {
+    fn next(&mut self, answer: Option<Answer>) -> Result<Next<Dataset>, Error> {
         match answer {
             None => Ok(Next::Need(metadata_need(&self.request, MetadataKind::Dataset)?)),
             Some(Answer::Metadata(Metadata::Dataset(dataset))) => Ok(Next::Done(dataset)),
@@ -223,21 +223,21 @@ impl Steps for GetDataset {
     }
 }
 
-fn metadata_need<R: ApiRequest>(request: &R, kind: MetadataKind) -> Result<Need, Error> {
+fn metadata_need<R: ApiRequest>(request: &R, kind: MetadataKind) -> Result<Need, ExchangeError> {
     Ok(Need::Api(Prepared::new(request)?, Want::Metadata(kind)))
 }
 
 /// An item that can be embedded: how to read its metadata, and what to mint from it.
 trait Item: Send {
     /// The metadata request.
-    fn metadata(&self) -> Result<Need, Error>;
+    fn metadata(&self) -> Result<Need, ExchangeError>;
     /// Given the metadata: more metadata to read first (answered here again), or the token
     /// to mint and the datasets whose RLS flags to check.
-    fn minting(&mut self, metadata: Metadata, options: &EmbedOptions) -> Result<Minted, CallError>;
+    fn minting(&mut self, metadata: Metadata, options: &EmbedOptions) -> Result<Minted, Error>;
     /// The configuration, given the token.
-    fn config(&self, token: EmbedToken, options: &EmbedOptions) -> Result<EmbedConfig, CallError>;
+    fn config(&self, token: EmbedToken, options: &EmbedOptions) -> Result<EmbedConfig, Error>;
     /// Every configuration the token serves (one, unless several items share it).
-    fn configs(&self, token: EmbedToken, options: &EmbedOptions) -> Result<Vec<EmbedConfig>, CallError> {
+    fn configs(&self, token: EmbedToken, options: &EmbedOptions) -> Result<Vec<EmbedConfig>, Error> {
         Ok(vec![self.config(token, options)?])
     }
 }
@@ -262,7 +262,7 @@ impl Minting {
         request: &R,
         preflight: impl IntoIterator<Item = &'d DatasetId>,
         identities: &[EffectiveIdentity],
-    ) -> Result<Minted, CallError> {
+    ) -> Result<Minted, Error> {
         Ok(Minted::Mint(Self {
             token: Prepared::new(request)?,
             preflight: preflight.into_iter().cloned().collect(),
@@ -281,7 +281,7 @@ enum EmbedState {
 
 /// How a plan turns the item and its token into the call's output: one configuration, or
 /// all of them (several reports under one token).
-type Finish<I, O> = fn(&I, EmbedToken, &EmbedOptions) -> Result<O, CallError>;
+type Finish<I, O> = fn(&I, EmbedToken, &EmbedOptions) -> Result<O, Error>;
 
 /// An embed configuration: metadata, pre-flight, token.
 struct EmbedPlan<I, O> {
@@ -294,7 +294,7 @@ struct EmbedPlan<I, O> {
 
 impl<I: Item, O> EmbedPlan<I, O> {
     /// The next dataset to check, or the token.
-    fn after_preflight(&mut self, mut minting: Minting) -> Result<Next<O>, CallError> {
+    fn after_preflight(&mut self, mut minting: Minting) -> Result<Next<O>, Error> {
         if self.options.preflight()
             && let Some(dataset) = minting.preflight.pop()
         {
@@ -311,7 +311,7 @@ impl<I: Item, O> EmbedPlan<I, O> {
 impl<I: Item, O> Steps for EmbedPlan<I, O> {
     type Output = O;
 
-    fn next(&mut self, answer: Option<Answer>) -> Result<Next<O>, CallError> {
+    fn next(&mut self, answer: Option<Answer>) -> Result<Next<O>, Error> {
         match (std::mem::replace(&mut self.state, EmbedState::Start), answer) {
             (EmbedState::Start, None) => {
                 self.state = EmbedState::Metadata;
@@ -354,12 +354,12 @@ struct ReportItem {
 }
 
 impl Item for ReportItem {
-    fn metadata(&self) -> Result<Need, Error> {
+    fn metadata(&self) -> Result<Need, ExchangeError> {
         let request = GetReportInGroup::new(self.workspace.clone(), self.report.clone());
         metadata_need(&request, MetadataKind::Report)
     }
 
-    fn minting(&mut self, metadata: Metadata, options: &EmbedOptions) -> Result<Minted, CallError> {
+    fn minting(&mut self, metadata: Metadata, options: &EmbedOptions) -> Result<Minted, Error> {
         let Metadata::Report(report) = metadata else {
             return Err(unexpected());
         };
@@ -373,7 +373,7 @@ impl Item for ReportItem {
         Ok(minting)
     }
 
-    fn config(&self, token: EmbedToken, options: &EmbedOptions) -> Result<EmbedConfig, CallError> {
+    fn config(&self, token: EmbedToken, options: &EmbedOptions) -> Result<EmbedConfig, Error> {
         let report = self.metadata.as_ref().ok_or_else(unexpected)?;
         if let Some((page, visual)) = &self.visual {
             return Ok(EmbedConfig::visual(report, &self.workspace, page, visual, token));
@@ -409,7 +409,7 @@ impl SecuredDatasets {
     }
 
     /// The next dataset to read, if any.
-    fn next_need(&mut self, workspace: &WorkspaceId) -> Result<Option<Minted>, Error> {
+    fn next_need(&mut self, workspace: &WorkspaceId) -> Result<Option<Minted>, ExchangeError> {
         let Some(dataset) = self.unread.pop() else {
             return Ok(None);
         };
@@ -427,12 +427,17 @@ impl SecuredDatasets {
 
     /// The pre-flight over the datasets read (their flags are known): `identities`
     /// suit each, and an identity naming no dataset has one to apply to.
-    fn check(&self, identities: &[EffectiveIdentity], options: &EmbedOptions, of: &str) -> Result<(), Error> {
+    fn check(
+        &self,
+        identities: &[EffectiveIdentity],
+        options: &EmbedOptions,
+        of: &str,
+    ) -> Result<(), ExchangeError> {
         if !options.preflight() {
             return Ok(());
         }
         if options.has_unbound_identity() && self.secured.is_empty() {
-            return Err(Error::RlsPreflight {
+            return Err(ExchangeError::RlsPreflight {
                 dataset: format!("behind {of}"),
                 reason:
                     "has no row-level security, so an identity naming no dataset applies to none: send none"
@@ -467,7 +472,7 @@ struct DashboardItem {
 impl DashboardItem {
     /// Reads the next tile dataset's flags, or mints: identities that name no dataset
     /// apply to the tiles' datasets that require one; others are taken as given.
-    fn next_dataset(&mut self, options: &EmbedOptions) -> Result<Minted, CallError> {
+    fn next_dataset(&mut self, options: &EmbedOptions) -> Result<Minted, Error> {
         if let Some(more) = self.datasets.next_need(&self.workspace)? {
             return Ok(more);
         }
@@ -489,12 +494,12 @@ impl DashboardItem {
 }
 
 impl Item for DashboardItem {
-    fn metadata(&self) -> Result<Need, Error> {
+    fn metadata(&self) -> Result<Need, ExchangeError> {
         let request = GetDashboardInGroup::new(self.workspace.clone(), self.dashboard.clone());
         metadata_need(&request, MetadataKind::Dashboard)
     }
 
-    fn minting(&mut self, metadata: Metadata, options: &EmbedOptions) -> Result<Minted, CallError> {
+    fn minting(&mut self, metadata: Metadata, options: &EmbedOptions) -> Result<Minted, Error> {
         match metadata {
             // An identity that names no dataset needs the datasets of the tiles.
             Metadata::Dashboard(dashboard) if options.has_unbound_identity() => {
@@ -518,7 +523,7 @@ impl Item for DashboardItem {
         }
     }
 
-    fn config(&self, token: EmbedToken, _: &EmbedOptions) -> Result<EmbedConfig, CallError> {
+    fn config(&self, token: EmbedToken, _: &EmbedOptions) -> Result<EmbedConfig, Error> {
         let dashboard = self.metadata.as_ref().ok_or_else(unexpected)?;
         Ok(EmbedConfig::dashboard(dashboard, &self.workspace, token))
     }
@@ -532,12 +537,12 @@ struct TileItem {
 }
 
 impl Item for TileItem {
-    fn metadata(&self) -> Result<Need, Error> {
+    fn metadata(&self) -> Result<Need, ExchangeError> {
         let request = GetTileInGroup::new(self.workspace.clone(), self.dashboard.clone(), self.tile.clone());
         metadata_need(&request, MetadataKind::Tile)
     }
 
-    fn minting(&mut self, metadata: Metadata, options: &EmbedOptions) -> Result<Minted, CallError> {
+    fn minting(&mut self, metadata: Metadata, options: &EmbedOptions) -> Result<Minted, Error> {
         let Metadata::Tile(tile) = metadata else {
             return Err(unexpected());
         };
@@ -551,7 +556,7 @@ impl Item for TileItem {
         Ok(minting)
     }
 
-    fn config(&self, token: EmbedToken, _: &EmbedOptions) -> Result<EmbedConfig, CallError> {
+    fn config(&self, token: EmbedToken, _: &EmbedOptions) -> Result<EmbedConfig, Error> {
         let tile = self.metadata.as_ref().ok_or_else(unexpected)?;
         Ok(EmbedConfig::tile(tile, &self.dashboard, &self.workspace, token))
     }
@@ -568,14 +573,14 @@ struct DatasetItem {
 
 impl DatasetItem {
     /// The dataset's `qnaEmbedURL` or `createReportEmbedURL`.
-    fn embed_url<'d>(&self, dataset: &'d Dataset) -> Result<&'d str, Error> {
+    fn embed_url<'d>(&self, dataset: &'d Dataset) -> Result<&'d str, ExchangeError> {
         let (url, field) = if self.kind == EmbedKind::Qna {
             (&dataset.qna_embed_url, "qnaEmbedURL")
         } else {
             (&dataset.create_report_embed_url, "createReportEmbedURL")
         };
         url.as_deref().ok_or_else(|| {
-            Error::invalid_input(
+            ExchangeError::invalid_input(
                 field,
                 format!("dataset {} has none: it cannot be embedded this way", dataset.id),
             )
@@ -584,12 +589,12 @@ impl DatasetItem {
 }
 
 impl Item for DatasetItem {
-    fn metadata(&self) -> Result<Need, Error> {
+    fn metadata(&self) -> Result<Need, ExchangeError> {
         let request = GetDatasetInGroup::new(self.workspace.clone(), self.dataset.clone());
         metadata_need(&request, MetadataKind::Dataset)
     }
 
-    fn minting(&mut self, metadata: Metadata, options: &EmbedOptions) -> Result<Minted, CallError> {
+    fn minting(&mut self, metadata: Metadata, options: &EmbedOptions) -> Result<Minted, Error> {
         let Metadata::Dataset(dataset) = metadata else {
             return Err(unexpected());
         };
@@ -612,7 +617,7 @@ impl Item for DatasetItem {
         Ok(minted)
     }
 
-    fn config(&self, token: EmbedToken, options: &EmbedOptions) -> Result<EmbedConfig, CallError> {
+    fn config(&self, token: EmbedToken, options: &EmbedOptions) -> Result<EmbedConfig, Error> {
         let dataset = self.metadata.as_ref().ok_or_else(unexpected)?;
         let url = self.embed_url(dataset)?;
         Ok(if self.kind == EmbedKind::Qna {
@@ -659,7 +664,7 @@ impl ReportsItem {
     /// The next report's metadata, the next dataset's flags, or the token. Identities
     /// that name no dataset apply to the datasets that require one (checked here, their
     /// flags being known); otherwise every dataset goes through the pre-flight.
-    fn next(&mut self, options: &EmbedOptions) -> Result<Minted, CallError> {
+    fn next(&mut self, options: &EmbedOptions) -> Result<Minted, Error> {
         if let Some(report) = self.reports.get(self.metadata.len()) {
             let request = GetReportInGroup::new(self.workspace.clone(), report.clone());
             return Ok(Minted::More(metadata_need(&request, MetadataKind::Report)?));
@@ -679,18 +684,18 @@ impl ReportsItem {
 }
 
 impl Item for ReportsItem {
-    fn metadata(&self) -> Result<Need, Error> {
+    fn metadata(&self) -> Result<Need, ExchangeError> {
         let first = self
             .reports
             .first()
-            .ok_or_else(|| Error::invalid_input("reports", "name at least one"))?;
+            .ok_or_else(|| ExchangeError::invalid_input("reports", "name at least one"))?;
         metadata_need(
             &GetReportInGroup::new(self.workspace.clone(), first.clone()),
             MetadataKind::Report,
         )
     }
 
-    fn minting(&mut self, metadata: Metadata, options: &EmbedOptions) -> Result<Minted, CallError> {
+    fn minting(&mut self, metadata: Metadata, options: &EmbedOptions) -> Result<Minted, Error> {
         match metadata {
             Metadata::Report(report) => {
                 self.metadata.push(report);
@@ -704,14 +709,14 @@ impl Item for ReportsItem {
         self.next(options)
     }
 
-    fn config(&self, token: EmbedToken, options: &EmbedOptions) -> Result<EmbedConfig, CallError> {
+    fn config(&self, token: EmbedToken, options: &EmbedOptions) -> Result<EmbedConfig, Error> {
         self.configs(token, options)?
             .into_iter()
             .next()
             .ok_or_else(unexpected)
     }
 
-    fn configs(&self, token: EmbedToken, options: &EmbedOptions) -> Result<Vec<EmbedConfig>, CallError> {
+    fn configs(&self, token: EmbedToken, options: &EmbedOptions) -> Result<Vec<EmbedConfig>, Error> {
         Ok(self
             .metadata
             .iter()
@@ -761,17 +766,17 @@ impl Call<'static, Dataset> {
 /// What an embed call returns: one configuration, or every configuration one token
 /// serves.
 trait EmbedOutput: Send + Sized + 'static {
-    fn finish<I: Item>(item: &I, token: EmbedToken, options: &EmbedOptions) -> Result<Self, CallError>;
+    fn finish<I: Item>(item: &I, token: EmbedToken, options: &EmbedOptions) -> Result<Self, Error>;
 }
 
 impl EmbedOutput for EmbedConfig {
-    fn finish<I: Item>(item: &I, token: EmbedToken, options: &EmbedOptions) -> Result<Self, CallError> {
+    fn finish<I: Item>(item: &I, token: EmbedToken, options: &EmbedOptions) -> Result<Self, Error> {
         item.config(token, options)
     }
 }
 
 impl EmbedOutput for Vec<EmbedConfig> {
-    fn finish<I: Item>(item: &I, token: EmbedToken, options: &EmbedOptions) -> Result<Self, CallError> {
+    fn finish<I: Item>(item: &I, token: EmbedToken, options: &EmbedOptions) -> Result<Self, Error> {
         item.configs(token, options)
     }
 }
@@ -863,7 +868,7 @@ impl Call<'static, EmbedConfig> {
     /// ([`EmbedRequest::reports`]) take [`Call::embed_configs`].
     pub fn embed_config(request: &EmbedRequest) -> Self {
         if matches!(request.item(), EmbedItem::Reports(_)) {
-            let error = Error::invalid_input(
+            let error = ExchangeError::invalid_input(
                 "reports",
                 "several reports make several configurations: use embed_configs",
             );
@@ -883,14 +888,14 @@ impl Call<'static, Vec<EmbedConfig>> {
 }
 
 /// Options that do not fit the item, refused before anything is sent.
-fn check_options(request: &EmbedRequest) -> Result<(), Error> {
+fn check_options(request: &EmbedRequest) -> Result<(), ExchangeError> {
     let options = request.options();
     let item = request.item();
     let is = |kind: fn(&EmbedItem) -> bool| kind(item);
     if let EmbedItem::Reports(reports) = item
         && !(1..=crate::api::token_request::MAX_ITEMS).contains(&reports.len())
     {
-        return Err(Error::invalid_input(
+        return Err(ExchangeError::invalid_input(
             "reports",
             format!(
                 "name 1 to {} reports (Power BI's limit for one token)",
@@ -899,24 +904,24 @@ fn check_options(request: &EmbedRequest) -> Result<(), Error> {
         ));
     }
     if options.editable_requested() && !is(|i| matches!(i, EmbedItem::Report(_) | EmbedItem::Reports(_))) {
-        return Err(Error::invalid_input(
+        return Err(ExchangeError::invalid_input(
             "editable",
             "applies to reports only; dashboards, tiles, visuals and Q&A are viewed, and create is authoring",
         ));
     }
     if options.page.is_some() && !is(|i| matches!(i, EmbedItem::Report(_))) {
-        return Err(Error::invalid_input(
+        return Err(ExchangeError::invalid_input(
             "page",
             "applies to reports (a visual names its page itself)",
         ));
     }
     let qna = is(|i| matches!(i, EmbedItem::Qna(_)));
     if (options.question.is_some() || options.qna_mode != QnaMode::Interactive) && !qna {
-        return Err(Error::invalid_input("question", "applies to Q&A only"));
+        return Err(ExchangeError::invalid_input("question", "applies to Q&A only"));
     }
     if qna && options.qna_mode == QnaMode::ResultOnly && options.question.as_deref().is_none_or(str::is_empty)
     {
-        return Err(Error::invalid_input(
+        return Err(ExchangeError::invalid_input(
             "question",
             "is required to show Q&A as a result only",
         ));
@@ -924,7 +929,7 @@ fn check_options(request: &EmbedRequest) -> Result<(), Error> {
     if let EmbedItem::Visual { page, visual, .. } = item {
         for (field, value) in [("pageName", page), ("visualName", visual)] {
             if value.trim().is_empty() || value.len() > 256 || value.chars().any(char::is_control) {
-                return Err(Error::invalid_input(
+                return Err(ExchangeError::invalid_input(
                     field,
                     "must be 1 to 256 characters, no control characters",
                 ));
@@ -935,10 +940,10 @@ fn check_options(request: &EmbedRequest) -> Result<(), Error> {
 }
 
 /// A call that fails at once, before anything is sent.
-struct Refused<O>(Option<CallError>, std::marker::PhantomData<fn() -> O>);
+struct Refused<O>(Option<Error>, std::marker::PhantomData<fn() -> O>);
 
 impl<O> Refused<O> {
-    fn new(error: Error) -> Self {
+    fn new(error: ExchangeError) -> Self {
         Self(Some(error.into()), std::marker::PhantomData)
     }
 }
@@ -946,7 +951,7 @@ impl<O> Refused<O> {
 impl<O> Steps for Refused<O> {
     type Output = O;
 
-    fn next(&mut self, _: Option<Answer>) -> Result<Next<O>, CallError> {
+    fn next(&mut self, _: Option<Answer>) -> Result<Next<O>, Error> {
         Err(self.0.take().unwrap_or_else(unexpected))
     }
 }

@@ -11,22 +11,22 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::api::embed_token::EmbedToken;
 use crate::auth::azure_cli::{ProgramOutput, ProgramRun};
 use crate::auth::bearer::{BearerNeed, BearerState, Credential};
+use crate::auth::entra::parse_token_response;
 use crate::flow::cache::{CacheKey, EmbedTokenCache, MetadataCache};
 use crate::flow::call::{Action, Call, Event, Exchange, FileRead, Now};
-use crate::flow::error::{BoxError, CallError, Step, TransportError};
+use crate::flow::error::{BoxError, Error, Step, TransportError};
+use crate::flow::plan::{Answer, Background, Need, Want};
+use crate::flow::store::{self, Op, StoreOp, StoreReply};
 use crate::settings::client_settings::ClientSettings;
+use crate::settings::retry::{NextStep, RetryState};
 use crate::wire::cloud::Cloud;
-use crate::api::embed_token::EmbedToken;
-use crate::auth::entra::parse_token_response;
-use crate::wire::error::Error;
+use crate::wire::error::ExchangeError;
 use crate::wire::lifetime::{BearerToken, Freshness, HeldToken};
 use crate::wire::operation::{ApiBase, HttpRequest, Operation, Prepared};
-use crate::flow::plan::{Answer, Background, Need, Want};
 use crate::wire::response;
-use crate::settings::retry::{NextStep, RetryState};
-use crate::flow::store::{self, Op, StoreOp, StoreReply};
 
 /// Which host an exchange went to, for naming the step of an error.
 #[derive(Clone, Copy, Debug)]
@@ -146,14 +146,14 @@ impl Session {
     /// A session for `credential` with `settings`.
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] when a setting is meaningless (a zero time-out or deadline,
+    /// [`ExchangeError::InvalidInput`] when a setting is meaningless (a zero time-out or deadline,
     /// a zero body cap) or a custom URL is invalid.
-    pub fn new(settings: ClientSettings, credential: Credential) -> Result<Self, Error> {
+    pub fn new(settings: ClientSettings, credential: Credential) -> Result<Self, ExchangeError> {
         let settings = settings.checked()?;
         let cloud = settings.resolved_cloud()?;
         let (credential, bearer) = match credential {
-            Credential::ClientSecret(op) => (
-                Credential::ClientSecret(op.cloud(cloud.clone())),
+            Credential::ServicePrincipal(op) => (
+                Credential::ServicePrincipal(op.cloud(cloud.clone())),
                 BearerState::default(),
             ),
             Credential::BearerToken(token) => {
@@ -162,7 +162,7 @@ impl Session {
             Credential::ManagedIdentity(identity) => {
                 (Credential::ManagedIdentity(identity), BearerState::default())
             }
-            Credential::External => (Credential::External, BearerState::default()),
+            Credential::TokenSource => (Credential::TokenSource, BearerState::default()),
             Credential::AzureCli(cli) => (Credential::AzureCli(cli), BearerState::default()),
         };
         Ok(Self {
@@ -348,7 +348,7 @@ impl Session {
                     let remaining = remaining(call.deadline, now.instant);
                     if remaining.is_zero() {
                         let step = self.step_of(call.last);
-                        Progress::Answer(Answer::Failed(CallError::deadline(self.settings.deadline, step)))
+                        Progress::Answer(Answer::Failed(Error::deadline(self.settings.deadline, step)))
                     } else {
                         self.advance_job(job, &mut call.last, ticket, now, remaining)
                     }
@@ -425,9 +425,7 @@ impl Session {
                     }
                     if job.shared {
                         job.phase = Phase::Shared(Shared::Getting { since: None });
-                        return Progress::Io(Io::Store(StoreOp(Op::Get(store::record_key(
-                            job.want, key,
-                        )))));
+                        return Progress::Io(Io::Store(StoreOp(Op::Get(store::record_key(job.want, key)))));
                     }
                 }
                 job.phase = Phase::Bearer;
@@ -438,9 +436,7 @@ impl Session {
                 match &job.key {
                     Some(key) => {
                         job.phase = Phase::Shared(Shared::Getting { since: Some(since) });
-                        Progress::Io(Io::Store(StoreOp(Op::Get(store::record_key(
-                            job.want, key,
-                        )))))
+                        Progress::Io(Io::Store(StoreOp(Op::Get(store::record_key(job.want, key)))))
                     }
                     None => Progress::Answer(Answer::Failed(misuse("waited on the store without a key"))),
                 }
@@ -460,7 +456,7 @@ impl Session {
                     BearerNeed::Use(held) => self.send(job, held, last, remaining),
                     BearerNeed::Wait => Progress::Io(Io::Park(remaining)),
                     BearerNeed::Renew => match &self.credential {
-                        Credential::ClientSecret(_)
+                        Credential::ServicePrincipal(_)
                         | Credential::ManagedIdentity(_)
                         | Credential::AzureCli(_) => {
                             job.phase = Phase::SignIn(SignIn {
@@ -469,7 +465,7 @@ impl Session {
                             });
                             Progress::Continue
                         }
-                        Credential::External => {
+                        Credential::TokenSource => {
                             job.phase = Phase::SignIn(SignIn {
                                 retry: RetryState::new(self.settings.retry),
                                 state: SignInState::Fetching,
@@ -479,7 +475,7 @@ impl Session {
                         Credential::BearerToken(_) => match self.bearer.renewal_failed(now.wall) {
                             Some(held) => self.send(job, held, last, remaining),
                             None => Progress::Answer(Answer::Failed(
-                                Error::invalid_input(
+                                ExchangeError::invalid_input(
                                     "credential",
                                     "the bearer token was refused and cannot be renewed",
                                 )
@@ -526,7 +522,7 @@ impl Session {
         job: &mut Job,
         operation: &'static str,
         host: Host,
-        request: Result<HttpRequest, Error>,
+        request: Result<HttpRequest, ExchangeError>,
         last: &mut Option<(&'static str, Host)>,
         now: Now,
         remaining: Duration,
@@ -554,7 +550,7 @@ impl Session {
     /// The file a sign-in reads first (a federated token, a certificate file).
     fn file_to_read(&self) -> Option<(&std::path::Path, &'static str, u64)> {
         match &self.credential {
-            Credential::ClientSecret(op) => op.file_to_read(),
+            Credential::ServicePrincipal(op) => op.file_to_read(),
             _ => None,
         }
     }
@@ -578,7 +574,7 @@ impl Session {
                 state: SignInState::Reading,
                 ..
             }),
-            Credential::ClientSecret(op),
+            Credential::ServicePrincipal(op),
             Some((path, what, max)),
         ) = (&job.phase, &self.credential, self.file_to_read())
         else {
@@ -596,7 +592,7 @@ impl Session {
                 let error = format!("the {what} file {} could not be read: {error}", path.display());
                 return self.renewal_failed(
                     job,
-                    CallError::token_source(error.into()),
+                    Error::token_source(error.into()),
                     &mut call.last,
                     now,
                     remaining,
@@ -718,9 +714,7 @@ impl Session {
                 // between this replica's look and its lock.
                 job.locked = true;
                 job.phase = Phase::Shared(Shared::Getting { since: None });
-                Progress::Io(Io::Store(StoreOp(Op::Get(store::record_key(
-                    job.want, &key,
-                )))))
+                Progress::Io(Io::Store(StoreOp(Op::Get(store::record_key(job.want, &key)))))
             }
             (Shared::Locking, StoreReply::Locked(false)) if job.background => {
                 Progress::Answer(Answer::Skipped)
@@ -840,10 +834,10 @@ impl Session {
                     Ok(response) if response.status().is_success() => Ok(response),
                     Ok(response) => Err(step().map_or_else(
                         |misuse| misuse,
-                        |step| CallError::from(response::api_error(&response)).at(Some(&step)),
+                        |step| Error::from(response::api_error(&response)).at(Some(&step)),
                     )),
                     Err(error) => {
-                        Err(step().map_or_else(|misuse| misuse, |step| CallError::transport(error, step)))
+                        Err(step().map_or_else(|misuse| misuse, |step| Error::transport(error, step)))
                     }
                 };
                 match result {
@@ -883,11 +877,9 @@ impl Session {
                         Credential::ManagedIdentity(identity) => identity.from_http(&response, now.wall),
                         _ => parse_token_response(&response),
                     }
-                    .map_err(|e| {
-                        step().map_or_else(|misuse| misuse, |step| CallError::from(e).at(Some(&step)))
-                    }),
+                    .map_err(|e| step().map_or_else(|misuse| misuse, |step| Error::from(e).at(Some(&step)))),
                     Err(error) => {
-                        Err(step().map_or_else(|misuse| misuse, |step| CallError::transport(error, step)))
+                        Err(step().map_or_else(|misuse| misuse, |step| Error::transport(error, step)))
                     }
                 };
                 match signed_in {
@@ -922,13 +914,9 @@ impl Session {
         );
         match (fetching, token) {
             (true, Ok(token)) => self.renewed(job, token, &mut call.last, now, remaining),
-            (true, Err(error)) => self.renewal_failed(
-                job,
-                CallError::token_source(error),
-                &mut call.last,
-                now,
-                remaining,
-            ),
+            (true, Err(error)) => {
+                self.renewal_failed(job, Error::token_source(error), &mut call.last, now, remaining)
+            }
             _ => Progress::Answer(Answer::Failed(misuse(
                 "handed a token to a call that asked for none",
             ))),
@@ -991,7 +979,7 @@ impl Session {
     fn sign_in_failed(
         &mut self,
         job: &mut Job,
-        error: CallError,
+        error: Error,
         last: &mut Option<(&'static str, Host)>,
         now: Now,
         remaining: Duration,
@@ -1015,7 +1003,7 @@ impl Session {
     fn renewal_failed(
         &mut self,
         job: &mut Job,
-        error: CallError,
+        error: Error,
         last: &mut Option<(&'static str, Host)>,
         now: Now,
         remaining: Duration,
@@ -1035,10 +1023,8 @@ impl Session {
         last: Option<(&'static str, Host)>,
         now: Now,
     ) -> Progress {
-        let failed = |error: Error| {
-            Progress::Answer(Answer::Failed(
-                CallError::from(error).at(self.step_of(last).as_ref()),
-            ))
+        let failed = |error: ExchangeError| {
+            Progress::Answer(Answer::Failed(Error::from(error).at(self.step_of(last).as_ref())))
         };
         match job.want {
             Want::Response => Progress::Answer(Answer::Response(response.clone())),
@@ -1051,11 +1037,7 @@ impl Session {
                         // Shared with the other replicas, until the margin.
                         let ttl = store::record_ttl(&token, now.wall, self.embed_margin());
                         if let (true, Some(key), false) = (job.shared, &job.key, ttl.is_zero()) {
-                            let put = Op::Put(
-                                store::record_key(job.want, key),
-                                store::encode(&token),
-                                ttl,
-                            );
+                            let put = Op::Put(store::record_key(job.want, key), store::encode(&token), ttl);
                             job.stash = Some(Answer::Token(token));
                             job.phase = Phase::Shared(Shared::Putting);
                             return Progress::Io(Io::Store(StoreOp(put)));
@@ -1074,11 +1056,7 @@ impl Session {
                         // Shared as Power BI sent it, for the time-to-live.
                         let ttl = self.settings.metadata_cache.1;
                         if let (true, Some(key), false) = (job.shared, &job.key, ttl.is_zero()) {
-                            let put = Op::Put(
-                                store::record_key(job.want, key),
-                                response.body().clone(),
-                                ttl,
-                            );
+                            let put = Op::Put(store::record_key(job.want, key), response.body().clone(), ttl);
                             job.stash = Some(Answer::Metadata(metadata));
                             job.phase = Phase::Shared(Shared::Putting);
                             return Progress::Io(Io::Store(StoreOp(put)));
@@ -1109,9 +1087,9 @@ impl Session {
         &self,
         now: SystemTime,
         ticket: u64,
-    ) -> Option<(&'static str, Host, Result<HttpRequest, Error>)> {
+    ) -> Option<(&'static str, Host, Result<HttpRequest, ExchangeError>)> {
         match &self.credential {
-            Credential::ClientSecret(op) => {
+            Credential::ServicePrincipal(op) => {
                 Some((op.name(), Host::Authority, op.to_http_at(now, &jti(now, ticket))))
             }
             Credential::ManagedIdentity(identity) => Some((
@@ -1119,7 +1097,7 @@ impl Session {
                 Host::Identity,
                 identity.to_http(self.cloud.resource()),
             )),
-            Credential::BearerToken(_) | Credential::External | Credential::AzureCli(_) => None,
+            Credential::BearerToken(_) | Credential::TokenSource | Credential::AzureCli(_) => None,
         }
     }
 
@@ -1159,8 +1137,8 @@ fn remaining(deadline: Option<Instant>, now: Instant) -> Duration {
 }
 
 /// A driver broke the protocol of the flow: reported as an error, never a panic.
-fn misuse(what: &str) -> CallError {
-    Error::invalid_input(
+fn misuse(what: &str) -> Error {
+    ExchangeError::invalid_input(
         "driver",
         format!("{what}; drivers hand back exactly what each action asks for"),
     )

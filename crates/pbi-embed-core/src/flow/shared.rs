@@ -8,9 +8,9 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use crate::flow::call::{Action, Call, Event, Now};
 use crate::flow::error::BoxError;
+use crate::flow::session::Session;
 use crate::wire::cloud::Cloud;
 use crate::wire::lifetime::BearerToken;
-use crate::flow::session::Session;
 
 /// A [`Session`] behind its lock. Steps hold the lock for microseconds and never across
 /// IO or an `.await`; a panic while it was held does not poison it for others.

@@ -21,11 +21,11 @@ use std::time::{Duration, SystemTime};
 
 use aws_lc_rs::digest;
 
+use crate::api::embed_token::EmbedToken;
 use crate::flow::cache::CacheKey;
 use crate::flow::error::BoxError;
-use crate::api::embed_token::EmbedToken;
-use crate::wire::lifetime::Freshness;
 use crate::flow::plan::Want;
+use crate::wire::lifetime::Freshness;
 
 /// The future a [`SharedStore`] operation returns.
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, BoxError>> + Send + 'a>>;

@@ -7,11 +7,11 @@ use std::ffi::OsString;
 use std::time::Duration;
 
 use crate::flow::cache::{EmbedTokenCache, MetadataCache};
+use crate::settings::retry::RetryPolicy;
 use crate::wire::cloud::Cloud;
-use crate::wire::error::Error;
+use crate::wire::error::ExchangeError;
 use crate::wire::ids::{ClientId, ProfileId, TenantId};
 use crate::wire::operation::MAX_RESPONSE_BYTES;
-use crate::settings::retry::RetryPolicy;
 use crate::wire::secret::ClientSecret;
 
 /// Client settings, with safe defaults.
@@ -89,7 +89,7 @@ impl ClientSettings {
     ///
     /// # Errors
     /// When a custom URL is invalid (see [`Cloud::custom`]).
-    pub fn resolved_cloud(&self) -> Result<Cloud, Error> {
+    pub fn resolved_cloud(&self) -> Result<Cloud, ExchangeError> {
         let mut cloud = self.cloud.clone();
         if let Some(api_base) = &self.api_base {
             cloud = cloud.with_api_base(api_base)?;
@@ -115,26 +115,29 @@ impl ClientSettings {
     /// These settings with their time bounds clamped to [`MAX_TIME_BOUND`].
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] naming a setting that is meaningless: a zero time-out,
+    /// [`ExchangeError::InvalidInput`] naming a setting that is meaningless: a zero time-out,
     /// connect time-out or deadline, or a zero body cap.
-    pub fn checked(mut self) -> Result<Self, Error> {
+    pub fn checked(mut self) -> Result<Self, ExchangeError> {
         for (name, bound) in [
             ("timeout", &mut self.timeout),
             ("connectTimeout", &mut self.connect_timeout),
             ("deadline", &mut self.deadline),
         ] {
             if bound.is_zero() {
-                return Err(Error::invalid_input(name, "must be longer than zero"));
+                return Err(ExchangeError::invalid_input(name, "must be longer than zero"));
             }
             *bound = (*bound).min(MAX_TIME_BOUND);
         }
         if self.max_response_bytes == 0 {
-            return Err(Error::invalid_input("maxResponseBytes", "must be at least 1"));
+            return Err(ExchangeError::invalid_input(
+                "maxResponseBytes",
+                "must be at least 1",
+            ));
         }
         if let (Some(window), Some((_, margin))) = (self.refresh_ahead, self.embed_cache)
             && window <= margin
         {
-            return Err(Error::invalid_input(
+            return Err(ExchangeError::invalid_input(
                 "refreshAhead",
                 "must be longer than the embed cache's margin (the token is served until the margin)",
             ));
@@ -147,17 +150,20 @@ impl ClientSettings {
 /// it is unset or empty.
 ///
 /// # Errors
-/// [`Error::InvalidInput`] naming the variable when its value is not UTF-8 (never quoting it).
+/// [`ExchangeError::InvalidInput`] naming the variable when its value is not UTF-8 (never quoting it).
 pub fn env_text(
     lookup: impl Fn(&str) -> Option<OsString>,
     name: &'static str,
-) -> Result<Option<String>, Error> {
+) -> Result<Option<String>, ExchangeError> {
     match lookup(name) {
         None => Ok(None),
         Some(value) => match value.into_string() {
             Ok(text) if text.is_empty() => Ok(None),
             Ok(text) => Ok(Some(text)),
-            Err(_) => Err(Error::invalid_input(name, "is set but is not valid UTF-8")),
+            Err(_) => Err(ExchangeError::invalid_input(
+                name,
+                "is set but is not valid UTF-8",
+            )),
         },
     }
 }
@@ -167,12 +173,13 @@ pub fn env_text(
 /// the lookup (usually over the process environment), so the core reads none itself.
 ///
 /// # Errors
-/// [`Error::InvalidInput`] naming a variable that is missing or malformed, never its value.
+/// [`ExchangeError::InvalidInput`] naming a variable that is missing or malformed, never its value.
 pub fn service_principal_from(
     lookup: impl Fn(&str) -> Option<OsString>,
-) -> Result<(TenantId, ClientId, ClientSecret), Error> {
-    let var =
-        |name: &'static str| env_text(&lookup, name)?.ok_or_else(|| Error::invalid_input(name, "is not set"));
+) -> Result<(TenantId, ClientId, ClientSecret), ExchangeError> {
+    let var = |name: &'static str| {
+        env_text(&lookup, name)?.ok_or_else(|| ExchangeError::invalid_input(name, "is not set"))
+    };
     Ok((
         TenantId::parse(&var("AZURE_TENANT_ID")?)?,
         ClientId::parse(&var("AZURE_CLIENT_ID")?)?,

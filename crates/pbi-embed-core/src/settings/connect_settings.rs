@@ -12,7 +12,7 @@ use std::fmt;
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 
-use crate::wire::error::Error;
+use crate::wire::error::ExchangeError;
 
 /// At most this many extra root certificates.
 pub const MAX_ROOT_CERTIFICATES: usize = 1_000;
@@ -40,14 +40,16 @@ impl ConnectSettings {
     /// as the default roots; returns how many were added.
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] (`rootCertificates`) when the text holds no certificate,
+    /// [`ExchangeError::InvalidInput`] (`rootCertificates`) when the text holds no certificate,
     /// a block is not valid PEM, or there would be more than [`MAX_ROOT_CERTIFICATES`].
-    pub fn add_root_certificates_pem(&mut self, pem: &[u8]) -> Result<usize, Error> {
+    pub fn add_root_certificates_pem(&mut self, pem: &[u8]) -> Result<usize, ExchangeError> {
         let certificates = CertificateDer::pem_slice_iter(pem)
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| Error::invalid_input("rootCertificates", format!("is not valid PEM: {e}")))?;
+            .map_err(|e| {
+                ExchangeError::invalid_input("rootCertificates", format!("is not valid PEM: {e}"))
+            })?;
         if certificates.is_empty() {
-            return Err(Error::invalid_input(
+            return Err(ExchangeError::invalid_input(
                 "rootCertificates",
                 "holds no PEM CERTIFICATE block",
             ));
@@ -58,18 +60,21 @@ impl ConnectSettings {
     /// Trusts one DER-encoded certificate as well as the default roots.
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] when empty or one too many.
-    pub fn add_root_certificate_der(&mut self, der: impl Into<Vec<u8>>) -> Result<usize, Error> {
+    /// [`ExchangeError::InvalidInput`] when empty or one too many.
+    pub fn add_root_certificate_der(&mut self, der: impl Into<Vec<u8>>) -> Result<usize, ExchangeError> {
         let der = der.into();
         if der.is_empty() {
-            return Err(Error::invalid_input("rootCertificates", "a certificate is empty"));
+            return Err(ExchangeError::invalid_input(
+                "rootCertificates",
+                "a certificate is empty",
+            ));
         }
         self.add(vec![CertificateDer::from(der)])
     }
 
-    fn add(&mut self, certificates: Vec<CertificateDer<'static>>) -> Result<usize, Error> {
+    fn add(&mut self, certificates: Vec<CertificateDer<'static>>) -> Result<usize, ExchangeError> {
         if self.roots.len().saturating_add(certificates.len()) > MAX_ROOT_CERTIFICATES {
-            return Err(Error::invalid_input(
+            return Err(ExchangeError::invalid_input(
                 "rootCertificates",
                 format!("more than {MAX_ROOT_CERTIFICATES} certificates"),
             ));
@@ -89,8 +94,8 @@ impl ConnectSettings {
     /// `user:password@`), whatever the environment says.
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] (`proxy`) naming what is wrong, never quoting a password.
-    pub fn set_proxy(&mut self, url: &str) -> Result<(), Error> {
+    /// [`ExchangeError::InvalidInput`] (`proxy`) naming what is wrong, never quoting a password.
+    pub fn set_proxy(&mut self, url: &str) -> Result<(), ExchangeError> {
         self.proxy = Some(Proxy::parse(url)?);
         Ok(())
     }
@@ -135,15 +140,15 @@ impl Proxy {
     /// Checks a proxy URL.
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] (`proxy`) for another scheme, no host, a path or query,
+    /// [`ExchangeError::InvalidInput`] (`proxy`) for another scheme, no host, a path or query,
     /// or more than [`Proxy::MAX_LEN`] bytes; the message never quotes the URL.
-    pub fn parse(text: &str) -> Result<Self, Error> {
-        let invalid = |reason: &str| Error::invalid_input("proxy", reason.to_owned());
+    pub fn parse(text: &str) -> Result<Self, ExchangeError> {
+        let invalid = |reason: &str| ExchangeError::invalid_input("proxy", reason.to_owned());
         if text.len() > Self::MAX_LEN {
             return Err(invalid("is longer than 2048 bytes"));
         }
-        let url =
-            url::Url::parse(text).map_err(|e| Error::invalid_input("proxy", format!("is not a URL: {e}")))?;
+        let url = url::Url::parse(text)
+            .map_err(|e| ExchangeError::invalid_input("proxy", format!("is not a URL: {e}")))?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(invalid("must be an http:// or https:// URL"));
         }

@@ -98,10 +98,10 @@ impl Outcome {
     }
 }
 
-impl From<&crate::Error> for Outcome {
-    fn from(error: &crate::Error) -> Self {
+impl From<&crate::ExchangeError> for Outcome {
+    fn from(error: &crate::ExchangeError) -> Self {
         match (error.status(), error) {
-            (_, crate::Error::Decode(_)) | (None, _) => Self::Fatal,
+            (_, crate::ExchangeError::Decode(_)) | (None, _) => Self::Fatal,
             (Some(status), _) => Self::Status {
                 status,
                 retry_after: error.retry_after(),

@@ -7,7 +7,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::wire::error::Error;
+use crate::wire::error::ExchangeError;
 
 /// A Power BI cloud: its REST API base, its Entra ID authority host and its scope.
 #[derive(Clone, PartialEq, Eq, Hash, Default)]
@@ -109,12 +109,12 @@ impl Cloud {
     /// A cloud with its own API base, authority host and scope.
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] when a URL does not parse, is not HTTPS (plain HTTP is
+    /// [`ExchangeError::InvalidInput`] when a URL does not parse, is not HTTPS (plain HTTP is
     /// accepted for loopback hosts only), or has a query, fragment or user info; or the
     /// scope is empty.
-    pub fn custom(api_base: &str, authority_host: &str, scope: &str) -> Result<Self, Error> {
+    pub fn custom(api_base: &str, authority_host: &str, scope: &str) -> Result<Self, ExchangeError> {
         if scope.trim().is_empty() || scope.chars().any(char::is_control) {
-            return Err(Error::invalid_input(
+            return Err(ExchangeError::invalid_input(
                 "scope",
                 "must be a non-empty scope such as https://analysis.windows.net/powerbi/api/.default",
             ));
@@ -130,7 +130,7 @@ impl Cloud {
     ///
     /// # Errors
     /// As [`Cloud::custom`].
-    pub fn with_api_base(&self, api_base: &str) -> Result<Self, Error> {
+    pub fn with_api_base(&self, api_base: &str) -> Result<Self, ExchangeError> {
         Self::custom(api_base, self.authority_host(), self.scope())
     }
 
@@ -138,7 +138,7 @@ impl Cloud {
     ///
     /// # Errors
     /// As [`Cloud::custom`].
-    pub fn with_authority_host(&self, authority_host: &str) -> Result<Self, Error> {
+    pub fn with_authority_host(&self, authority_host: &str) -> Result<Self, ExchangeError> {
         Self::custom(self.api_base(), authority_host, self.scope())
     }
 
@@ -201,15 +201,15 @@ impl fmt::Debug for Cloud {
 }
 
 impl FromStr for Cloud {
-    type Err = Error;
+    type Err = ExchangeError;
 
     /// Parses a named cloud (`public`, `usgov`, `usgovhigh`, `usgovdod`, `china`), in any case.
-    fn from_str(s: &str) -> Result<Self, Error> {
+    fn from_str(s: &str) -> Result<Self, ExchangeError> {
         Self::NAMED
             .into_iter()
             .find(|c| c.name().eq_ignore_ascii_case(s))
             .ok_or_else(|| {
-                Error::invalid_input(
+                ExchangeError::invalid_input(
                     "cloud",
                     format!(
                         "{:?} is not one of public, usgov, usgovhigh, usgovdod, china",
@@ -242,10 +242,10 @@ pub(crate) fn without_user_info(input: &str) -> String {
 }
 
 /// Validates a base URL and returns it without a trailing slash.
-fn base_url(field: &'static str, input: &str) -> Result<String, Error> {
+fn base_url(field: &'static str, input: &str) -> Result<String, ExchangeError> {
     let input_shown = shown(input);
     let url = url::Url::parse(input)
-        .map_err(|e| Error::invalid_input(field, format!("{input_shown:?} is not a URL: {e}")))?;
+        .map_err(|e| ExchangeError::invalid_input(field, format!("{input_shown:?} is not a URL: {e}")))?;
     let loopback = match url.host() {
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
@@ -265,7 +265,10 @@ fn base_url(field: &'static str, input: &str) -> Result<String, Error> {
     .or_else(|| url.query().is_some().then_some("must not have a query"))
     .or_else(|| url.fragment().is_some().then_some("must not have a fragment"));
     match reason {
-        Some(reason) => Err(Error::invalid_input(field, format!("{input_shown:?} {reason}"))),
+        Some(reason) => Err(ExchangeError::invalid_input(
+            field,
+            format!("{input_shown:?} {reason}"),
+        )),
         None => Ok(url.as_str().trim_end_matches('/').to_owned()),
     }
 }

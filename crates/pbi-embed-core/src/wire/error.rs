@@ -39,7 +39,7 @@ pub enum ErrorKind {
     BadRequest,
     /// 408: the service timed out waiting for the request.
     RequestTimeout,
-    /// 429: too many requests; see [`Error::retry_after`].
+    /// 429: too many requests; see [`ExchangeError::retry_after`].
     Throttled,
     /// 5xx: the service failed.
     ServerError,
@@ -88,7 +88,7 @@ impl fmt::Display for ErrorKind {
 /// An error from building a request or reading a response.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum Error {
+pub enum ExchangeError {
     /// The inputs cannot form a valid request. Nothing was sent.
     #[error("invalid {field}: {reason} (nothing was sent)")]
     InvalidInput {
@@ -120,8 +120,8 @@ pub enum Error {
     },
 }
 
-impl Error {
-    /// An [`Error::InvalidInput`] for `field`.
+impl ExchangeError {
+    /// An [`ExchangeError::InvalidInput`] for `field`.
     pub fn invalid_input(field: impl Into<Cow<'static, str>>, reason: impl Into<String>) -> Self {
         Self::InvalidInput {
             field: field.into(),
@@ -213,7 +213,7 @@ impl Error {
         }
     }
 
-    /// Whether the request was sent (every variant but [`Error::InvalidInput`]).
+    /// Whether the request was sent (every variant but [`ExchangeError::InvalidInput`]).
     #[must_use]
     pub fn was_sent(&self) -> bool {
         !matches!(self, Self::InvalidInput { .. })
@@ -646,12 +646,12 @@ mod tests {
     #[test]
     fn errors_cross_threads() {
         fn assert_send_sync<T: Send + Sync + 'static>() {}
-        assert_send_sync::<Error>();
+        assert_send_sync::<ExchangeError>();
     }
 
     #[test]
     fn invalid_input_names_the_field() {
-        let e = Error::invalid_input("identities[0].roles", "has 51 roles; at most 50");
+        let e = ExchangeError::invalid_input("identities[0].roles", "has 51 roles; at most 50");
         assert_eq!(
             e.to_string(),
             "invalid identities[0].roles: has 51 roles; at most 50 (nothing was sent)"

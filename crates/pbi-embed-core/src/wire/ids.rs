@@ -11,7 +11,7 @@ use std::str::FromStr;
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
-use crate::wire::error::Error;
+use crate::wire::error::ExchangeError;
 
 /// The longest dataset id accepted. The spec sets no bound; GUIDs are 36 characters.
 pub const MAX_DATASET_ID_LEN: usize = 256;
@@ -42,12 +42,12 @@ macro_rules! guid_type {
             #[doc = concat!("Parses a `", stringify!($name), "` from a hyphenated GUID.")]
             ///
             /// # Errors
-            /// [`Error::InvalidInput`] naming the field when `s` is not a GUID.
-            pub fn parse(s: &str) -> Result<Self, Error> {
+            /// [`ExchangeError::InvalidInput`] naming the field when `s` is not a GUID.
+            pub fn parse(s: &str) -> Result<Self, ExchangeError> {
                 if is_guid(s) {
                     Ok(Self(s.to_ascii_lowercase()))
                 } else {
-                    Err(Error::invalid_input($field, format!("{:?} is not a GUID", truncate(s))))
+                    Err(ExchangeError::invalid_input($field, format!("{:?} is not a GUID", truncate(s))))
                 }
             }
 
@@ -71,8 +71,8 @@ macro_rules! guid_type {
         }
 
         impl FromStr for $name {
-            type Err = Error;
-            fn from_str(s: &str) -> Result<Self, Error> {
+            type Err = ExchangeError;
+            fn from_str(s: &str) -> Result<Self, ExchangeError> {
                 Self::parse(s)
             }
         }
@@ -144,8 +144,8 @@ impl DatasetId {
     /// Parses a dataset id: 1 to [`MAX_DATASET_ID_LEN`] characters, no control characters.
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] naming `datasetId`.
-    pub fn parse(s: &str) -> Result<Self, Error> {
+    /// [`ExchangeError::InvalidInput`] naming `datasetId`.
+    pub fn parse(s: &str) -> Result<Self, ExchangeError> {
         let reason = if s.is_empty() {
             "must not be empty".to_owned()
         } else if s.chars().count() > MAX_DATASET_ID_LEN {
@@ -160,7 +160,7 @@ impl DatasetId {
         } else {
             return Ok(Self(s.to_owned()));
         };
-        Err(Error::invalid_input("datasetId", reason))
+        Err(ExchangeError::invalid_input("datasetId", reason))
     }
 
     /// The id as given.
@@ -183,8 +183,8 @@ impl fmt::Debug for DatasetId {
 }
 
 impl FromStr for DatasetId {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self, Error> {
+    type Err = ExchangeError;
+    fn from_str(s: &str) -> Result<Self, ExchangeError> {
         Self::parse(s)
     }
 }
@@ -214,14 +214,14 @@ impl TenantId {
     /// Parses a tenant GUID or domain name.
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] naming `tenantId`.
-    pub fn parse(s: &str) -> Result<Self, Error> {
+    /// [`ExchangeError::InvalidInput`] naming `tenantId`.
+    pub fn parse(s: &str) -> Result<Self, ExchangeError> {
         if is_guid(s) {
             return Ok(Self(s.to_ascii_lowercase()));
         }
         let lower = s.to_ascii_lowercase();
         if matches!(lower.as_str(), "common" | "organizations" | "consumers") {
-            return Err(Error::invalid_input(
+            return Err(ExchangeError::invalid_input(
                 "tenantId",
                 format!(
                     "{lower:?} is a multi-tenant alias; a service principal must use its tenant's \
@@ -239,7 +239,7 @@ impl TenantId {
         if s.len() <= 253 && s.contains('.') && s.split('.').all(is_label) {
             Ok(Self(lower))
         } else {
-            Err(Error::invalid_input(
+            Err(ExchangeError::invalid_input(
                 "tenantId",
                 format!("{:?} is neither a GUID nor a domain name", truncate(s)),
             ))
@@ -266,8 +266,8 @@ impl fmt::Debug for TenantId {
 }
 
 impl FromStr for TenantId {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self, Error> {
+    type Err = ExchangeError;
+    fn from_str(s: &str) -> Result<Self, ExchangeError> {
         Self::parse(s)
     }
 }

@@ -6,7 +6,7 @@ use http::{HeaderValue, Method};
 
 use crate::flow::cache::CacheKey;
 use crate::wire::cloud::Cloud;
-use crate::wire::error::Error;
+use crate::wire::error::ExchangeError;
 use crate::wire::ids::ProfileId;
 use crate::wire::response;
 use crate::wire::secret::AccessToken;
@@ -42,16 +42,16 @@ pub trait Operation {
     /// Builds the request. It takes `&self`, so a retry can build it again.
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] when the inputs cannot form a valid request. Nothing was sent.
-    fn to_http(&self) -> Result<HttpRequest, Error>;
+    /// [`ExchangeError::InvalidInput`] when the inputs cannot form a valid request. Nothing was sent.
+    fn to_http(&self) -> Result<HttpRequest, ExchangeError>;
 
     /// Reads a complete response of any status.
     #[allow(clippy::wrong_self_convention)] // The name pairs with `to_http`, as in the design.
     ///
     /// # Errors
-    /// [`Error::Api`] or [`Error::Entra`] for an error status, [`Error::Decode`] for a
+    /// [`ExchangeError::Api`] or [`ExchangeError::Entra`] for an error status, [`ExchangeError::Decode`] for a
     /// success whose body is not what the API documents.
-    fn from_http<B: AsRef<[u8]>>(&self, response: http::Response<B>) -> Result<Self::Output, Error>;
+    fn from_http<B: AsRef<[u8]>>(&self, response: http::Response<B>) -> Result<Self::Output, ExchangeError>;
 }
 
 /// A Power BI REST call: what to ask, before it is addressed to a cloud and authorized.
@@ -77,14 +77,14 @@ pub trait ApiRequest {
     /// Checks the request against the documented rules of its route.
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] naming the field at fault.
-    fn validate(&self) -> Result<(), Error>;
+    /// [`ExchangeError::InvalidInput`] naming the field at fault.
+    fn validate(&self) -> Result<(), ExchangeError>;
 
     /// The JSON body, if the call has one.
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] if the body cannot be serialized.
-    fn body(&self) -> Result<Option<Vec<u8>>, Error>;
+    /// [`ExchangeError::InvalidInput`] if the body cannot be serialized.
+    fn body(&self) -> Result<Option<Vec<u8>>, ExchangeError>;
 
     /// Parses a successful (2xx) JSON body. The error is a reason that quotes nothing of
     /// the body, since a successful body holds a token.
@@ -132,13 +132,13 @@ impl<R: ApiRequest> Operation for Authorized<'_, R> {
         self.request.operation_id()
     }
 
-    fn to_http(&self) -> Result<HttpRequest, Error> {
+    fn to_http(&self) -> Result<HttpRequest, ExchangeError> {
         let base = ApiBase::of(self.cloud)?;
         let (request, _) = Prepared::new(self.request)?.to_http(&base, self.access_token, self.profile)?;
         Ok(request)
     }
 
-    fn from_http<B: AsRef<[u8]>>(&self, response: http::Response<B>) -> Result<Self::Output, Error> {
+    fn from_http<B: AsRef<[u8]>>(&self, response: http::Response<B>) -> Result<Self::Output, ExchangeError> {
         response::parse_success(&response, self.request.output_name(), |body| {
             self.request.parse_success(body)
         })
@@ -159,15 +159,15 @@ impl Prepared {
     /// Validates and serializes `request`.
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] when it breaks a rule of its route or its body is larger
+    /// [`ExchangeError::InvalidInput`] when it breaks a rule of its route or its body is larger
     /// than [`MAX_REQUEST_BYTES`].
-    pub(crate) fn new<R: ApiRequest>(request: &R) -> Result<Self, Error> {
+    pub(crate) fn new<R: ApiRequest>(request: &R) -> Result<Self, ExchangeError> {
         request.validate()?;
         let body = request.body()?;
         if let Some(body) = &body
             && body.len() > MAX_REQUEST_BYTES
         {
-            return Err(Error::invalid_input(
+            return Err(ExchangeError::invalid_input(
                 "body",
                 format!(
                     "is {} bytes; Power BI refuses request bodies over {MAX_REQUEST_BYTES} bytes",
@@ -204,15 +204,15 @@ impl Prepared {
     /// The request with the cloud's API base and this bearer token, and its URL as text.
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] when the token cannot go in a header or the URI is invalid.
+    /// [`ExchangeError::InvalidInput`] when the token cannot go in a header or the URI is invalid.
     pub(crate) fn to_http(
         &self,
         base: &ApiBase,
         access_token: &AccessToken,
         profile: Option<&ProfileId>,
-    ) -> Result<(HttpRequest, String), Error> {
+    ) -> Result<(HttpRequest, String), ExchangeError> {
         let authorization = access_token.authorization().ok_or_else(|| {
-            Error::invalid_input("accessToken", "contains characters that cannot go in a header")
+            ExchangeError::invalid_input("accessToken", "contains characters that cannot go in a header")
         })?;
         let mut path = String::with_capacity(base.path.len() + self.path.len());
         path.push_str(&base.path);
@@ -226,9 +226,10 @@ impl Prepared {
         parts.authority = Some(base.authority.clone());
         parts.path_and_query = Some(
             http::uri::PathAndQuery::from_maybe_shared(path)
-                .map_err(|e| Error::invalid_input("uri", e.to_string()))?,
+                .map_err(|e| ExchangeError::invalid_input("uri", e.to_string()))?,
         );
-        let uri = http::Uri::from_parts(parts).map_err(|e| Error::invalid_input("uri", e.to_string()))?;
+        let uri =
+            http::Uri::from_parts(parts).map_err(|e| ExchangeError::invalid_input("uri", e.to_string()))?;
         let mut request = http::Request::new(self.body.clone().unwrap_or_default());
         *request.method_mut() = self.method.clone();
         *request.uri_mut() = uri;
@@ -240,7 +241,7 @@ impl Prepared {
         }
         if let Some(profile) = profile {
             let value = HeaderValue::from_str(profile.as_str())
-                .map_err(|e| Error::invalid_input("profileId", e.to_string()))?;
+                .map_err(|e| ExchangeError::invalid_input("profileId", e.to_string()))?;
             headers.insert(PROFILE_HEADER, value);
         }
         Ok((request, url))
@@ -262,10 +263,10 @@ impl ApiBase {
     /// The API base of `cloud`.
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] when it is not an absolute URI (clouds are checked when made).
-    pub(crate) fn of(cloud: &Cloud) -> Result<Self, Error> {
+    /// [`ExchangeError::InvalidInput`] when it is not an absolute URI (clouds are checked when made).
+    pub(crate) fn of(cloud: &Cloud) -> Result<Self, ExchangeError> {
         let text = cloud.api_base().to_owned();
-        let invalid = || Error::invalid_input("apiBase", "is not an absolute URI");
+        let invalid = || ExchangeError::invalid_input("apiBase", "is not an absolute URI");
         let uri = http::Uri::try_from(text.as_str()).map_err(|_| invalid())?;
         let parts = uri.into_parts();
         let path = parts

@@ -6,8 +6,8 @@ use http::header::{CONTENT_TYPE, LOCATION};
 use http::{HeaderMap, Response};
 use serde_json::{Map, Value};
 
-use crate::wire::error::{self, ApiError, DecodeError, Error, PbiError, PbiErrorDetail};
 use crate::settings::retry::RetryAfter;
+use crate::wire::error::{self, ApiError, DecodeError, ExchangeError, PbiError, PbiErrorDetail};
 
 /// The longest request id kept from a header.
 const MAX_REQUEST_ID_LEN: usize = 128;
@@ -51,7 +51,7 @@ pub(crate) fn check_json<B>(response: &Response<B>) -> Result<(), String> {
 }
 
 /// Parses a Power BI response of any status: a 2xx body with `parse`, anything else as
-/// the [`Error::Api`] it means.
+/// the [`ExchangeError::Api`] it means.
 ///
 /// The body is parsed first, and the `Content-Type` is only read to explain a body that
 /// does not parse (an HTML page says more as "got Content-Type text/html" than as a JSON
@@ -60,7 +60,7 @@ pub(crate) fn parse_success<B: AsRef<[u8]>, T>(
     response: &Response<B>,
     what: &'static str,
     parse: impl FnOnce(&[u8]) -> Result<T, String>,
-) -> Result<T, Error> {
+) -> Result<T, ExchangeError> {
     if !response.status().is_success() {
         return Err(api_error(response));
     }
@@ -70,9 +70,9 @@ pub(crate) fn parse_success<B: AsRef<[u8]>, T>(
     })
 }
 
-/// An [`Error::Decode`] for a response of `what`.
-pub(crate) fn decode_error<B>(what: &'static str, response: &Response<B>, reason: String) -> Error {
-    Error::Decode(Box::new(DecodeError {
+/// An [`ExchangeError::Decode`] for a response of `what`.
+pub(crate) fn decode_error<B>(what: &'static str, response: &Response<B>, reason: String) -> ExchangeError {
+    ExchangeError::Decode(Box::new(DecodeError {
         what,
         status: response.status(),
         reason,
@@ -80,9 +80,9 @@ pub(crate) fn decode_error<B>(what: &'static str, response: &Response<B>, reason
     }))
 }
 
-/// Parses a Power BI error response of any shape into an [`Error::Api`].
+/// Parses a Power BI error response of any shape into an [`ExchangeError::Api`].
 #[must_use]
-pub fn api_error<B: AsRef<[u8]>>(response: &Response<B>) -> Error {
+pub fn api_error<B: AsRef<[u8]>>(response: &Response<B>) -> ExchangeError {
     let headers = response.headers();
     let body = response.body().as_ref();
     let mut error = ApiError {
@@ -120,7 +120,7 @@ pub fn api_error<B: AsRef<[u8]>>(response: &Response<B>) -> Error {
     if error.code.is_none() && error.message.is_none() {
         error.body_snippet = error::snippet(body);
     }
-    Error::Api(Box::new(error))
+    ExchangeError::Api(Box::new(error))
 }
 
 /// The redirect target, for the error message: scheme, host and path only.

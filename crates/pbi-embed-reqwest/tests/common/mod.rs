@@ -2,7 +2,7 @@
 
 use pbi_embed_reqwest::core::ClientSettings;
 use pbi_embed_reqwest::core::driver::{Credential, EnvReader};
-use pbi_embed_reqwest::{BearerToken, CallError, Client, EmbedConfig, EmbedRequest, EmbedToken};
+use pbi_embed_reqwest::{BearerToken, Client, EmbedConfig, EmbedRequest, EmbedToken, Error};
 use pbi_embed_testkit::{Harness, SyncSource, TokenRequest};
 
 pub(crate) struct Reqwest {
@@ -32,7 +32,7 @@ impl Harness for Reqwest {
         settings: ClientSettings,
         credential: Credential,
         source: Option<SyncSource>,
-    ) -> Result<Client, CallError> {
+    ) -> Result<Client, Error> {
         let builder = Client::builder().settings(settings).credential(credential);
         match source {
             Some(source) => builder
@@ -45,14 +45,14 @@ impl Harness for Reqwest {
         }
     }
 
-    fn build_from_env(&self, settings: ClientSettings, env: EnvReader) -> Result<Client, CallError> {
+    fn build_from_env(&self, settings: ClientSettings, env: EnvReader) -> Result<Client, Error> {
         pbi_embed_reqwest::ClientBuilder::new(env)
             .settings(settings)
             .service_principal_from_env()?
             .build()
     }
 
-    fn mint_all(&self, client: &Client, requests: &[TokenRequest]) -> Vec<Result<EmbedToken, CallError>> {
+    fn mint_all(&self, client: &Client, requests: &[TokenRequest]) -> Vec<Result<EmbedToken, Error>> {
         self.runtime.block_on(async {
             let tasks: Vec<_> = requests
                 .iter()
@@ -69,15 +69,15 @@ impl Harness for Reqwest {
         })
     }
 
-    fn embed_config(&self, client: &Client, request: &EmbedRequest) -> Result<EmbedConfig, CallError> {
+    fn embed_config(&self, client: &Client, request: &EmbedRequest) -> Result<EmbedConfig, Error> {
         self.runtime.block_on(client.embed_config(request))
     }
 
-    fn embed_configs(&self, client: &Client, request: &EmbedRequest) -> Result<Vec<EmbedConfig>, CallError> {
+    fn embed_configs(&self, client: &Client, request: &EmbedRequest) -> Result<Vec<EmbedConfig>, Error> {
         self.runtime.block_on(client.embed_configs(request))
     }
 
-    fn sign_in(&self, client: &Client) -> Result<BearerToken, CallError> {
+    fn sign_in(&self, client: &Client) -> Result<BearerToken, Error> {
         self.runtime.block_on(client.sign_in())
     }
 

@@ -3,7 +3,7 @@
 use pbi_embed_testkit::{Harness, SyncSource, TokenRequest};
 use pbi_embed_ureq::core::ClientSettings;
 use pbi_embed_ureq::core::driver::{Credential, EnvReader};
-use pbi_embed_ureq::{BearerToken, CallError, Client, EmbedConfig, EmbedRequest, EmbedToken};
+use pbi_embed_ureq::{BearerToken, Client, EmbedConfig, EmbedRequest, EmbedToken, Error};
 
 pub(crate) struct Ureq;
 
@@ -19,7 +19,7 @@ impl Harness for Ureq {
         settings: ClientSettings,
         credential: Credential,
         source: Option<SyncSource>,
-    ) -> Result<Client, CallError> {
+    ) -> Result<Client, Error> {
         let builder = Client::builder().settings(settings).credential(credential);
         match source {
             Some(source) => builder.token_source(move || source()).build(),
@@ -27,14 +27,14 @@ impl Harness for Ureq {
         }
     }
 
-    fn build_from_env(&self, settings: ClientSettings, env: EnvReader) -> Result<Client, CallError> {
+    fn build_from_env(&self, settings: ClientSettings, env: EnvReader) -> Result<Client, Error> {
         pbi_embed_ureq::ClientBuilder::new(env)
             .settings(settings)
             .service_principal_from_env()?
             .build()
     }
 
-    fn mint_all(&self, client: &Client, requests: &[TokenRequest]) -> Vec<Result<EmbedToken, CallError>> {
+    fn mint_all(&self, client: &Client, requests: &[TokenRequest]) -> Vec<Result<EmbedToken, Error>> {
         std::thread::scope(|scope| {
             let threads: Vec<_> = requests
                 .iter()
@@ -44,15 +44,15 @@ impl Harness for Ureq {
         })
     }
 
-    fn embed_config(&self, client: &Client, request: &EmbedRequest) -> Result<EmbedConfig, CallError> {
+    fn embed_config(&self, client: &Client, request: &EmbedRequest) -> Result<EmbedConfig, Error> {
         client.embed_config(request)
     }
 
-    fn embed_configs(&self, client: &Client, request: &EmbedRequest) -> Result<Vec<EmbedConfig>, CallError> {
+    fn embed_configs(&self, client: &Client, request: &EmbedRequest) -> Result<Vec<EmbedConfig>, Error> {
         client.embed_configs(request)
     }
 
-    fn sign_in(&self, client: &Client) -> Result<BearerToken, CallError> {
+    fn sign_in(&self, client: &Client) -> Result<BearerToken, Error> {
         client.sign_in()
     }
 
