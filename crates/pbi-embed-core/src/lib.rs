@@ -21,10 +21,11 @@
 //! - Which roots the drivers' own HTTP clients trust and which proxy they use, checked:
 //!   [`ConnectSettings`].
 //! - The clouds: [`Cloud`].
-//! - Errors with Power BI's status, code, message, `RequestId` and `Retry-After`: [`ExchangeError`]
-//!   for one exchange, [`Error`] for a whole call (with the step and host that failed).
-//! - Decisions as data: [`RetryPolicy`] and [`RetryState`] say whether and when to retry
-//!   (and when to sign in again), [`Freshness`] whether a held token is still good, and
+//! - Errors with Power BI's status, code, message, `RequestId` and `Retry-After`: [`Error`]
+//!   for a whole call (with the step and host that failed), [`ExchangeError`] for one
+//!   exchange built and read by hand.
+//! - Decisions as data: [`RetryPolicy`] says whether and when to retry, [`Freshness`]
+//!   whether a held token is still good, and
 //!   the [`driver::Session`] which bearer token to send, which cached embed token or item
 //!   metadata an identical request may reuse, and which call fetches what others wait on.
 //! - One builder for every driver's client: [`ClientBuilder`].
@@ -83,6 +84,39 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # Layout
+//!
+//! The source is in folders named for the parts of the design, each using only those
+//! above it in this list:
+//!
+//! - `wire/`: what both services speak: typed ids, secrets, clouds, the [`Operation`]
+//!   boundary, the errors Power BI and Entra ID answer with, `Retry-After`, freshness.
+//! - `settings/`: what a client is configured with: [`ClientSettings`],
+//!   [`ConnectSettings`], [`RetryPolicy`].
+//! - `api/`: Power BI's REST API: [`ApiRequest`] and every request, their answers,
+//!   identities, embed configurations and the RLS pre-flight.
+//! - `auth/`: Entra ID and every credential, each with its sign-in as a small machine
+//!   behind one interface, and the bearer token a session holds.
+//! - `flow/`: the call as small machines: the [`driver::Session`] coordinator, a call's
+//!   plan, the job that fetches each need, the bearer token and retries, the shared
+//!   store's lease, the caches and the scheduling of calls.
+//! - `client/`: the [`ClientBuilder`] every driver shares, and the environment reader.
+//!
+//! ## Adding things
+//!
+//! - **An operation** of the Power BI REST API: one type implementing [`ApiRequest`] in
+//!   `api/` (a new file, or beside its relatives), exported from `lib.rs`. Every driver
+//!   sends it with `execute` (`embed_token` for a GenerateToken); nothing else changes.
+//! - **A credential**: one new file in `auth/` with its wire format and its sign-in
+//!   machine (the `SignIn` trait of `auth/sign_in.rs`), one [`Credential`] variant in
+//!   `auth/credential.rs` (and its arm in `Credential::sign_in`), a builder method in
+//!   `client/builder.rs` and, if the environment names it, a case in
+//!   `client/environment.rs`. If it needs IO no credential needed before, a new
+//!   [`driver::Action`] too, which every driver then performs.
+//! - **A driver** for another HTTP stack: implement [`driver::Driver`] (the builder's
+//!   plug) and pump calls as [`driver`] describes; run `pbi-embed-testkit`'s conformance
+//!   checks against it. The README's blocking driver is about forty lines.
+//!
 //! # Choosing a transport
 //!
 //! Use `pbi-embed-ureq` for blocking code and `pbi-embed-reqwest` for async code. To use
@@ -140,88 +174,104 @@ pub use api::metadata::{
     GetPagesInGroup, GetReportInGroup, GetReportsInGroup, GetTileInGroup, GetTilesInGroup, Page, Report,
     ReportType, Tile,
 };
+pub use api::request::{ApiRequest, Authorized, PROFILE_HEADER};
 pub use api::token_request::{
     GenerateTokenRequest, GenerateTokenRequestV2, GenerateTokenRequestV2Dataset,
     GenerateTokenRequestV2Report, GenerateTokenRequestV2TargetWorkspace, MAX_ITEMS, TokenAccessLevel,
     XmlaPermissions,
 };
 pub use auth::azure_cli::{AZURE_CLI_TIMEOUT, AzureCli, AzureCliError, AzureCliFailure};
-pub use auth::certificate::{AssertionAlgorithm, CLIENT_ASSERTION_TYPE, ClientCertificate};
-pub use auth::entra::{CertificateFile, ClientCredentials, EntraToken};
+pub use auth::bearer::BearerToken;
+#[cfg(feature = "certificate")]
+pub use auth::certificate::{AssertionAlgorithm, CertificateFile, ClientCertificate};
+pub use auth::client_credentials::{CLIENT_ASSERTION_TYPE, ClientCredentials};
+pub use auth::credential::Credential;
+pub use auth::entra::{EntraToken, parse_token_response};
 pub use auth::managed_identity::{IMDS_HOST, ManagedIdentity, UserAssignedId};
+pub use auth::token_source::{AsyncTokenSource, BoxedTokenSource, TokenFuture, TokenSource};
 pub use client::builder::ClientBuilder;
 pub use flow::error::{Error, TransportKind};
-pub use settings::client_settings::{ClientSettings, MAX_TIME_BOUND};
+pub use settings::client_settings::{ClientSettings, MAX_TIME_BOUND, SharedSettings};
 pub use settings::connect_settings::{ConnectSettings, MAX_ROOT_CERTIFICATES, Proxy};
-pub use settings::retry::{
-    GiveUpReason, NextStep, Outcome, RetryAfter, RetryDecision, RetryPolicy, RetryState,
-};
+pub use settings::retry::{GiveUpReason, Outcome, RetryAfter, RetryDecision, RetryPolicy};
 pub use wire::cloud::{Cloud, CustomCloud};
 pub use wire::error::{
-    ApiError, BODY_SNIPPET_BYTES, DecodeError, EntraError, ErrorKind, ExchangeError, PbiError, PbiErrorDetail,
+    ApiError, BODY_SNIPPET_BYTES, BoxError, DecodeError, EntraError, ErrorKind, ExchangeError, PbiError,
+    PbiErrorDetail,
 };
 pub use wire::ids::{
     ClientId, DashboardId, DatasetId, MAX_DATASET_ID_LEN, ProfileId, ReportId, TenantId, TileId, WorkspaceId,
 };
-pub use wire::lifetime::{BearerToken, Freshness};
-pub use wire::operation::{
-    ApiRequest, Authorized, CONTENT_TYPE_JSON, HttpRequest, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, Operation,
-    PROFILE_HEADER,
-};
+pub use wire::lifetime::Freshness;
+pub use wire::operation::{CONTENT_TYPE_JSON, HttpRequest, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, Operation};
 pub use wire::redact::Redacted;
 pub use wire::secret::{AccessToken, ClientSecret, EmbedTokenSecret, IdentityBlob};
 
-/// What a driver crate re-exports for its users, in one list for every driver.
+/// What a driver crate re-exports at its root, in one list for every driver: every type
+/// its public signatures use, by one path.
 #[doc(hidden)]
 pub mod reexport {
+    #[cfg(feature = "certificate")]
+    pub use crate::{AssertionAlgorithm, CertificateFile, ClientCertificate};
     pub use crate::{
-        AccessToken, ApiError, ApiRequest, AssertionAlgorithm, AzureCli, AzureCliError, AzureCliFailure,
-        BearerToken, CertificateFile, ClientCertificate, ClientId, ClientSecret, Cloud, CreateReportToken,
-        DashboardId, DashboardToken, DatasetId, DatasetToken, DatasourceConnectionDetails,
-        DatasourceIdentity, DatasourceSelector, EffectiveIdentity, EmbedConfig, EmbedItem, EmbedKind,
-        EmbedRequest, EmbedToken, EmbedTokenSecret, EntraError, Error, ErrorKind, IdentityBlob,
-        ManagedIdentity, MultiResourceToken, ProfileId, QnaMode, ReportId, ReportToken, RetryPolicy,
-        TenantId, TileId, TileToken, TokenAccessLevel, TransportKind, UserAssignedId, WorkspaceId,
-        XmlaPermissions,
+        AZURE_CLI_TIMEOUT, AccessToken, ApiError, ApiRequest, AsyncTokenSource, AzureCli, AzureCliError,
+        AzureCliFailure, BearerToken, BoxError, BoxedTokenSource, ClientCredentials, ClientId, ClientSecret,
+        ClientSettings, Cloud, ConnectSettings, CreateReportToken, Credential, CustomCloud, DashboardId,
+        DashboardToken, DatasetId, DatasetToken, DatasourceConnectionDetails, DatasourceIdentity,
+        DatasourceSelector, DecodeError, EffectiveIdentity, EmbedConfig, EmbedItem, EmbedKind, EmbedRequest,
+        EmbedToken, EmbedTokenSecret, EntraError, Error, ErrorKind, ExchangeError, GetDashboardInGroup,
+        GetDashboardsInGroup, GetDatasetInGroup, GetDatasetsInGroup, GetPagesInGroup, GetReportInGroup,
+        GetReportsInGroup, GetTileInGroup, GetTilesInGroup, IdentityBlob, ManagedIdentity, MultiResourceToken,
+        PbiError, PbiErrorDetail, ProfileId, Proxy, QnaMode, ReportId, ReportToken, RetryAfter, RetryPolicy,
+        SharedSettings, TenantId, TileId, TileToken, TokenAccessLevel, TokenFuture, TokenSource, TransportKind,
+        UserAssignedId, WorkspaceId, XmlaPermissions,
     };
+    pub use crate::driver::{SharedStore, StoreFuture};
 }
 
 pub mod driver {
     //! What only drivers need: the [`Session`] a client shares between its calls, the
-    //! [`Call`] state machine it steps, and the builder's plug ([`Driver`]).
+    //! [`Call`] state machine it steps, the IO a call asks for, and the builder's plug
+    //! ([`Driver`]).
     //!
     //! # Driving a call
     //!
-    //! A driver keeps one [`Session`] behind a lock and, for each call, loops: lock, step
-    //! the call with what happened, unlock, do what the [`Action`] says.
+    //! A driver keeps one [`Session`] behind a lock ([`SharedSession`]) and, for each
+    //! call, loops: step the call with what happened ([`Pump::step`] locks for the step
+    //! only), then do what the [`Action`] says. Each request for IO carries how its
+    //! answer goes back, so a driver cannot answer one request with another's reply:
     //!
     //! - [`Action::Send`]: send the [`Exchange`]'s request (following no redirect),
-    //!   bounded by its time-out and its body cap; step with [`Event::Response`].
-    //! - [`Action::FetchToken`]: ask the driver's token source; step with [`Event::Token`].
-    //! - [`Action::ReadFile`]: read the file (at most its `max_bytes`: a workload
-    //!   identity's federated token); step with [`Event::File`].
+    //!   bounded by its time-out and its body cap; answer with [`Exchange::respond`], or
+    //!   take the request out with [`Exchange::into_request`] and answer with the
+    //!   [`Responder`].
+    //! - [`Action::FetchToken`]: ask the driver's token source for
+    //!   [`TokenFetch::scope`]; answer with [`TokenFetch::respond`].
+    //! - [`Action::ReadFile`]: read the file (at most its `max_bytes`, within its
+    //!   time-out, off an async executor); answer with [`FileRead::respond`].
     //! - [`Action::RunProgram`]: run the program directly (never through a shell), stdin
-    //!   closed, killed after its time-out, at most its `max_output_bytes` of output read
-    //!   (the Azure CLI); step with [`Event::Program`].
+    //!   closed, stopped after its time-out, at most its `max_output_bytes` of output read
+    //!   (the Azure CLI); answer with [`ProgramRun::respond`].
     //! - [`Action::Store`]: run the operation on the driver's [`SharedStore`]
-    //!   ([`StoreOp::run`]); step with [`Event::Stored`]. Only when the builder was given
-    //!   a store.
+    //!   ([`StoreOp::run`] gives the answer). Only when the builder was given a store.
     //! - [`Action::Spawn`]: run the [`Background`] work as [`Call::refresh`] on its own
-    //!   thread or task (refresh-ahead), and step this call on with [`Event::Resume`].
-    //! - [`Action::Wait`]: sleep, then step with [`Event::Resume`].
-    //! - [`Action::Park`]: another call fetches what this one needs; wait until the
-    //!   session wakes parked calls (at most the given time), then step with
-    //!   [`Event::Resume`].
+    //!   thread or task (refresh-ahead), and step this call on with [`Event::resume`].
+    //! - [`Action::Wait`]: sleep, then step with [`Event::resume`].
+    //! - [`Action::Park`]: another call fetches what this one needs; sleep until the
+    //!   session wakes parked calls or the (short) time given is up, then step with
+    //!   [`Event::resume`].
     //! - [`Action::Done`]: return the result.
     //!
     //! If a call is dropped before it is done (a future cancelled, a panic), the driver
-    //! calls [`Session::abandon`], so others do not wait on what it was fetching.
+    //! calls [`Session::abandon`] ([`Pump`] does it when dropped), so others do not wait
+    //! on what it was fetching. An answer that is not the one asked for ends the call
+    //! with [`ErrorKind::Driver`](crate::ErrorKind::Driver), saying whether anything was
+    //! sent.
     //!
     //! ```
     //! use std::time::{Instant, SystemTime};
     //! use pbi_embed_core::driver::{Action, Call, Event, Now, Session};
-    //! use pbi_embed_core::{AccessToken, ClientSettings, DatasetId, DatasetToken, WorkspaceId};
-    //! use pbi_embed_core::driver::Credential;
+    //! use pbi_embed_core::{AccessToken, ClientSettings, Credential, DatasetId, DatasetToken, WorkspaceId};
     //!
     //! let mut session = Session::new(ClientSettings::default(), Credential::BearerToken(AccessToken::new("eyJ0")))?;
     //! let request = DatasetToken::new(
@@ -230,32 +280,25 @@ pub mod driver {
     //! );
     //! let mut call = Call::embed_token(&request);
     //! let now = Now::new(Instant::now(), SystemTime::now());
-    //! let Action::Send(exchange) = session.step(&mut call, Event::Resume, now, 0, || {}) else { unreachable!() };
+    //! let Action::Send(exchange) = session.step(&mut call, Event::resume(), now, 0, || {}) else { unreachable!() };
     //! assert_eq!(exchange.request().uri().path(), "/v1.0/myorg/groups/f089354e-8366-4e18-aea3-4cb4a3a50b48/datasets/cfafbeb1-8037-4d0c-896e-a46fb27ff229/GenerateToken");
     //! let response = pbi_embed_core::http::Response::builder()
     //!     .status(200)
     //!     .body(br#"{"token":"H4sI","tokenId":"49ae3742-54c0-4c29-af52-619ff93b5c80","expiration":"2030-07-29T17:58:19Z"}"#.to_vec())?;
-    //! let Action::Done(Ok(token)) = session.step(&mut call, Event::Response(Ok(response)), now, 0, || {}) else { unreachable!() };
+    //! let Action::Done(Ok(token)) = session.step(&mut call, exchange.respond(Ok(response)), now, 0, || {}) else { unreachable!() };
     //! assert_eq!(token.token_id, "49ae3742-54c0-4c29-af52-619ff93b5c80");
     //! # Ok::<(), Box<dyn std::error::Error>>(())
     //! ```
 
-    pub use crate::auth::azure_cli::{ProgramOutput, ProgramRun};
-    pub use crate::auth::bearer::Credential;
-    pub use crate::auth::entra::parse_token_response;
+    pub use crate::api::request::CacheKey;
+    pub use crate::auth::azure_cli::ProgramOutput;
     pub use crate::client::builder::{ClientParts, Driver, EnvReader};
-    pub use crate::client::environment::{
-        azure_cli_from, certificate_from, credential_from, managed_identity_from, workload_identity_from,
-    };
-    pub use crate::flow::cache::{CacheKey, EmbedTokenCache};
-    pub use crate::flow::call::{Action, Call, Event, Exchange, FileRead, Now};
-    pub use crate::flow::error::{BoxError, TransportError};
+    pub use crate::flow::call::{Action, Call, Now, PARK_POLL};
+    pub use crate::flow::error::TransportError;
+    pub use crate::flow::io::{Event, Exchange, FileRead, ProgramRun, Responder, TokenFetch};
     pub use crate::flow::plan::Background;
     pub use crate::flow::session::Session;
-    pub use crate::flow::shared::{
-        AsyncTokenSource, BoxedTokenSource, Pump, SharedSession, TokenFuture, TokenSource,
-    };
-    pub use crate::flow::store::{SharedSettings, SharedStore, StoreFuture, StoreOp, StoreReply};
-    pub use crate::settings::client_settings::{env_text, service_principal_from};
-    pub use crate::wire::response::{api_error, request_id};
+    pub use crate::flow::shared::{Pump, SharedSession};
+    pub use crate::flow::store::{SharedStore, StoreFuture, StoreOp, StoreReply};
+    pub use crate::wire::response::request_id;
 }

@@ -7,9 +7,9 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use pbi_embed_core::driver::{Action, Call, Credential, Event, Exchange, Now, Session, TransportError};
+use pbi_embed_core::driver::{Action, Call, Event, Exchange, Now, Session, TransportError};
 use pbi_embed_core::{
-    AccessToken, BearerToken, ClientCredentials, ClientId, ClientSecret, ClientSettings, DatasetId,
+    AccessToken, BearerToken, ClientCredentials, ClientId, ClientSecret, ClientSettings, Credential, DatasetId,
     EffectiveIdentity, EmbedRequest, ErrorKind, ReportId, ReportToken, RetryPolicy, TenantId, TransportKind,
     WorkspaceId, http,
 };
@@ -72,28 +72,29 @@ impl Sim {
         server: &mut dyn FnMut(&Exchange, Now) -> Answer,
     ) -> (Result<T, pbi_embed_core::Error>, Vec<String>) {
         let mut sent = Vec::new();
-        let mut event = Event::Resume;
+        let mut event = Event::resume();
         loop {
             event = match self.step(call, event) {
                 Action::Send(exchange) => {
                     sent.push(exchange.operation().to_owned());
-                    Event::Response(server(&exchange, self.now))
+                    let answer = server(&exchange, self.now);
+                    exchange.respond(answer)
                 }
                 Action::Wait(delay) => {
                     sent.push(format!("wait {}ms", delay.as_millis()));
                     self.advance(delay);
-                    Event::Resume
+                    Event::resume()
                 }
                 Action::Done(result) => return (result, sent),
                 Action::Park(_) => panic!("parked with no other call under way"),
-                Action::FetchToken => panic!("no token source here"),
+                Action::FetchToken(_) => panic!("no token source here"),
                 Action::ReadFile(file) => panic!("no file here: {}", file.path().display()),
                 Action::RunProgram(run) => panic!("no program here: {run:?}"),
                 Action::Store(op) => panic!("no store here: {op:?}"),
                 Action::Spawn(work) => {
                     sent.push("spawn".to_owned());
                     self.spawned.push(work);
-                    Event::Resume
+                    Event::resume()
                 }
             };
         }
@@ -206,11 +207,11 @@ fn one_call_renews_while_the_others_send_the_still_valid_token() {
         .unwrap();
     sim.advance(Duration::from_secs(56 * 60));
     let (mut a, mut b) = (Call::embed_token(&request), Call::embed_token(&request));
-    let Action::Send(first) = sim.step(&mut a, Event::Resume) else {
+    let Action::Send(first) = sim.step(&mut a, Event::resume()) else {
         panic!()
     };
     assert!(is_sign_in(&first), "a renews");
-    let Action::Send(second) = sim.step(&mut b, Event::Resume) else {
+    let Action::Send(second) = sim.step(&mut b, Event::resume()) else {
         panic!()
     };
     assert_eq!(
@@ -226,18 +227,18 @@ fn without_a_valid_token_others_park_until_the_sign_in_is_done() {
     let mut sim = Sim::new(no_cache());
     let request = report();
     let (mut a, mut b) = (Call::embed_token(&request), Call::embed_token(&request));
-    let Action::Send(sign_in) = sim.step(&mut a, Event::Resume) else {
+    let Action::Send(sign_in) = sim.step(&mut a, Event::resume()) else {
         panic!()
     };
     assert!(is_sign_in(&sign_in));
-    assert!(matches!(sim.step(&mut b, Event::Resume), Action::Park(_)));
+    assert!(matches!(sim.step(&mut b, Event::resume()), Action::Park(_)));
     assert_eq!(sim.session.in_flight(), 1, "the renewal");
-    let Action::Send(api) = sim.step(&mut a, Event::Response(signed_in(3600))) else {
+    let Action::Send(api) = sim.step(&mut a, sign_in.respond(signed_in(3600))) else {
         panic!()
     };
     assert_eq!(api.operation(), "Reports_GenerateTokenInGroup");
     assert_eq!(sim.wakes, 1, "the parked call was woken");
-    let Action::Send(api) = sim.step(&mut b, Event::Resume) else {
+    let Action::Send(api) = sim.step(&mut b, Event::resume()) else {
         panic!()
     };
     assert_eq!(
@@ -400,7 +401,7 @@ fn no_wait_and_no_attempt_reaches_past_the_deadline() {
     let mut sim = Sim::new(settings);
     let request = report();
     let mut call = Call::embed_token(&request);
-    let Action::Send(sign_in) = sim.step(&mut call, Event::Resume) else {
+    let Action::Send(sign_in) = sim.step(&mut call, Event::resume()) else {
         panic!()
     };
     assert_eq!(
@@ -409,7 +410,7 @@ fn no_wait_and_no_attempt_reaches_past_the_deadline() {
         "the attempt ends with the deadline"
     );
     sim.advance(Duration::from_secs(4));
-    let Action::Send(api) = sim.step(&mut call, Event::Response(signed_in(3600))) else {
+    let Action::Send(api) = sim.step(&mut call, sign_in.respond(signed_in(3600))) else {
         panic!()
     };
     assert_eq!(api.timeout(), Duration::from_secs(6));
@@ -417,7 +418,7 @@ fn no_wait_and_no_attempt_reaches_past_the_deadline() {
     // A 429 asking for 20 s with 5 s left: give up now rather than wait past it.
     let Action::Done(result) = sim.step(
         &mut call,
-        Event::Response(error(429, "TooManyRequests", Some("20"))),
+        api.respond(error(429, "TooManyRequests", Some("20"))),
     ) else {
         panic!()
     };
@@ -431,13 +432,17 @@ fn a_call_parked_past_its_deadline_ends_with_a_time_out() {
     let mut sim = Sim::new(settings);
     let request = report();
     let (mut a, mut b) = (Call::embed_token(&request), Call::embed_token(&request));
-    let _ = sim.step(&mut a, Event::Resume);
-    let Action::Park(most) = sim.step(&mut b, Event::Resume) else {
+    let _ = sim.step(&mut a, Event::resume());
+    let Action::Park(most) = sim.step(&mut b, Event::resume()) else {
         panic!()
     };
-    assert_eq!(most, Duration::from_secs(3));
+    // Short, so a driver that only sleeps it looks again soon (the deadline is 3 s).
+    assert_eq!(most, pbi_embed_core::driver::PARK_POLL);
+    let Action::Park(_) = sim.step(&mut b, Event::resume()) else {
+        panic!("still parked: the sign-in is under way")
+    };
     sim.advance(Duration::from_secs(3));
-    let Action::Done(result) = sim.step(&mut b, Event::Resume) else {
+    let Action::Done(result) = sim.step(&mut b, Event::resume()) else {
         panic!()
     };
     let err = result.unwrap_err();
@@ -476,28 +481,28 @@ fn identical_requests_share_one_call_and_then_the_cache() {
     let request = report();
     sim.drive(&mut Call::sign_in(), &mut healthy()).0.unwrap();
     let (mut a, mut b) = (Call::embed_token(&request), Call::embed_token(&request));
-    let Action::Send(_) = sim.step(&mut a, Event::Resume) else {
+    let Action::Send(sent) = sim.step(&mut a, Event::resume()) else {
         panic!()
     };
     assert!(
-        matches!(sim.step(&mut b, Event::Resume), Action::Park(_)),
+        matches!(sim.step(&mut b, Event::resume()), Action::Park(_)),
         "b waits for a's call"
     );
-    let Action::Done(Ok(token)) = sim.step(&mut a, Event::Response(minted(sim.now, 60, "shared"))) else {
+    let Action::Done(Ok(token)) = sim.step(&mut a, sent.respond(minted(sim.now, 60, "shared"))) else {
         panic!()
     };
     assert_eq!(sim.wakes, 1);
-    let Action::Done(Ok(same)) = sim.step(&mut b, Event::Resume) else {
+    let Action::Done(Ok(same)) = sim.step(&mut b, Event::resume()) else {
         panic!("b should be served from the cache")
     };
     assert_eq!(same.token_id, token.token_id);
     // Until 10 minutes before expiry.
     sim.advance(Duration::from_secs(49 * 60));
-    let Action::Done(Ok(_)) = sim.step(&mut Call::embed_token(&request), Event::Resume) else {
+    let Action::Done(Ok(_)) = sim.step(&mut Call::embed_token(&request), Event::resume()) else {
         panic!()
     };
     sim.advance(Duration::from_secs(60));
-    let Action::Send(_) = sim.step(&mut Call::embed_token(&request), Event::Resume) else {
+    let Action::Send(_) = sim.step(&mut Call::embed_token(&request), Event::resume()) else {
         panic!("inside the margin")
     };
     // Another identity is another request.
@@ -506,7 +511,7 @@ fn identical_requests_share_one_call_and_then_the_cache() {
             .role("r")
             .dataset(DatasetId::parse(DATASET).unwrap()),
     );
-    let Action::Send(_) = sim.step(&mut Call::embed_token(&other), Event::Resume) else {
+    let Action::Send(_) = sim.step(&mut Call::embed_token(&other), Event::resume()) else {
         panic!()
     };
 }
@@ -535,28 +540,28 @@ fn an_abandoned_call_hands_its_fetch_to_the_next() {
     let request = report();
     sim.drive(&mut Call::sign_in(), &mut healthy()).0.unwrap();
     let (mut a, mut b) = (Call::embed_token(&request), Call::embed_token(&request));
-    let Action::Send(_) = sim.step(&mut a, Event::Resume) else {
+    let Action::Send(_) = sim.step(&mut a, Event::resume()) else {
         panic!()
     };
-    assert!(matches!(sim.step(&mut b, Event::Resume), Action::Park(_)));
+    assert!(matches!(sim.step(&mut b, Event::resume()), Action::Park(_)));
     let mut woken = false;
     sim.session.abandon(&mut a, || woken = true);
     assert!(woken, "the parked call is woken");
     assert!(a.is_finished());
-    let Action::Send(_) = sim.step(&mut b, Event::Resume) else {
+    let Action::Send(sent) = sim.step(&mut b, Event::resume()) else {
         panic!("b leads now")
     };
-    let Action::Done(Ok(_)) = sim.step(&mut b, Event::Response(minted(sim.now, 60, "b"))) else {
+    let Action::Done(Ok(_)) = sim.step(&mut b, sent.respond(minted(sim.now, 60, "b"))) else {
         panic!()
     };
     assert_eq!(sim.session.in_flight(), 0);
     // An abandoned sign-in is handed over too.
     let mut sim = Sim::new(no_cache());
     let (mut a, mut b) = (Call::embed_token(&request), Call::embed_token(&request));
-    let _ = sim.step(&mut a, Event::Resume);
-    assert!(matches!(sim.step(&mut b, Event::Resume), Action::Park(_)));
+    let _ = sim.step(&mut a, Event::resume());
+    assert!(matches!(sim.step(&mut b, Event::resume()), Action::Park(_)));
     sim.session.abandon(&mut a, || {});
-    let Action::Send(sign_in) = sim.step(&mut b, Event::Resume) else {
+    let Action::Send(sign_in) = sim.step(&mut b, Event::resume()) else {
         panic!()
     };
     assert!(is_sign_in(&sign_in));
@@ -640,7 +645,7 @@ fn invalid_input_ends_the_call_before_anything_is_sent() {
     let two = report()
         .identity(EffectiveIdentity::new("a").dataset(DatasetId::parse(DATASET).unwrap()))
         .identity(EffectiveIdentity::new("b").dataset(DatasetId::parse(DATASET).unwrap()));
-    let Action::Done(Err(err)) = sim.step(&mut Call::embed_token(&two), Event::Resume) else {
+    let Action::Done(Err(err)) = sim.step(&mut Call::embed_token(&two), Event::resume()) else {
         panic!()
     };
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
@@ -650,7 +655,7 @@ fn invalid_input_ends_the_call_before_anything_is_sent() {
             .custom_data("x".repeat(1_100_000))
             .dataset(DatasetId::parse(DATASET).unwrap()),
     );
-    let Action::Done(Err(err)) = sim.step(&mut Call::embed_token(&huge), Event::Resume) else {
+    let Action::Done(Err(err)) = sim.step(&mut Call::embed_token(&huge), Event::resume()) else {
         panic!()
     };
     assert!(
@@ -664,8 +669,13 @@ fn invalid_input_ends_the_call_before_anything_is_sent() {
 fn a_driver_that_breaks_the_protocol_gets_an_error_not_a_panic() {
     let mut sim = Sim::new(ClientSettings::default());
     let request = report();
+    // The answer to another call's request.
+    let mut other = Call::sign_in();
+    let Action::Send(foreign) = sim.step(&mut other, Event::resume()) else {
+        panic!()
+    };
     let mut call = Call::embed_token(&request);
-    let Action::Done(Err(err)) = sim.step(&mut call, Event::Response(signed_in(1))) else {
+    let Action::Done(Err(err)) = sim.step(&mut call, foreign.respond(signed_in(1))) else {
         panic!()
     };
     assert!(
@@ -673,7 +683,7 @@ fn a_driver_that_breaks_the_protocol_gets_an_error_not_a_panic() {
             .contains("drivers hand back exactly what each action asks for"),
         "{err}"
     );
-    let Action::Done(Err(_)) = sim.step(&mut call, Event::Resume) else {
+    let Action::Done(Err(_)) = sim.step(&mut call, Event::resume()) else {
         panic!("an ended call stays ended")
     };
 }
@@ -683,19 +693,23 @@ fn a_token_source_is_asked_through_the_driver() {
     let mut sim = Sim::with(no_cache(), Credential::TokenSource);
     let request = report();
     let mut call = Call::embed_token(&request);
-    assert!(matches!(sim.step(&mut call, Event::Resume), Action::FetchToken));
+    let Action::FetchToken(fetch) = sim.step(&mut call, Event::resume()) else {
+        panic!()
+    };
     let token = BearerToken::new(
         AccessToken::new("from-source"),
         sim.now.wall + Duration::from_secs(3600),
     );
-    let Action::Send(api) = sim.step(&mut call, Event::Token(Ok(token))) else {
+    let Action::Send(api) = sim.step(&mut call, fetch.respond(Ok(token))) else {
         panic!()
     };
     assert_eq!(api.request().headers()["authorization"], "Bearer from-source");
     let mut failing = Sim::with(no_cache(), Credential::TokenSource);
     let mut call = Call::embed_token(&request);
-    let _ = failing.step(&mut call, Event::Resume);
-    let Action::Done(Err(err)) = failing.step(&mut call, Event::Token(Err("vault unreachable".into())))
+    let Action::FetchToken(fetch) = failing.step(&mut call, Event::resume()) else {
+        panic!()
+    };
+    let Action::Done(Err(err)) = failing.step(&mut call, fetch.respond(Err("vault unreachable".into())))
     else {
         panic!()
     };
@@ -813,7 +827,7 @@ fn a_workload_identity_reads_its_token_file_at_every_sign_in() {
     let sign_in =
         |sim: &mut Sim, answer: Answer| -> (Vec<String>, Result<BearerToken, pbi_embed_core::Error>) {
             let mut call = Call::sign_in();
-            let mut event = Event::Resume;
+            let mut event = Event::resume();
             let mut sent_assertions = Vec::new();
             let mut answer = Some(answer);
             loop {
@@ -824,7 +838,7 @@ fn a_workload_identity_reads_its_token_file_at_every_sign_in() {
                             std::path::Path::new("/var/run/secrets/azure/tokens/azure-identity-token")
                         );
                         assert!(file.max_bytes() > 1024, "room for a real token");
-                        Event::File(Ok(file_contents.borrow().as_bytes().to_vec()))
+                        file.respond(Ok(file_contents.borrow().as_bytes().to_vec()))
                     }
                     Action::Send(exchange) => {
                         let body = exchange.request().body().clone();
@@ -836,7 +850,7 @@ fn a_workload_identity_reads_its_token_file_at_every_sign_in() {
                         );
                         assert!(!form.contains_key("client_secret"));
                         sent_assertions.push(form["client_assertion"].clone());
-                        Event::Response(answer.take().expect("one exchange per sign-in"))
+                        exchange.respond(answer.take().expect("one exchange per sign-in"))
                     }
                     Action::Done(result) => return (sent_assertions, result),
                     other => panic!("unexpected {other:?}"),
@@ -855,7 +869,7 @@ fn a_workload_identity_reads_its_token_file_at_every_sign_in() {
     sim.session.clear_caches();
     *file_contents.borrow_mut() = String::new();
     let mut call = Call::sign_in();
-    let mut event = Event::Resume;
+    let mut event = Event::resume();
     let mut sim2 = Sim::with(
         ClientSettings::default(),
         Credential::ServicePrincipal(ClientCredentials::with_federated_token_file(
@@ -866,11 +880,11 @@ fn a_workload_identity_reads_its_token_file_at_every_sign_in() {
     );
     let error = loop {
         event = match sim2.step(&mut call, event) {
-            Action::ReadFile(_) => Event::File(Err("No such file or directory".into())),
+            Action::ReadFile(file) => file.respond(Err("No such file or directory".into())),
             Action::Done(result) => break result.unwrap_err(),
             Action::Wait(delay) => {
                 sim2.advance(delay);
-                Event::Resume
+                Event::resume()
             }
             other => panic!("unexpected {other:?}"),
         };
@@ -893,7 +907,7 @@ fn the_azure_cli_runs_once_per_token_and_its_refusal_is_not_retried() {
     let answer_with = |sim: &mut Sim, stdout: String, status: i32| {
         let request = report();
         let mut call = Call::embed_token(&request);
-        let mut event = Event::Resume;
+        let mut event = Event::resume();
         let mut sent = Vec::new();
         loop {
             event = match sim.step(&mut call, event) {
@@ -914,7 +928,7 @@ fn the_azure_cli_runs_once_per_token_and_its_refusal_is_not_retried() {
                     } else {
                         "ERROR: Please run 'az login' to setup account."
                     };
-                    Event::Program(Ok(pbi_embed_core::driver::ProgramOutput::new(
+                    run.respond(Ok(pbi_embed_core::driver::ProgramOutput::new(
                         Some(status),
                         stdout.clone().into_bytes(),
                         stderr.into(),
@@ -926,7 +940,7 @@ fn the_azure_cli_runs_once_per_token_and_its_refusal_is_not_retried() {
                         .unwrap()
                         .to_owned();
                     sent.push(auth);
-                    Event::Response(minted(sim.now, 3600, "embed"))
+                    exchange.respond(minted(sim.now, 3600, "embed"))
                 }
                 Action::Done(result) => return (result.map(drop), sent),
                 other => panic!("unexpected {other:?}"),
@@ -1087,7 +1101,7 @@ fn run_op(store: &MemStore, op: pbi_embed_core::driver::StoreOp) -> Event {
     let mut future = std::pin::pin!(op.run(Some(store)));
     let mut context = std::task::Context::from_waker(std::task::Waker::noop());
     match future.as_mut().poll(&mut context) {
-        std::task::Poll::Ready(reply) => Event::Stored(reply),
+        std::task::Poll::Ready(event) => event,
         std::task::Poll::Pending => panic!("the memory store is never pending"),
     }
 }
@@ -1102,12 +1116,13 @@ fn drive_shared<T>(
     mut on_wait: impl FnMut(&mut Sim),
 ) -> (Result<T, pbi_embed_core::Error>, Vec<String>) {
     let mut sent = Vec::new();
-    let mut event = Event::Resume;
+    let mut event = Event::resume();
     loop {
         event = match sim.step(call, event) {
             Action::Send(exchange) => {
                 sent.push(exchange.operation().to_owned());
-                Event::Response(server(&exchange, sim.now))
+                let answer = server(&exchange, sim.now);
+                exchange.respond(answer)
             }
             Action::Store(op) => {
                 sent.push(format!("store {}", op.name()));
@@ -1117,7 +1132,7 @@ fn drive_shared<T>(
                 sent.push("wait".to_owned());
                 sim.advance(delay);
                 on_wait(sim);
-                Event::Resume
+                Event::resume()
             }
             Action::Done(result) => return (result, sent),
             other => panic!("unexpected {other:?}"),
@@ -1127,7 +1142,7 @@ fn drive_shared<T>(
 
 fn shared_settings() -> ClientSettings {
     let mut settings = ClientSettings::default();
-    settings.shared = Some(pbi_embed_core::driver::SharedSettings::default());
+    settings.shared = Some(pbi_embed_core::SharedSettings::default());
     settings
 }
 
@@ -1211,7 +1226,7 @@ fn a_replica_waits_for_the_lock_holders_token_and_takes_over_from_a_dead_one() {
         // Replica A took the lock and is minting.
         let mut a = Sim::new(shared_settings());
         let mut call = Call::embed_token(&request);
-        let mut event = Event::Resume;
+        let mut event = Event::resume();
         loop {
             event = match a.step(&mut call, event) {
                 Action::Store(op) => run_op(&store, op),

@@ -28,7 +28,7 @@ use crate::api::token_request::{
 };
 use crate::wire::error::ExchangeError;
 use crate::wire::ids::{DashboardId, DatasetId, ReportId, TileId, WorkspaceId};
-use crate::wire::operation::ApiRequest;
+use crate::api::request::ApiRequest;
 
 mod sealed {
     pub trait Sealed {}

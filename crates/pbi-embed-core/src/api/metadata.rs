@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 
 use crate::wire::error::ExchangeError;
 use crate::wire::ids::{DashboardId, DatasetId, ReportId, TileId, WorkspaceId};
-use crate::wire::operation::ApiRequest;
+use crate::api::request::ApiRequest;
 use crate::wire::response::{json_object, required_str};
 
 /// `reportType`: a Power BI report or a paginated (RDL) report.

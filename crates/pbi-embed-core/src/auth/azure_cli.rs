@@ -18,9 +18,10 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
 
+use super::bearer::BearerToken;
+use super::sign_in::{Attempt, SignIn, SignInError, SignInInput, SignInStep, unasked};
 use crate::wire::error::ExchangeError;
 use crate::wire::ids::TenantId;
-use crate::wire::lifetime::BearerToken;
 use crate::wire::secret::AccessToken;
 
 /// How long the Azure CLI may take by default (what Azure's Python library allows).
@@ -77,13 +78,13 @@ impl AzureCli {
         self
     }
 
-    /// The program run for a token of `resource` (the cloud's Power BI resource), within
+    /// The command run for a token of `resource` (the cloud's Power BI resource), within
     /// `most` at the latest.
     ///
     /// # Errors
-    /// [`ExchangeError::InvalidInput`] when `resource` is not an `https://` URL (it is an argument:
-    /// nothing that reads as an option may reach the command line).
-    pub fn to_run(&self, resource: &str, most: Duration) -> Result<ProgramRun, ExchangeError> {
+    /// [`ExchangeError::InvalidInput`] when `resource` is not an `https://` URL (it is an
+    /// argument: nothing that reads as an option may reach the command line).
+    pub(crate) fn command(&self, resource: &str, most: Duration) -> Result<Command, ExchangeError> {
         if !resource.starts_with("https://") || resource.chars().any(char::is_whitespace) {
             return Err(ExchangeError::invalid_input("resource", "is not an https:// URL"));
         }
@@ -95,7 +96,7 @@ impl AzureCli {
         if let Some(tenant) = &self.tenant {
             args.extend(["--tenant".to_owned(), tenant.as_str().to_owned()]);
         }
-        Ok(ProgramRun {
+        Ok(Command {
             program: self.program.clone(),
             args,
             env: vec![("AZURE_CORE_NO_COLOR", "true")],
@@ -108,20 +109,20 @@ impl AzureCli {
     /// Reads what the program did: the bearer token it printed, or why there is none.
     ///
     /// # Errors
-    /// [`ExchangeError::AzureCli`]: the CLI is missing, not signed in, failed (with its own
-    /// words), timed out, or printed something that is not a usable token.
-    pub fn from_output(
+    /// [`AzureCliError`]: the CLI is missing, not signed in, failed (with its own words),
+    /// timed out, or printed something that is not a usable token.
+    pub(crate) fn from_output(
         &self,
         ran: std::io::Result<ProgramOutput>,
         now: SystemTime,
-    ) -> Result<BearerToken, ExchangeError> {
+    ) -> Result<BearerToken, AzureCliError> {
         let fail = |failure, detail: Option<String>| {
-            Err(ExchangeError::AzureCli(Box::new(AzureCliError {
+            Err(AzureCliError {
                 failure,
                 detail,
                 program: self.program.clone(),
                 timeout: self.timeout,
-            })))
+            })
         };
         let output = match ran {
             Ok(output) => output,
@@ -201,11 +202,12 @@ fn quoted(text: &[u8]) -> String {
     quoted
 }
 
-/// A program a call needs run: directly (never through a shell), with standard input
-/// closed, these extra environment variables, killed after [`timeout`](Self::timeout),
-/// reading at most [`max_output_bytes`](Self::max_output_bytes) of each output.
+/// The Azure CLI's command: run directly (never through a shell), with standard input
+/// closed, these extra environment variables, killed after its time-out, reading at most
+/// `max_output_bytes` of each output. Drivers get it as
+/// [`ProgramRun`](crate::driver::ProgramRun).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ProgramRun {
+pub(crate) struct Command {
     program: PathBuf,
     args: Vec<String>,
     env: Vec<(&'static str, &'static str)>,
@@ -213,36 +215,48 @@ pub struct ProgramRun {
     max_output_bytes: u64,
 }
 
-impl ProgramRun {
-    /// The program (a name looked up on `PATH`, or a path).
-    #[must_use]
-    pub fn program(&self) -> &Path {
+impl Command {
+    pub(crate) fn program(&self) -> &Path {
         &self.program
     }
 
-    /// Its arguments, each passed as one argument.
-    #[must_use]
-    pub fn args(&self) -> &[String] {
+    pub(crate) fn args(&self) -> &[String] {
         &self.args
     }
 
-    /// Environment variables to set for it, on top of the process's own.
-    #[must_use]
-    pub fn env(&self) -> &[(&'static str, &'static str)] {
+    pub(crate) fn env(&self) -> &[(&'static str, &'static str)] {
         &self.env
     }
 
-    /// Kill it after this long, and answer with an error of kind
-    /// [`TimedOut`](std::io::ErrorKind::TimedOut).
-    #[must_use]
-    pub fn timeout(&self) -> Duration {
+    pub(crate) fn timeout(&self) -> Duration {
         self.timeout
     }
 
-    /// Read at most this many bytes of standard output, and as many of standard error.
-    #[must_use]
-    pub fn max_output_bytes(&self) -> u64 {
+    pub(crate) fn max_output_bytes(&self) -> u64 {
         self.max_output_bytes
+    }
+}
+
+/// The Azure CLI signing in: run `az`, read what it printed.
+#[derive(Debug)]
+pub(crate) struct AzureCliSignIn(pub(crate) AzureCli);
+
+impl SignIn for AzureCliSignIn {
+    fn start(&mut self, at: &Attempt<'_>) -> SignInStep {
+        match self.0.command(at.cloud.resource(), at.remaining) {
+            Ok(command) => SignInStep::Run(command),
+            Err(error) => SignInStep::Failed(SignInError::Unusable(error)),
+        }
+    }
+
+    fn resume(&mut self, input: SignInInput, at: &Attempt<'_>) -> SignInStep {
+        let SignInInput::Program(ran) = input else {
+            return unasked();
+        };
+        match self.0.from_output(ran, at.now) {
+            Ok(token) => SignInStep::Done(token),
+            Err(error) => SignInStep::Failed(SignInError::AzureCli(error)),
+        }
     }
 }
 
@@ -369,10 +383,10 @@ mod tests {
         Ok(ProgramOutput::new(Some(status), stdout.into(), stderr.into()))
     }
 
-    fn failure(result: Result<BearerToken, ExchangeError>) -> (AzureCliFailure, String) {
+    fn failure(result: Result<BearerToken, AzureCliError>) -> (AzureCliFailure, String) {
         match result {
-            Err(ExchangeError::AzureCli(e)) => (e.failure(), e.to_string()),
-            other => panic!("not an Azure CLI error: {other:?}"),
+            Err(e) => (e.failure(), e.to_string()),
+            Ok(_) => panic!("not an Azure CLI error"),
         }
     }
 
@@ -381,7 +395,7 @@ mod tests {
         let tenant = TenantId::parse("contoso.onmicrosoft.com").unwrap();
         let run = AzureCli::new()
             .tenant(tenant)
-            .to_run("https://analysis.windows.net/powerbi/api", Duration::from_secs(3))
+            .command("https://analysis.windows.net/powerbi/api", Duration::from_secs(3))
             .unwrap();
         assert_eq!(
             run.args(),
@@ -400,7 +414,7 @@ mod tests {
         assert_eq!(run.env(), [("AZURE_CORE_NO_COLOR", "true")]);
         for resource in ["--help", "http://x", "https://a b"] {
             assert!(
-                AzureCli::new().to_run(resource, Duration::MAX).is_err(),
+                AzureCli::new().command(resource, Duration::MAX).is_err(),
                 "{resource}"
             );
         }

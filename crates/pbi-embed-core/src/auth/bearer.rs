@@ -8,52 +8,82 @@
 
 use std::time::{Duration, SystemTime};
 
-use crate::auth::azure_cli::AzureCli;
-use crate::auth::entra::ClientCredentials;
-use crate::auth::managed_identity::ManagedIdentity;
-use crate::wire::lifetime::{BearerToken, HeldToken};
+use crate::wire::lifetime::Freshness;
 use crate::wire::secret::AccessToken;
 
-/// How a client gets bearer tokens for the Power BI REST API.
+/// A bearer token for the Power BI REST API and when it expires, if known.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
-pub enum Credential {
-    /// A service principal with a client secret or certificate (the OAuth
-    /// client-credentials grant).
-    ServicePrincipal(ClientCredentials),
-    /// A bearer token used as is. It cannot be renewed: once Power BI says it expired,
-    /// calls fail with `TokenExpired`.
-    BearerToken(AccessToken),
-    /// The Azure host's managed identity (App Service, Functions, Container Apps, or the
-    /// instance metadata service of a VM or AKS node).
-    ManagedIdentity(ManagedIdentity),
-    /// Whoever is signed in to the Azure CLI (developer machines): the flow runs `az`
-    /// with [`Action::RunProgram`](crate::driver::Action::RunProgram).
-    AzureCli(AzureCli),
-    /// Tokens from the driver's own token source: the flow asks for one with
-    /// [`Action::FetchToken`](crate::driver::Action::FetchToken).
-    TokenSource,
+pub struct BearerToken {
+    /// The Entra ID access token.
+    pub access_token: AccessToken,
+    /// Its expiry; `None` for a token whose lifetime the caller does not know (it is then
+    /// never refreshed ahead of time, only after Power BI says it expired).
+    pub expires_at: Option<SystemTime>,
 }
 
-impl Credential {
-    /// What it is, in a few words for logs (never a secret).
+impl BearerToken {
+    /// A token that expires at `expires_at`.
     #[must_use]
-    pub fn describe(&self) -> &'static str {
-        match self {
-            Self::ServicePrincipal(op) => op.describe(),
-            Self::BearerToken(_) => "a fixed bearer token",
-            Self::ManagedIdentity(_) => "the host's managed identity",
-            Self::AzureCli(_) => "the Azure CLI",
-            Self::TokenSource => "the client's token source",
+    pub fn new(access_token: AccessToken, expires_at: SystemTime) -> Self {
+        Self {
+            access_token,
+            expires_at: Some(expires_at),
         }
     }
 
-    /// Whether a new token can be had after Power BI says the current one expired.
+    /// A token of unknown lifetime.
     #[must_use]
-    pub fn is_renewable(&self) -> bool {
-        !matches!(self, Self::BearerToken(_))
+    pub fn without_expiry(access_token: AccessToken) -> Self {
+        Self {
+            access_token,
+            expires_at: None,
+        }
+    }
+
+    /// How usable the token is at `now`, refreshed `margin` ahead of expiry.
+    #[must_use]
+    pub fn freshness(&self, now: SystemTime, margin: Duration) -> Freshness {
+        self.expires_at.map_or(Freshness::Fresh, |expires_at| {
+            Freshness::at(expires_at, now, margin)
+        })
     }
 }
+
+/// A bearer token a client holds, numbered so that one Power BI rejected (403
+/// `TokenExpired`) is never sent again, even if its stated expiry says it could be.
+#[derive(Clone, Debug)]
+pub(crate) struct HeldToken {
+    /// The token.
+    pub(crate) token: BearerToken,
+    /// 1 for the first token held, one more for each renewal.
+    pub(crate) generation: u64,
+}
+
+impl HeldToken {
+    /// `token`, held after `previous` (if any).
+    pub(crate) fn after(previous: Option<&Self>, token: BearerToken) -> Self {
+        Self {
+            token,
+            generation: previous.map_or(1, |p| p.generation.saturating_add(1)),
+        }
+    }
+
+    /// Whether to send it without renewing: fresh at `now` and not the `rejected` one.
+    pub(crate) fn is_fresh(&self, now: SystemTime, margin: Duration, rejected: Option<u64>) -> bool {
+        !self.is_rejected(rejected) && self.token.freshness(now, margin) == Freshness::Fresh
+    }
+
+    /// Whether it may still be sent when renewing failed: not expired, not `rejected`.
+    pub(crate) fn is_still_valid(&self, now: SystemTime, rejected: Option<u64>) -> bool {
+        !self.is_rejected(rejected) && self.token.freshness(now, Duration::ZERO).is_usable()
+    }
+
+    fn is_rejected(&self, rejected: Option<u64>) -> bool {
+        rejected == Some(self.generation)
+    }
+}
+
 
 /// How long a failed renewal is not retried while the held token is still valid.
 const RENEWAL_COOL_DOWN: Duration = Duration::from_secs(30);
@@ -165,6 +195,38 @@ impl BearerState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn held_tokens() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
+        let margin = Duration::from_secs(300);
+        let first = HeldToken::after(
+            None,
+            BearerToken::new(AccessToken::new("a"), now + Duration::from_secs(200)),
+        );
+        assert_eq!(first.generation, 1);
+        assert!(!first.is_fresh(now, margin, None), "inside the margin");
+        assert!(first.is_still_valid(now, None));
+        assert!(!first.is_still_valid(now, Some(1)), "rejected by Power BI");
+        let second = HeldToken::after(
+            Some(&first),
+            BearerToken::new(AccessToken::new("b"), now + Duration::from_secs(3600)),
+        );
+        assert_eq!(second.generation, 2);
+        assert!(second.is_fresh(now, margin, Some(1)));
+        assert!(!second.is_still_valid(now + Duration::from_secs(3600), None));
+    }
+
+    #[test]
+    fn bearer_tokens() {
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
+        let token = BearerToken::new(AccessToken::new("a"), t0);
+        assert_eq!(token.freshness(t0, Duration::ZERO), Freshness::Expired);
+        let forever = BearerToken::without_expiry(AccessToken::new("a"));
+        assert_eq!(forever.freshness(t0, Duration::MAX), Freshness::Fresh);
+        assert_eq!(format!("{token:?}").matches("[redacted]").count(), 1);
+    }
+
 
     fn token(expires_at: SystemTime) -> BearerToken {
         BearerToken::new(AccessToken::new("t"), expires_at)

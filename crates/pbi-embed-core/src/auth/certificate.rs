@@ -35,11 +35,10 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::json;
 
 use crate::wire::error::ExchangeError;
+use crate::wire::secret::ClientSecret;
 
 /// How long an assertion is valid.
 const ASSERTION_LIFETIME: Duration = Duration::from_secs(10 * 60);
-/// The form field's `client_assertion_type`.
-pub const CLIENT_ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /// The signature algorithm of the assertion.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -336,6 +335,67 @@ fn verifier(algorithm: AssertionAlgorithm) -> &'static dyn rustls_pki_types::Sig
     match algorithm {
         AssertionAlgorithm::Rs256 => webpki::aws_lc_rs::RSA_PKCS1_2048_8192_SHA256,
         AssertionAlgorithm::Ps256 => webpki::aws_lc_rs::RSA_PSS_2048_8192_SHA256_LEGACY_KEY,
+    }
+}
+
+/// A client certificate in a file (`AZURE_CLIENT_CERTIFICATE_PATH`): PEM (the chain and
+/// its key, which may be encrypted) or PKCS#12/PFX. The driver reads it at every sign-in,
+/// so a certificate rotated on disk (a Key Vault secret mounted in a pod) is picked up
+/// without a restart. Debug never shows the password.
+#[derive(Clone)]
+#[must_use]
+pub struct CertificateFile {
+    path: std::path::PathBuf,
+    password: Option<ClientSecret>,
+    send_chain: bool,
+}
+
+impl fmt::Debug for CertificateFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CertificateFile")
+            .field("path", &self.path)
+            .field("password", &self.password.is_some())
+            .field("send_chain", &self.send_chain)
+            .finish()
+    }
+}
+
+impl CertificateFile {
+    /// The file at `path`, without a password.
+    pub fn new(path: impl Into<std::path::PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            password: None,
+            send_chain: false,
+        }
+    }
+
+    /// The password of the PFX file or the encrypted key (`AZURE_CLIENT_CERTIFICATE_PASSWORD`).
+    pub fn password(mut self, password: ClientSecret) -> Self {
+        self.password = Some(password);
+        self
+    }
+
+    /// Sends the chain in `x5c`, for subject name and issuer authentication
+    /// (`AZURE_CLIENT_SEND_CERTIFICATE_CHAIN`).
+    pub fn send_chain(mut self, on: bool) -> Self {
+        self.send_chain = on;
+        self
+    }
+
+    /// The file.
+    #[must_use]
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
+    /// The certificate in `contents` (what the file holds).
+    ///
+    /// # Errors
+    /// [`ExchangeError::InvalidInput`] as [`ClientCertificate::from_file_contents`] says.
+    pub fn load(&self, contents: &[u8]) -> Result<ClientCertificate, ExchangeError> {
+        let password = self.password.as_ref().map(ClientSecret::secret);
+        Ok(ClientCertificate::from_file_contents(contents, password)?.send_chain(self.send_chain))
     }
 }
 

@@ -25,7 +25,8 @@ use http::header::{ACCEPT, HeaderName, HeaderValue};
 use http::{Method, Response};
 use serde_json::Value;
 
-use crate::auth::entra::{EntraToken, MAX_EXPIRES_IN, entra_error};
+use super::entra::{EntraToken, MAX_EXPIRES_IN, entra_error};
+use super::sign_in::{Attempt, SignIn, SignInError, SignInInput, SignInStep, unasked};
 use crate::wire::error::ExchangeError;
 use crate::wire::operation::HttpRequest;
 use crate::wire::response;
@@ -289,6 +290,48 @@ impl ManagedIdentity {
             access_token: AccessToken::new(access_token),
             expires_in: Duration::from_secs(expires_in),
         })
+    }
+}
+
+/// A managed identity signing in: one GET to its endpoint; the token's lifetime counts
+/// from when it was sent.
+#[derive(Debug)]
+pub(crate) struct ManagedIdentitySignIn {
+    identity: ManagedIdentity,
+    sent_at: Option<SystemTime>,
+}
+
+impl ManagedIdentitySignIn {
+    pub(crate) fn new(identity: ManagedIdentity) -> Self {
+        Self {
+            identity,
+            sent_at: None,
+        }
+    }
+}
+
+impl SignIn for ManagedIdentitySignIn {
+    fn start(&mut self, at: &Attempt<'_>) -> SignInStep {
+        match self.identity.to_http(at.cloud.resource()) {
+            Ok(request) => {
+                self.sent_at = Some(at.now);
+                SignInStep::Send {
+                    operation: self.identity.operation(),
+                    request,
+                }
+            }
+            Err(error) => SignInStep::Failed(SignInError::Unusable(error)),
+        }
+    }
+
+    fn resume(&mut self, input: SignInInput, _: &Attempt<'_>) -> SignInStep {
+        let (SignInInput::Response(response), Some(sent_at)) = (input, self.sent_at) else {
+            return unasked();
+        };
+        match self.identity.from_http(&response, sent_at) {
+            Ok(token) => SignInStep::Done(token.into_bearer(sent_at)),
+            Err(error) => SignInStep::Failed(SignInError::Refused(error)),
+        }
     }
 }
 

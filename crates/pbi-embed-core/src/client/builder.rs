@@ -5,23 +5,24 @@ use std::ffi::OsString;
 use std::fmt;
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use crate::auth::azure_cli::AzureCli;
-use crate::auth::bearer::Credential;
-use crate::auth::certificate::ClientCertificate;
-use crate::auth::entra::CertificateFile;
-use crate::auth::entra::ClientCredentials;
+#[cfg(feature = "certificate")]
+use crate::auth::certificate::{CertificateFile, ClientCertificate};
+use crate::auth::client_credentials::ClientCredentials;
+use crate::auth::credential::Credential;
 use crate::auth::managed_identity::ManagedIdentity;
-use crate::client::environment;
+use crate::client::environment::{self, env_text, service_principal_from};
 use crate::flow::error::Error;
 use crate::flow::session::Session;
-use crate::flow::store::{SharedSettings, SharedStore};
-use crate::settings::client_settings::{ClientSettings, env_text, service_principal_from};
+use crate::flow::store::SharedStore;
+use crate::settings::client_settings::{ClientSettings, SharedSettings};
 use crate::settings::retry::RetryPolicy;
 use crate::wire::cloud::Cloud;
 use crate::wire::error::ExchangeError;
 use crate::wire::ids::{ClientId, ProfileId, TenantId};
 use crate::wire::secret::{AccessToken, ClientSecret};
-use std::sync::Arc;
 
 /// A driver's client (`pbi-embed-ureq`'s, `pbi-embed-reqwest`'s, your own), as
 /// [`ClientBuilder`] makes it.
@@ -105,14 +106,23 @@ impl<D: Driver> ClientBuilder<D> {
         }
     }
 
-    /// All settings at once, replacing those set so far.
-    pub fn settings(mut self, settings: ClientSettings) -> Self {
+    /// All settings at once, replacing those set so far, except what configures the
+    /// client's connections and its shared store: root certificates, the platform
+    /// verifier and a proxy given before are kept unless `settings` sets its own, and a
+    /// shared store given with [`shared_store`](Self::shared_store) stays in use.
+    pub fn settings(mut self, mut settings: ClientSettings) -> Self {
+        if settings.connect.is_default() {
+            settings.connect = std::mem::take(&mut self.settings.connect);
+        }
+        if self.store.is_some() && settings.shared.is_none() {
+            settings.shared = self.settings.shared;
+        }
         self.settings = settings;
         self
     }
 
     /// How to get bearer tokens, replacing any set so far. For
-    /// [`Credential::TokenSource`], also give a [`token_source`](Self::token_source).
+    /// [`Credential::TokenSource`], give a [`token_source`](Self::token_source) instead.
     pub fn credential(mut self, credential: Credential) -> Self {
         self.credential = Some(credential);
         self
@@ -148,6 +158,7 @@ impl<D: Driver> ClientBuilder<D> {
 
     /// Sign in as a service principal with a client certificate (a signed
     /// `client_assertion` at each sign-in).
+    #[cfg(feature = "certificate")]
     pub fn certificate(
         mut self,
         tenant: TenantId,
@@ -203,6 +214,7 @@ impl<D: Driver> ClientBuilder<D> {
     /// Sign in as a service principal with the certificate in a file (PEM, its key
     /// possibly encrypted, or PKCS#12), read and loaded at every sign-in so a rotated
     /// file is picked up.
+    #[cfg(feature = "certificate")]
     pub fn certificate_file(mut self, tenant: TenantId, client_id: ClientId, file: CertificateFile) -> Self {
         self.credential = Some(Credential::ServicePrincipal(
             ClientCredentials::with_certificate_file(tenant, client_id, file),
@@ -387,9 +399,9 @@ impl<D: Driver> ClientBuilder<D> {
     }
 
     /// The item-metadata cache: at most `capacity` items, each trusted for `ttl`
-    /// (default 1,024 and 10 minutes); a zero `ttl` turns it off.
-    pub fn metadata_cache(mut self, capacity: usize, ttl: Duration) -> Self {
-        self.settings.metadata_cache = (capacity, ttl);
+    /// (default 1,024 and 10 minutes); `None` turns it off, as for the embed-token cache.
+    pub fn metadata_cache(mut self, cache: Option<(usize, Duration)>) -> Self {
+        self.settings.metadata_cache = cache;
         self
     }
 

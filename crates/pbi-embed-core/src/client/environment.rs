@@ -3,12 +3,15 @@
 //!
 //! [`credential_from`] says the order.
 
+use std::ffi::OsString;
+
 use crate::auth::azure_cli::AzureCli;
-use crate::auth::bearer::Credential;
-use crate::auth::entra::{CertificateFile, ClientCredentials};
+#[cfg(feature = "certificate")]
+use crate::auth::certificate::CertificateFile;
+use crate::auth::client_credentials::ClientCredentials;
+use crate::auth::credential::Credential;
 use crate::auth::managed_identity::{ManagedIdentity, UserAssignedId};
 use crate::client::builder::EnvReader;
-use crate::settings::client_settings::{env_text, service_principal_from};
 use crate::wire::error::ExchangeError;
 use crate::wire::ids::{ClientId, TenantId};
 use crate::wire::secret::ClientSecret;
@@ -30,7 +33,7 @@ use crate::wire::secret::ClientSecret;
 /// # Errors
 /// [`ExchangeError::InvalidInput`] naming a missing or malformed variable (never quoting a
 /// secret), or (`credential`) saying what to set when nothing is.
-pub fn credential_from(env: EnvReader) -> Result<Credential, ExchangeError> {
+pub(crate) fn credential_from(env: EnvReader) -> Result<Credential, ExchangeError> {
     let set = |name: &'static str| env_text(env, name).map(|v| v.is_some());
     if set("AZURE_CLIENT_SECRET")? {
         let (tenant, client_id, secret) = service_principal_from(env)?;
@@ -67,13 +70,24 @@ fn tenant_and_client(env: EnvReader) -> Result<(TenantId, ClientId), ExchangeErr
     ))
 }
 
+/// Without certificate support, a certificate named by the environment is refused by
+/// name rather than passed over.
+#[cfg(not(feature = "certificate"))]
+pub(crate) fn certificate_from(_: EnvReader) -> Result<Credential, ExchangeError> {
+    Err(ExchangeError::invalid_input(
+        "AZURE_CLIENT_CERTIFICATE_PATH",
+        "names a certificate, but this build has no certificate support (pbi-embed-core's feature `certificate`)",
+    ))
+}
+
 /// The service principal with the certificate file `AZURE_CLIENT_CERTIFICATE_PATH`
 /// names, its password `AZURE_CLIENT_CERTIFICATE_PASSWORD`, and `x5c` sent when
 /// `AZURE_CLIENT_SEND_CERTIFICATE_CHAIN` is `1` or `true`.
 ///
 /// # Errors
 /// [`ExchangeError::InvalidInput`] naming a missing or malformed variable.
-pub fn certificate_from(env: EnvReader) -> Result<Credential, ExchangeError> {
+#[cfg(feature = "certificate")]
+pub(crate) fn certificate_from(env: EnvReader) -> Result<Credential, ExchangeError> {
     let (tenant, client_id) = tenant_and_client(env)?;
     let mut file = CertificateFile::new(required(env, "AZURE_CLIENT_CERTIFICATE_PATH")?);
     if let Some(password) = env_text(env, "AZURE_CLIENT_CERTIFICATE_PASSWORD")? {
@@ -91,7 +105,7 @@ pub fn certificate_from(env: EnvReader) -> Result<Credential, ExchangeError> {
 ///
 /// # Errors
 /// [`ExchangeError::InvalidInput`] naming a missing or malformed variable.
-pub fn workload_identity_from(env: EnvReader) -> Result<Credential, ExchangeError> {
+pub(crate) fn workload_identity_from(env: EnvReader) -> Result<Credential, ExchangeError> {
     let (tenant, client_id) = tenant_and_client(env)?;
     let file = std::path::PathBuf::from(required(env, "AZURE_FEDERATED_TOKEN_FILE")?);
     Ok(Credential::ServicePrincipal(
@@ -106,7 +120,7 @@ pub fn workload_identity_from(env: EnvReader) -> Result<Credential, ExchangeErro
 ///
 /// # Errors
 /// [`ExchangeError::InvalidInput`] naming a malformed variable, never quoting `IDENTITY_HEADER`.
-pub fn managed_identity_from(env: EnvReader) -> Result<ManagedIdentity, ExchangeError> {
+pub(crate) fn managed_identity_from(env: EnvReader) -> Result<ManagedIdentity, ExchangeError> {
     let var = |name: &'static str| env_text(env, name);
     let identity = match (var("IDENTITY_ENDPOINT")?, var("IDENTITY_HEADER")?) {
         (Some(endpoint), Some(header)) => ManagedIdentity::app_service(&endpoint, header)?,
@@ -131,11 +145,52 @@ pub fn managed_identity_from(env: EnvReader) -> Result<ManagedIdentity, Exchange
 ///
 /// # Errors
 /// [`ExchangeError::InvalidInput`] when `AZURE_TENANT_ID` is malformed.
-pub fn azure_cli_from(env: EnvReader) -> Result<AzureCli, ExchangeError> {
+pub(crate) fn azure_cli_from(env: EnvReader) -> Result<AzureCli, ExchangeError> {
     Ok(match env_text(env, "AZURE_TENANT_ID")? {
         Some(tenant) => AzureCli::new().tenant(TenantId::parse(&tenant)?),
         None => AzureCli::new(),
     })
+}
+
+/// A variable from `lookup` (usually over the process environment), as text: `None` when
+/// it is unset or empty.
+///
+/// # Errors
+/// [`ExchangeError::InvalidInput`] naming the variable when its value is not UTF-8 (never quoting it).
+pub(crate) fn env_text(
+    lookup: impl Fn(&str) -> Option<OsString>,
+    name: &'static str,
+) -> Result<Option<String>, ExchangeError> {
+    match lookup(name) {
+        None => Ok(None),
+        Some(value) => match value.into_string() {
+            Ok(text) if text.is_empty() => Ok(None),
+            Ok(text) => Ok(Some(text)),
+            Err(_) => Err(ExchangeError::invalid_input(
+                name,
+                "is set but is not valid UTF-8",
+            )),
+        },
+    }
+}
+
+/// A service principal's credentials from variables named as Azure tools name them:
+/// `AZURE_TENANT_ID`, `AZURE_CLIENT_ID` and `AZURE_CLIENT_SECRET`. The caller supplies
+/// the lookup (usually over the process environment), so the core reads none itself.
+///
+/// # Errors
+/// [`ExchangeError::InvalidInput`] naming a variable that is missing or malformed, never its value.
+pub(crate) fn service_principal_from(
+    lookup: impl Fn(&str) -> Option<OsString>,
+) -> Result<(TenantId, ClientId, ClientSecret), ExchangeError> {
+    let var = |name: &'static str| {
+        env_text(&lookup, name)?.ok_or_else(|| ExchangeError::invalid_input(name, "is not set"))
+    };
+    Ok((
+        TenantId::parse(&var("AZURE_TENANT_ID")?)?,
+        ClientId::parse(&var("AZURE_CLIENT_ID")?)?,
+        ClientSecret::new(var("AZURE_CLIENT_SECRET")?),
+    ))
 }
 
 #[cfg(test)]
@@ -248,5 +303,32 @@ mod tests {
         assert!(chosen(&off).unwrap().contains("send_chain: false"));
         let cli = with_env(&[TENANT], |env| azure_cli_from(env).unwrap());
         assert_eq!(cli, AzureCli::new().tenant(TenantId::parse(TENANT.1).unwrap()));
+    }
+
+    #[test]
+    fn credentials_from_a_lookup() {
+        let vars = |name: &str| match name {
+            "AZURE_TENANT_ID" => Some(OsString::from("contoso.onmicrosoft.com")),
+            "AZURE_CLIENT_ID" => Some(OsString::from("00000000-0000-0000-0000-000000000001")),
+            _ => None,
+        };
+        let err = service_principal_from(vars).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid AZURE_CLIENT_SECRET: is not set (nothing was sent)"
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::ffi::OsStringExt as _;
+            let bad = |name: &str| match name {
+                "AZURE_TENANT_ID" => Some(OsString::from_vec(vec![0xff, b's', b'3'])),
+                _ => None,
+            };
+            let err = service_principal_from(bad).unwrap_err().to_string();
+            assert_eq!(
+                err,
+                "invalid AZURE_TENANT_ID: is set but is not valid UTF-8 (nothing was sent)"
+            );
+        }
     }
 }

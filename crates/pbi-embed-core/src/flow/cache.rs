@@ -16,49 +16,17 @@
 //! differs on every request anyway.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::time::{Duration, Instant, SystemTime};
 
+pub(crate) use crate::api::request::CacheKey;
 use crate::api::embed_token::EmbedToken;
-use crate::api::metadata::{Dashboard, Dataset, Report, Tile};
-use crate::wire::error::ExchangeError;
-use crate::wire::ids::ProfileId;
+use crate::flow::answer::{Answer, Metadata, Want};
+use crate::settings::client_settings::ClientSettings;
 use crate::wire::lifetime::Freshness;
-use crate::wire::operation::{ApiRequest, Prepared};
-
-/// Identifies a request for caching: its operation, path, body and profile.
-///
-/// The body may hold an identity blob, so the key has no readable `Debug`.
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct CacheKey(Box<[u8]>);
-
-impl CacheKey {
-    /// The key of `request` sent as `profile`.
-    ///
-    /// # Errors
-    /// When the request is invalid (as [`ApiRequest::validate`]).
-    pub fn new<R: ApiRequest>(request: &R, profile: Option<&ProfileId>) -> Result<Self, ExchangeError> {
-        Ok(Prepared::new(request)?.key(profile))
-    }
-
-    pub(crate) fn from_bytes(key: Vec<u8>) -> Self {
-        Self(key.into_boxed_slice())
-    }
-
-    pub(crate) fn bytes(&self) -> &[u8] {
-        &self.0
-    }
-}
-
-impl fmt::Debug for CacheKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "CacheKey({} bytes)", self.0.len())
-    }
-}
 
 /// A bounded map from requests to the embed tokens minted for them.
 #[derive(Debug)]
-pub struct EmbedTokenCache {
+pub(crate) struct EmbedTokenCache {
     capacity: usize,
     margin: Duration,
     entries: HashMap<CacheKey, EmbedToken>,
@@ -66,13 +34,13 @@ pub struct EmbedTokenCache {
 
 impl EmbedTokenCache {
     /// The default number of entries.
-    pub const DEFAULT_CAPACITY: usize = 1024;
+    pub(crate) const DEFAULT_CAPACITY: usize = 1024;
     /// The default refresh margin: a token is not handed out within 10 minutes of expiry.
-    pub const DEFAULT_MARGIN: Duration = Duration::from_secs(10 * 60);
+    pub(crate) const DEFAULT_MARGIN: Duration = Duration::from_secs(10 * 60);
 
     /// A cache of at most `capacity` tokens, each used until `margin` before it expires.
     #[must_use]
-    pub fn new(capacity: usize, margin: Duration) -> Self {
+    pub(crate) fn new(capacity: usize, margin: Duration) -> Self {
         Self {
             capacity,
             margin,
@@ -82,7 +50,7 @@ impl EmbedTokenCache {
 
     /// The token cached for `key`, if it is fresh at `now`.
     #[must_use]
-    pub fn get(&self, key: &CacheKey, now: SystemTime) -> Option<&EmbedToken> {
+    pub(crate) fn get(&self, key: &CacheKey, now: SystemTime) -> Option<&EmbedToken> {
         self.entries
             .get(key)
             .filter(|token| token.freshness(now, self.margin) == Freshness::Fresh)
@@ -97,7 +65,7 @@ impl EmbedTokenCache {
     }
 
     /// Stores a token for `key` (unless it is already too close to expiry to be used).
-    pub fn insert(&mut self, key: CacheKey, token: EmbedToken, now: SystemTime) {
+    pub(crate) fn insert(&mut self, key: CacheKey, token: EmbedToken, now: SystemTime) {
         if self.capacity == 0 || token.freshness(now, self.margin) != Freshness::Fresh {
             return;
         }
@@ -108,19 +76,19 @@ impl EmbedTokenCache {
     }
 
     /// Drops every entry.
-    pub fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.entries.clear();
     }
 
     /// How many tokens are held.
-    #[must_use]
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.entries.len()
     }
 
     /// Whether no token is held.
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
 
@@ -145,16 +113,6 @@ impl Default for EmbedTokenCache {
     fn default() -> Self {
         Self::new(Self::DEFAULT_CAPACITY, Self::DEFAULT_MARGIN)
     }
-}
-
-/// Item metadata, as the metadata cache holds it.
-#[derive(Clone, Debug)]
-pub(crate) enum Metadata {
-    Report(Report),
-    Dashboard(Dashboard),
-    Tile(Tile),
-    Tiles(Vec<Tile>),
-    Dataset(Dataset),
 }
 
 /// Item metadata by request, each trusted for a time-to-live after it was read; bounded,
@@ -216,10 +174,106 @@ impl MetadataCache {
     }
 }
 
+/// Both caches of a session, asked by what a job wants.
+#[derive(Debug)]
+pub(crate) struct Caches {
+    tokens: Option<EmbedTokenCache>,
+    metadata: Option<MetadataCache>,
+}
+
+impl Caches {
+    /// The caches `settings` ask for.
+    pub(crate) fn new(settings: &ClientSettings) -> Self {
+        let on = |(capacity, _): &(usize, Duration)| *capacity > 0;
+        Self {
+            tokens: settings
+                .embed_cache
+                .filter(on)
+                .map(|(capacity, margin)| EmbedTokenCache::new(capacity, margin)),
+            metadata: settings
+                .metadata_cache
+                .filter(|cache| on(cache) && !cache.1.is_zero())
+                .map(|(capacity, ttl)| MetadataCache::new(capacity, ttl)),
+        }
+    }
+
+    /// Whether answers of this form are cached (and so shared by identical requests).
+    pub(crate) fn keeps(&self, want: Want) -> bool {
+        match want {
+            Want::EmbedToken => self.tokens.is_some(),
+            Want::Metadata(_) => self.metadata.is_some(),
+            Want::Response => false,
+        }
+    }
+
+    /// The cached answer for `key`, if fresh.
+    pub(crate) fn get(&self, want: Want, key: &CacheKey, now: (Instant, SystemTime)) -> Option<Answer> {
+        match want {
+            Want::EmbedToken => self
+                .tokens
+                .as_ref()?
+                .get(key, now.1)
+                .map(|token| Answer::Token(token.clone())),
+            Want::Metadata(_) => self
+                .metadata
+                .as_ref()?
+                .get(key, now.0)
+                .map(|metadata| Answer::Metadata(metadata.clone())),
+            Want::Response => None,
+        }
+    }
+
+    /// Whether the entry for `key` is due for refresh-ahead (an embed token within
+    /// `window` of expiry; metadata in the last half of its time-to-live).
+    pub(crate) fn is_due(&self, want: Want, key: &CacheKey, now: (Instant, SystemTime), window: Duration) -> bool {
+        match want {
+            Want::EmbedToken => self
+                .tokens
+                .as_ref()
+                .is_some_and(|tokens| tokens.is_due(key, now.1, window)),
+            Want::Metadata(_) => self.metadata.as_ref().is_some_and(|m| m.is_due(key, now.0)),
+            Want::Response => false,
+        }
+    }
+
+    /// Keeps an embed token.
+    pub(crate) fn put_token(&mut self, key: CacheKey, token: &EmbedToken, now: SystemTime) {
+        if let Some(tokens) = &mut self.tokens {
+            tokens.insert(key, token.clone(), now);
+        }
+    }
+
+    /// Keeps item metadata.
+    pub(crate) fn put_metadata(&mut self, key: CacheKey, metadata: &Metadata, now: Instant) {
+        if let Some(cache) = &mut self.metadata {
+            cache.insert(key, metadata.clone(), now);
+        }
+    }
+
+    /// The embed-token cache's margin: a token is not handed out closer to its expiry.
+    pub(crate) fn margin(&self) -> Duration {
+        self.tokens
+            .as_ref()
+            .map_or(EmbedTokenCache::DEFAULT_MARGIN, |tokens| tokens.margin)
+    }
+
+    /// Forgets everything.
+    pub(crate) fn clear(&mut self) {
+        if let Some(tokens) = &mut self.tokens {
+            tokens.clear();
+        }
+        if let Some(metadata) = &mut self.metadata {
+            metadata.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::{DatasetId, DatasetToken, EmbedTokenSecret, WorkspaceId};
+    use crate::api::metadata::Dataset;
+    use crate::wire::ids::ProfileId;
 
     fn key(dataset: &str) -> CacheKey {
         let op = DatasetToken::new(

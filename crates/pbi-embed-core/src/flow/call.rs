@@ -1,16 +1,16 @@
-//! One call as a state machine a driver steps: what it needs next ([`Action`]), and what
-//! the driver hands back ([`Event`]).
+//! One call as a state machine a driver steps: what it needs next ([`Action`]), and where
+//! it is ([`Call`]). What it is for — an embed token, a configuration, any request — is
+//! its plan; how each need is fetched is its job.
 
 use std::fmt;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::auth::azure_cli::{ProgramOutput, ProgramRun};
-use crate::flow::error::{BoxError, Error, TransportError};
-use crate::flow::plan::{Answer, Background, Need, Steps};
-use crate::flow::session::{Host, Job};
-use crate::flow::store::{StoreOp, StoreReply};
-use crate::wire::lifetime::BearerToken;
-use crate::wire::operation::HttpRequest;
+use crate::flow::answer::Answer;
+use crate::flow::error::{Error, Step};
+use crate::flow::io::{Answered, Event, Exchange, FileRead, ProgramRun, Reply, Slot, TokenFetch};
+use crate::flow::job::Job;
+use crate::flow::plan::{Background, Plan};
+use crate::flow::store::StoreOp;
 
 /// The time at one step of a call: a monotonic instant for deadlines, time-outs and
 /// time-to-live, and the wall clock for token expiry and `Retry-After` dates. The core
@@ -40,7 +40,9 @@ impl Now {
     }
 }
 
-/// What a call needs its driver to do next.
+/// What a call needs its driver to do next. Each request for IO carries how its answer
+/// goes back (its `respond` method, or [`StoreOp::run`]); after a wait, a park or a
+/// spawn, step with [`Event::resume`].
 ///
 /// Not `#[non_exhaustive]` on purpose: a driver must perform every action, so a new one
 /// is a change every driver has to make.
@@ -48,40 +50,45 @@ impl Now {
 // An action is moved once a step; boxing the exchange would allocate once an exchange.
 #[allow(clippy::large_enum_variant)]
 pub enum Action<T> {
-    /// Send this request, then step the call with [`Event::Response`].
+    /// Send this request; answer with [`Exchange::respond`] (or the responder of
+    /// [`Exchange::into_request`]).
     Send(Exchange),
-    /// Get a bearer token from the driver's token source, then step the call with
-    /// [`Event::Token`].
-    FetchToken,
-    /// Read this file (at most its `max_bytes`), then step the call with
-    /// [`Event::File`]: a workload identity's federated token, read afresh at every
-    /// sign-in (Kubernetes rotates it).
+    /// Get a bearer token from the driver's token source; answer with
+    /// [`TokenFetch::respond`].
+    FetchToken(TokenFetch),
+    /// Read this file (at most its `max_bytes`, within its time-out, without blocking an
+    /// async executor); answer with [`FileRead::respond`].
     ReadFile(FileRead),
-    /// Run this program (directly, never through a shell; bounded as it says), then step
-    /// the call with [`Event::Program`]: the Azure CLI, on a developer's machine.
+    /// Run this program (directly, never through a shell; bounded as it says); answer
+    /// with [`ProgramRun::respond`]: the Azure CLI, on a developer's machine.
     RunProgram(ProgramRun),
-    /// Run this work on its own — a thread, a task — as [`Call::refresh`](crate::driver::Call::refresh),
-    /// then step this call with [`Event::Resume`] at once (refresh-ahead: the caller is
-    /// served while the item is fetched again).
-    Spawn(Background),
-    /// Run this operation on the shared store ([`StoreOp::run`]), then step the call with
-    /// [`Event::Stored`]. Only for a session whose settings name a store.
+    /// Run this operation on the shared store; [`StoreOp::run`] gives the answer. Only for
+    /// a session whose settings name a store.
     Store(StoreOp),
-    /// Sleep this long (a retry's backoff), then step the call with [`Event::Resume`].
+    /// Run this work on its own — a thread, a task — as [`Call::refresh`], then step this
+    /// call with [`Event::resume`] at once (refresh-ahead: the caller is served while the
+    /// item is fetched again). A driver that cannot spawn may drop it.
+    Spawn(Background),
+    /// Sleep this long (a retry's backoff, a look at the shared store again), then step
+    /// with [`Event::resume`].
     Wait(Duration),
     /// Another call is getting what this one needs (the same embed token, the bearer
-    /// token): wait until the driver's session wakes parked calls, at most this long,
-    /// then step with [`Event::Resume`].
+    /// token): step again with [`Event::resume`] when the session wakes parked calls, or
+    /// after this long at the most. It is short ([`PARK_POLL`] at most), so a driver that
+    /// only sleeps it is correct; one that wakes early wastes no time.
     Park(Duration),
     /// The call is over.
     Done(Result<T, Error>),
 }
 
+/// The longest a parked call is told to sleep before it looks again.
+pub const PARK_POLL: Duration = Duration::from_millis(20);
+
 impl<T> fmt::Debug for Action<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Send(exchange) => f.debug_tuple("Send").field(exchange).finish(),
-            Self::FetchToken => f.write_str("FetchToken"),
+            Self::FetchToken(fetch) => f.debug_tuple("FetchToken").field(fetch).finish(),
             Self::ReadFile(file) => f.debug_tuple("ReadFile").field(file).finish(),
             Self::RunProgram(run) => f.debug_tuple("RunProgram").field(run).finish(),
             Self::Spawn(work) => f.debug_tuple("Spawn").field(work).finish(),
@@ -94,185 +101,139 @@ impl<T> fmt::Debug for Action<T> {
     }
 }
 
-/// What a driver hands back to a call.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum Event {
-    /// Nothing new: the first step, after a [`Action::Wait`], or after a [`Action::Park`].
-    Resume,
-    /// The answer to [`Action::Send`]: the complete response, whatever its status, with
-    /// at most the exchange's `max_response_bytes` of body; or how the transport failed.
-    Response(Result<http::Response<Vec<u8>>, TransportError>),
-    /// The answer to [`Action::FetchToken`].
-    Token(Result<BearerToken, BoxError>),
-    /// The answer to [`Action::ReadFile`]: the file's bytes (at most its `max_bytes`), or
-    /// why it could not be read.
-    File(Result<Vec<u8>, BoxError>),
-    /// The answer to [`Action::RunProgram`]: what the program did, or why it could not
-    /// run ([`NotFound`](std::io::ErrorKind::NotFound) when it is not installed,
-    /// [`TimedOut`](std::io::ErrorKind::TimedOut) when it was stopped).
-    Program(std::io::Result<ProgramOutput>),
-    /// The answer to [`Action::Store`]: what the store gave, or how it failed (the call
-    /// then goes on without it).
-    Stored(Result<StoreReply, BoxError>),
-}
-
-/// A file a call needs read.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FileRead {
-    path: std::path::PathBuf,
-    max_bytes: u64,
-}
-
-impl FileRead {
-    pub(crate) fn new(path: &std::path::Path, max_bytes: u64) -> Self {
-        Self {
-            path: path.to_owned(),
-            max_bytes,
-        }
-    }
-
-    /// The file.
-    #[must_use]
-    pub fn path(&self) -> &std::path::Path {
-        &self.path
-    }
-
-    /// Read at most this many bytes (a longer file is refused by the call).
-    #[must_use]
-    pub fn max_bytes(&self) -> u64 {
-        self.max_bytes
-    }
-}
-
-/// One HTTP exchange to make: the request and its bounds.
-///
-/// A driver sends the request as built (following no redirect: a bearer token must never
-/// reach another host), bounds the whole attempt — connecting, sending, the complete
-/// response — by [`timeout`](Self::timeout), and reads at most
-/// [`max_response_bytes`](Self::max_response_bytes) of the body.
-pub struct Exchange {
-    pub(crate) request: HttpRequest,
-    pub(crate) url: String,
-    pub(crate) timeout: Duration,
-    pub(crate) max_response_bytes: u64,
-    pub(crate) operation: &'static str,
-    pub(crate) attempt: u32,
-}
-
-impl Exchange {
-    /// The request.
-    #[must_use]
-    pub fn request(&self) -> &HttpRequest {
-        &self.request
-    }
-
-    /// Takes the request out, to send it.
-    #[must_use]
-    pub fn into_request(self) -> HttpRequest {
-        self.request
-    }
-
-    /// The request's URI as text: for a stack with its own URL type (reqwest's `Url`),
-    /// which can parse this instead of formatting the URI first.
-    #[must_use]
-    pub fn url(&self) -> &str {
-        &self.url
-    }
-
-    /// The bound on this attempt, never past the call's deadline.
-    #[must_use]
-    pub fn timeout(&self) -> Duration {
-        self.timeout
-    }
-
-    /// The most response-body bytes to read; past it, hand back
-    /// [`TransportError::body_too_large`].
-    #[must_use]
-    pub fn max_response_bytes(&self) -> u64 {
-        self.max_response_bytes
-    }
-
-    /// The REST operation, such as `Reports_GenerateTokenInGroup`, for logs.
-    #[must_use]
-    pub fn operation(&self) -> &'static str {
-        self.operation
-    }
-
-    /// The attempt's number for this request (1 for the first).
-    #[must_use]
-    pub fn attempt(&self) -> u32 {
-        self.attempt
-    }
-}
-
-impl fmt::Debug for Exchange {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Exchange")
-            .field("method", self.request.method())
-            .field("uri", self.request.uri())
-            .field("operation", &self.operation)
-            .field("attempt", &self.attempt)
-            .field("timeout", &self.timeout)
-            .finish_non_exhaustive()
-    }
-}
-
 /// One call — an embed token, an embed configuration, any Power BI request, a sign-in —
 /// as a state machine. Build it with the constructors below, then step it with
-/// [`Session::step`](crate::driver::Session::step) until it is done.
+/// [`Session::step`](crate::driver::Session::step) (or a
+/// [`Pump`](crate::driver::Pump)) until it is done.
 ///
 /// A call borrows the request it was made from (`'r`). Dropping a call that is not done
 /// without [`Session::abandon`](crate::driver::Session::abandon) leaves what it was
-/// fetching for others to wait on until their deadline: drivers abandon in `Drop`.
+/// fetching for others to wait on until their deadline: a [`Pump`](crate::driver::Pump)
+/// abandons it when dropped.
 #[must_use]
 pub struct Call<'r, T> {
-    pub(crate) steps: Box<dyn Steps<Output = T> + Send + 'r>,
-    pub(crate) ticket: Option<u64>,
+    pub(crate) plan: Box<dyn Plan<Output = T> + Send + 'r>,
+    pub(crate) state: CallState,
+}
+
+/// Where a call is.
+pub(crate) enum CallState {
+    /// Not stepped yet.
+    New,
+    /// Under way.
+    Running(Running),
+    /// Done, or abandoned.
+    Ended,
+}
+
+/// A call under way.
+pub(crate) struct Running {
+    /// Its number in the session.
+    pub(crate) ticket: u64,
+    /// When it must be over.
     pub(crate) deadline: Option<Instant>,
-    pub(crate) job: Option<Job>,
-    pub(crate) answer: Option<Answer>,
-    /// The last exchange's operation and host, to name the step of an error.
-    pub(crate) last: Option<(&'static str, Host)>,
-    pub(crate) parked: bool,
-    pub(crate) finished: bool,
+    /// What it is doing.
+    pub(crate) work: Work,
+    /// The last exchange sent, to name the step of an error.
+    pub(crate) last: Option<Step>,
+    /// What the driver owes it.
+    pub(crate) owed: Owed,
+    /// The number of the last request for IO handed out.
+    serial: u32,
+    /// Refresh-ahead work to hand out.
+    pub(crate) spawns: Vec<Background>,
+}
+
+/// What a running call is doing.
+pub(crate) enum Work {
+    /// Asking its plan what next, with the answer to the last need.
+    Plan(Option<Answer>),
+    /// Fetching a need.
+    Job(Job),
+}
+
+/// What the driver owes a running call before it goes on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Owed {
+    /// A resume (the first step, after a wait or a spawn).
+    Resume,
+    /// A resume, once the session wakes parked calls (or the park's time is up).
+    Parked,
+    /// The answer to this request.
+    Reply(Slot),
 }
 
 impl<'r, T> Call<'r, T> {
-    pub(crate) fn new(steps: impl Steps<Output = T> + Send + 'r) -> Self {
+    pub(crate) fn new(plan: impl Plan<Output = T> + Send + 'r) -> Self {
         Self {
-            steps: Box::new(steps),
-            ticket: None,
-            deadline: None,
-            job: None,
-            answer: None,
-            last: None,
-            parked: false,
-            finished: false,
+            plan: Box::new(plan),
+            state: CallState::New,
         }
     }
 
     /// Whether the call is over (it returned [`Action::Done`], or was abandoned).
     #[must_use]
     pub fn is_finished(&self) -> bool {
-        self.finished
+        matches!(self.state, CallState::Ended)
+    }
+}
+
+impl Running {
+    pub(crate) fn new(ticket: u64, deadline: Option<Instant>) -> Self {
+        Self {
+            ticket,
+            deadline,
+            work: Work::Plan(None),
+            last: None,
+            owed: Owed::Resume,
+            serial: 0,
+            spawns: Vec::new(),
+        }
     }
 
-    pub(crate) fn need(&mut self) -> Result<Option<Need>, Result<T, Error>> {
-        match self.steps.next(self.answer.take()) {
-            Ok(crate::flow::plan::Next::Need(need)) => Ok(Some(need)),
-            Ok(crate::flow::plan::Next::Done(output)) => Err(Ok(output)),
-            Err(error) => Err(Err(error)),
+    /// The one check every event passes: it is what the call asked for. The reply it
+    /// carries, if any, or what went wrong.
+    pub(crate) fn accept(&mut self, event: Event) -> Result<Option<Reply>, String> {
+        match (self.owed, event.0) {
+            (Owed::Resume | Owed::Parked, Answered::Resume) => Ok(None),
+            (Owed::Reply(slot), Answered::Reply(answered, reply)) if answered == slot => Ok(Some(reply)),
+            (Owed::Reply(_), Answered::Resume) => Err("stepped on without the answer it was asked for".into()),
+            (Owed::Reply(_), Answered::Reply(_, reply)) => Err(format!(
+                "handed back {} for another request than the one asked for",
+                reply.name()
+            )),
+            (Owed::Resume | Owed::Parked, Answered::Reply(_, reply)) => {
+                Err(format!("handed back {} where none was asked for", reply.name()))
+            }
         }
+    }
+
+    /// A new request for IO: the slot its answer must name.
+    pub(crate) fn ask(&mut self) -> Slot {
+        self.serial = self.serial.wrapping_add(1);
+        let slot = Slot {
+            call: self.ticket,
+            serial: self.serial,
+        };
+        self.owed = Owed::Reply(slot);
+        slot
+    }
+
+    /// What is left before the deadline at `now`; a call without one has all the time
+    /// there is.
+    pub(crate) fn remaining(&self, now: Instant) -> Duration {
+        self.deadline
+            .map_or(Duration::MAX, |d| d.saturating_duration_since(now))
     }
 }
 
 impl<T> fmt::Debug for Call<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Call")
-            .field("ticket", &self.ticket)
-            .field("deadline", &self.deadline)
-            .field("finished", &self.finished)
-            .finish_non_exhaustive()
+        let state = match &self.state {
+            CallState::New => "new",
+            CallState::Running(_) => "running",
+            CallState::Ended => "ended",
+        };
+        f.debug_struct("Call").field("state", &state).finish_non_exhaustive()
     }
 }

@@ -11,11 +11,9 @@ use std::time::Duration;
 
 use http::StatusCode;
 
+use crate::auth::azure_cli::AzureCliError;
 use crate::settings::retry::{Outcome, RetryAfter};
-use crate::wire::error::{ErrorKind, ExchangeError};
-
-/// Any error a transport or a token source reports, boxed.
-pub type BoxError = Box<dyn StdError + Send + Sync>;
+use crate::wire::error::{ApiError, BoxError, EntraError, ErrorKind, ExchangeError};
 
 /// How a transport failed, as far as retrying and reporting go.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -121,12 +119,28 @@ pub(crate) struct Step {
     pub(crate) host: String,
 }
 
+impl Step {
+    /// The step of sending `request` as `operation`: its host (and port), never any user
+    /// information in the URI.
+    pub(crate) fn of(operation: &'static str, request: &crate::wire::operation::HttpRequest) -> Self {
+        let authority = request.uri().authority().map_or("", |a| a.as_str());
+        let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+        Self {
+            operation,
+            host: host.to_owned(),
+        }
+    }
+}
+
 #[derive(Debug)]
 enum Cause {
     Service(ExchangeError),
     Transport(TransportError),
     Deadline(Duration),
     TokenSource(BoxError),
+    AzureCli(AzureCliError),
+    /// The driver handed back something other than what the call asked for.
+    Driver(String),
 }
 
 /// The error of a whole call: what Power BI or Entra ID said, or why no answer came, and
@@ -134,7 +148,28 @@ enum Cause {
 ///
 /// The message is one line; the transport's own error, when there is one, is its
 /// [`source`](StdError::source). Use [`kind`](Self::kind) to act on it and the accessors
-/// for the service's status, code, message and `RequestId`.
+/// for the service's status, code, message and `RequestId`; [`hint`](Self::hint) says
+/// what to do about the common ones. It never carries a secret.
+///
+/// ```
+/// use pbi_embed_core::{Error, ErrorKind};
+///
+/// /// What a web handler answers its browser: a status, never the error's text (it
+/// /// names hosts, datasets and request ids, which belong in the server's log).
+/// fn status_for(error: &Error) -> u16 {
+///     match error.kind() {
+///         ErrorKind::InvalidInput | ErrorKind::RlsIdentity => 400,
+///         ErrorKind::NotFound => 404,
+///         ErrorKind::Throttled => 429,
+///         _ => 502,
+///     }
+/// }
+///
+/// let error = Error::invalid_input("reportId", "\"x\" is not a GUID");
+/// assert_eq!(status_for(&error), 400);
+/// assert!(!error.was_sent());
+/// assert_eq!(error.to_string(), "invalid reportId: \"x\" is not a GUID (nothing was sent)");
+/// ```
 #[derive(Debug)]
 pub struct Error {
     cause: Cause,
@@ -142,11 +177,18 @@ pub struct Error {
 }
 
 impl Error {
+    /// An error of kind [`ErrorKind::InvalidInput`] for `field`: nothing was sent.
+    pub fn invalid_input(field: impl Into<std::borrow::Cow<'static, str>>, reason: impl Into<String>) -> Self {
+        ExchangeError::invalid_input(field, reason).into()
+    }
+
     /// The category of this error.
     #[must_use]
     pub fn kind(&self) -> ErrorKind {
         match &self.cause {
             Cause::Service(e) => e.kind(),
+            Cause::AzureCli(_) => ErrorKind::SignIn,
+            Cause::Driver(_) => ErrorKind::Driver,
             Cause::Transport(t) => match t.kind {
                 TransportKind::Timeout => ErrorKind::Timeout,
                 TransportKind::BodyTooLarge => ErrorKind::BodyTooLarge,
@@ -158,11 +200,33 @@ impl Error {
         }
     }
 
-    /// The service error, when Power BI or Entra ID answered (or the input was invalid).
+    /// What one exchange ended in, when Power BI or Entra ID answered (or the input was
+    /// invalid, or the RLS pre-flight refused).
     #[must_use]
-    pub fn service(&self) -> Option<&ExchangeError> {
+    pub fn exchange(&self) -> Option<&ExchangeError> {
         match &self.cause {
             Cause::Service(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// Power BI's error, when Power BI answered with one.
+    #[must_use]
+    pub fn api(&self) -> Option<&ApiError> {
+        self.exchange().and_then(ExchangeError::as_api)
+    }
+
+    /// Entra ID's (or a managed identity endpoint's) error, when the sign-in was refused.
+    #[must_use]
+    pub fn entra(&self) -> Option<&EntraError> {
+        self.exchange().and_then(ExchangeError::as_entra)
+    }
+
+    /// Why the Azure CLI gave no token, when it is the credential.
+    #[must_use]
+    pub fn azure_cli(&self) -> Option<&AzureCliError> {
+        match &self.cause {
+            Cause::AzureCli(e) => Some(e),
             _ => None,
         }
     }
@@ -179,31 +243,31 @@ impl Error {
     /// The HTTP status, when a response arrived.
     #[must_use]
     pub fn status(&self) -> Option<StatusCode> {
-        self.service().and_then(ExchangeError::status)
+        self.exchange().and_then(ExchangeError::status)
     }
 
     /// Power BI's `error.code` or Entra's `error`.
     #[must_use]
     pub fn code(&self) -> Option<&str> {
-        self.service().and_then(ExchangeError::code)
+        self.exchange().and_then(ExchangeError::code)
     }
 
     /// Power BI's `error.message` or Entra's `error_description`.
     #[must_use]
     pub fn message(&self) -> Option<&str> {
-        self.service().and_then(ExchangeError::message)
+        self.exchange().and_then(ExchangeError::message)
     }
 
     /// The `RequestId` to quote to Microsoft support.
     #[must_use]
     pub fn request_id(&self) -> Option<&str> {
-        self.service().and_then(ExchangeError::request_id)
+        self.exchange().and_then(ExchangeError::request_id)
     }
 
     /// The `Retry-After` the service sent.
     #[must_use]
     pub fn retry_after(&self) -> Option<RetryAfter> {
-        self.service().and_then(ExchangeError::retry_after)
+        self.exchange().and_then(ExchangeError::retry_after)
     }
 
     /// The REST operation that failed, such as `Reports_GenerateTokenInGroup` or
@@ -235,7 +299,8 @@ impl Error {
         match &self.cause {
             Cause::Service(ExchangeError::Api(api)) => api.hint(),
             Cause::Service(ExchangeError::Entra(entra)) => entra.hint(),
-            Cause::Service(ExchangeError::AzureCli(cli)) => cli.hint(),
+            Cause::AzureCli(cli) => cli.hint(),
+            Cause::Driver(_) => Some("the HTTP stack's driver broke the flow's protocol: a bug to report to its authors"),
             Cause::Deadline(_) => Some("the whole call ran out of time; allow a longer deadline"),
             Cause::Transport(t) if t.kind == TransportKind::Timeout => {
                 Some("the server did not answer in time; check the host, or allow a longer time-out")
@@ -261,7 +326,7 @@ impl Error {
                     Outcome::Fatal
                 }
             },
-            Cause::Deadline(_) | Cause::TokenSource(_) => Outcome::Fatal,
+            Cause::Deadline(_) | Cause::TokenSource(_) | Cause::AzureCli(_) | Cause::Driver(_) => Outcome::Fatal,
         }
     }
 
@@ -283,6 +348,21 @@ impl Error {
         Self {
             cause: Cause::TokenSource(error),
             step: None,
+        }
+    }
+
+    pub(crate) fn from_azure_cli(error: AzureCliError) -> Self {
+        Self {
+            cause: Cause::AzureCli(error),
+            step: None,
+        }
+    }
+
+    /// The driver handed back `what`; `last` is the call's last exchange, if any.
+    pub(crate) fn driver(what: String, last: Option<&Step>) -> Self {
+        Self {
+            cause: Cause::Driver(what),
+            step: last.map(|step| Box::new(step.clone())),
         }
     }
 
@@ -312,7 +392,7 @@ impl From<ExchangeError> for Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(step) = &self.step {
+        if let Some(step) = self.step.as_ref().filter(|_| !matches!(self.cause, Cause::Driver(_))) {
             write!(f, "{} at {}: ", step.operation, step.host)?;
         }
         match &self.cause {
@@ -322,6 +402,12 @@ impl fmt::Display for Error {
                 write!(f, "the call's deadline of {} passed", Seconds(*deadline))
             }
             Cause::TokenSource(_) => f.write_str("the token source could not give a bearer token"),
+            Cause::AzureCli(e) => write!(f, "{e}"),
+            Cause::Driver(what) => write!(
+                f,
+                "the driver {what}; drivers hand back exactly what each action asks for ({})",
+                if self.step.is_some() { "requests were sent before" } else { "nothing was sent" }
+            ),
         }
     }
 }
@@ -332,7 +418,7 @@ impl StdError for Error {
             Cause::Transport(t) => t.source.as_deref().map(|s| s as &(dyn StdError + 'static)),
             Cause::TokenSource(e) => Some(e.as_ref()),
             // The service's error is the message itself.
-            Cause::Service(_) | Cause::Deadline(_) => None,
+            Cause::Service(_) | Cause::Deadline(_) | Cause::AzureCli(_) | Cause::Driver(_) => None,
         }
     }
 }

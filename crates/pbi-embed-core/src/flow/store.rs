@@ -19,12 +19,13 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::{Duration, SystemTime};
 
-use aws_lc_rs::digest;
+use sha2::{Digest as _, Sha256};
 
 use crate::api::embed_token::EmbedToken;
-use crate::flow::cache::CacheKey;
-use crate::flow::error::BoxError;
-use crate::flow::plan::Want;
+use crate::api::request::CacheKey;
+use crate::flow::answer::Want;
+use crate::flow::io::{Event, Reply, Slot};
+use crate::wire::error::BoxError;
 use crate::wire::lifetime::Freshness;
 
 /// The future a [`SharedStore`] operation returns.
@@ -44,28 +45,12 @@ pub trait SharedStore: Send + Sync + fmt::Debug + 'static {
     fn unlock<'a>(&'a self, key: &'a str) -> StoreFuture<'a, ()>;
 }
 
-/// How the flow uses a shared store.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SharedSettings {
-    /// How long a lock is held at most: a replica that dies holding one delays the
-    /// others this long (default 5 s).
-    pub lock_ttl: Duration,
-    /// How often a replica waiting for another's token looks for it (default 25 ms).
-    pub poll: Duration,
+/// One operation on the shared store, for the driver to run with [`StoreOp::run`], which
+/// gives the [`Event`] that answers the call.
+pub struct StoreOp {
+    pub(crate) op: Op,
+    pub(crate) slot: Slot,
 }
-
-impl Default for SharedSettings {
-    fn default() -> Self {
-        Self {
-            lock_ttl: Duration::from_secs(5),
-            poll: Duration::from_millis(25),
-        }
-    }
-}
-
-/// One operation on the shared store, for the driver to run with [`StoreOp::run`] and
-/// hand back as [`Event::Stored`](crate::driver::Event::Stored).
-pub struct StoreOp(pub(crate) Op);
 
 pub(crate) enum Op {
     Get(String),
@@ -88,13 +73,21 @@ pub enum StoreReply {
 
 impl StoreOp {
     /// Runs the operation on `store`, the driver's (none is an error: the call goes on
-    /// without a store).
-    ///
-    /// # Errors
-    /// What the store said.
-    pub async fn run(self, store: Option<&dyn SharedStore>) -> Result<StoreReply, BoxError> {
+    /// without a store), and answers the call with what it gave.
+    pub async fn run(self, store: Option<&dyn SharedStore>) -> Event {
+        let slot = self.slot;
+        Event::reply(slot, Reply::Stored(Self::on(self.op, store).await))
+    }
+
+    /// Answers the call with what a driver that runs the operation itself got (a driver
+    /// without a store answers an error: the call goes on without one).
+    pub fn respond(self, reply: Result<StoreReply, BoxError>) -> Event {
+        Event::reply(self.slot, Reply::Stored(reply))
+    }
+
+    async fn on(op: Op, store: Option<&dyn SharedStore>) -> Result<StoreReply, BoxError> {
         let store = store.ok_or("the client has no shared store")?;
-        Ok(match self.0 {
+        Ok(match op {
             Op::Get(key) => StoreReply::Record(store.get(&key).await?),
             Op::Put(key, record, ttl) => {
                 store.put(&key, &record, ttl).await?;
@@ -111,7 +104,7 @@ impl StoreOp {
     /// The operation's name (`get`, `put`, `lock`, `unlock`), for logs.
     #[must_use]
     pub fn name(&self) -> &'static str {
-        match self.0 {
+        match self.op {
             Op::Get(_) => "get",
             Op::Put(..) => "put",
             Op::Lock(..) => "lock",
@@ -123,7 +116,7 @@ impl StoreOp {
 impl fmt::Debug for StoreOp {
     // A record holds an embed token: only the operation and its key are shown.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let key = match &self.0 {
+        let key = match &self.op {
             Op::Get(key) | Op::Put(key, ..) | Op::Lock(key, _) | Op::Unlock(key) => key,
         };
         f.debug_struct("StoreOp")
@@ -149,7 +142,7 @@ pub(crate) fn lock_key(key: &CacheKey) -> String {
 
 /// The request's SHA-256, hex.
 fn digest_of(key: &CacheKey) -> String {
-    hex(digest::digest(&digest::SHA256, key.bytes()).as_ref())
+    hex(&Sha256::digest(key.bytes()))
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -218,6 +211,10 @@ mod tests {
             "inside the margin: not used"
         );
         assert!(decode(b"not json", now, margin).is_none());
-        assert!(!format!("{:?}", StoreOp(Op::Put(token_key, record, margin))).contains("H4sI"));
+        let put = StoreOp {
+            op: Op::Put(token_key, record, margin),
+            slot: Slot { call: 1, serial: 1 },
+        };
+        assert!(!format!("{put:?}").contains("H4sI"));
     }
 }

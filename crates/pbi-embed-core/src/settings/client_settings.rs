@@ -2,17 +2,22 @@
 //! the cloud, time bounds, the body cap, retries, refresh margins and the caches. Every
 //! driver's builder fills one of these, so their defaults cannot drift.
 
-use crate::settings::connect_settings::ConnectSettings;
-use std::ffi::OsString;
 use std::time::Duration;
 
-use crate::flow::cache::{EmbedTokenCache, MetadataCache};
+use crate::settings::connect_settings::ConnectSettings;
 use crate::settings::retry::RetryPolicy;
 use crate::wire::cloud::Cloud;
 use crate::wire::error::ExchangeError;
-use crate::wire::ids::{ClientId, ProfileId, TenantId};
+use crate::wire::ids::ProfileId;
 use crate::wire::operation::MAX_RESPONSE_BYTES;
-use crate::wire::secret::ClientSecret;
+
+/// The caches' default capacity.
+pub(crate) const DEFAULT_CACHE_CAPACITY: usize = 1024;
+/// The embed-token cache's default margin: a token is not handed out within 10 minutes of
+/// expiry.
+pub(crate) const DEFAULT_EMBED_MARGIN: Duration = Duration::from_secs(10 * 60);
+/// The metadata cache's default time-to-live.
+pub(crate) const DEFAULT_METADATA_TTL: Duration = Duration::from_secs(10 * 60);
 
 /// Client settings, with safe defaults.
 #[derive(Clone, Debug)]
@@ -41,11 +46,12 @@ pub struct ClientSettings {
     /// How long before expiry the access token is renewed (default 5 minutes).
     pub access_token_margin: Duration,
     /// The embed-token cache's capacity and margin (default 1,024 and 10 minutes);
-    /// `None` turns it off.
+    /// `None` (or a zero capacity) turns it off.
     pub embed_cache: Option<(usize, Duration)>,
     /// The item-metadata cache's capacity and time-to-live (default 1,024 and 10
-    /// minutes): reports', dashboards', tiles' metadata and datasets' RLS flags.
-    pub metadata_cache: (usize, Duration),
+    /// minutes): reports', dashboards', tiles' metadata and datasets' RLS flags; `None`
+    /// (or a zero capacity or time-to-live) turns it off.
+    pub metadata_cache: Option<(usize, Duration)>,
     /// Refresh-ahead (default off): a cached embed token this close to expiry (but not
     /// yet inside the embed cache's margin) is served at once and minted again in the
     /// background by one task; item metadata in the last half of its time-to-live is
@@ -54,7 +60,7 @@ pub struct ClientSettings {
     pub refresh_ahead: Option<Duration>,
     /// Whether the driver has a shared store ([`SharedStore`](crate::driver::SharedStore))
     /// for embed tokens, and how the flow uses it (default none: the in-process cache).
-    pub shared: Option<crate::flow::store::SharedSettings>,
+    pub shared: Option<SharedSettings>,
     /// Root certificates and proxy for the driver's own HTTP client.
     pub connect: ConnectSettings,
 }
@@ -72,11 +78,31 @@ impl Default for ClientSettings {
             max_response_bytes: MAX_RESPONSE_BYTES,
             retry: RetryPolicy::default(),
             access_token_margin: Duration::from_secs(5 * 60),
-            embed_cache: Some((EmbedTokenCache::DEFAULT_CAPACITY, EmbedTokenCache::DEFAULT_MARGIN)),
-            metadata_cache: (1024, Duration::from_secs(10 * 60)),
+            embed_cache: Some((DEFAULT_CACHE_CAPACITY, DEFAULT_EMBED_MARGIN)),
+            metadata_cache: Some((DEFAULT_CACHE_CAPACITY, DEFAULT_METADATA_TTL)),
             refresh_ahead: None,
             shared: None,
             connect: ConnectSettings::default(),
+        }
+    }
+}
+
+/// How the flow uses a store shared with other replicas.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SharedSettings {
+    /// How long a lock is held at most: a replica that dies holding one delays the
+    /// others this long, and a lock held longer (one left with no expiry) is passed by
+    /// after this long (default 5 s).
+    pub lock_ttl: Duration,
+    /// How often a replica waiting for another's token looks for it (default 25 ms).
+    pub poll: Duration,
+}
+
+impl Default for SharedSettings {
+    fn default() -> Self {
+        Self {
+            lock_ttl: Duration::from_secs(5),
+            poll: Duration::from_millis(25),
         }
     }
 }
@@ -98,18 +124,6 @@ impl ClientSettings {
             cloud = cloud.with_authority_host(authority_host)?;
         }
         Ok(cloud)
-    }
-
-    /// An embed-token cache as configured, if on.
-    #[must_use]
-    pub fn new_embed_cache(&self) -> Option<EmbedTokenCache> {
-        self.embed_cache
-            .map(|(capacity, margin)| EmbedTokenCache::new(capacity, margin))
-    }
-
-    pub(crate) fn new_metadata_cache(&self) -> MetadataCache {
-        let (capacity, ttl) = self.metadata_cache;
-        MetadataCache::new(capacity, ttl)
     }
 
     /// These settings with their time bounds clamped to [`MAX_TIME_BOUND`].
@@ -144,47 +158,6 @@ impl ClientSettings {
         }
         Ok(self)
     }
-}
-
-/// A variable from `lookup` (usually over the process environment), as text: `None` when
-/// it is unset or empty.
-///
-/// # Errors
-/// [`ExchangeError::InvalidInput`] naming the variable when its value is not UTF-8 (never quoting it).
-pub fn env_text(
-    lookup: impl Fn(&str) -> Option<OsString>,
-    name: &'static str,
-) -> Result<Option<String>, ExchangeError> {
-    match lookup(name) {
-        None => Ok(None),
-        Some(value) => match value.into_string() {
-            Ok(text) if text.is_empty() => Ok(None),
-            Ok(text) => Ok(Some(text)),
-            Err(_) => Err(ExchangeError::invalid_input(
-                name,
-                "is set but is not valid UTF-8",
-            )),
-        },
-    }
-}
-
-/// A service principal's credentials from variables named as Azure tools name them:
-/// `AZURE_TENANT_ID`, `AZURE_CLIENT_ID` and `AZURE_CLIENT_SECRET`. The caller supplies
-/// the lookup (usually over the process environment), so the core reads none itself.
-///
-/// # Errors
-/// [`ExchangeError::InvalidInput`] naming a variable that is missing or malformed, never its value.
-pub fn service_principal_from(
-    lookup: impl Fn(&str) -> Option<OsString>,
-) -> Result<(TenantId, ClientId, ClientSecret), ExchangeError> {
-    let var = |name: &'static str| {
-        env_text(&lookup, name)?.ok_or_else(|| ExchangeError::invalid_input(name, "is not set"))
-    };
-    Ok((
-        TenantId::parse(&var("AZURE_TENANT_ID")?)?,
-        ClientId::parse(&var("AZURE_CLIENT_ID")?)?,
-        ClientSecret::new(var("AZURE_CLIENT_SECRET")?),
-    ))
 }
 
 #[cfg(test)]
@@ -228,32 +201,5 @@ mod tests {
         .checked()
         .unwrap();
         assert_eq!(huge.deadline, MAX_TIME_BOUND);
-    }
-
-    #[test]
-    fn credentials_from_a_lookup() {
-        let vars = |name: &str| match name {
-            "AZURE_TENANT_ID" => Some(OsString::from("contoso.onmicrosoft.com")),
-            "AZURE_CLIENT_ID" => Some(OsString::from("00000000-0000-0000-0000-000000000001")),
-            _ => None,
-        };
-        let err = service_principal_from(vars).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "invalid AZURE_CLIENT_SECRET: is not set (nothing was sent)"
-        );
-        #[cfg(unix)]
-        {
-            use std::os::unix::ffi::OsStringExt as _;
-            let bad = |name: &str| match name {
-                "AZURE_TENANT_ID" => Some(OsString::from_vec(vec![0xff, b's', b'3'])),
-                _ => None,
-            };
-            let err = service_principal_from(bad).unwrap_err().to_string();
-            assert_eq!(
-                err,
-                "invalid AZURE_TENANT_ID: is set but is not valid UTF-8 (nothing was sent)"
-            );
-        }
     }
 }

@@ -1,10 +1,8 @@
-//! Retry decisions as data: the drivers only sleep.
+//! When to retry, as data: the drivers only sleep.
 //!
 //! A [`RetryPolicy`] looks at what happened to one attempt (an [`Outcome`]), how many
 //! attempts were made, how much of the call's deadline is left, and a random number the
 //! caller supplies, and answers [`RetryDecision::RetryAfter`] or [`RetryDecision::GiveUp`].
-//! [`RetryState`] keeps one call's count and adds the one new sign-in after Power BI's
-//! `TokenExpired`.
 //!
 //! # Which calls are safe to retry
 //!
@@ -15,56 +13,10 @@
 
 use std::time::{Duration, SystemTime};
 
-use http::{HeaderMap, HeaderValue, StatusCode};
+use http::StatusCode;
 
-use crate::wire::error::ErrorKind;
-
-/// The `Retry-After` response header: a delay, or an instant.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum RetryAfter {
-    /// `Retry-After: 120` (delta-seconds).
-    Delay(Duration),
-    /// `Retry-After: Wed, 21 Oct 2015 07:28:00 GMT` (HTTP-date).
-    At(SystemTime),
-}
-
-impl RetryAfter {
-    /// The longest delay read from a header; larger values are clamped to it.
-    pub const MAX_SECONDS: u64 = 366 * 24 * 60 * 60;
-
-    /// Parses one header value: delta-seconds or an HTTP-date. Anything else (`soon`,
-    /// `-5`, an empty value) is `None`. Huge numbers are clamped to [`Self::MAX_SECONDS`].
-    #[must_use]
-    pub fn parse(value: &HeaderValue) -> Option<Self> {
-        let text = value.to_str().ok()?.trim();
-        if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
-            // All digits: delta-seconds. Too many digits to fit still means "very long".
-            let seconds = text.parse::<u64>().unwrap_or(u64::MAX).min(Self::MAX_SECONDS);
-            return Some(Self::Delay(Duration::from_secs(seconds)));
-        }
-        httpdate::parse_http_date(text).ok().map(Self::At)
-    }
-
-    /// Reads `Retry-After` from response headers. With several values, none is trusted.
-    #[must_use]
-    pub fn from_headers(headers: &HeaderMap) -> Option<Self> {
-        let mut values = headers.get_all(http::header::RETRY_AFTER).iter();
-        let first = values.next()?;
-        if values.next().is_some() {
-            return None;
-        }
-        Self::parse(first)
-    }
-
-    /// How long to wait, counted from `now`. An instant in the past means no wait.
-    #[must_use]
-    pub fn delay_from(self, now: SystemTime) -> Duration {
-        match self {
-            Self::Delay(delay) => delay,
-            Self::At(at) => at.duration_since(now).unwrap_or(Duration::ZERO),
-        }
-    }
-}
+use crate::wire::error::ExchangeError;
+pub use crate::wire::retry_after::RetryAfter;
 
 /// What happened to one attempt, as far as retrying is concerned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -98,10 +50,10 @@ impl Outcome {
     }
 }
 
-impl From<&crate::ExchangeError> for Outcome {
-    fn from(error: &crate::ExchangeError) -> Self {
+impl From<&ExchangeError> for Outcome {
+    fn from(error: &ExchangeError) -> Self {
         match (error.status(), error) {
-            (_, crate::ExchangeError::Decode(_)) | (None, _) => Self::Fatal,
+            (_, ExchangeError::Decode(_)) | (None, _) => Self::Fatal,
             (Some(status), _) => Self::Status {
                 status,
                 retry_after: error.retry_after(),
@@ -251,127 +203,9 @@ impl RetryPolicy {
     }
 }
 
-/// What to do after a failed attempt.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum NextStep {
-    /// Stop and return the error.
-    Return,
-    /// Wait this long, then send again.
-    Wait(Duration),
-    /// Get a new bearer token (the one sent has expired), then send again at once.
-    Reauthenticate,
-}
-
-/// The state of one request's retries: how many attempts were made, and whether the
-/// bearer token was already renewed once.
-#[derive(Clone, Debug)]
-pub struct RetryState {
-    policy: RetryPolicy,
-    attempts: u32,
-    reauthenticated: bool,
-}
-
-impl RetryState {
-    /// A request about to make its first attempt under `policy`.
-    #[must_use]
-    pub fn new(policy: RetryPolicy) -> Self {
-        Self {
-            policy,
-            attempts: 0,
-            reauthenticated: false,
-        }
-    }
-
-    /// Attempts made so far.
-    #[must_use]
-    pub fn attempts(&self) -> u32 {
-        self.attempts
-    }
-
-    /// Counts an attempt about to be sent; returns its number (1 for the first).
-    pub fn start_attempt(&mut self) -> u32 {
-        self.attempts = self.attempts.saturating_add(1);
-        self.attempts
-    }
-
-    /// Decides what follows a failed attempt.
-    ///
-    /// `kind` and `outcome` describe the failure. `can_reauthenticate` says whether a new
-    /// bearer token can be had (not for a fixed token). A 403 `TokenExpired` leads to one
-    /// new sign-in and an immediate retry, which does not count against the policy's
-    /// retries; anything else goes to the [`RetryPolicy`], with `remaining` before the
-    /// call's deadline, `now` for HTTP-date `Retry-After` values and `random` for jitter.
-    pub fn next(
-        &mut self,
-        kind: ErrorKind,
-        outcome: Outcome,
-        can_reauthenticate: bool,
-        remaining: Duration,
-        now: SystemTime,
-        random: u32,
-    ) -> NextStep {
-        if kind == ErrorKind::TokenExpired {
-            if can_reauthenticate && !self.reauthenticated {
-                self.reauthenticated = true;
-                return NextStep::Reauthenticate;
-            }
-            return NextStep::Return;
-        }
-        let counted = self
-            .attempts
-            .saturating_sub(u32::from(self.reauthenticated))
-            .max(1);
-        match self.policy.decide(outcome, counted, remaining, now, random) {
-            RetryDecision::RetryAfter(delay) => NextStep::Wait(delay),
-            RetryDecision::GiveUp(_) => NextStep::Return,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn hv(s: &str) -> HeaderValue {
-        HeaderValue::from_str(s).unwrap()
-    }
-
-    #[test]
-    fn retry_after_forms() {
-        assert_eq!(
-            RetryAfter::parse(&hv("120")),
-            Some(RetryAfter::Delay(Duration::from_secs(120)))
-        );
-        assert_eq!(
-            RetryAfter::parse(&hv(" 0 ")),
-            Some(RetryAfter::Delay(Duration::ZERO))
-        );
-        assert_eq!(
-            RetryAfter::parse(&hv("1000000000000000000000000")),
-            Some(RetryAfter::Delay(Duration::from_secs(RetryAfter::MAX_SECONDS)))
-        );
-        for bad in ["soon", "-5", "", "1.5", "+3", "Wed, 99 Oct 2015 07:28:00 GMT"] {
-            assert_eq!(RetryAfter::parse(&hv(bad)), None, "{bad}");
-        }
-        let at = RetryAfter::parse(&hv("Wed, 21 Oct 2015 07:28:00 GMT")).unwrap();
-        let RetryAfter::At(t) = at else { panic!("{at:?}") };
-        assert_eq!(
-            t.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs(),
-            1_445_412_480
-        );
-        assert_eq!(at.delay_from(t + Duration::from_secs(5)), Duration::ZERO);
-        assert_eq!(at.delay_from(t - Duration::from_secs(5)), Duration::from_secs(5));
-    }
-
-    #[test]
-    fn duplicate_retry_after_is_ignored() {
-        let mut headers = HeaderMap::new();
-        headers.append(http::header::RETRY_AFTER, hv("1"));
-        assert!(RetryAfter::from_headers(&headers).is_some());
-        headers.append(http::header::RETRY_AFTER, hv("2"));
-        assert_eq!(RetryAfter::from_headers(&headers), None);
-    }
 
     fn status(code: u16, retry_after: Option<u64>) -> Outcome {
         Outcome::Status {
@@ -417,65 +251,6 @@ mod tests {
             RetryPolicy::none().decide(Outcome::TimedOut, 1, ample, now, 0),
             RetryDecision::GiveUp(GiveUpReason::AttemptsExhausted)
         );
-    }
-
-    fn throttled() -> Outcome {
-        status(429, Some(1))
-    }
-
-    #[test]
-    fn token_expired_reauthenticates_once() {
-        let mut state = RetryState::new(RetryPolicy::default());
-        let forbidden = status(403, None);
-        let now = SystemTime::UNIX_EPOCH;
-        let ample = Duration::from_secs(60);
-        state.start_attempt();
-        assert_eq!(
-            state.next(ErrorKind::TokenExpired, forbidden, true, ample, now, 0),
-            NextStep::Reauthenticate
-        );
-        state.start_attempt();
-        assert_eq!(
-            state.next(ErrorKind::TokenExpired, forbidden, true, ample, now, 0),
-            NextStep::Return
-        );
-        let mut fixed = RetryState::new(RetryPolicy::default());
-        fixed.start_attempt();
-        assert_eq!(
-            fixed.next(ErrorKind::TokenExpired, forbidden, false, ample, now, 0),
-            NextStep::Return
-        );
-    }
-
-    #[test]
-    fn retries_follow_the_policy() {
-        let mut state = RetryState::new(RetryPolicy::default().max_retries(2));
-        let now = SystemTime::UNIX_EPOCH;
-        let mut steps = Vec::new();
-        loop {
-            state.start_attempt();
-            let step = state.next(
-                ErrorKind::Throttled,
-                throttled(),
-                true,
-                Duration::from_secs(60),
-                now,
-                0,
-            );
-            steps.push(step);
-            if step == NextStep::Return {
-                break;
-            }
-        }
-        assert_eq!(
-            steps,
-            [
-                NextStep::Wait(Duration::from_secs(1)),
-                NextStep::Wait(Duration::from_secs(1)),
-                NextStep::Return
-            ]
-        );
-        assert_eq!(state.attempts(), 3);
     }
 
     #[test]

@@ -1,4 +1,7 @@
-//! Wire basics.
+//! What both services speak on the wire, and what the rest of the crate builds on: typed
+//! ids, secrets, clouds, the [`Operation`](operation::Operation) boundary between a typed
+//! request and `http`, the errors Power BI and Entra ID answer with, `Retry-After`, and
+//! token freshness.
 
 pub(crate) mod cloud;
 pub(crate) mod error;
@@ -7,4 +10,6 @@ pub(crate) mod lifetime;
 pub(crate) mod operation;
 pub(crate) mod redact;
 pub(crate) mod response;
+pub(crate) mod retry_after;
 pub(crate) mod secret;
+pub(crate) mod service_error;

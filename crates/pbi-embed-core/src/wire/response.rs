@@ -82,7 +82,7 @@ pub(crate) fn decode_error<B>(what: &'static str, response: &Response<B>, reason
 
 /// Parses a Power BI error response of any shape into an [`ExchangeError::Api`].
 #[must_use]
-pub fn api_error<B: AsRef<[u8]>>(response: &Response<B>) -> ExchangeError {
+pub(crate) fn api_error<B: AsRef<[u8]>>(response: &Response<B>) -> ExchangeError {
     let headers = response.headers();
     let body = response.body().as_ref();
     let mut error = ApiError {

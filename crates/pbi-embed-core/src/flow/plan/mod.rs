@@ -1,0 +1,218 @@
+//! What each kind of call needs, in order: a plan answers "what next?" given the answer
+//! to its last need. The session fetches each need (from a cache, or by sign-in and
+//! exchanges with retries); the plan only sequences them and builds the result.
+//!
+//! The simple plans are here; an embed configuration, the longest (the item's metadata
+//! for its embed URL, the RLS pre-flight against the datasets involved, then the token),
+//! is in [`embed`], over the items of [`items`].
+
+mod embed;
+mod items;
+
+use crate::api::embed_token::EmbedToken;
+use crate::api::metadata::{Dataset, GetDatasetInGroup};
+use crate::api::request::{ApiRequest, Prepared};
+use crate::auth::bearer::BearerToken;
+use crate::flow::answer::{Answer, Metadata, MetadataKind, Want};
+use crate::flow::call::Call;
+use crate::flow::error::Error;
+use crate::wire::error::ExchangeError;
+use crate::wire::ids::{DatasetId, WorkspaceId};
+use crate::wire::response;
+
+/// A plan: given the answer to its last need (`None` at the start), what it needs next or
+/// its result.
+pub(crate) trait Plan {
+    type Output;
+    fn next(&mut self, answer: Option<Answer>) -> Result<Next<Self::Output>, Error>;
+}
+
+pub(crate) enum Next<T> {
+    Need(Need),
+    Done(T),
+}
+
+/// What a plan needs fetched.
+pub(crate) enum Need {
+    /// This request's answer, in this form.
+    Api(Prepared, Want),
+    /// The session's bearer token itself.
+    Bearer,
+    /// This request fetched again into its cache, past the cache (refresh-ahead).
+    Refresh(Prepared, Want),
+}
+
+/// Work a call hands its driver to run on its own ([`Action::Spawn`](crate::driver::Action::Spawn)):
+/// fetching a cached item again before it expires (refresh-ahead). Run it with
+/// [`Call::refresh`]; a driver that cannot spawn may drop it (the refresh is then tried
+/// again after the deadline of a call).
+#[derive(Debug)]
+pub struct Background {
+    pub(crate) request: Prepared,
+    pub(crate) want: Want,
+}
+
+/// The plan of a refresh: fetch past the cache, then done.
+struct Refresh(Option<Background>);
+
+impl Plan for Refresh {
+    type Output = ();
+
+    fn next(&mut self, answer: Option<Answer>) -> Result<Next<()>, Error> {
+        match (self.0.take(), answer) {
+            (Some(work), _) => Ok(Next::Need(Need::Refresh(work.request, work.want))),
+            (None, Some(Answer::Failed(error))) => Err(error),
+            (None, _) => Ok(Next::Done(())),
+        }
+    }
+}
+
+impl Call<'static, ()> {
+    /// Runs background work a call handed out ([`Action::Spawn`](crate::driver::Action::Spawn)):
+    /// the item is fetched again into its cache.
+    pub fn refresh(work: Background) -> Self {
+        Self::new(Refresh(Some(work)))
+    }
+}
+
+/// An answer the plan did not ask for: a bug in the session, reported, not a panic.
+pub(crate) fn unexpected() -> Error {
+    ExchangeError::invalid_input("call", "the flow got an answer of the wrong kind").into()
+}
+
+pub(crate) fn failed_or_unexpected(answer: Option<Answer>) -> Error {
+    match answer {
+        Some(Answer::Failed(error)) => error,
+        _ => unexpected(),
+    }
+}
+
+/// Any request, no caching: the response parsed by the request itself.
+struct Execute<'r, R> {
+    request: &'r R,
+}
+
+impl<R: ApiRequest> Plan for Execute<'_, R> {
+    type Output = R::Output;
+
+    fn next(&mut self, answer: Option<Answer>) -> Result<Next<R::Output>, Error> {
+        match answer {
+            None => Ok(Next::Need(Need::Api(
+                Prepared::new(self.request)?,
+                Want::Response,
+            ))),
+            Some(Answer::Response(response)) => {
+                let request = self.request;
+                let parsed = response::parse_success(&response, request.output_name(), |body| {
+                    request.parse_success(body)
+                })?;
+                Ok(Next::Done(parsed))
+            }
+            other => Err(failed_or_unexpected(other)),
+        }
+    }
+}
+
+/// An embed token, through the embed-token cache.
+struct MintToken<'r, R> {
+    request: &'r R,
+}
+
+impl<R: ApiRequest<Output = EmbedToken>> Plan for MintToken<'_, R> {
+    type Output = EmbedToken;
+
+    fn next(&mut self, answer: Option<Answer>) -> Result<Next<EmbedToken>, Error> {
+        match answer {
+            None => Ok(Next::Need(Need::Api(
+                Prepared::new(self.request)?,
+                Want::EmbedToken,
+            ))),
+            Some(Answer::Token(token)) => Ok(Next::Done(token)),
+            other => Err(failed_or_unexpected(other)),
+        }
+    }
+}
+
+/// The bearer token: signs in unless the held one is fresh.
+struct SignIn;
+
+impl Plan for SignIn {
+    type Output = BearerToken;
+
+    fn next(&mut self, answer: Option<Answer>) -> Result<Next<BearerToken>, Error> {
+        match answer {
+            None => Ok(Next::Need(Need::Bearer)),
+            Some(Answer::Bearer(token)) => Ok(Next::Done(token)),
+            other => Err(failed_or_unexpected(other)),
+        }
+    }
+}
+
+/// A dataset's metadata (its RLS flags), through the metadata cache.
+struct GetDataset {
+    request: GetDatasetInGroup,
+}
+
+impl Plan for GetDataset {
+    type Output = Dataset;
+
+    fn next(&mut self, answer: Option<Answer>) -> Result<Next<Dataset>, Error> {
+        match answer {
+            None => Ok(Next::Need(metadata_need(&self.request, MetadataKind::Dataset)?)),
+            Some(Answer::Metadata(Metadata::Dataset(dataset))) => Ok(Next::Done(dataset)),
+            other => Err(failed_or_unexpected(other)),
+        }
+    }
+}
+
+pub(crate) fn metadata_need<R: ApiRequest>(request: &R, kind: MetadataKind) -> Result<Need, ExchangeError> {
+    Ok(Need::Api(Prepared::new(request)?, Want::Metadata(kind)))
+}
+
+impl<'r, O> Call<'r, O> {
+    /// Any Power BI request, signed in, with retries; nothing cached.
+    pub fn execute<R: ApiRequest<Output = O> + Sync>(request: &'r R) -> Self {
+        Self::new(Execute { request })
+    }
+}
+
+impl<'r> Call<'r, EmbedToken> {
+    /// An embed token from any GenerateToken request, through the embed-token cache (when
+    /// it is on); identical requests in flight at once share one call to Power BI.
+    pub fn embed_token<R: ApiRequest<Output = EmbedToken> + Sync>(request: &'r R) -> Self {
+        Self::new(MintToken { request })
+    }
+}
+
+impl Call<'static, BearerToken> {
+    /// The bearer token: the held one while it is fresh, else a new sign-in.
+    pub fn sign_in() -> Self {
+        Self::new(SignIn)
+    }
+}
+
+impl Call<'static, Dataset> {
+    /// A dataset's metadata, including its RLS flags, through the metadata cache.
+    pub fn dataset(workspace: &WorkspaceId, dataset: &DatasetId) -> Self {
+        Self::new(GetDataset {
+            request: GetDatasetInGroup::new(workspace.clone(), dataset.clone()),
+        })
+    }
+}
+
+/// A call that fails at once, before anything is sent.
+pub(crate) struct Refused<O>(Option<Error>, std::marker::PhantomData<fn() -> O>);
+
+impl<O> Refused<O> {
+    pub(crate) fn new(error: ExchangeError) -> Self {
+        Self(Some(error.into()), std::marker::PhantomData)
+    }
+}
+
+impl<O> Plan for Refused<O> {
+    type Output = O;
+
+    fn next(&mut self, _: Option<Answer>) -> Result<Next<O>, Error> {
+        Err(self.0.take().unwrap_or_else(unexpected))
+    }
+}
