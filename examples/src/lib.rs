@@ -1,3 +1,5 @@
-//! The runnable examples of pbi-embed live in `examples/`; this library holds no code.
-//! It compiles the workspace README's snippets as doctests, so that they cannot rot.
-#![doc = include_str!("../../README.md")]
+//! The quick start (`examples/quickstart.rs`), and the README's blocking driver for any
+//! HTTP client that can send an `http::Request` ([`blocking_driver`]), which its tests
+//! run on eight threads at once.
+
+pub mod blocking_driver;

@@ -1,7 +1,7 @@
 // Browser test: headless Chromium (Debian's chromium, driven by playwright-core) opens the
 // example web app against the emulator and checks the whole embedding path.
 //
-//   cargo build --example web_app && npm ci --prefix examples/web
+//   cargo build -p pbi-embed-examples-server --example web_app && npm ci --prefix examples/web
 //   node examples/web/browser-test.mjs
 //
 // It starts target/debug/examples/web_app itself twice (WEB_APP_BIN overrides;

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use pbi_embed_core::driver::{CacheKey, EmbedTokenCache};
+use pbi_embed_core::__bench::{CacheKey, EmbedTokenCache};
 use pbi_embed_core::{
     AccessToken, ApiRequest, Cloud, CreateReportToken, DashboardId, DashboardToken, DatasetId, DatasetToken,
     EffectiveIdentity, EmbedToken, EmbedTokenSecret, MultiResourceToken, Operation, Outcome, ReportId,

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use std::error::Error as _;
 
-use pbi_embed_ureq::core::ExchangeError;
+use pbi_embed_ureq::ExchangeError;
 use pbi_embed_ureq::{Error, ErrorKind};
 
 /// Exit code: usage or invalid input; nothing was sent.
@@ -106,12 +106,10 @@ fn report_call(error: &Error) {
 
 /// The exit code of a failed call.
 fn exit_code(error: &Error) -> u8 {
-    match (error.service(), error.kind()) {
+    match (error.exchange(), error.kind()) {
         (Some(ExchangeError::InvalidInput { .. } | ExchangeError::RlsPreflight { .. }), _) => USAGE,
         (Some(ExchangeError::Api(_)), _) => POWER_BI,
-        (Some(ExchangeError::Entra(_) | ExchangeError::AzureCli(_)), _) | (_, ErrorKind::TokenSource) => {
-            SIGN_IN
-        }
+        (Some(ExchangeError::Entra(_)), _) | (_, ErrorKind::TokenSource | ErrorKind::SignIn) => SIGN_IN,
         _ => NETWORK,
     }
 }

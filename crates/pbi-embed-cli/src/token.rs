@@ -4,14 +4,13 @@ use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use pbi_embed_ureq::core::ExchangeError;
-use pbi_embed_ureq::core::driver::env_text;
-use pbi_embed_ureq::core::{GetReportInGroup, MAX_REQUEST_BYTES};
+use pbi_embed_ureq::ExchangeError;
 use pbi_embed_ureq::{
     AccessToken, Client, ClientBuilder, Cloud, CreateReportToken, DashboardId, DashboardToken, DatasetId,
     DatasetToken, EffectiveIdentity, EmbedToken, IdentityBlob, MultiResourceToken, ProfileId, ReportId,
     ReportToken, TileId, TileToken, WorkspaceId, XmlaPermissions,
 };
+use pbi_embed_ureq::{GetReportInGroup, MAX_REQUEST_BYTES};
 use serde_json::json;
 
 use crate::args::{
@@ -317,7 +316,7 @@ pub(crate) fn client(global: &Global) -> Result<(Client, bool), Failure> {
     if let Some(profile) = &global.profile_id {
         builder = builder.profile(ProfileId::parse(profile)?);
     }
-    let var = |name: &'static str| env_text(|n| std::env::var_os(n), name);
+    let var = env_var;
     // With the platform verifier, SSL_CERT_FILE is the system store's own setting (it
     // reads it); otherwise it names CAs to trust as well as Mozilla's roots.
     let ca_file = match &global.ca_cert {
@@ -337,8 +336,11 @@ pub(crate) fn client(global: &Global) -> Result<(Client, bool), Failure> {
 /// then what the library's `from_env` chooses (a secret, a certificate file, a workload
 /// identity, App Service's managed identity, in that order); a VM's managed identity and
 /// the Azure CLI only when `--credential` asks for them.
-fn credential(kind: CredentialKind, builder: ClientBuilder) -> Result<(ClientBuilder, bool), Failure> {
-    let var = |name: &'static str| env_text(|n| std::env::var_os(n), name);
+fn credential(
+    kind: CredentialKind,
+    builder: ClientBuilder<Client>,
+) -> Result<(ClientBuilder<Client>, bool), Failure> {
+    let var = env_var;
     let bearer = var("PBI_ACCESS_TOKEN")?;
     let builder = match kind {
         CredentialKind::Auto | CredentialKind::Token if bearer.is_some() => {
@@ -363,7 +365,7 @@ fn credential(kind: CredentialKind, builder: ClientBuilder) -> Result<(ClientBui
                 "--credential token: PBI_ACCESS_TOKEN is not set".to_owned(),
             ));
         }
-        CredentialKind::Auto => builder.from_env().map_err(|error| match error.service() {
+        CredentialKind::Auto => builder.from_env().map_err(|error| match error.exchange() {
             Some(ExchangeError::InvalidInput { field, .. }) if field == "credential" => Failure::Usage(
                 "no credentials: set PBI_ACCESS_TOKEN, or AZURE_TENANT_ID and AZURE_CLIENT_ID with \
                  AZURE_CLIENT_SECRET, AZURE_CLIENT_CERTIFICATE_PATH or AZURE_FEDERATED_TOKEN_FILE, or run \
@@ -383,4 +385,16 @@ fn credential(kind: CredentialKind, builder: ClientBuilder) -> Result<(ClientBui
         tracing::info!(credential = credential.describe(), "signing in");
     }
     Ok((builder, false))
+}
+
+/// A variable of the process environment as text: `None` when it is unset or empty, an
+/// error naming it (never quoting it) when it is not UTF-8.
+fn env_var(name: &'static str) -> Result<Option<String>, Failure> {
+    match std::env::var(name) {
+        Ok(text) => Ok(Some(text).filter(|text| !text.is_empty())),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => {
+            Err(ExchangeError::invalid_input(name, "is set but is not valid UTF-8").into())
+        }
+    }
 }

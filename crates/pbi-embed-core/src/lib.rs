@@ -150,6 +150,13 @@ pub use http;
 #[doc(hidden)]
 #[path = "fuzz_harness.rs"]
 pub mod __fuzz;
+/// Internal (PRIVATE!): what the benchmarks time on its own, for pbi-embed-bench only.
+#[cfg(feature = "__bench")]
+#[doc(hidden)]
+pub mod __bench {
+    pub use crate::api::request::CacheKey;
+    pub use crate::flow::cache::EmbedTokenCache;
+}
 mod api;
 mod auth;
 mod client;
@@ -157,9 +164,8 @@ mod flow;
 mod settings;
 mod wire;
 
-pub use api::embed_config::{
-    EmbedConfig, EmbedItem, EmbedKind, EmbedRequest, QnaMode, TOKEN_TYPE_EMBED, check_rls,
-};
+pub use api::embed_config::{EmbedConfig, EmbedKind, QnaMode, TOKEN_TYPE_EMBED};
+pub use api::embed_request::{EmbedItem, EmbedRequest, check_rls};
 pub use api::embed_token::EmbedToken;
 pub use api::generate_token::{
     CreateReportRoute, CreateReportToken, DashboardRoute, DashboardToken, DatasetRoute, DatasetToken,
@@ -207,26 +213,35 @@ pub use wire::operation::{CONTENT_TYPE_JSON, HttpRequest, MAX_REQUEST_BYTES, MAX
 pub use wire::redact::Redacted;
 pub use wire::secret::{AccessToken, ClientSecret, EmbedTokenSecret, IdentityBlob};
 
-/// What a driver crate re-exports at its root, in one list for every driver: every type
-/// its public signatures use, by one path.
+/// What a driver crate re-exports at its root, in one list for every driver: every item
+/// of the core's root but the `http` crate (a driver re-exports its own HTTP stack), so
+/// every type a driver's public signatures use is reachable from the driver's root. The
+/// [`driver`] module is re-exported beside it.
 #[doc(hidden)]
 pub mod reexport {
+    pub use crate::{
+        AZURE_CLI_TIMEOUT, AccessToken, ApiError, ApiRequest, AsyncTokenSource, Authorized, AzureCli,
+        AzureCliError, AzureCliFailure, BODY_SNIPPET_BYTES, BearerToken, BoxError, BoxedTokenSource,
+        CLIENT_ASSERTION_TYPE, CONTENT_TYPE_JSON, ClientBuilder, ClientCredentials, ClientId, ClientSecret,
+        ClientSettings, Cloud, ConnectSettings, CreateReportRoute, CreateReportToken, Credential,
+        CustomCloud, Dashboard, DashboardId, DashboardRoute, DashboardToken, Dataset, DatasetId,
+        DatasetRoute, DatasetToken, DatasourceConnectionDetails, DatasourceIdentity, DatasourceSelector,
+        DecodeError, EffectiveIdentity, EmbedConfig, EmbedItem, EmbedKind, EmbedRequest, EmbedToken,
+        EmbedTokenSecret, EntraError, EntraToken, Error, ErrorKind, ExchangeError, Freshness, GenerateToken,
+        GenerateTokenRequest, GenerateTokenRequestV2, GenerateTokenRequestV2Dataset,
+        GenerateTokenRequestV2Report, GenerateTokenRequestV2TargetWorkspace, GetDashboardInGroup,
+        GetDashboardsInGroup, GetDatasetInGroup, GetDatasetsInGroup, GetPagesInGroup, GetReportInGroup,
+        GetReportsInGroup, GetTileInGroup, GetTilesInGroup, GiveUpReason, HttpRequest, IMDS_HOST,
+        IdentityBlob, MAX_DATASET_ID_LEN, MAX_ITEMS, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, MAX_ROLE_LEN,
+        MAX_ROLES, MAX_ROOT_CERTIFICATES, MAX_TIME_BOUND, MAX_USERNAME_LEN, ManagedIdentity,
+        MultiResourceToken, Operation, Outcome, PROFILE_HEADER, Page, PbiError, PbiErrorDetail, ProfileId,
+        Proxy, QnaMode, Redacted, Report, ReportId, ReportRoute, ReportToken, ReportType, RetryAfter,
+        RetryDecision, RetryPolicy, SharedSettings, TOKEN_TYPE_EMBED, TenantId, Tile, TileId, TileRoute,
+        TileToken, TokenAccessLevel, TokenFuture, TokenRoute, TokenSource, TransportKind, UserAssignedId,
+        WorkspaceId, XmlaPermissions, check_rls, parse_token_response,
+    };
     #[cfg(feature = "certificate")]
     pub use crate::{AssertionAlgorithm, CertificateFile, ClientCertificate};
-    pub use crate::{
-        AZURE_CLI_TIMEOUT, AccessToken, ApiError, ApiRequest, AsyncTokenSource, AzureCli, AzureCliError,
-        AzureCliFailure, BearerToken, BoxError, BoxedTokenSource, ClientCredentials, ClientId, ClientSecret,
-        ClientSettings, Cloud, ConnectSettings, CreateReportToken, Credential, CustomCloud, DashboardId,
-        DashboardToken, DatasetId, DatasetToken, DatasourceConnectionDetails, DatasourceIdentity,
-        DatasourceSelector, DecodeError, EffectiveIdentity, EmbedConfig, EmbedItem, EmbedKind, EmbedRequest,
-        EmbedToken, EmbedTokenSecret, EntraError, Error, ErrorKind, ExchangeError, GetDashboardInGroup,
-        GetDashboardsInGroup, GetDatasetInGroup, GetDatasetsInGroup, GetPagesInGroup, GetReportInGroup,
-        GetReportsInGroup, GetTileInGroup, GetTilesInGroup, IdentityBlob, ManagedIdentity, MultiResourceToken,
-        PbiError, PbiErrorDetail, ProfileId, Proxy, QnaMode, ReportId, ReportToken, RetryAfter, RetryPolicy,
-        SharedSettings, TenantId, TileId, TileToken, TokenAccessLevel, TokenFuture, TokenSource, TransportKind,
-        UserAssignedId, WorkspaceId, XmlaPermissions,
-    };
-    pub use crate::driver::{SharedStore, StoreFuture};
 }
 
 pub mod driver {
@@ -290,7 +305,6 @@ pub mod driver {
     //! # Ok::<(), Box<dyn std::error::Error>>(())
     //! ```
 
-    pub use crate::api::request::CacheKey;
     pub use crate::auth::azure_cli::ProgramOutput;
     pub use crate::client::builder::{ClientParts, Driver, EnvReader};
     pub use crate::flow::call::{Action, Call, Now, PARK_POLL};

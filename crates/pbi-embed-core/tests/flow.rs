@@ -9,9 +9,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use pbi_embed_core::driver::{Action, Call, Event, Exchange, Now, Session, TransportError};
 use pbi_embed_core::{
-    AccessToken, BearerToken, ClientCredentials, ClientId, ClientSecret, ClientSettings, Credential, DatasetId,
-    EffectiveIdentity, EmbedRequest, ErrorKind, ReportId, ReportToken, RetryPolicy, TenantId, TransportKind,
-    WorkspaceId, http,
+    AccessToken, BearerToken, ClientCredentials, ClientId, ClientSecret, ClientSettings, Credential,
+    DatasetId, EffectiveIdentity, EmbedRequest, ErrorKind, ReportId, ReportToken, RetryPolicy, TenantId,
+    TransportKind, WorkspaceId, http,
 };
 
 const WORKSPACE: &str = "f089354e-8366-4e18-aea3-4cb4a3a50b48";
@@ -416,10 +416,8 @@ fn no_wait_and_no_attempt_reaches_past_the_deadline() {
     assert_eq!(api.timeout(), Duration::from_secs(6));
     sim.advance(Duration::from_secs(1));
     // A 429 asking for 20 s with 5 s left: give up now rather than wait past it.
-    let Action::Done(result) = sim.step(
-        &mut call,
-        api.respond(error(429, "TooManyRequests", Some("20"))),
-    ) else {
+    let Action::Done(result) = sim.step(&mut call, api.respond(error(429, "TooManyRequests", Some("20"))))
+    else {
         panic!()
     };
     assert_eq!(result.unwrap_err().kind(), ErrorKind::Throttled);
@@ -640,6 +638,42 @@ fn an_embed_configuration_caches_its_metadata_and_skips_a_preflight_it_cannot_re
 }
 
 #[test]
+fn the_metadata_cache_is_switched_off_as_the_token_cache_is() {
+    let mut settings = no_cache();
+    settings.metadata_cache = None;
+    let mut sim = Sim::new(settings);
+    let request = EmbedRequest::report(
+        WorkspaceId::parse(WORKSPACE).unwrap(),
+        ReportId::parse(REPORT).unwrap(),
+    );
+    let report_json = format!(
+        r#"{{"id":"{REPORT}","name":"Sales","datasetId":"{DATASET}","embedUrl":"https://app.powerbi.com/reportEmbed"}}"#
+    );
+    let dataset_json = format!(
+        r#"{{"id":"{DATASET}","name":"Sales","isEffectiveIdentityRequired":false,"isEffectiveIdentityRolesRequired":false}}"#
+    );
+    let mut server = |exchange: &Exchange, now| match exchange.operation() {
+        "Entra_ClientCredentials" => signed_in(3600),
+        "Reports_GetReportInGroup" => json(200, &report_json),
+        "Datasets_GetDatasetInGroup" => json(200, &dataset_json),
+        _ => minted(now, 60, "t"),
+    };
+    sim.drive(&mut Call::embed_config(&request), &mut server)
+        .0
+        .unwrap();
+    let (_, sent) = sim.drive(&mut Call::embed_config(&request), &mut server);
+    assert_eq!(
+        sent,
+        [
+            "Reports_GetReportInGroup",
+            "Datasets_GetDatasetInGroup",
+            "EmbedToken_GenerateToken"
+        ],
+        "nothing cached"
+    );
+}
+
+#[test]
 fn invalid_input_ends_the_call_before_anything_is_sent() {
     let mut sim = Sim::new(ClientSettings::default());
     let two = report()
@@ -686,6 +720,33 @@ fn a_driver_that_breaks_the_protocol_gets_an_error_not_a_panic() {
     let Action::Done(Err(_)) = sim.step(&mut call, Event::resume()) else {
         panic!("an ended call stays ended")
     };
+}
+
+#[test]
+fn a_missing_answer_is_named_with_whether_anything_was_sent() {
+    let mut sim = Sim::new(ClientSettings::default());
+    let request = report();
+    // Stepped on without the sign-in's response, after the sign-in was sent.
+    let mut call = Call::embed_token(&request);
+    let Action::Send(sign_in) = sim.step(&mut call, Event::resume()) else {
+        panic!()
+    };
+    let Action::Done(Err(err)) = sim.step(&mut call, Event::resume()) else {
+        panic!()
+    };
+    assert_eq!(err.kind(), ErrorKind::Driver);
+    assert!(err.was_sent(), "the sign-in went out");
+    assert!(
+        err.to_string().contains("without the answer it was asked for")
+            && err.to_string().contains("requests were sent before"),
+        "{err}"
+    );
+    // The late answer to an ended call is refused too, and what it led is free again.
+    let Action::Done(Err(_)) = sim.step(&mut call, sign_in.respond(signed_in(3600))) else {
+        panic!()
+    };
+    assert_eq!(sim.session.in_flight(), 0);
+    // (A stale answer cannot be made: an answer consumes what it answers.)
 }
 
 #[test]
@@ -1144,6 +1205,48 @@ fn shared_settings() -> ClientSettings {
     let mut settings = ClientSettings::default();
     settings.shared = Some(pbi_embed_core::SharedSettings::default());
     settings
+}
+
+#[test]
+fn a_replica_that_finds_the_record_after_taking_the_lock_gives_the_lock_up() {
+    // Another replica stored the token and let go between this one's look and its lock.
+    let store = MemStore::default();
+    let mut a = Sim::new(shared_settings());
+    let request = report();
+    let record = {
+        let mut other = Sim::new(ClientSettings::default());
+        let token = other
+            .drive(&mut Call::embed_token(&request), &mut healthy())
+            .0
+            .unwrap();
+        serde_json::json!({"token": token.token.secret(), "tokenId": "stored", "expiration": token.expiration_rfc3339()}).to_string()
+    };
+    let mut call = Call::embed_token(&request);
+    let mut event = Event::resume();
+    let mut ops = Vec::new();
+    let result = loop {
+        event = match a.step(&mut call, event) {
+            Action::Store(op) => {
+                ops.push(op.name());
+                if op.name() == "lock" {
+                    // The other replica's record lands just now.
+                    let key = format!("{op:?}");
+                    let hash = key.split("pbi-embed:v1:lock:").nth(1).unwrap()[..64].to_owned();
+                    store
+                        .records
+                        .lock()
+                        .unwrap()
+                        .insert(format!("pbi-embed:v1:token:{hash}"), record.clone().into_bytes());
+                }
+                run_op(&store, op)
+            }
+            Action::Done(result) => break result,
+            other => panic!("unexpected {other:?}"),
+        };
+    };
+    assert_eq!(result.unwrap().token_id, "stored");
+    assert_eq!(ops, ["get", "lock", "get", "unlock"]);
+    assert!(store.locks.lock().unwrap().is_empty(), "the lock was given up");
 }
 
 #[test]

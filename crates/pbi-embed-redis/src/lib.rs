@@ -38,7 +38,8 @@ use std::time::{Duration, Instant};
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use aws_lc_rs::rand::{SecureRandom as _, SystemRandom};
 use base64::Engine as _;
-use pbi_embed_core::driver::{BoxError, SharedStore, StoreFuture};
+use pbi_embed_core::BoxError;
+use pbi_embed_core::driver::{SharedStore, StoreFuture};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::sync::Mutex;
 

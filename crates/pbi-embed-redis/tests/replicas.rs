@@ -184,7 +184,7 @@ async fn a_replica_that_dies_holding_the_lock_delays_the_others_only_its_ttl() {
     let lock_ttl = Duration::from_secs(1);
     let with_short_locks = || {
         let mut settings = settings_for(&emulator);
-        settings.shared = Some(pbi_embed_core::driver::SharedSettings {
+        settings.shared = Some(pbi_embed_core::SharedSettings {
             lock_ttl,
             poll: Duration::from_millis(25),
         });

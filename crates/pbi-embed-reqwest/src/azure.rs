@@ -18,8 +18,8 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use azure_core::credentials::TokenCredential;
-use pbi_embed_core::driver::{AsyncTokenSource, TokenFuture};
 use pbi_embed_core::{AccessToken, BearerToken, Cloud};
+use pbi_embed_core::{AsyncTokenSource, TokenFuture};
 
 /// An `azure_core` credential as a token source. (Its Debug is the credential's, which
 /// keeps its secrets out, as azure_core's credentials do.)

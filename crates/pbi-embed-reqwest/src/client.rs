@@ -2,15 +2,15 @@
 //! parking on tokio; the session's lock is never held across an `.await`.
 
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use pbi_embed_core::driver::{
-    Action, AsyncTokenSource, Background, BoxedTokenSource, Call, ClientParts, Driver, Event, Exchange, Now,
-    ProgramOutput, ProgramRun, SharedSession, SharedStore, TransportError, request_id,
+    Action, Background, Call, ClientParts, Driver, Event, Exchange, FileRead, Now, ProgramOutput, ProgramRun,
+    SharedSession, SharedStore, TransportError, request_id,
 };
 use pbi_embed_core::{
-    ApiRequest, BearerToken, ConnectSettings, EmbedConfig, EmbedRequest, EmbedToken, Error, ExchangeError,
-    TransportKind, http,
+    ApiRequest, AsyncTokenSource, BearerToken, BoxError, BoxedTokenSource, ClientBuilder, Cloud,
+    ConnectSettings, EmbedConfig, EmbedRequest, EmbedToken, Error, TransportKind, http,
 };
 use tokio::sync::Notify;
 
@@ -30,12 +30,12 @@ impl Driver for Client {
                     .user_agent(concat!("pbi-embed-reqwest/", env!("CARGO_PKG_VERSION")));
                 connect(builder, &settings.connect)?
                     .build()
-                    .map_err(|e| ExchangeError::invalid_input("httpClient", e.to_string()))?
+                    .map_err(|e| Error::invalid_input("httpClient", e.to_string()))?
             }
         };
         let base = parts.session.cloud().api_base().to_owned();
         let base_url =
-            reqwest::Url::parse(&base).map_err(|e| ExchangeError::invalid_input("apiBase", e.to_string()))?;
+            reqwest::Url::parse(&base).map_err(|e| Error::invalid_input("apiBase", e.to_string()))?;
         Ok(Self {
             inner: Arc::new(Inner {
                 api_base: (base, base_url),
@@ -125,16 +125,40 @@ impl Client {
         self.run(Call::sign_in()).await
     }
 
-    /// The client's session: its cloud, its caches, what is in flight.
+    /// The cloud the client talks to, with any custom hosts.
     #[must_use]
-    pub fn session(&self) -> &SharedSession {
-        &self.inner.session
+    pub fn cloud(&self) -> &Cloud {
+        self.inner.session.cloud()
+    }
+
+    /// Forgets every cached embed token and item metadata.
+    pub fn clear_caches(&self) {
+        self.inner.session.clear_caches();
+    }
+
+    /// How many fetches calls are leading right now: zero when no call is under way,
+    /// also after calls were dropped half-way.
+    #[must_use]
+    pub fn in_flight(&self) -> usize {
+        self.inner.session.in_flight()
     }
 
     /// A builder with safe defaults, reading the `AZURE_*` variables from the process
     /// environment when asked to.
-    pub fn builder() -> crate::ClientBuilder {
-        crate::ClientBuilder::new(|name| std::env::var_os(name))
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use pbi_embed_reqwest::Client;
+    ///
+    /// let client = Client::builder()
+    ///     .from_env()? // AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, or another credential
+    ///     .refresh_ahead(Duration::from_secs(15 * 60))
+    ///     .build()?;
+    /// # let _ = client;
+    /// # Ok::<(), pbi_embed_reqwest::Error>(())
+    /// ```
+    pub fn builder() -> ClientBuilder<Self> {
+        ClientBuilder::new(|name| std::env::var_os(name))
     }
 
     /// Runs background work (refresh-ahead) as a task of its own. (A function apart from
@@ -152,39 +176,41 @@ impl Client {
     async fn run<T>(&self, call: Call<'_, T>) -> Result<T, Error> {
         let inner = &*self.inner;
         let mut pump = inner.session.pump(call, || inner.parked.notify_waiters());
-        let mut event = Event::Resume;
+        let mut event = Event::resume();
         loop {
             // Registered before the step, so a wake-up between step and wait is not lost.
             let woken = inner.parked.notified();
             let now = Now::new(Instant::now(), SystemTime::now());
             event = match pump.step(event, now, fastrand::u32(..)) {
-                Action::Send(exchange) => Event::Response(inner.send(exchange).await),
-                Action::FetchToken => Event::Token(match &inner.source {
-                    Some(source) => source.get().token_for(inner.session.cloud().scope()).await,
-                    None => Err("the client has no token source".into()),
-                }),
-                // A federated token file: small and local, read in place.
-                Action::ReadFile(file) => Event::File(
-                    std::fs::File::open(file.path())
-                        .and_then(|f| {
-                            std::io::Read::bytes(std::io::Read::take(f, file.max_bytes())).collect()
-                        })
-                        .map_err(Into::into),
-                ),
-                Action::RunProgram(run) => Event::Program(run_program(&run).await),
-                Action::Store(op) => Event::Stored(op.run(inner.store.as_deref()).await),
+                Action::Send(exchange) => inner.send(exchange).await,
+                Action::FetchToken(fetch) => {
+                    let token = match &inner.source {
+                        Some(source) => source.get().token_for(fetch.scope()).await,
+                        None => Err("the client has no token source".into()),
+                    };
+                    fetch.respond(token)
+                }
+                Action::ReadFile(file) => {
+                    let read = read_bounded(&file).await;
+                    file.respond(read)
+                }
+                Action::RunProgram(run) => {
+                    let ran = run_program(&run).await;
+                    run.respond(ran)
+                }
+                Action::Store(op) => op.run(inner.store.as_deref()).await,
                 Action::Spawn(work) => {
                     self.spawn(work);
-                    Event::Resume
+                    Event::resume()
                 }
                 Action::Wait(delay) => {
                     tracing::info!(delay_ms = delay.as_millis(), "waiting to retry");
                     tokio::time::sleep(delay).await;
-                    Event::Resume
+                    Event::resume()
                 }
                 Action::Park(most) => {
                     let _ = tokio::time::timeout(most, woken).await;
-                    Event::Resume
+                    Event::resume()
                 }
                 Action::Done(result) => return result,
             };
@@ -211,13 +237,33 @@ impl Inner {
         }
     }
 
-    /// One exchange: the whole attempt bounded, at most the cap of body read.
-    async fn send(&self, exchange: Exchange) -> Result<http::Response<Vec<u8>>, TransportError> {
+    /// One exchange, answered: the whole attempt bounded, at most the cap of body read.
+    async fn send(&self, exchange: Exchange) -> Event {
+        let url = self.url(exchange.url());
         let (timeout, limit) = (exchange.timeout(), exchange.max_response_bytes());
         let (operation, attempt) = (exchange.operation(), exchange.attempt());
-        let url = self.url(exchange.url())?;
+        let (request, responder) = exchange.into_request();
+        let response = match url {
+            Ok(url) => {
+                self.exchange(request, url, timeout, limit, operation, attempt)
+                    .await
+            }
+            Err(error) => Err(error),
+        };
+        responder.respond(response)
+    }
+
+    async fn exchange(
+        &self,
+        request: http::Request<Vec<u8>>,
+        url: reqwest::Url,
+        timeout: Duration,
+        limit: u64,
+        operation: &'static str,
+        attempt: u32,
+    ) -> Result<http::Response<Vec<u8>>, TransportError> {
         tracing::debug!(operation, attempt, host = url.host_str(), "sending");
-        let (parts, body) = exchange.into_request().into_parts();
+        let (parts, body) = request.into_parts();
         let mut request = reqwest::Request::new(parts.method, url);
         *request.headers_mut() = parts.headers;
         *request.body_mut() = Some(body.into());
@@ -276,15 +322,14 @@ fn connect(
 ) -> Result<reqwest::ClientBuilder, Error> {
     if let Some(proxy) = connect.proxy() {
         let proxy = reqwest::Proxy::all(proxy.url())
-            .map_err(|_| ExchangeError::invalid_input("proxy", "is not a proxy URL reqwest accepts"))?;
+            .map_err(|_| Error::invalid_input("proxy", "is not a proxy URL reqwest accepts"))?;
         builder = builder.proxy(proxy);
     }
     #[cfg(any(feature = "rustls", feature = "native-tls"))]
     {
         use reqwest::Certificate;
         let der = |der: &[u8]| {
-            Certificate::from_der(der)
-                .map_err(|e| ExchangeError::invalid_input("rootCertificates", e.to_string()))
+            Certificate::from_der(der).map_err(|e| Error::invalid_input("rootCertificates", e.to_string()))
         };
         let extra = connect.root_certificates().iter().map(|c| der(c));
         builder = if connect.platform_verifier() {
@@ -299,11 +344,30 @@ fn connect(
     if connect.root_certificates().is_empty() && !connect.platform_verifier() {
         Ok(builder)
     } else {
-        Err(ExchangeError::invalid_input(
+        Err(Error::invalid_input(
             "rootCertificates",
             "this build has no TLS (features rustls or native-tls)",
         )
         .into())
+    }
+}
+
+/// Reads at most the file's `max_bytes` on a blocking thread (never on the executor),
+/// giving up after its time-out: a FIFO or a hung mount must not hold the call past its
+/// deadline.
+async fn read_bounded(file: &FileRead) -> Result<Vec<u8>, BoxError> {
+    use std::io::Read as _;
+    let (path, max_bytes) = (file.path().to_owned(), file.max_bytes());
+    let read = tokio::task::spawn_blocking(move || {
+        let mut bytes = Vec::new();
+        std::fs::File::open(&path)
+            .and_then(|opened| opened.take(max_bytes).read_to_end(&mut bytes))
+            .map(|_| bytes)
+    });
+    match tokio::time::timeout(file.timeout(), read).await {
+        Ok(Ok(read)) => Ok(read?),
+        Ok(Err(joined)) => Err(joined.into()),
+        Err(_) => Err(format!("no answer within {} ms", file.timeout().as_millis()).into()),
     }
 }
 

@@ -75,10 +75,10 @@ pub mod azure;
 mod client;
 
 pub use client::Client;
-pub use pbi_embed_core as core;
-pub use pbi_embed_core::driver::{AsyncTokenSource, BoxError, TokenFuture};
+/// The sans-IO core this client pumps, by its own name.
+pub use pbi_embed_core;
+// Every type the client's signatures use, by one path: the core's root (its requests,
+// answers, errors, credentials, settings, the builder) and its `driver` module.
+pub use pbi_embed_core::driver;
 pub use pbi_embed_core::reexport::*;
 pub use reqwest;
-
-/// Builds a [`Client`]: [`pbi_embed_core::ClientBuilder`] for reqwest.
-pub type ClientBuilder = pbi_embed_core::ClientBuilder<Client>;

@@ -43,14 +43,14 @@ async fn dropped_calls_leave_nothing_in_flight() {
         })
         .collect();
     tokio::time::sleep(Duration::from_millis(50)).await;
-    assert!(client.session().in_flight() > 0, "the calls are under way");
+    assert!(client.in_flight() > 0, "the calls are under way");
     for call in &calls {
         call.abort();
     }
     for call in calls {
         assert!(call.await.unwrap_err().is_cancelled());
     }
-    assert_eq!(client.session().in_flight(), 0, "the in-flight table is empty");
+    assert_eq!(client.in_flight(), 0, "the in-flight table is empty");
     emulator.clear_faults();
     let request =
         ReportToken::view(ids.workspace.clone(), ids.rls_report.clone()).identity(ids.rls_identity("user-1"));

@@ -12,11 +12,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use pbi_embed_core::driver::{BoxError, Credential, EnvReader};
+use pbi_embed_core::driver::EnvReader;
 use pbi_embed_core::{
-    AccessToken, BearerToken, ClientCredentials, ClientSecret, ClientSettings, DatasetId, EffectiveIdentity,
-    EmbedConfig, EmbedRequest, EmbedToken, Error, ErrorKind, IdentityBlob, ProfileId, ReportId, ReportToken,
-    RetryPolicy, WorkspaceId,
+    AccessToken, BearerToken, BoxError, ClientCredentials, ClientId, ClientSecret, ClientSettings,
+    Credential, DatasetId, EffectiveIdentity, EmbedConfig, EmbedRequest, EmbedToken, Error, ErrorKind,
+    IdentityBlob, ProfileId, ReportId, ReportToken, RetryPolicy, TenantId, WorkspaceId,
 };
 use pbi_embed_emulator::{Emulator, Fault, FaultRule, Route, RouteMatch};
 
@@ -53,8 +53,17 @@ pub trait Harness: Sync {
     /// # Errors
     /// What building said.
     fn build_from_env(&self, settings: ClientSettings, env: EnvReader) -> Result<Self::Client, Error> {
-        let (tenant, client_id, secret) = pbi_embed_core::driver::service_principal_from(env)?;
-        let credential = Credential::ServicePrincipal(ClientCredentials::new(tenant, client_id, secret));
+        let var = |name: &'static str| {
+            let value = env(name)
+                .and_then(|v| v.into_string().ok())
+                .filter(|v| !v.is_empty());
+            value.ok_or_else(|| Error::invalid_input(name, "is not set"))
+        };
+        let credential = Credential::ServicePrincipal(ClientCredentials::new(
+            TenantId::parse(&var("AZURE_TENANT_ID")?)?,
+            ClientId::parse(&var("AZURE_CLIENT_ID")?)?,
+            ClientSecret::new(var("AZURE_CLIENT_SECRET")?),
+        ));
         self.build(settings, credential, None)
     }
 
@@ -1718,8 +1727,8 @@ pub fn certificate_signs_in(harness: &impl Harness) {
             (ErrorKind::SignIn, Some(401)),
             "{name}: {what}: {error}"
         );
-        let entra = match error.service() {
-            Some(pbi_embed_core::ExchangeError::Entra(entra)) => entra.clone(),
+        let entra = match error.entra() {
+            Some(entra) => entra.clone(),
             _ => panic!("{name}: {what}: not Entra's answer: {error}"),
         };
         assert_eq!(entra.error_codes(), [700_027], "{name}: {what}: {error}");
@@ -1764,8 +1773,8 @@ pub fn workload_identity_signs_in(harness: &impl Harness) {
     let error = harness
         .sign_in(&second)
         .expect_err("a subject the app does not trust");
-    let code = |error: &Error| match error.service() {
-        Some(pbi_embed_core::ExchangeError::Entra(entra)) => entra.error_codes().to_vec(),
+    let code = |error: &Error| match error.entra() {
+        Some(entra) => entra.error_codes().to_vec(),
         _ => Vec::new(),
     };
     assert_eq!(
@@ -1841,10 +1850,7 @@ pub fn azure_cli_signs_in(harness: &impl Harness) {
         "{name}"
     );
 
-    let failure = |error: &Error| match error.service() {
-        Some(pbi_embed_core::ExchangeError::AzureCli(cli)) => Some(cli.failure()),
-        _ => None,
-    };
+    let failure = |error: &Error| error.azure_cli().map(pbi_embed_core::AzureCliError::failure);
     let signed_out = FakeAz::signed_out();
     let client = build(
         harness,
@@ -1938,10 +1944,7 @@ pub fn certificate_files_are_read_at_every_sign_in(harness: &impl Harness) {
     let error = harness
         .sign_in(&client("pfx-password"))
         .expect_err("an unregistered certificate");
-    let codes = error
-        .service()
-        .and_then(pbi_embed_core::ExchangeError::as_entra)
-        .map(|e| e.error_codes().to_vec());
+    let codes = error.entra().map(|e| e.error_codes().to_vec());
     assert_eq!(codes, Some(vec![700_027]), "{name}: {error}");
     write(&registered);
     ok(

@@ -12,11 +12,11 @@ pub mod token_service;
 use std::time::Duration;
 
 use http::Method;
-use pbi_embed_core::driver::Credential;
 use pbi_embed_core::{
-    ApiRequest, ClientCredentials, ClientId, ClientSecret, ClientSettings, CreateReportToken, DashboardId,
-    DashboardToken, DatasetId, DatasetToken, EffectiveIdentity, EmbedToken, ErrorKind, ExchangeError,
-    MultiResourceToken, ReportId, ReportToken, RetryPolicy, TenantId, TileId, TileToken, WorkspaceId,
+    ApiRequest, ClientCredentials, ClientId, ClientSecret, ClientSettings, CreateReportToken, Credential,
+    DashboardId, DashboardToken, DatasetId, DatasetToken, EffectiveIdentity, EmbedToken, ErrorKind,
+    ExchangeError, MultiResourceToken, ReportId, ReportToken, RetryPolicy, TenantId, TileId, TileToken,
+    WorkspaceId,
 };
 use pbi_embed_emulator::{
     Emulator, Fault, FaultRule, FixtureIds, IdentitySummary, MintedToken, Resource, RouteMatch,

@@ -1,4 +1,4 @@
-//! The example token service (`examples/src/bin/token_service.rs`) as a process of a
+//! The example token service (`examples/server/src/bin/token_service.rs`) as a process of a
 //! test's or a benchmark's own, signed in to the emulator, killed on drop.
 
 use std::io::{BufRead as _, BufReader};

@@ -4,13 +4,13 @@
 use std::sync::{Arc, Condvar};
 use std::time::{Duration, Instant, SystemTime};
 
-use pbi_embed_core::ConnectSettings;
 use pbi_embed_core::driver::{
-    Action, BoxError, BoxedTokenSource, Call, ClientParts, Driver, Event, Exchange, FileRead, Now,
-    ProgramOutput, ProgramRun, SharedSession, TokenSource, TransportError, request_id,
+    Action, Call, ClientParts, Driver, Event, Exchange, FileRead, Now, ProgramOutput, ProgramRun,
+    SharedSession, TransportError, request_id,
 };
 use pbi_embed_core::{
-    ApiRequest, BearerToken, EmbedConfig, EmbedRequest, EmbedToken, Error, TransportKind, http,
+    ApiRequest, BearerToken, BoxError, BoxedTokenSource, ClientBuilder, Cloud, ConnectSettings, EmbedConfig,
+    EmbedRequest, EmbedToken, Error, TokenSource, TransportKind, http,
 };
 
 impl Driver for Client {
@@ -19,11 +19,10 @@ impl Driver for Client {
 
     fn build(parts: ClientParts<Self>) -> Result<Self, Error> {
         if parts.store.is_some() {
-            return Err(pbi_embed_core::ExchangeError::invalid_input(
+            return Err(Error::invalid_input(
                 "sharedStore",
                 "a shared store is async: use it with pbi-embed-reqwest",
-            )
-            .into());
+            ));
         }
         let settings = parts.session.settings();
         let (agent, own_bound) = match parts.http {
@@ -68,13 +67,40 @@ pub struct Client {
 impl Client {
     /// A builder with safe defaults, reading the `AZURE_*` variables from the process
     /// environment when asked to.
-    pub fn builder() -> crate::ClientBuilder {
-        crate::ClientBuilder::new(|name| std::env::var_os(name))
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use pbi_embed_ureq::Client;
+    ///
+    /// let client = Client::builder()
+    ///     .from_env()? // AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, or another credential
+    ///     .deadline(Duration::from_secs(20))
+    ///     .build()?;
+    /// # let _ = client;
+    /// # Ok::<(), pbi_embed_ureq::Error>(())
+    /// ```
+    pub fn builder() -> ClientBuilder<Self> {
+        ClientBuilder::new(|name| std::env::var_os(name))
     }
 
     /// The configuration `powerbi-client` takes to embed a report, dashboard or tile:
     /// its metadata (cached), the RLS pre-flight against its datasets' flags (cached), and
     /// the token (through the embed-token cache).
+    ///
+    /// ```no_run
+    /// use pbi_embed_ureq::{Client, EffectiveIdentity, EmbedRequest, ReportId, WorkspaceId};
+    ///
+    /// let client = Client::builder().from_env()?.build()?;
+    /// let request = EmbedRequest::report(
+    ///     WorkspaceId::parse("f089354e-8366-4e18-aea3-4cb4a3a50b48")?,
+    ///     ReportId::parse("5b218778-e7a5-4d73-8187-f10824047715")?,
+    /// )
+    /// .identity(EffectiveIdentity::new("alice@contoso.com").role("Sales"));
+    /// let config = client.embed_config(&request)?;
+    /// // What `powerbi.embed(element, config)` takes, with `expiration`: when to ask again.
+    /// println!("{}", serde_json::to_string(&config)?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Errors
     /// [`ErrorKind::RlsIdentity`](crate::ErrorKind::RlsIdentity) from the pre-flight, or
@@ -123,16 +149,27 @@ impl Client {
         self.run(Call::sign_in())
     }
 
-    /// The client's session: its cloud, its caches, what is in flight.
+    /// The cloud the client talks to, with any custom hosts.
     #[must_use]
-    pub fn session(&self) -> &SharedSession {
-        &self.session
+    pub fn cloud(&self) -> &Cloud {
+        self.session.cloud()
+    }
+
+    /// Forgets every cached embed token and item metadata.
+    pub fn clear_caches(&self) {
+        self.session.clear_caches();
+    }
+
+    /// How many fetches calls are leading right now: zero when no call is under way.
+    #[must_use]
+    pub fn in_flight(&self) -> usize {
+        self.session.in_flight()
     }
 
     /// Pumps a call until it is done.
     fn run<T>(&self, call: Call<'_, T>) -> Result<T, Error> {
         let mut pump = self.session.pump(call, || self.parked.notify_all());
-        let mut event = Event::Resume;
+        let mut event = Event::resume();
         loop {
             let mut session = self.session.lock();
             let now = Now::new(Instant::now(), SystemTime::now());
@@ -140,7 +177,7 @@ impl Client {
                 Action::Park(most) => {
                     // Waiting releases the lock, so no wake-up is lost in between.
                     drop(self.parked.wait_timeout(session, most));
-                    Event::Resume
+                    Event::resume()
                 }
                 Action::Done(result) => return result,
                 action => {
@@ -154,14 +191,23 @@ impl Client {
     /// Does what the call asked, outside the lock.
     fn perform<T>(&self, action: Action<T>) -> Event {
         match action {
-            Action::Send(exchange) => Event::Response(self.send(exchange)),
-            Action::FetchToken => Event::Token(match &self.source {
-                Some(source) => source.get().token_for(self.session.cloud().scope()),
-                None => Err("the client has no token source".into()),
-            }),
-            Action::ReadFile(file) => Event::File(read_bounded(&file)),
-            Action::RunProgram(run) => Event::Program(run_program(&run)),
-            Action::Store(_) => Event::Stored(Err("pbi-embed-ureq has no shared store".into())),
+            Action::Send(exchange) => self.send(exchange),
+            Action::FetchToken(fetch) => {
+                let token = match &self.source {
+                    Some(source) => source.get().token_for(fetch.scope()),
+                    None => Err("the client has no token source".into()),
+                };
+                fetch.respond(token)
+            }
+            Action::ReadFile(file) => {
+                let read = read_bounded(&file);
+                file.respond(read)
+            }
+            Action::RunProgram(run) => {
+                let ran = run_program(&run);
+                run.respond(ran)
+            }
+            Action::Store(op) => op.respond(Err("pbi-embed-ureq has no shared store".into())),
             Action::Spawn(work) => {
                 let client = self.clone();
                 std::thread::spawn(move || {
@@ -169,23 +215,33 @@ impl Client {
                         tracing::warn!(%error, "refresh-ahead failed; the cached item is served until its margin");
                     }
                 });
-                Event::Resume
+                Event::resume()
             }
             Action::Wait(delay) => {
                 tracing::info!(delay_ms = delay.as_millis(), "waiting to retry");
                 std::thread::sleep(delay);
-                Event::Resume
+                Event::resume()
             }
-            Action::Park(_) | Action::Done(_) => Event::Resume,
+            Action::Park(_) | Action::Done(_) => Event::resume(),
         }
     }
 
-    /// One exchange: the whole attempt bounded, at most the cap of body read.
-    fn send(&self, exchange: Exchange) -> Result<http::Response<Vec<u8>>, TransportError> {
+    /// One exchange, answered: the whole attempt bounded, at most the cap of body read.
+    fn send(&self, exchange: Exchange) -> Event {
         let (timeout, limit) = (exchange.timeout(), exchange.max_response_bytes());
-        let operation = exchange.operation();
-        let attempt = exchange.attempt();
-        let mut request = exchange.into_request();
+        let (operation, attempt) = (exchange.operation(), exchange.attempt());
+        let (request, responder) = exchange.into_request();
+        responder.respond(self.exchange(request, timeout, limit, operation, attempt))
+    }
+
+    fn exchange(
+        &self,
+        mut request: http::Request<Vec<u8>>,
+        timeout: Duration,
+        limit: u64,
+        operation: &'static str,
+        attempt: u32,
+    ) -> Result<http::Response<Vec<u8>>, TransportError> {
         tracing::debug!(operation, attempt, host = request.uri().host(), "sending");
         if self.own_bound.is_none_or(|bound| timeout < bound) {
             request = (self.agent.configure_request(request))
@@ -216,65 +272,78 @@ impl Client {
 
 type AgentConfig = ureq::config::ConfigBuilder<ureq::typestate::AgentScope>;
 
-/// Applies the proxy and the roots to trust. Without one, ureq's defaults hold: the
-/// environment's proxy (`ALL_PROXY`, `HTTPS_PROXY`, `NO_PROXY`) and Mozilla's roots.
+/// Applies the proxy, the roots to trust and the crypto provider. Without a proxy set
+/// here, ureq honours the environment's (`ALL_PROXY`, `HTTPS_PROXY`, `NO_PROXY`).
 fn connect(mut config: AgentConfig, connect: &ConnectSettings) -> Result<AgentConfig, Error> {
-    use pbi_embed_core::ExchangeError;
     if let Some(proxy) = connect.proxy() {
         let proxy = ureq::Proxy::new(proxy.url())
-            .map_err(|_| ExchangeError::invalid_input("proxy", "is not a proxy URL ureq accepts"))?;
+            .map_err(|_| Error::invalid_input("proxy", "is not a proxy URL ureq accepts"))?;
         config = config.proxy(Some(proxy));
-    }
-    let extra = connect.root_certificates();
-    if !connect.platform_verifier() && extra.is_empty() {
-        return Ok(config);
     }
     #[cfg(any(feature = "rustls", feature = "native-tls"))]
     {
         use ureq::tls::{Certificate, RootCerts, TlsConfig};
+        let extra = connect.root_certificates();
         let roots = if connect.platform_verifier() {
             if !extra.is_empty() {
-                return Err(ExchangeError::invalid_input(
+                return Err(Error::invalid_input(
                     "rootCertificates",
                     "pbi-embed-ureq cannot add roots to the platform verifier: add them to the system store, or drop platform_verifier",
-                )
-                .into());
+                ));
             }
             // ureq panics on a platform verifier over rustls without its feature.
             if cfg!(all(feature = "rustls", not(feature = "platform-verifier"))) {
-                return Err(ExchangeError::invalid_input(
+                return Err(Error::invalid_input(
                     "platformVerifier",
                     "this build of pbi-embed-ureq lacks the platform-verifier feature",
-                )
-                .into());
+                ));
             }
             RootCerts::PlatformVerifier
         } else {
-            // ureq's specific roots replace its defaults: Mozilla's roots, then the extras.
+            // Mozilla's roots, then the extras.
             let mozilla = webpki_root_certs::TLS_SERVER_ROOT_CERTS.iter();
             let all = mozilla
                 .chain(extra)
                 .map(|der| Certificate::from_der(der).to_owned());
             RootCerts::Specific(Arc::new(all.collect()))
         };
-        Ok(config.tls_config(TlsConfig::builder().root_certs(roots).build()))
+        let tls = TlsConfig::builder().root_certs(roots);
+        // One crypto provider in the whole build, the one the core signs certificates
+        // with: aws-lc-rs (ureq's own default would add ring).
+        #[cfg(feature = "rustls")]
+        let tls =
+            tls.unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()));
+        Ok(config.tls_config(tls.build()))
     }
     #[cfg(not(any(feature = "rustls", feature = "native-tls")))]
-    Err(ExchangeError::invalid_input(
-        "rootCertificates",
-        "this build has no TLS (features rustls or native-tls)",
-    )
-    .into())
+    if connect.root_certificates().is_empty() && !connect.platform_verifier() {
+        Ok(config)
+    } else {
+        Err(Error::invalid_input(
+            "rootCertificates",
+            "this build has no TLS (features rustls or native-tls)",
+        ))
+    }
 }
 
-/// Reads at most the file's `max_bytes` (a workload identity's federated token).
+/// Reads at most the file's `max_bytes`, giving up after its time-out: a FIFO or a hung
+/// mount must not hold the call past its deadline. The read runs on a thread of its own,
+/// which a file that never answers keeps until it does.
 fn read_bounded(file: &FileRead) -> Result<Vec<u8>, BoxError> {
     use std::io::Read as _;
-    let mut bytes = Vec::new();
-    std::fs::File::open(file.path())?
-        .take(file.max_bytes())
-        .read_to_end(&mut bytes)?;
-    Ok(bytes)
+    let (path, max_bytes) = (file.path().to_owned(), file.max_bytes());
+    let (sender, read) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let result = std::fs::File::open(&path)
+            .and_then(|opened| opened.take(max_bytes).read_to_end(&mut bytes))
+            .map(|_| bytes);
+        let _ = sender.send(result);
+    });
+    match read.recv_timeout(file.timeout()) {
+        Ok(result) => Ok(result?),
+        Err(_) => Err(format!("no answer within {} ms", file.timeout().as_millis()).into()),
+    }
 }
 
 /// Runs a program as the call asks (the Azure CLI): no shell, stdin closed, each output

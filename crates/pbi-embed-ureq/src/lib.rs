@@ -82,10 +82,10 @@
 mod client;
 
 pub use client::Client;
-pub use pbi_embed_core as core;
-pub use pbi_embed_core::driver::{BoxError, TokenSource};
+/// The sans-IO core this client pumps, by its own name.
+pub use pbi_embed_core;
+// Every type the client's signatures use, by one path: the core's root (its requests,
+// answers, errors, credentials, settings, the builder) and its `driver` module.
+pub use pbi_embed_core::driver;
 pub use pbi_embed_core::reexport::*;
 pub use ureq;
-
-/// Builds a [`Client`]: [`pbi_embed_core::ClientBuilder`] for ureq.
-pub type ClientBuilder = pbi_embed_core::ClientBuilder<Client>;

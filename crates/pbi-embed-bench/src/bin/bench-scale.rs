@@ -1,11 +1,11 @@
-//! Serving at scale: four token-service processes (`examples/src/bin/token_service.rs`,
+//! Serving at scale: four token-service processes (`examples/server/src/bin/token_service.rs`,
 //! release build) in front of the in-process emulator, whose GenerateToken takes 150 ms;
 //! a steady open-loop load over 1,000 (user, report) pairs; latency of `/api/embed` and
 //! GenerateToken calls per minute, with and without refresh-ahead, with and without
 //! Redis. Writes its section of `BENCHMARKS.md` (between its markers).
 //!
 //! Run it through `scripts/bench` (which builds the token service first), or alone:
-//! `cargo build --release -p pbi-embed-examples --bin token_service && cargo run
+//! `cargo build --release -p pbi-embed-examples-server --bin token_service && cargo run
 //! --release -p pbi-embed-bench --bin bench-scale`.
 
 use std::fmt::Write as _;
@@ -60,7 +60,7 @@ fn start_service(emulator: &Emulator, redis: Option<&RedisServer>, refresh_ahead
     let program = token_service();
     assert!(
         program.exists(),
-        "{} is missing: cargo build --release -p pbi-embed-examples --bin token_service",
+        "{} is missing: cargo build --release -p pbi-embed-examples-server --bin token_service",
         program.display()
     );
     TokenService::start(&program, emulator, redis, &scaled)

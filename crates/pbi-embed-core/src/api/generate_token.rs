@@ -21,6 +21,7 @@ use http::Method;
 
 use crate::api::embed_token::EmbedToken;
 use crate::api::identity::{DatasourceIdentity, EffectiveIdentity};
+use crate::api::request::ApiRequest;
 use crate::api::token_request::{
     GenerateTokenRequest, GenerateTokenRequestV2, GenerateTokenRequestV2Dataset,
     GenerateTokenRequestV2Report, GenerateTokenRequestV2TargetWorkspace, TokenAccessLevel, XmlaPermissions,
@@ -28,7 +29,6 @@ use crate::api::token_request::{
 };
 use crate::wire::error::ExchangeError;
 use crate::wire::ids::{DashboardId, DatasetId, ReportId, TileId, WorkspaceId};
-use crate::api::request::ApiRequest;
 
 mod sealed {
     pub trait Sealed {}

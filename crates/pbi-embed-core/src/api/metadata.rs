@@ -4,15 +4,15 @@
 //! GetDatasetsInGroup. A list answers `{"value": [...]}`.
 //!
 //! The embed URL comes from here, and a dataset's row-level-security flags, which
-//! [`crate::api::embed_config::check_rls`] uses to catch identity mistakes before a token is
+//! [`check_rls`](crate::check_rls) uses to catch identity mistakes before a token is
 //! minted.
 
 use http::Method;
 use serde_json::{Map, Value};
 
+use crate::api::request::ApiRequest;
 use crate::wire::error::ExchangeError;
 use crate::wire::ids::{DashboardId, DatasetId, ReportId, TileId, WorkspaceId};
-use crate::api::request::ApiRequest;
 use crate::wire::response::{json_object, required_str};
 
 /// `reportType`: a Power BI report or a paginated (RDL) report.

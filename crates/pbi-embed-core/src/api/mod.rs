@@ -6,6 +6,7 @@
 //! any driver can then send it with `execute` (or `embed_token` for a GenerateToken).
 
 pub(crate) mod embed_config;
+pub(crate) mod embed_request;
 pub(crate) mod embed_token;
 pub(crate) mod generate_token;
 pub(crate) mod identity;

@@ -251,8 +251,10 @@ impl ApiBase {
 ///
 /// The body may hold an identity blob, so the key has no readable `Debug`.
 #[derive(Clone, PartialEq, Eq, Hash)]
+#[cfg_attr(not(feature = "__bench"), allow(unreachable_pub))]
 pub struct CacheKey(Box<[u8]>);
 
+#[cfg_attr(not(feature = "__bench"), allow(unreachable_pub, dead_code))]
 impl CacheKey {
     /// The key of `request` sent as `profile`.
     ///

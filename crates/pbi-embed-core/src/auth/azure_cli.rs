@@ -111,7 +111,7 @@ impl AzureCli {
     /// # Errors
     /// [`AzureCliError`]: the CLI is missing, not signed in, failed (with its own words),
     /// timed out, or printed something that is not a usable token.
-    pub(crate) fn from_output(
+    pub(crate) fn read_output(
         &self,
         ran: std::io::Result<ProgramOutput>,
         now: SystemTime,
@@ -253,7 +253,7 @@ impl SignIn for AzureCliSignIn {
         let SignInInput::Program(ran) = input else {
             return unasked();
         };
-        match self.0.from_output(ran, at.now) {
+        match self.0.read_output(ran, at.now) {
             Ok(token) => SignInStep::Done(token),
             Err(error) => SignInStep::Failed(SignInError::AzureCli(error)),
         }
@@ -426,14 +426,14 @@ mod tests {
         let json = format!(
             r#"{{"accessToken":"eyJ0","expiresOn":"2027-01-15 10:00:00.000000","expires_on":{expires},"tokenType":"Bearer"}}"#
         );
-        let token = AzureCli::new().from_output(ran(0, &json, ""), now()).unwrap();
+        let token = AzureCli::new().read_output(ran(0, &json, ""), now()).unwrap();
         assert_eq!(token.access_token.secret(), "eyJ0");
         assert_eq!(
             token.expires_at,
             Some(SystemTime::UNIX_EPOCH + Duration::from_secs(expires))
         );
         let as_string = format!(r#"{{"accessToken":"eyJ0","expires_on":"{expires}"}}"#);
-        assert!(AzureCli::new().from_output(ran(0, &as_string, ""), now()).is_ok());
+        assert!(AzureCli::new().read_output(ran(0, &as_string, ""), now()).is_ok());
     }
 
     #[test]
@@ -453,7 +453,7 @@ mod tests {
             (r#"{"accessToken":"t","expires_on":1000}"#, "already expired"),
         ];
         for (stdout, says) in cases {
-            let (kind, text) = failure(AzureCli::new().from_output(ran(0, stdout, ""), now()));
+            let (kind, text) = failure(AzureCli::new().read_output(ran(0, stdout, ""), now()));
             assert_eq!(kind, AzureCliFailure::Unreadable, "{stdout}");
             assert!(text.contains(says), "{stdout}: {text}");
             assert!(!text.contains("\"t\""), "never quotes the output: {text}");
@@ -465,14 +465,14 @@ mod tests {
         let cli = AzureCli::new();
         let missing = std::io::Error::from(std::io::ErrorKind::NotFound);
         assert_eq!(
-            failure(cli.from_output(Err(missing), now())).0,
+            failure(cli.read_output(Err(missing), now())).0,
             AzureCliFailure::NotInstalled
         );
         assert_eq!(
-            failure(cli.from_output(ran(127, "", "sh: az: not found"), now())).0,
+            failure(cli.read_output(ran(127, "", "sh: az: not found"), now())).0,
             AzureCliFailure::NotInstalled
         );
-        let (kind, text) = failure(cli.from_output(
+        let (kind, text) = failure(cli.read_output(
             ran(1, "", "ERROR: Please run 'az login' to setup account.\n"),
             now(),
         ));
@@ -481,7 +481,7 @@ mod tests {
             text.ends_with("ERROR: Please run 'az login' to setup account."),
             "{text}"
         );
-        let (kind, text) = failure(cli.from_output(
+        let (kind, text) = failure(cli.read_output(
             ran(
                 1,
                 "",
@@ -492,12 +492,12 @@ mod tests {
         assert_eq!(kind, AzureCliFailure::Failed, "Entra's refusal is quoted as such");
         assert!(text.contains("AADSTS700082"), "{text}");
         let timed_out = std::io::Error::from(std::io::ErrorKind::TimedOut);
-        let (kind, text) = failure(cli.from_output(Err(timed_out), now()));
+        let (kind, text) = failure(cli.read_output(Err(timed_out), now()));
         assert_eq!(kind, AzureCliFailure::TimedOut);
         assert!(text.contains("10 s"), "{text}");
-        let (_, text) = failure(cli.from_output(ran(2, "", &"x\u{1b}[31m".repeat(500)), now()));
+        let (_, text) = failure(cli.read_output(ran(2, "", &"x\u{1b}[31m".repeat(500)), now()));
         assert!(text.chars().count() < 500 && !text.contains('\u{1b}'), "{text}");
-        let (_, text) = failure(cli.from_output(ran(3, "", ""), now()));
+        let (_, text) = failure(cli.read_output(ran(3, "", ""), now()));
         assert!(text.ends_with("exit status 3"), "{text}");
     }
 }

@@ -84,7 +84,6 @@ impl HeldToken {
     }
 }
 
-
 /// How long a failed renewal is not retried while the held token is still valid.
 const RENEWAL_COOL_DOWN: Duration = Duration::from_secs(30);
 
@@ -226,7 +225,6 @@ mod tests {
         assert_eq!(forever.freshness(t0, Duration::MAX), Freshness::Fresh);
         assert_eq!(format!("{token:?}").matches("[redacted]").count(), 1);
     }
-
 
     fn token(expires_at: SystemTime) -> BearerToken {
         BearerToken::new(AccessToken::new("t"), expires_at)

@@ -53,7 +53,23 @@ pub enum AssertionAlgorithm {
 }
 
 /// A certificate and its RSA private key, ready to sign client assertions. Debug shows
-/// the thumbprint, never the key.
+/// the thumbprint, never the key. A file read at every sign-in (so a rotated certificate
+/// is picked up) is a [`CertificateFile`] instead.
+///
+/// ```no_run
+/// use pbi_embed_core::{AssertionAlgorithm, ClientCertificate, ClientCredentials, ClientId, Credential, TenantId};
+///
+/// let pem = std::fs::read_to_string("/etc/app/client.pem")?; // the chain and the key
+/// let certificate = ClientCertificate::from_pem(&pem, &pem)?.algorithm(AssertionAlgorithm::Ps256);
+/// println!("register thumbprint {} on the app", certificate.thumbprint_sha1());
+/// let credential = Credential::ServicePrincipal(ClientCredentials::with_certificate(
+///     TenantId::parse("contoso.onmicrosoft.com")?,
+///     ClientId::parse("00000000-0000-0000-0000-000000000001")?,
+///     certificate,
+/// ));
+/// # let _ = credential;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone)]
 pub struct ClientCertificate {
     key: Arc<KeyPair>,
@@ -342,6 +358,14 @@ fn verifier(algorithm: AssertionAlgorithm) -> &'static dyn rustls_pki_types::Sig
 /// its key, which may be encrypted) or PKCS#12/PFX. The driver reads it at every sign-in,
 /// so a certificate rotated on disk (a Key Vault secret mounted in a pod) is picked up
 /// without a restart. Debug never shows the password.
+///
+/// ```
+/// use pbi_embed_core::{CertificateFile, ClientSecret};
+///
+/// // What AZURE_CLIENT_CERTIFICATE_PATH and AZURE_CLIENT_CERTIFICATE_PASSWORD name.
+/// let file = CertificateFile::new("/etc/app/client.pfx").password(ClientSecret::new("pfx-password"));
+/// assert!(!format!("{file:?}").contains("pfx-password"));
+/// ```
 #[derive(Clone)]
 #[must_use]
 pub struct CertificateFile {

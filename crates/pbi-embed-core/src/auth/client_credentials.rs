@@ -146,7 +146,12 @@ impl ClientCredentials {
     /// # Errors
     /// [`ExchangeError::InvalidInput`]: an empty or non-UTF-8 token, an unusable
     /// certificate file (never quoting it), or a credential that reads no file.
-    pub fn to_http_from_file(&self, contents: &[u8], now: SystemTime, jti: &str) -> Result<HttpRequest, ExchangeError> {
+    pub fn to_http_from_file(
+        &self,
+        contents: &[u8],
+        now: SystemTime,
+        jti: &str,
+    ) -> Result<HttpRequest, ExchangeError> {
         let _ = (now, jti);
         match &self.proof {
             Proof::FederatedTokenFile(_) => {
@@ -154,7 +159,10 @@ impl ClientCredentials {
                     ExchangeError::invalid_input("AZURE_FEDERATED_TOKEN_FILE", "is not UTF-8 text")
                 })?;
                 if token.trim().is_empty() {
-                    return Err(ExchangeError::invalid_input("AZURE_FEDERATED_TOKEN_FILE", "is empty"));
+                    return Err(ExchangeError::invalid_input(
+                        "AZURE_FEDERATED_TOKEN_FILE",
+                        "is empty",
+                    ));
                 }
                 self.to_http_with_assertion(token)
             }
@@ -191,7 +199,11 @@ impl ClientCredentials {
     /// The token endpoint: `{authority host}/{tenant}/oauth2/v2.0/token`.
     #[must_use]
     pub fn token_endpoint(&self) -> String {
-        format!("{}/{}/oauth2/v2.0/token", self.cloud.authority_host(), self.tenant)
+        format!(
+            "{}/{}/oauth2/v2.0/token",
+            self.cloud.authority_host(),
+            self.tenant
+        )
     }
 
     /// The sign-in request at `now`; `jti` makes a certificate's assertion unique (a

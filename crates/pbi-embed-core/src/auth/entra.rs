@@ -125,4 +125,3 @@ pub(crate) fn entra_error<B: AsRef<[u8]>>(response: &Response<B>) -> ExchangeErr
     }
     ExchangeError::Entra(Box::new(error))
 }
-

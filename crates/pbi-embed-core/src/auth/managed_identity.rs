@@ -55,6 +55,19 @@ pub enum UserAssignedId {
 
 /// A managed identity: which endpoint, and which identity (the system-assigned one
 /// unless a user-assigned one is named).
+///
+/// ```
+/// use pbi_embed_core::{ManagedIdentity, UserAssignedId};
+///
+/// // App Service, Functions, Container Apps: what the host sets in IDENTITY_ENDPOINT and
+/// // IDENTITY_HEADER (`ClientBuilder::managed_identity_from_env` reads them).
+/// let app_service = ManagedIdentity::app_service("http://127.0.0.1:41741/msi/token", "a-secret-header")?;
+/// // A VM or an AKS node: the instance metadata service, for a user-assigned identity.
+/// let vm = ManagedIdentity::imds().user_assigned(UserAssignedId::ClientId("0b5e4c8a-1f2d-4c3b-9a8e-7d6c5b4a3f21".into()));
+/// assert_eq!(vm.endpoint(), "http://169.254.169.254/metadata/identity/oauth2/token");
+/// assert!(!format!("{app_service:?}").contains("a-secret-header"));
+/// # Ok::<(), pbi_embed_core::ExchangeError>(())
+/// ```
 #[derive(Clone)]
 pub struct ManagedIdentity {
     source: Source,

@@ -12,6 +12,21 @@ use crate::wire::error::BoxError;
 /// A blocking source of bearer tokens for the Power BI REST API: a managed identity, an
 /// Azure identity library, your own sign-in. The client caches what it returns and asks
 /// again ahead of expiry. Closures `Fn() -> Result<BearerToken, BoxError>` are token sources.
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use pbi_embed_core::{AccessToken, BearerToken, BoxError, TokenSource};
+///
+/// // A vault that hands out tokens another process refreshes.
+/// let from_vault = || -> Result<BearerToken, BoxError> {
+///     let token = AccessToken::new("eyJ0eXAi...");
+///     Ok(BearerToken::new(token, SystemTime::now() + Duration::from_secs(3600)))
+/// };
+/// let token = from_vault.token_for("https://analysis.windows.net/powerbi/api/.default")?;
+/// assert!(token.expires_at.is_some());
+/// // A driver's builder takes it: `Client::builder().token_source(from_vault)`.
+/// # Ok::<(), BoxError>(())
+/// ```
 pub trait TokenSource: Send + Sync + 'static {
     /// A bearer token and its expiry.
     ///

@@ -65,8 +65,22 @@ impl<D: Driver> fmt::Debug for ClientParts<D> {
     }
 }
 
-/// Builds a client of driver `D`. Every setting has a safe default; only the credential
-/// is required.
+/// Builds a client of driver `D` (`pbi_embed_ureq::Client`, `pbi_embed_reqwest::Client`,
+/// your own): the credential, the cloud, time bounds, caches, connections. Every setting
+/// has a safe default; only the credential is required. Get one from the driver's
+/// `Client::builder()`.
+///
+/// ```no_run
+/// # fn demo<D: pbi_embed_core::driver::Driver>(builder: pbi_embed_core::ClientBuilder<D>) -> Result<D, pbi_embed_core::Error> {
+/// use std::time::Duration;
+///
+/// let client = builder
+///     .from_env()? // the credential the environment names
+///     .deadline(Duration::from_secs(20))
+///     .refresh_ahead(Duration::from_secs(15 * 60))
+///     .build()?;
+/// # Ok(client) }
+/// ```
 #[must_use]
 pub struct ClientBuilder<D: Driver> {
     env: EnvReader,
@@ -244,11 +258,6 @@ impl<D: Driver> ClientBuilder<D> {
     /// [`managed_identity_from_env`](Self::managed_identity_from_env) or
     /// [`azure_cli_from_env`](Self::azure_cli_from_env).
     ///
-    /// ```no_run
-    /// # fn demo<D: pbi_embed_core::driver::Driver>(builder: pbi_embed_core::ClientBuilder<D>) -> Result<D, pbi_embed_core::Error> {
-    /// let client = builder.from_env()?.build()?;
-    /// # Ok(client) }
-    /// ```
     ///
     /// # Errors
     /// When a credential is set but incomplete or malformed (the error names the variable,
@@ -496,15 +505,85 @@ mod tests {
 
     /// A driver that keeps what it was built from.
     #[derive(Debug)]
-    struct Parts(Session, bool);
+    struct Parts(Session, bool, bool);
 
     impl Driver for Parts {
         type Http = ();
         type TokenSource = ();
 
         fn build(parts: ClientParts<Self>) -> Result<Self, Error> {
-            Ok(Self(parts.session, parts.http.is_some()))
+            Ok(Self(parts.session, parts.http.is_some(), parts.store.is_some()))
         }
+    }
+
+    /// A store that is never asked anything.
+    #[derive(Debug)]
+    struct NoStore;
+
+    impl SharedStore for NoStore {
+        fn get<'a>(&'a self, _: &'a str) -> crate::flow::store::StoreFuture<'a, Option<Vec<u8>>> {
+            Box::pin(async { Ok(None) })
+        }
+        fn put<'a>(
+            &'a self,
+            _: &'a str,
+            _: &'a [u8],
+            _: Duration,
+        ) -> crate::flow::store::StoreFuture<'a, ()> {
+            Box::pin(async { Ok(()) })
+        }
+        fn lock<'a>(&'a self, _: &'a str, _: Duration) -> crate::flow::store::StoreFuture<'a, bool> {
+            Box::pin(async { Ok(true) })
+        }
+        fn unlock<'a>(&'a self, _: &'a str) -> crate::flow::store::StoreFuture<'a, ()> {
+            Box::pin(async { Ok(()) })
+        }
+    }
+
+    #[test]
+    fn whole_settings_keep_the_store_and_the_connections_given_before() {
+        let settings = ClientSettings {
+            deadline: Duration::from_secs(7),
+            ..ClientSettings::default()
+        };
+        let built = builder()
+            .shared_store(Arc::new(NoStore))
+            .root_certificates_pem(PEM)
+            .proxy("http://proxy.corp:3128")
+            .settings(settings.clone())
+            .build()
+            .unwrap();
+        assert_eq!(
+            built.0.settings().deadline,
+            Duration::from_secs(7),
+            "the settings given"
+        );
+        assert!(built.2, "the store reaches the driver");
+        assert!(built.0.settings().shared.is_some(), "and the flow uses it");
+        let connect = &built.0.settings().connect;
+        assert_eq!(connect.root_certificates().len(), 1, "the roots given before");
+        assert!(connect.proxy().is_some(), "the proxy given before");
+        // Settings with connections of their own replace those given before.
+        let mut own = settings;
+        own.connect.set_platform_verifier(true);
+        let built = builder()
+            .root_certificates_pem(PEM)
+            .settings(own)
+            .build()
+            .unwrap();
+        assert!(built.0.settings().connect.platform_verifier());
+        assert!(built.0.settings().connect.root_certificates().is_empty());
+    }
+
+    #[test]
+    fn every_cache_is_switched_off_the_same_way() {
+        let built = builder()
+            .embed_token_cache(None)
+            .metadata_cache(None)
+            .build()
+            .unwrap();
+        assert_eq!(built.0.settings().embed_cache, None);
+        assert_eq!(built.0.settings().metadata_cache, None);
     }
 
     fn builder() -> ClientBuilder<Parts> {

@@ -18,29 +18,32 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime};
 
-pub(crate) use crate::api::request::CacheKey;
 use crate::api::embed_token::EmbedToken;
+pub(crate) use crate::api::request::CacheKey;
 use crate::flow::answer::{Answer, Metadata, Want};
 use crate::settings::client_settings::ClientSettings;
 use crate::wire::lifetime::Freshness;
 
 /// A bounded map from requests to the embed tokens minted for them.
 #[derive(Debug)]
-pub(crate) struct EmbedTokenCache {
+// Public for the benchmarks (`__bench`); the crate's own otherwise.
+#[cfg_attr(not(feature = "__bench"), allow(unreachable_pub))]
+pub struct EmbedTokenCache {
     capacity: usize,
     margin: Duration,
     entries: HashMap<CacheKey, EmbedToken>,
 }
 
+#[cfg_attr(not(feature = "__bench"), allow(unreachable_pub))]
 impl EmbedTokenCache {
     /// The default number of entries.
-    pub(crate) const DEFAULT_CAPACITY: usize = 1024;
+    pub const DEFAULT_CAPACITY: usize = 1024;
     /// The default refresh margin: a token is not handed out within 10 minutes of expiry.
-    pub(crate) const DEFAULT_MARGIN: Duration = Duration::from_secs(10 * 60);
+    pub const DEFAULT_MARGIN: Duration = Duration::from_secs(10 * 60);
 
     /// A cache of at most `capacity` tokens, each used until `margin` before it expires.
     #[must_use]
-    pub(crate) fn new(capacity: usize, margin: Duration) -> Self {
+    pub fn new(capacity: usize, margin: Duration) -> Self {
         Self {
             capacity,
             margin,
@@ -50,7 +53,7 @@ impl EmbedTokenCache {
 
     /// The token cached for `key`, if it is fresh at `now`.
     #[must_use]
-    pub(crate) fn get(&self, key: &CacheKey, now: SystemTime) -> Option<&EmbedToken> {
+    pub fn get(&self, key: &CacheKey, now: SystemTime) -> Option<&EmbedToken> {
         self.entries
             .get(key)
             .filter(|token| token.freshness(now, self.margin) == Freshness::Fresh)
@@ -65,7 +68,7 @@ impl EmbedTokenCache {
     }
 
     /// Stores a token for `key` (unless it is already too close to expiry to be used).
-    pub(crate) fn insert(&mut self, key: CacheKey, token: EmbedToken, now: SystemTime) {
+    pub fn insert(&mut self, key: CacheKey, token: EmbedToken, now: SystemTime) {
         if self.capacity == 0 || token.freshness(now, self.margin) != Freshness::Fresh {
             return;
         }
@@ -76,7 +79,7 @@ impl EmbedTokenCache {
     }
 
     /// Drops every entry.
-    pub(crate) fn clear(&mut self) {
+    pub fn clear(&mut self) {
         self.entries.clear();
     }
 
@@ -225,7 +228,13 @@ impl Caches {
 
     /// Whether the entry for `key` is due for refresh-ahead (an embed token within
     /// `window` of expiry; metadata in the last half of its time-to-live).
-    pub(crate) fn is_due(&self, want: Want, key: &CacheKey, now: (Instant, SystemTime), window: Duration) -> bool {
+    pub(crate) fn is_due(
+        &self,
+        want: Want,
+        key: &CacheKey,
+        now: (Instant, SystemTime),
+        window: Duration,
+    ) -> bool {
         match want {
             Want::EmbedToken => self
                 .tokens
@@ -271,9 +280,9 @@ impl Caches {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{DatasetId, DatasetToken, EmbedTokenSecret, WorkspaceId};
     use crate::api::metadata::Dataset;
     use crate::wire::ids::ProfileId;
+    use crate::{DatasetId, DatasetToken, EmbedTokenSecret, WorkspaceId};
 
     fn key(dataset: &str) -> CacheKey {
         let op = DatasetToken::new(

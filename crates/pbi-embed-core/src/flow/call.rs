@@ -117,6 +117,9 @@ pub struct Call<'r, T> {
 }
 
 /// Where a call is.
+// A call lives on its driver's stack and is moved into `Running` once: boxing it would
+// cost an allocation a call for nothing.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum CallState {
     /// Not stepped yet.
     New,
@@ -145,6 +148,8 @@ pub(crate) struct Running {
 }
 
 /// What a running call is doing.
+// Switched once a need; boxing the job would allocate once a need.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Work {
     /// Asking its plan what next, with the answer to the last need.
     Plan(Option<Answer>),
@@ -197,7 +202,9 @@ impl Running {
         match (self.owed, event.0) {
             (Owed::Resume | Owed::Parked, Answered::Resume) => Ok(None),
             (Owed::Reply(slot), Answered::Reply(answered, reply)) if answered == slot => Ok(Some(reply)),
-            (Owed::Reply(_), Answered::Resume) => Err("stepped on without the answer it was asked for".into()),
+            (Owed::Reply(_), Answered::Resume) => {
+                Err("stepped on without the answer it was asked for".into())
+            }
             (Owed::Reply(_), Answered::Reply(_, reply)) => Err(format!(
                 "handed back {} for another request than the one asked for",
                 reply.name()
@@ -234,6 +241,8 @@ impl<T> fmt::Debug for Call<'_, T> {
             CallState::Running(_) => "running",
             CallState::Ended => "ended",
         };
-        f.debug_struct("Call").field("state", &state).finish_non_exhaustive()
+        f.debug_struct("Call")
+            .field("state", &state)
+            .finish_non_exhaustive()
     }
 }

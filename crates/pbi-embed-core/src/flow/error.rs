@@ -178,7 +178,10 @@ pub struct Error {
 
 impl Error {
     /// An error of kind [`ErrorKind::InvalidInput`] for `field`: nothing was sent.
-    pub fn invalid_input(field: impl Into<std::borrow::Cow<'static, str>>, reason: impl Into<String>) -> Self {
+    pub fn invalid_input(
+        field: impl Into<std::borrow::Cow<'static, str>>,
+        reason: impl Into<String>,
+    ) -> Self {
         ExchangeError::invalid_input(field, reason).into()
     }
 
@@ -300,7 +303,9 @@ impl Error {
             Cause::Service(ExchangeError::Api(api)) => api.hint(),
             Cause::Service(ExchangeError::Entra(entra)) => entra.hint(),
             Cause::AzureCli(cli) => cli.hint(),
-            Cause::Driver(_) => Some("the HTTP stack's driver broke the flow's protocol: a bug to report to its authors"),
+            Cause::Driver(_) => {
+                Some("the HTTP stack's driver broke the flow's protocol: a bug to report to its authors")
+            }
             Cause::Deadline(_) => Some("the whole call ran out of time; allow a longer deadline"),
             Cause::Transport(t) if t.kind == TransportKind::Timeout => {
                 Some("the server did not answer in time; check the host, or allow a longer time-out")
@@ -326,7 +331,9 @@ impl Error {
                     Outcome::Fatal
                 }
             },
-            Cause::Deadline(_) | Cause::TokenSource(_) | Cause::AzureCli(_) | Cause::Driver(_) => Outcome::Fatal,
+            Cause::Deadline(_) | Cause::TokenSource(_) | Cause::AzureCli(_) | Cause::Driver(_) => {
+                Outcome::Fatal
+            }
         }
     }
 
@@ -392,7 +399,11 @@ impl From<ExchangeError> for Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(step) = self.step.as_ref().filter(|_| !matches!(self.cause, Cause::Driver(_))) {
+        if let Some(step) = self
+            .step
+            .as_ref()
+            .filter(|_| !matches!(self.cause, Cause::Driver(_)))
+        {
             write!(f, "{} at {}: ", step.operation, step.host)?;
         }
         match &self.cause {
@@ -406,7 +417,11 @@ impl fmt::Display for Error {
             Cause::Driver(what) => write!(
                 f,
                 "the driver {what}; drivers hand back exactly what each action asks for ({})",
-                if self.step.is_some() { "requests were sent before" } else { "nothing was sent" }
+                if self.step.is_some() {
+                    "requests were sent before"
+                } else {
+                    "nothing was sent"
+                }
             ),
         }
     }

@@ -53,7 +53,11 @@ enum Waiting {
     /// The response to its sign-in request.
     Response(Step),
     /// A file's bytes.
-    File { path: PathBuf, what: &'static str, max_bytes: u64 },
+    File {
+        path: PathBuf,
+        what: &'static str,
+        max_bytes: u64,
+    },
     /// A program's output.
     Program,
     /// The token source's token.
@@ -82,7 +86,10 @@ impl Fetching {
             (Self::SignIn(renewal), reply) => self.renewal(ctx, renewal, request, retry, reply),
             (Self::Sent { generation }, _) => {
                 *self = Self::Sent { generation };
-                FetchStep::Failed(Error::invalid_input("flow", "a sent request was stepped without its response"))
+                FetchStep::Failed(Error::invalid_input(
+                    "flow",
+                    "a sent request was stepped without its response",
+                ))
             }
         }
     }
@@ -194,30 +201,52 @@ impl Fetching {
         };
         let input = match (std::mem::replace(&mut renewal.waiting, Waiting::Backoff), reply) {
             (Waiting::Backoff, _) => Ok(None),
-            (Waiting::Response(_), Some(Reply::Response(Ok(response)))) => Ok(Some(SignInInput::Response(response))),
+            (Waiting::Response(_), Some(Reply::Response(Ok(response)))) => {
+                Ok(Some(SignInInput::Response(response)))
+            }
             (Waiting::Response(step), Some(Reply::Response(Err(transport)))) => {
                 Err((Error::transport(transport, step), true))
             }
-            (Waiting::File { max_bytes, .. }, Some(Reply::File(Ok(bytes)))) if bytes.len() as u64 <= max_bytes => {
+            (Waiting::File { max_bytes, .. }, Some(Reply::File(Ok(bytes))))
+                if bytes.len() as u64 <= max_bytes =>
+            {
                 Ok(Some(SignInInput::File(bytes)))
             }
-            (Waiting::File { path, what, max_bytes }, Some(Reply::File(read))) => {
-                let why = read.err().map_or_else(|| format!("it is larger than {max_bytes} bytes"), |e| e.to_string());
+            (
+                Waiting::File {
+                    path,
+                    what,
+                    max_bytes,
+                },
+                Some(Reply::File(read)),
+            ) => {
+                let why = read.err().map_or_else(
+                    || format!("it is larger than {max_bytes} bytes"),
+                    |e| e.to_string(),
+                );
                 let error = format!("the {what} file {} could not be read: {why}", path.display());
                 Err((Error::token_source(error.into()), false))
             }
             (Waiting::Program, Some(Reply::Program(ran))) => Ok(Some(SignInInput::Program(ran))),
             (Waiting::Token, Some(Reply::Token(Ok(token)))) => Ok(Some(SignInInput::Token(token))),
             (Waiting::Token, Some(Reply::Token(Err(error)))) => Err((Error::token_source(error), false)),
-            (_, _) => Err((Error::invalid_input("flow", "a sign-in got an answer it did not ask for"), false)),
+            (_, _) => Err((
+                Error::invalid_input("flow", "a sign-in got an answer it did not ask for"),
+                false,
+            )),
         };
         let step = match input {
             Ok(None) => renewal.machine.start(&at),
             Ok(Some(input)) => renewal.machine.resume(input, &at),
-            Err((error, retryable)) => return self.sign_in_failed(ctx, renewal, request, retry, error, retryable),
+            Err((error, retryable)) => {
+                return self.sign_in_failed(ctx, renewal, request, retry, error, retryable);
+            }
         };
         match step {
-            SignInStep::Send { operation, request: sign_in } => {
+            SignInStep::Send {
+                operation,
+                request: sign_in,
+            } => {
                 let step = Step::of(operation, &sign_in);
                 *ctx.last = Some(step.clone());
                 renewal.waiting = Waiting::Response(step);
@@ -231,13 +260,21 @@ impl Fetching {
                     attempt,
                 })
             }
-            SignInStep::Read { path, what, max_bytes } => {
+            SignInStep::Read {
+                path,
+                what,
+                max_bytes,
+            } => {
                 // One byte more than is accepted, so a longer file is told apart.
                 let read = Io::Read {
                     path: path.clone(),
                     max_bytes: max_bytes.saturating_add(1),
                 };
-                renewal.waiting = Waiting::File { path, what, max_bytes };
+                renewal.waiting = Waiting::File {
+                    path,
+                    what,
+                    max_bytes,
+                };
                 *self = Self::SignIn(renewal);
                 FetchStep::Io(read)
             }
@@ -258,7 +295,10 @@ impl Fetching {
                     SignInError::Unusable(error) => (error.into(), false),
                     SignInError::AzureCli(error) => (Error::from_azure_cli(error), false),
                     SignInError::CannotRenew => (
-                        Error::invalid_input("credential", "the bearer token was refused and cannot be renewed"),
+                        Error::invalid_input(
+                            "credential",
+                            "the bearer token was refused and cannot be renewed",
+                        ),
                         false,
                     ),
                 };
@@ -299,9 +339,10 @@ impl Fetching {
     ) -> FetchStep {
         if retryable && !ctx.bearer.has_usable(ctx.now.wall) {
             let (remaining, now, random) = (ctx.remaining, ctx.now.wall, ctx.random);
-            if let NextStep::Wait(delay) = renewal
-                .retry
-                .next(error.kind(), error.outcome(), false, remaining, now, random)
+            if let NextStep::Wait(delay) =
+                renewal
+                    .retry
+                    .next(error.kind(), error.outcome(), false, remaining, now, random)
             {
                 // The call keeps the renewal while it waits to sign in again.
                 renewal.waiting = Waiting::Backoff;

@@ -108,7 +108,6 @@ impl Exchange {
     }
 
     /// Takes the request out, to send it; the [`Responder`] answers the call.
-    #[must_use]
     pub fn into_request(self) -> (HttpRequest, Responder) {
         (self.request, Responder(self.slot))
     }

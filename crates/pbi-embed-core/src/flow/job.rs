@@ -18,7 +18,7 @@ use crate::flow::call::Now;
 use crate::flow::error::{Error, Step};
 use crate::flow::fetch::{FetchStep, Fetching};
 use crate::flow::io::Reply;
-use crate::flow::lease::{Lease, LeaseStep, Publish, Shared};
+use crate::flow::lease::{Lease, LeaseStep, Publish, PublishStep, Shared};
 use crate::flow::plan::{Background, Need};
 use crate::flow::retry::RetryState;
 use crate::flow::scheduler::{Flight, Scheduler};
@@ -121,7 +121,10 @@ enum Stage {
     /// Leading; consulting the shared store first.
     Lease(Lease),
     /// Leading (when shared); fetching from Power BI, then telling the store if `shared`.
-    Fetch { shared: Option<Shared>, fetching: Fetching },
+    Fetch {
+        shared: Option<Shared>,
+        fetching: Fetching,
+    },
     /// Telling the store, then answering.
     Publish(Publish),
     /// Answered, after leading the fetch.
@@ -176,7 +179,7 @@ impl Job {
             (Stage::Fetch { fetching, .. }, reply) => {
                 let request = match &self.target {
                     Target::Bearer => None,
-                    Target::Request { request, .. } => Some(&*request),
+                    Target::Request { request, .. } => Some(request),
                 };
                 let step = fetching.step(ctx, request, self.role, &mut self.retry, reply);
                 self.on_fetch(ctx, step)
@@ -274,11 +277,11 @@ impl Job {
         match step {
             LeaseStep::Ask(op) => Progress::Io(Io::Store(op)),
             LeaseStep::Wait(delay) => Progress::Io(Io::Wait(delay)),
-            LeaseStep::Found(answer) => {
+            LeaseStep::Found(answer, unlock) => {
                 if let Target::Request { key: Some(key), .. } = &self.target {
                     keep(ctx, key, &answer);
                 }
-                Progress::Answer(answer)
+                self.publish(answer, None, unlock)
             }
             LeaseStep::Fetch(shared) => self.fetch(shared),
             LeaseStep::Skip => Progress::Answer(Answer::Skipped),
@@ -304,7 +307,9 @@ impl Job {
             FetchStep::Response(response) => self.parsed(ctx, response),
         };
         let (put, unlock) = match shared {
-            Some(Shared { record: key, unlock }) => (record.map(|(bytes, ttl)| Op::Put(key, bytes, ttl)), unlock),
+            Some(Shared { record: key, unlock }) => {
+                (record.map(|(bytes, ttl)| Op::Put(key, bytes, ttl)), unlock)
+            }
             None => (None, None),
         };
         self.publish(answer, put, unlock)
@@ -368,12 +373,16 @@ impl Job {
 
     /// Tells the store (`put`, then `unlock`) before answering, or answers.
     fn publish(&mut self, answer: Answer, put: Option<Op>, unlock: Option<String>) -> Progress {
-        match Publish::start(answer, put, unlock) {
-            Ok((publish, op)) => {
+        self.published(Publish::start(answer, put, unlock))
+    }
+
+    fn published(&mut self, step: PublishStep) -> Progress {
+        match step {
+            PublishStep::Ask(publish, op) => {
                 self.stage = Stage::Publish(publish);
                 Progress::Io(Io::Store(op))
             }
-            Err(answer) => Progress::Answer(answer),
+            PublishStep::Answer(answer) => Progress::Answer(answer),
         }
     }
 
@@ -381,13 +390,7 @@ impl Job {
         let Stage::Publish(publish) = std::mem::replace(&mut self.stage, Stage::Done) else {
             return Progress::Continue;
         };
-        match publish.on_reply(stored) {
-            Ok((publish, op)) => {
-                self.stage = Stage::Publish(publish);
-                Progress::Io(Io::Store(op))
-            }
-            Err(answer) => Progress::Answer(answer),
-        }
+        self.published(publish.on_reply(stored))
     }
 }
 
@@ -431,7 +434,11 @@ fn refresh_if_due(ctx: &mut Ctx<'_>, request: &Prepared, want: Want, key: &Cache
     let due = ctx.caches.is_due(want, key, (now.instant, now.wall), window);
     // A refresh that never reported back (its driver dropped it) is tried again after a
     // call's deadline.
-    if due && ctx.scheduler.may_refresh(key, now.instant, ctx.config.settings.deadline) {
+    if due
+        && ctx
+            .scheduler
+            .may_refresh(key, now.instant, ctx.config.settings.deadline)
+    {
         ctx.scheduler.refreshing(key.clone(), now.instant);
         ctx.spawns.push(Background {
             request: request.clone(),

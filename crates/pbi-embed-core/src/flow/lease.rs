@@ -47,8 +47,9 @@ pub(crate) enum LeaseStep {
     Ask(Op),
     /// Wait this long, then [`resume`](Lease::resume).
     Wait(Duration),
-    /// Another replica's record: the answer.
-    Found(Answer),
+    /// Another replica's record: the answer, once the lock this job holds (if any) is
+    /// given up.
+    Found(Answer, Option<String>),
     /// Fetch from Power BI; then publish as this says (`None`: the store failed, leave it).
     Fetch(Option<Shared>),
     /// Nothing to do: a refresh another replica is making.
@@ -110,11 +111,17 @@ impl Lease {
             // The store failed or was slow: on to Power BI without it.
             return LeaseStep::Fetch(None);
         };
-        let poll = |since| (State::Polling { since }, LeaseStep::Wait(settings.poll.min(remaining)));
+        let poll = |since| {
+            (
+                State::Polling { since },
+                LeaseStep::Wait(settings.poll.min(remaining)),
+            )
+        };
         let (state, step) = match (&self.state, reply) {
             (State::Looking { locked, since }, StoreReply::Record(record)) => {
                 if let Some(answer) = record.and_then(usable) {
-                    return LeaseStep::Found(answer);
+                    let unlock = self.lock.clone().filter(|_| *locked);
+                    return LeaseStep::Found(answer, unlock);
                 }
                 match (&self.lock, *locked, *since) {
                     // Metadata is not locked; a job holding the lock fetches.
@@ -167,26 +174,33 @@ pub(crate) struct Publish {
     unlock: Option<String>,
 }
 
+/// What publishing gave: an operation to run, or the answer, told.
+pub(crate) enum PublishStep {
+    /// Run this operation on the store, then go on with [`Publish::on_reply`].
+    Ask(Publish, Op),
+    /// Done: the answer.
+    Answer(Answer),
+}
+
 impl Publish {
     /// Starts telling the store: `put` the record if there is one, then give up `unlock`.
-    /// `Err` holds the answer when there is nothing to tell.
-    pub(crate) fn start(answer: Answer, put: Option<Op>, unlock: Option<String>) -> Result<(Self, Op), Answer> {
+    pub(crate) fn start(answer: Answer, put: Option<Op>, unlock: Option<String>) -> PublishStep {
         let mut publish = Self { answer, unlock };
         match put {
-            Some(put) => Ok((publish, put)),
+            Some(put) => PublishStep::Ask(publish, put),
             None => match publish.unlock.take() {
-                Some(lock) => Ok((publish, Op::Unlock(lock))),
-                None => Err(publish.answer),
+                Some(lock) => PublishStep::Ask(publish, Op::Unlock(lock)),
+                None => PublishStep::Answer(publish.answer),
             },
         }
     }
 
     /// The store answered the last operation: the next, or the answer. A store that
     /// failed is asked nothing more.
-    pub(crate) fn on_reply(mut self, reply: &Result<StoreReply, BoxError>) -> Result<(Self, Op), Answer> {
+    pub(crate) fn on_reply(mut self, reply: &Result<StoreReply, BoxError>) -> PublishStep {
         match (reply, self.unlock.take()) {
-            (Ok(_), Some(lock)) => Ok((self, Op::Unlock(lock))),
-            _ => Err(self.answer),
+            (Ok(_), Some(lock)) => PublishStep::Ask(self, Op::Unlock(lock)),
+            _ => PublishStep::Answer(self.answer),
         }
     }
 }

@@ -109,4 +109,3 @@ impl fmt::Debug for SharedSession {
         debug.finish_non_exhaustive()
     }
 }
-

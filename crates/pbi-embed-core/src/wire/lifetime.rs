@@ -6,7 +6,6 @@
 
 use std::time::{Duration, SystemTime};
 
-
 /// How usable a token is at a given instant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Freshness {

@@ -6,8 +6,8 @@ use http::header::{CONTENT_TYPE, LOCATION};
 use http::{HeaderMap, Response};
 use serde_json::{Map, Value};
 
-use crate::settings::retry::RetryAfter;
 use crate::wire::error::{self, ApiError, DecodeError, ExchangeError, PbiError, PbiErrorDetail};
+use crate::wire::retry_after::RetryAfter;
 
 /// The longest request id kept from a header.
 const MAX_REQUEST_ID_LEN: usize = 128;

@@ -299,4 +299,3 @@ impl fmt::Display for EntraError {
         Ok(())
     }
 }
-

@@ -1,8 +1,8 @@
 //! The async client as a conformance [`Harness`], on a tokio runtime of its own.
 
-use pbi_embed_reqwest::core::ClientSettings;
-use pbi_embed_reqwest::core::driver::{Credential, EnvReader};
+use pbi_embed_reqwest::ClientSettings;
 use pbi_embed_reqwest::{BearerToken, Client, EmbedConfig, EmbedRequest, EmbedToken, Error};
+use pbi_embed_reqwest::{Credential, driver::EnvReader};
 use pbi_embed_testkit::{Harness, SyncSource, TokenRequest};
 
 pub(crate) struct Reqwest {
@@ -82,6 +82,6 @@ impl Harness for Reqwest {
     }
 
     fn in_flight(&self, client: &Client) -> usize {
-        client.session().in_flight()
+        client.in_flight()
     }
 }

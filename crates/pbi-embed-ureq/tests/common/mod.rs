@@ -1,9 +1,9 @@
 //! The blocking client as a conformance [`Harness`].
 
 use pbi_embed_testkit::{Harness, SyncSource, TokenRequest};
-use pbi_embed_ureq::core::ClientSettings;
-use pbi_embed_ureq::core::driver::{Credential, EnvReader};
+use pbi_embed_ureq::ClientSettings;
 use pbi_embed_ureq::{BearerToken, Client, EmbedConfig, EmbedRequest, EmbedToken, Error};
+use pbi_embed_ureq::{Credential, driver::EnvReader};
 
 pub(crate) struct Ureq;
 
@@ -57,6 +57,6 @@ impl Harness for Ureq {
     }
 
     fn in_flight(&self, client: &Client) -> usize {
-        client.session().in_flight()
+        client.in_flight()
     }
 }

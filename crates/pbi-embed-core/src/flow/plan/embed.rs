@@ -3,8 +3,11 @@
 //! reports under one token.
 
 use super::items::{DashboardItem, DatasetItem, ReportItem, ReportsItem, SecuredDatasets, TileItem};
-use super::{Answer, Metadata, MetadataKind, Need, Next, Plan, Refused, Want, failed_or_unexpected, metadata_need};
-use crate::api::embed_config::{EmbedConfig, EmbedItem, EmbedKind, EmbedOptions, EmbedRequest, QnaMode, check_rls};
+use super::{
+    Answer, Metadata, MetadataKind, Need, Next, Plan, Refused, Want, failed_or_unexpected, metadata_need,
+};
+use crate::api::embed_config::{EmbedConfig, EmbedKind, QnaMode};
+use crate::api::embed_request::{EmbedItem, EmbedOptions, EmbedRequest, check_rls};
 use crate::api::embed_token::EmbedToken;
 use crate::api::identity::EffectiveIdentity;
 use crate::api::metadata::GetDatasetInGroup;

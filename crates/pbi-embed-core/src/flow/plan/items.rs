@@ -3,9 +3,10 @@
 
 use super::embed::{Item, Minted, Minting};
 use super::{Metadata, MetadataKind, Need, metadata_need, unexpected};
-use crate::api::embed_config::{
-    EmbedConfig, EmbedKind, EmbedOptions, check_rls, create_token_request, dashboard_token_request,
-    qna_token_request, report_token_request, reports_token_request, tile_token_request,
+use crate::api::embed_config::{EmbedConfig, EmbedKind};
+use crate::api::embed_request::{
+    EmbedOptions, check_rls, create_token_request, dashboard_token_request, qna_token_request,
+    report_token_request, reports_token_request, tile_token_request,
 };
 use crate::api::embed_token::EmbedToken;
 use crate::api::identity::EffectiveIdentity;

@@ -2,7 +2,7 @@
 //! share one embed token, minted by one GenerateToken call.
 //!
 //! ```sh
-//! cargo run --example async_tokio
+//! cargo run -p pbi-embed-examples-async --example async_tokio
 //! ```
 //!
 //! Against Power BI when `AZURE_CLIENT_ID` is set (with `AZURE_TENANT_ID`,

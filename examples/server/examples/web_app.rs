@@ -5,7 +5,7 @@
 //!
 //! ```sh
 //! npm ci --prefix examples/web        # once: powerbi-client from the npm registry
-//! cargo run --example web_app
+//! cargo run -p pbi-embed-examples-server --example web_app
 //! # open http://127.0.0.1:3000/?user=alice   (also: bob; mallory has no identity)
 //! ```
 //!
@@ -40,7 +40,7 @@ use pbi_embed_reqwest::{
 };
 use serde_json::json;
 
-const INDEX: &str = include_str!("../web/index.html");
+const INDEX: &str = include_str!("../../web/index.html");
 
 /// What the app embeds: a report, and the other kinds when it has what they need.
 struct Target {
@@ -291,7 +291,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             .and_then(|m| m.parse().ok())
             .unwrap_or(10 * 60),
         powerbi_js: PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("web/node_modules/powerbi-client/dist/powerbi.min.js"),
+            .join("../web/node_modules/powerbi-client/dist/powerbi.min.js"),
         target,
     });
     let router = Router::new()

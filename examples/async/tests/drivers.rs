@@ -4,9 +4,9 @@
 
 use std::sync::Arc;
 
-use pbi_embed_core::driver::{Call, Credential, Session};
+use pbi_embed_core::driver::{Call, Session};
 use pbi_embed_core::{
-    BearerToken, ClientSettings, EmbedConfig, EmbedRequest, EmbedToken, Error, ExchangeError,
+    BearerToken, ClientSettings, Credential, EmbedConfig, EmbedRequest, EmbedToken, Error, ExchangeError,
 };
 use pbi_embed_testkit::{Harness, SyncSource, TokenRequest, run_scenarios};
 
@@ -17,9 +17,9 @@ mod custom_http_stack;
 use custom_http_stack::HyperDriver;
 
 // Each client's own conformance harness, the same one its crate's tests use.
-#[path = "../../crates/pbi-embed-reqwest/tests/common/mod.rs"]
+#[path = "../../../crates/pbi-embed-reqwest/tests/common/mod.rs"]
 mod reqwest_harness;
-#[path = "../../crates/pbi-embed-ureq/tests/common/mod.rs"]
+#[path = "../../../crates/pbi-embed-ureq/tests/common/mod.rs"]
 mod ureq_harness;
 
 use reqwest_harness::Reqwest;

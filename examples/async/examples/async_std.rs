@@ -2,7 +2,7 @@
 //! successor). reqwest needs tokio's reactor, which async-std's `tokio1` feature provides.
 //!
 //! ```sh
-//! cargo run --example async_std
+//! cargo run -p pbi-embed-examples-async --example async_std
 //! ```
 //!
 //! Against Power BI when `AZURE_CLIENT_ID` is set (with `AZURE_TENANT_ID`,

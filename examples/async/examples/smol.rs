@@ -3,7 +3,7 @@
 //! background), and everything else stays on smol.
 //!
 //! ```sh
-//! cargo run --example smol
+//! cargo run -p pbi-embed-examples-async --example smol
 //! ```
 //!
 //! Against Power BI when `AZURE_CLIENT_ID` is set (with `AZURE_TENANT_ID`,

@@ -8,7 +8,7 @@
 //! PBI_WORKSPACE_ID=… PBI_API_BASE=http://127.0.0.1:8081 PBI_AUTHORITY_HOST=http://127.0.0.1:8081 \
 //! AZURE_TENANT_ID=… AZURE_CLIENT_ID=… AZURE_CLIENT_SECRET=… \
 //! PBI_REDIS_URL=redis://127.0.0.1:6379/ PBI_CACHE_KEY=$(openssl rand -base64 32) \
-//! cargo run -p pbi-embed-examples --bin token_service
+//! cargo run -p pbi-embed-examples-server --bin token_service
 //! curl 'http://127.0.0.1:8080/api/embed?report=…&user=alice@contoso.com&role=sales'
 //! ```
 //!

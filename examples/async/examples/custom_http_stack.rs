@@ -4,7 +4,7 @@
 //! only does what the flow asks: send, sleep, wait for another call.
 //!
 //! ```sh
-//! cargo run --example custom_http_stack
+//! cargo run -p pbi-embed-examples-async --example custom_http_stack
 //! ```
 //!
 //! It starts the local emulator and mints a report embed token twice: the second comes
@@ -17,12 +17,10 @@ use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use pbi_embed_core::driver::{
-    Action, Call, Credential, Event, Exchange, Now, Session, SharedSession, TransportError,
-};
+use pbi_embed_core::driver::{Action, Call, Event, FileRead, Now, Session, SharedSession, TransportError};
 use pbi_embed_core::{
-    ClientCredentials, ClientId, ClientSecret, ClientSettings, Error, ReportId, ReportToken, TenantId,
-    TransportKind, WorkspaceId, http,
+    BoxError, ClientCredentials, ClientId, ClientSecret, ClientSettings, Credential, Error, ReportId,
+    ReportToken, TenantId, TransportKind, WorkspaceId, http,
 };
 use pbi_embed_emulator::{Emulator, Route};
 use tokio::sync::Notify;
@@ -55,28 +53,36 @@ impl HyperDriver {
     /// Pumps a call to its end: the core decides, this only does what it asks.
     pub async fn run<T>(&self, call: Call<'_, T>) -> Result<T, Error> {
         let mut pump = self.session.pump(call, || self.parked.notify_waiters());
-        let mut event = Event::Resume;
+        let mut event = Event::resume();
         loop {
             let woken = self.parked.notified();
             let now = Now::new(Instant::now(), SystemTime::now());
             event = match pump.step(event, now, fastrand::u32(..)) {
-                Action::Send(exchange) => Event::Response(self.send(exchange).await),
+                Action::Send(exchange) => {
+                    let (timeout, limit) = (exchange.timeout(), exchange.max_response_bytes());
+                    let (request, responder) = exchange.into_request();
+                    responder.respond(self.send(request, timeout, limit).await)
+                }
                 Action::Wait(delay) => {
                     tokio::time::sleep(delay).await;
-                    Event::Resume
+                    Event::resume()
                 }
                 Action::Park(most) => {
                     let _ = tokio::time::timeout(most, woken).await;
-                    Event::Resume
+                    Event::resume()
                 }
-                Action::FetchToken => Event::Token(Err("this driver has no token source".into())),
-                Action::ReadFile(file) => Event::File(std::fs::read(file.path()).map_err(Into::into)),
+                Action::FetchToken(fetch) => fetch.respond(Err("this driver has no token source".into())),
+                // A federated token or certificate file, read at every sign-in.
+                Action::ReadFile(file) => {
+                    let read = read_file(&file).await;
+                    file.respond(read)
+                }
                 // This stack runs no programs (the Azure CLI credential).
-                Action::RunProgram(_) => Event::Program(Err(std::io::ErrorKind::Unsupported.into())),
+                Action::RunProgram(run) => run.respond(Err(std::io::ErrorKind::Unsupported.into())),
                 // Refresh-ahead's background work; a stack that spawns nothing may drop it.
-                Action::Spawn(_) => Event::Resume,
+                Action::Spawn(_) => Event::resume(),
                 // Only asked for when the builder was given a shared store.
-                Action::Store(_) => Event::Stored(Err("no shared store".into())),
+                Action::Store(op) => op.respond(Err("no shared store".into())),
                 Action::Done(result) => return result,
             };
         }
@@ -84,9 +90,13 @@ impl HyperDriver {
 
     /// One exchange, bounded as a whole, reading at most the cap of body. hyper's client
     /// follows no redirect.
-    async fn send(&self, exchange: Exchange) -> Result<http::Response<Vec<u8>>, TransportError> {
-        let (timeout, limit) = (exchange.timeout(), exchange.max_response_bytes());
-        let request = exchange.into_request().map(|body| Full::new(Bytes::from(body)));
+    async fn send(
+        &self,
+        request: http::Request<Vec<u8>>,
+        timeout: std::time::Duration,
+        limit: u64,
+    ) -> Result<http::Response<Vec<u8>>, TransportError> {
+        let request = request.map(|body| Full::new(Bytes::from(body)));
         let attempt = async {
             let response = self.http.request(request).await.map_err(|e| {
                 let kind = if e.is_connect() {
@@ -109,6 +119,21 @@ impl HyperDriver {
         };
         let bounded = tokio::time::timeout(timeout, attempt).await;
         bounded.map_err(|elapsed| TransportError::new(TransportKind::Timeout, elapsed))?
+    }
+}
+
+/// Reads at most the file's cap, off the executor, within its time-out.
+async fn read_file(file: &FileRead) -> Result<Vec<u8>, BoxError> {
+    use std::io::Read as _;
+    let (path, cap) = (file.path().to_owned(), file.max_bytes());
+    let read = tokio::task::spawn_blocking(move || {
+        let mut bytes = Vec::new();
+        std::fs::File::open(path)?.take(cap).read_to_end(&mut bytes)?;
+        Ok::<_, std::io::Error>(bytes)
+    });
+    match tokio::time::timeout(file.timeout(), read).await {
+        Ok(read) => Ok(read??),
+        Err(_) => Err("the file gave no answer in time".into()),
     }
 }
 
