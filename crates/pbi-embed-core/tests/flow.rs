@@ -325,6 +325,44 @@ fn without_a_token_a_failing_sign_in_is_retried_and_a_refused_one_is_not() {
 }
 
 #[test]
+fn an_already_expired_token_fails_the_call_and_sign_ins_are_rationed() {
+    let mut sim = Sim::new(no_cache());
+    let request = report();
+    let mut sign_ins = 0;
+    let mut expired = |exchange: &Exchange, now| {
+        if is_sign_in(exchange) {
+            sign_ins += 1;
+            signed_in(0)
+        } else {
+            minted(now, 60, "t")
+        }
+    };
+    let (result, sent) = sim.drive(&mut Call::embed_token(&request), &mut expired);
+    let error = result.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::SignIn, "{error}");
+    assert_eq!(
+        error.to_string(),
+        "Entra_ClientCredentials at login.microsoftonline.com: a service principal with a client secret gave a token that has already expired"
+    );
+    assert!(error.was_sent());
+    assert_eq!(sent, ["Entra_ClientCredentials"], "no retry, no loop");
+    // Calls keep coming, four a second: three sign-ins at once, then at most one a
+    // second (a call waits for its turn), whatever the endpoint answers.
+    let start = sim.now;
+    for _ in 0..20 {
+        sim.advance(Duration::from_millis(250));
+        let (result, _) = sim.drive(&mut Call::embed_token(&request), &mut expired);
+        assert!(result.is_err());
+    }
+    let seconds = sim.now.instant.duration_since(start.instant).as_secs_f64();
+    assert!(
+        f64::from(sign_ins) <= 3.0 + seconds,
+        "{sign_ins} sign-ins in {seconds} s"
+    );
+    assert!(seconds >= 15.0, "the calls waited their turn: {seconds} s");
+}
+
+#[test]
 fn token_expired_signs_in_again_once() {
     let mut sim = Sim::new(no_cache());
     let mut api_calls = 0;
@@ -510,6 +548,48 @@ fn identical_requests_share_one_call_and_then_the_cache() {
             .dataset(DatasetId::parse(DATASET).unwrap()),
     );
     let Action::Send(_) = sim.step(&mut Call::embed_token(&other), Event::resume()) else {
+        panic!()
+    };
+}
+
+#[test]
+fn a_parked_call_served_at_once_is_counted_out_once() {
+    let mut sim = Sim::new(ClientSettings::default());
+    let request = report();
+    sim.drive(&mut Call::sign_in(), &mut healthy()).0.unwrap();
+    let (mut a, mut b, mut c) = (
+        Call::embed_token(&request),
+        Call::embed_token(&request),
+        Call::embed_token(&request),
+    );
+    let Action::Send(sent) = sim.step(&mut a, Event::resume()) else {
+        panic!()
+    };
+    assert!(matches!(sim.step(&mut b, Event::resume()), Action::Park(_)));
+    assert!(matches!(sim.step(&mut c, Event::resume()), Action::Park(_)));
+    let Action::Done(Ok(_)) = sim.step(&mut a, sent.respond(minted(sim.now, 60, "a"))) else {
+        panic!()
+    };
+    // B is served from the cache at once; C has not stepped yet, and is still parked.
+    let Action::Done(Ok(_)) = sim.step(&mut b, Event::resume()) else {
+        panic!()
+    };
+    let wakes = sim.wakes;
+    // Another fetch ends: C, still parked, must be woken.
+    let other = report().identity(
+        EffectiveIdentity::new("u")
+            .role("r")
+            .dataset(DatasetId::parse(DATASET).unwrap()),
+    );
+    let mut d = Call::embed_token(&other);
+    let Action::Send(sent) = sim.step(&mut d, Event::resume()) else {
+        panic!()
+    };
+    let Action::Done(Ok(_)) = sim.step(&mut d, sent.respond(minted(sim.now, 60, "d"))) else {
+        panic!()
+    };
+    assert_eq!(sim.wakes, wakes + 1, "the parked call is woken");
+    let Action::Done(Ok(_)) = sim.step(&mut c, Event::resume()) else {
         panic!()
     };
 }
@@ -922,7 +1002,9 @@ fn a_workload_identity_reads_its_token_file_at_every_sign_in() {
     // Used as the file holds it (not trimmed), as Azure's libraries do.
     assert_eq!(sent, ["eyJ.first.token\n"]);
     token.unwrap();
-    // The 60 s token is inside the renewal margin: the next sign-in reads the file again.
+    // The 60 s token is inside the renewal margin, so it is renewed past half its life
+    // (not at every call): that sign-in reads the file again.
+    sim.advance(Duration::from_secs(31));
     *file_contents.borrow_mut() = "eyJ.rotated.token".to_owned();
     let (sent, _) = sign_in(&mut sim, signed_in(3600));
     assert_eq!(sent, ["eyJ.rotated.token"]);

@@ -58,19 +58,30 @@ pub(crate) struct HeldToken {
     pub(crate) token: BearerToken,
     /// 1 for the first token held, one more for each renewal.
     pub(crate) generation: u64,
+    /// When it was obtained (its lifetime is counted from here).
+    obtained_at: Option<SystemTime>,
 }
 
 impl HeldToken {
-    /// `token`, held after `previous` (if any).
-    pub(crate) fn after(previous: Option<&Self>, token: BearerToken) -> Self {
+    /// `token`, obtained at `now` (if known), held after `previous` (if any).
+    pub(crate) fn after(previous: Option<&Self>, token: BearerToken, now: Option<SystemTime>) -> Self {
         Self {
             token,
             generation: previous.map_or(1, |p| p.generation.saturating_add(1)),
+            obtained_at: now,
         }
     }
 
     /// Whether to send it without renewing: fresh at `now` and not the `rejected` one.
+    /// The renewal margin is at most half the token's lifetime: a token shorter than the
+    /// margin (a managed identity may hand out one) is still used for half its life,
+    /// rather than renewed at every call.
     pub(crate) fn is_fresh(&self, now: SystemTime, margin: Duration, rejected: Option<u64>) -> bool {
+        let lifetime = match (self.obtained_at, self.token.expires_at) {
+            (Some(obtained), Some(expires)) => expires.duration_since(obtained).unwrap_or_default(),
+            _ => Duration::MAX,
+        };
+        let margin = margin.min(lifetime / 2);
         !self.is_rejected(rejected) && self.token.freshness(now, margin) == Freshness::Fresh
     }
 
@@ -87,6 +98,13 @@ impl HeldToken {
 /// How long a failed renewal is not retried while the held token is still valid.
 const RENEWAL_COOL_DOWN: Duration = Duration::from_secs(30);
 
+/// Sign-ins start at most this many at once, then at most one each
+/// [`SIGN_IN_INTERVAL`]: whatever an identity endpoint answers (a token shorter than a
+/// second, a server that keeps failing), the client never hammers it.
+const SIGN_IN_BURST: u32 = 3;
+/// See [`SIGN_IN_BURST`].
+const SIGN_IN_INTERVAL: Duration = Duration::from_secs(1);
+
 /// What a call should do to get a bearer token.
 #[derive(Debug)]
 pub(crate) enum BearerNeed {
@@ -96,6 +114,8 @@ pub(crate) enum BearerNeed {
     Renew,
     /// Another call is renewing it and the held one cannot be sent: wait for it.
     Wait,
+    /// No token can be sent and no sign-in may start for this long.
+    Hold(Duration),
 }
 
 /// The session's bearer token and its renewal.
@@ -108,13 +128,15 @@ pub(crate) struct BearerState {
     renewing: Option<u64>,
     /// No renewal before this instant (set after a renewal failed).
     cool_down_until: Option<SystemTime>,
+    /// How many sign-ins may start now (at most [`SIGN_IN_BURST`]), as of `checked`.
+    allowance: Option<(u32, SystemTime)>,
 }
 
 impl BearerState {
     /// A state holding a token that never expires by itself (a fixed bearer token).
     pub(crate) fn fixed(token: AccessToken) -> Self {
         Self {
-            held: Some(HeldToken::after(None, BearerToken::without_expiry(token))),
+            held: Some(HeldToken::after(None, BearerToken::without_expiry(token), None)),
             ..Self::default()
         }
     }
@@ -132,16 +154,46 @@ impl BearerState {
             (_, Some(held)) if cooling => BearerNeed::Use(held),
             (Some(other), Some(held)) if other != ticket => BearerNeed::Use(held),
             (Some(other), None) if other != ticket => BearerNeed::Wait,
-            _ => {
-                self.renewing = Some(ticket);
-                BearerNeed::Renew
-            }
+            (_, usable) => match (self.may_start(now), usable) {
+                (Ok(()), _) => {
+                    self.renewing = Some(ticket);
+                    BearerNeed::Renew
+                }
+                (Err(_), Some(held)) => BearerNeed::Use(held),
+                (Err(wait), None) => BearerNeed::Hold(wait),
+            },
         }
     }
 
-    /// A renewal by `ticket` gave `token`.
-    pub(crate) fn renewed(&mut self, token: BearerToken) -> HeldToken {
-        let held = HeldToken::after(self.held.as_ref(), token);
+    /// Whether a sign-in may start at `now` (it is then counted), or how long until one
+    /// may: a bucket of [`SIGN_IN_BURST`] starts, refilled one each [`SIGN_IN_INTERVAL`].
+    fn may_start(&mut self, now: SystemTime) -> Result<(), Duration> {
+        let (mut left, mut since) = self.allowance.unwrap_or((SIGN_IN_BURST, now));
+        let elapsed = now.duration_since(since).unwrap_or_default();
+        let refills = elapsed.as_nanos() / SIGN_IN_INTERVAL.as_nanos();
+        if refills > 0 {
+            let refills = u32::try_from(refills).unwrap_or(u32::MAX);
+            left = left.saturating_add(refills).min(SIGN_IN_BURST);
+            since = since
+                .checked_add(SIGN_IN_INTERVAL.saturating_mul(refills))
+                .unwrap_or(now);
+        }
+        if left == SIGN_IN_BURST {
+            // Full: the next refill counts from this start.
+            since = now;
+        }
+        if left == 0 {
+            self.allowance = Some((0, since));
+            let waited = now.duration_since(since).unwrap_or_default();
+            return Err(SIGN_IN_INTERVAL.saturating_sub(waited));
+        }
+        self.allowance = Some((left - 1, since));
+        Ok(())
+    }
+
+    /// A renewal by `ticket` gave `token`, at `now`.
+    pub(crate) fn renewed(&mut self, token: BearerToken, now: SystemTime) -> HeldToken {
+        let held = HeldToken::after(self.held.as_ref(), token, Some(now));
         self.held = Some(held.clone());
         self.renewing = None;
         self.cool_down_until = None;
@@ -202,6 +254,7 @@ mod tests {
         let first = HeldToken::after(
             None,
             BearerToken::new(AccessToken::new("a"), now + Duration::from_secs(200)),
+            Some(now - Duration::from_secs(3400)),
         );
         assert_eq!(first.generation, 1);
         assert!(!first.is_fresh(now, margin, None), "inside the margin");
@@ -210,6 +263,7 @@ mod tests {
         let second = HeldToken::after(
             Some(&first),
             BearerToken::new(AccessToken::new("b"), now + Duration::from_secs(3600)),
+            Some(now),
         );
         assert_eq!(second.generation, 2);
         assert!(second.is_fresh(now, margin, Some(1)));
@@ -240,7 +294,11 @@ mod tests {
             matches!(state.need(2, now, margin), BearerNeed::Wait),
             "nothing to send yet"
         );
-        let held = state.renewed(token(now + Duration::from_secs(200)));
+        // A token obtained an hour ago, with 200 s left: inside the 300 s margin.
+        let held = state.renewed(
+            token(now + Duration::from_secs(200)),
+            now - Duration::from_secs(3400),
+        );
         assert_eq!(held.generation, 1);
         // Inside the margin: call 3 renews, call 4 sends the still-valid token meanwhile.
         assert!(matches!(state.need(3, now, margin), BearerNeed::Renew));
@@ -260,7 +318,7 @@ mod tests {
         let margin = Duration::from_secs(300);
         let mut state = BearerState::default();
         assert!(matches!(state.need(1, now, margin), BearerNeed::Renew));
-        state.renewed(token(now + Duration::from_secs(3600)));
+        state.renewed(token(now + Duration::from_secs(3600)), now);
         state.reject(1);
         assert!(matches!(state.need(2, now, margin), BearerNeed::Renew));
         assert!(matches!(state.need(3, now, margin), BearerNeed::Wait));
@@ -269,5 +327,44 @@ mod tests {
         assert!(matches!(fixed.need(1, now, margin), BearerNeed::Use(_)));
         fixed.reject(1);
         assert!(matches!(fixed.need(1, now, margin), BearerNeed::Renew));
+    }
+
+    #[test]
+    fn a_token_shorter_than_the_margin_is_used_for_half_its_life() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let margin = Duration::from_secs(300);
+        let mut state = BearerState::default();
+        assert!(matches!(state.need(1, now, margin), BearerNeed::Renew));
+        state.renewed(token(now + Duration::from_secs(60)), now);
+        assert!(matches!(
+            state.need(2, now + Duration::from_secs(29), margin),
+            BearerNeed::Use(_)
+        ));
+        assert!(matches!(
+            state.need(3, now + Duration::from_secs(30), margin),
+            BearerNeed::Renew
+        ));
+    }
+
+    #[test]
+    fn sign_ins_start_three_at_once_then_one_a_second() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let margin = Duration::from_secs(300);
+        let mut state = BearerState::default();
+        let mut started = Vec::new();
+        // An endpoint whose tokens are always expired: every call wants a new one.
+        for tenth in 0..50 {
+            let at = now + Duration::from_millis(100 * tenth);
+            match state.need(tenth, at, margin) {
+                BearerNeed::Renew => {
+                    started.push(tenth);
+                    assert!(state.renewal_failed(at).is_none());
+                }
+                BearerNeed::Hold(wait) => assert!(wait <= SIGN_IN_INTERVAL && !wait.is_zero()),
+                other => panic!("{other:?}"),
+            }
+        }
+        // Three at once, then one a second over the five seconds.
+        assert_eq!(started, [0, 1, 2, 10, 20, 30, 40]);
     }
 }

@@ -196,10 +196,10 @@ impl Running {
         }
     }
 
-    /// The one check every event passes: it is what the call asked for. The reply it
-    /// carries, if any, or what went wrong.
-    pub(crate) fn accept(&mut self, event: Event) -> Result<Option<Reply>, String> {
-        match (self.owed, event.0) {
+    /// The one check every event passes: it is what the call asked for (`owed`). The
+    /// reply it carries, if any, or what went wrong.
+    pub(crate) fn accept(owed: Owed, event: Event) -> Result<Option<Reply>, String> {
+        match (owed, event.0) {
             (Owed::Resume | Owed::Parked, Answered::Resume) => Ok(None),
             (Owed::Reply(slot), Answered::Reply(answered, reply)) if answered == slot => Ok(Some(reply)),
             (Owed::Reply(_), Answered::Resume) => {

@@ -141,6 +141,10 @@ enum Cause {
     AzureCli(AzureCliError),
     /// The driver handed back something other than what the call asked for.
     Driver(String),
+    /// The credential gave nothing usable: a token already expired or unfit for a
+    /// header, a certificate file that does not load. The service's side, not the
+    /// caller's input.
+    Credential(String),
 }
 
 /// The error of a whole call: what Power BI or Entra ID said, or why no answer came, and
@@ -192,6 +196,7 @@ impl Error {
             Cause::Service(e) => e.kind(),
             Cause::AzureCli(_) => ErrorKind::SignIn,
             Cause::Driver(_) => ErrorKind::Driver,
+            Cause::Credential(_) => ErrorKind::SignIn,
             Cause::Transport(t) => match t.kind {
                 TransportKind::Timeout => ErrorKind::Timeout,
                 TransportKind::BodyTooLarge => ErrorKind::BodyTooLarge,
@@ -306,6 +311,9 @@ impl Error {
             Cause::Driver(_) => {
                 Some("the HTTP stack's driver broke the flow's protocol: a bug to report to its authors")
             }
+            Cause::Credential(_) => Some(
+                "the credential is misconfigured or its endpoint misbehaves: check it (its file, its identity endpoint)",
+            ),
             Cause::Deadline(_) => Some("the whole call ran out of time; allow a longer deadline"),
             Cause::Transport(t) if t.kind == TransportKind::Timeout => {
                 Some("the server did not answer in time; check the host, or allow a longer time-out")
@@ -331,9 +339,11 @@ impl Error {
                     Outcome::Fatal
                 }
             },
-            Cause::Deadline(_) | Cause::TokenSource(_) | Cause::AzureCli(_) | Cause::Driver(_) => {
-                Outcome::Fatal
-            }
+            Cause::Deadline(_)
+            | Cause::TokenSource(_)
+            | Cause::AzureCli(_)
+            | Cause::Driver(_)
+            | Cause::Credential(_) => Outcome::Fatal,
         }
     }
 
@@ -362,6 +372,14 @@ impl Error {
         Self {
             cause: Cause::AzureCli(error),
             step: None,
+        }
+    }
+
+    /// The credential gave nothing usable (`reason`), at `step` if it was an exchange.
+    pub(crate) fn credential(reason: String, step: Option<&Step>) -> Self {
+        Self {
+            cause: Cause::Credential(reason),
+            step: step.map(|step| Box::new(step.clone())),
         }
     }
 
@@ -414,6 +432,7 @@ impl fmt::Display for Error {
             }
             Cause::TokenSource(_) => f.write_str("the token source could not give a bearer token"),
             Cause::AzureCli(e) => write!(f, "{e}"),
+            Cause::Credential(reason) => f.write_str(reason),
             Cause::Driver(what) => write!(
                 f,
                 "the driver {what}; drivers hand back exactly what each action asks for ({})",
@@ -433,7 +452,11 @@ impl StdError for Error {
             Cause::Transport(t) => t.source.as_deref().map(|s| s as &(dyn StdError + 'static)),
             Cause::TokenSource(e) => Some(e.as_ref()),
             // The service's error is the message itself.
-            Cause::Service(_) | Cause::Deadline(_) | Cause::AzureCli(_) | Cause::Driver(_) => None,
+            Cause::Service(_)
+            | Cause::Deadline(_)
+            | Cause::AzureCli(_)
+            | Cause::Driver(_)
+            | Cause::Credential(_) => None,
         }
     }
 }

@@ -113,6 +113,11 @@ impl Fetching {
         match ctx.bearer.need(ctx.ticket, ctx.now.wall, margin) {
             BearerNeed::Use(held) => self.send(ctx, request, retry, held),
             BearerNeed::Wait => FetchStep::Io(Io::Park),
+            // Sign-ins are rationed: wait for the next one (the deadline still holds).
+            BearerNeed::Hold(wait) => {
+                *self = Self::Backoff;
+                FetchStep::Io(Io::Wait(wait.min(ctx.remaining)))
+            }
             BearerNeed::Renew => {
                 let renewal = Renewal {
                     machine: ctx.config.credential.sign_in(),
@@ -288,11 +293,27 @@ impl Fetching {
                 *self = Self::SignIn(renewal);
                 FetchStep::Io(Io::FetchToken)
             }
-            SignInStep::Done(token) => self.renewed(ctx, request, retry, token),
+            SignInStep::Done(token) => match unusable(&token, ctx.now.wall) {
+                // Checked here, once for every credential: an already expired token
+                // would only make the flow sign in again at once, in a loop.
+                Some(why) => {
+                    let what = ctx.config.credential.describe();
+                    let reason = format!("{what} gave a token that {why}");
+                    let error = Error::credential(reason, ctx.last.as_ref());
+                    self.renewal_failed(ctx, request, retry, error)
+                }
+                None => self.renewed(ctx, request, retry, token),
+            },
             SignInStep::Failed(failure) => {
                 let (error, retryable) = match failure {
                     SignInError::Refused(error) => (Error::from(error).at(ctx.last.as_ref()), true),
-                    SignInError::Unusable(error) => (error.into(), false),
+                    SignInError::Unusable(error) => {
+                        let what = ctx.config.credential.describe();
+                        (
+                            Error::credential(format!("{what} cannot sign in: {error}"), None),
+                            false,
+                        )
+                    }
                     SignInError::AzureCli(error) => (Error::from_azure_cli(error), false),
                     SignInError::CannotRenew => (
                         Error::invalid_input(
@@ -317,7 +338,7 @@ impl Fetching {
         retry: &mut RetryState,
         token: BearerToken,
     ) -> FetchStep {
-        let held = ctx.bearer.renewed(token);
+        let held = ctx.bearer.renewed(token, ctx.now.wall);
         ctx.scheduler.wake();
         *self = Self::Bearer;
         if held.is_still_valid(ctx.now.wall, None) {
@@ -366,5 +387,16 @@ impl Fetching {
             Some(held) => self.send(ctx, request, retry, held),
             None => FetchStep::Failed(error),
         }
+    }
+}
+
+/// Why a credential's `token` cannot be used at `now`, if it cannot.
+fn unusable(token: &BearerToken, now: std::time::SystemTime) -> Option<&'static str> {
+    if token.access_token.authorization().is_none() {
+        return Some("cannot go in an Authorization header (empty, or with control characters)");
+    }
+    match token.freshness(now, std::time::Duration::ZERO) {
+        crate::wire::lifetime::Freshness::Expired => Some("has already expired"),
+        _ => None,
     }
 }

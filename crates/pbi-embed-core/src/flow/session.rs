@@ -112,10 +112,12 @@ impl Session {
         let CallState::Running(run) = state else {
             return Action::Done(Err(Error::driver("stepped a call that has ended".into(), None)));
         };
-        if run.owed == Owed::Parked {
+        // What the driver owed is paid by this step, whatever comes of it.
+        let owed = std::mem::replace(&mut run.owed, Owed::Resume);
+        if owed == Owed::Parked {
             self.scheduler.unpark();
         }
-        let action = match run.accept(event) {
+        let action = match Running::accept(owed, event) {
             Ok(reply) => self.advance(plan.as_mut(), run, reply, now, random),
             Err(misuse) => Action::Done(Err(Error::driver(misuse, run.last.as_ref()))),
         };
