@@ -363,6 +363,51 @@ fn an_already_expired_token_fails_the_call_and_sign_ins_are_rationed() {
 }
 
 #[test]
+fn secrets_an_upstream_echoes_never_reach_an_error() {
+    // An identity endpoint that quotes the request's headers in its refusal.
+    let header = "the-identity-header-secret";
+    let identity = pbi_embed_core::ManagedIdentity::app_service("http://127.0.0.1:41741/msi/token", header).unwrap();
+    let mut sim = Sim::with(no_cache(), Credential::ManagedIdentity(identity));
+    let echo = |exchange: &Exchange| {
+        let headers: Vec<String> = exchange
+            .request()
+            .headers()
+            .iter()
+            .map(|(name, value)| format!("{name}: {}", value.to_str().unwrap_or("")))
+            .collect();
+        headers.join("; ")
+    };
+    let (result, _) = sim.drive(&mut Call::sign_in(), &mut |exchange, _| {
+        let body = serde_json::json!({"statusCode": 400, "message": echo(exchange)}).to_string();
+        json(400, &body)
+    });
+    let error = result.unwrap_err();
+    assert!(error.to_string().contains("x-identity-header"), "the echo is quoted: {error}");
+    assert!(!error.to_string().contains(header), "{error}");
+    assert!(!format!("{error:?}").contains(header), "{error:?}");
+    // A client secret in Entra's echo of the form, as sent or form-encoded.
+    let mut sim = Sim::new(no_cache());
+    let (result, _) = sim.drive(&mut Call::sign_in(), &mut |exchange, _| {
+        let form = String::from_utf8(exchange.request().body().clone()).unwrap();
+        let body = serde_json::json!({"error": "invalid_request", "error_description": format!("bad form: {form}; s3cr3t")}).to_string();
+        json(400, &body)
+    });
+    let error = result.unwrap_err().to_string();
+    assert!(error.contains("bad form") && !error.contains("s3cr3t"), "{error}");
+    // Power BI quoting the bearer token it was sent.
+    let mut sim = Sim::new(no_cache());
+    let (result, _) = sim.drive(&mut Call::embed_token(&report()), &mut |exchange, _| {
+        if is_sign_in(exchange) {
+            return signed_in(3600);
+        }
+        let auth = exchange.request().headers()["authorization"].to_str().unwrap().to_owned();
+        json(400, &format!(r#"{{"error":{{"code":"InvalidRequest","message":"you sent {auth}"}}}}"#))
+    });
+    let error = result.unwrap_err().to_string();
+    assert!(error.contains("you sent Bearer") && !error.contains("eyJ0.3600"), "{error}");
+}
+
+#[test]
 fn token_expired_signs_in_again_once() {
     let mut sim = Sim::new(no_cache());
     let mut api_calls = 0;

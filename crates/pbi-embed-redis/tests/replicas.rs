@@ -229,3 +229,46 @@ async fn a_replica_that_dies_holding_the_lock_delays_the_others_only_its_ttl() {
         "no longer than the lock's TTL: {waited:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_lock_left_without_a_ttl_delays_a_request_one_ttl_and_it_succeeds() {
+    let emulator = Emulator::start().unwrap();
+    let ids = Ids::of(&emulator);
+    let redis = RedisServer::start();
+    let lock_ttl = Duration::from_secs(1);
+    let replica = || {
+        let mut settings = settings_for(&emulator);
+        settings.shared = Some(pbi_embed_core::SharedSettings {
+            lock_ttl,
+            poll: Duration::from_millis(25),
+        });
+        let store = RedisStore::new(&redis.url(), EncryptionKey::new("k1", &KEY).unwrap()).unwrap();
+        Client::builder()
+            .settings(settings)
+            .credential(service_principal(&emulator))
+            .shared_store(Arc::new(store))
+            .build()
+            .unwrap()
+    };
+    let request = pair(&ids, 9);
+    replica().embed_token(&request).await.unwrap();
+    let record = redis
+        .dump()
+        .into_iter()
+        .map(|(key, _)| key)
+        .find(|key| key.starts_with("pbi-embed:v1:token:"))
+        .expect("the record");
+    // Someone sets the lock by hand, with no expiry, and the record goes.
+    redis.command(&["DEL", &record]);
+    redis.command(&["SET", &record.replace(":token:", ":lock:"), "stuck"]);
+    let before = emulator.generate_token_requests();
+    let started = std::time::Instant::now();
+    replica().embed_token(&request).await.unwrap();
+    let waited = started.elapsed();
+    assert!(waited >= lock_ttl, "it waited for the holder first: {waited:?}");
+    assert!(
+        waited < lock_ttl + Duration::from_millis(800),
+        "then minted without the lock: {waited:?}"
+    );
+    assert_eq!(emulator.generate_token_requests(), before + 1);
+}

@@ -81,6 +81,12 @@ impl RedisServer {
             .collect()
     }
 
+    /// Runs a command (`SET key value`, `DEL key`), as an operator or a misbehaving
+    /// neighbour would; its bulk-string answers, if any.
+    pub fn command(&self, args: &[&str]) -> Vec<Vec<u8>> {
+        self.query(args)
+    }
+
     fn answers(&self) -> bool {
         TcpStream::connect_timeout(&self.addr, Duration::from_millis(200))
             .and_then(|mut stream| {

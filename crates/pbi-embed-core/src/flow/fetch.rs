@@ -12,7 +12,9 @@ use crate::flow::error::{Error, Step};
 use crate::flow::io::Reply;
 use crate::flow::job::{Ctx, Io, Role};
 use crate::flow::retry::{NextStep, RetryState};
+use crate::wire::redact::Secrets;
 use crate::wire::response;
+use crate::wire::secret::AccessToken;
 
 /// Where a fetch is.
 pub(crate) enum Fetching {
@@ -20,8 +22,8 @@ pub(crate) enum Fetching {
     Bearer,
     /// This job renews the session's bearer token.
     SignIn(Box<Renewal>),
-    /// Sent with the bearer token of this generation; awaiting the response.
-    Sent { generation: u64 },
+    /// Sent with this bearer token (of this generation); awaiting the response.
+    Sent { generation: u64, bearer: AccessToken },
     /// Waiting before the next attempt.
     Backoff,
 }
@@ -46,6 +48,8 @@ pub(crate) struct Renewal {
     machine: Box<dyn SignIn>,
     waiting: Waiting,
     retry: RetryState,
+    /// The secrets the last sign-in request carried, kept out of any error.
+    sent: Secrets,
 }
 
 /// What a renewal waits for.
@@ -80,12 +84,12 @@ impl Fetching {
         match (std::mem::replace(self, Self::Bearer), reply) {
             (Self::Bearer, _) => self.bearer(ctx, request, role, retry),
             (Self::Backoff, _) => FetchStep::Continue,
-            (Self::Sent { generation }, Some(Reply::Response(response))) => {
-                self.on_response(ctx, generation, retry, response)
+            (Self::Sent { generation, bearer }, Some(Reply::Response(response))) => {
+                self.on_response(ctx, (generation, &bearer), retry, response)
             }
             (Self::SignIn(renewal), reply) => self.renewal(ctx, renewal, request, retry, reply),
-            (Self::Sent { generation }, _) => {
-                *self = Self::Sent { generation };
+            (Self::Sent { generation, bearer }, _) => {
+                *self = Self::Sent { generation, bearer };
                 FetchStep::Failed(Error::invalid_input(
                     "flow",
                     "a sent request was stepped without its response",
@@ -123,6 +127,7 @@ impl Fetching {
                     machine: ctx.config.credential.sign_in(),
                     waiting: Waiting::Backoff,
                     retry: RetryState::new(ctx.config.settings.retry),
+                    sent: Secrets::default(),
                 };
                 self.renewal(ctx, Box::new(renewal), request, retry, None)
             }
@@ -148,6 +153,7 @@ impl Fetching {
         *ctx.last = Some(Step::of(prepared.operation, &request));
         *self = Self::Sent {
             generation: held.generation,
+            bearer: held.token.access_token,
         };
         FetchStep::Io(Io::Send {
             request,
@@ -161,14 +167,19 @@ impl Fetching {
     fn on_response(
         &mut self,
         ctx: &mut Ctx<'_>,
-        generation: u64,
+        (generation, bearer): (u64, &AccessToken),
         retry: &mut RetryState,
         response: Result<http::Response<Vec<u8>>, crate::flow::error::TransportError>,
     ) -> FetchStep {
         let step = ctx.last.clone();
         let error = match response {
             Ok(response) if response.status().is_success() => return FetchStep::Response(response),
-            Ok(response) => Error::from(response::api_error(&response)).at(step.as_ref()),
+            Ok(response) => {
+                // Whatever Power BI echoes, the bearer token sent does not reach an error.
+                let mut sent = Secrets::default();
+                sent.add(bearer.secret());
+                Error::from(response::api_error(&response).redacted(&sent)).at(step.as_ref())
+            }
             Err(transport) => match step {
                 Some(step) => Error::transport(transport, step),
                 None => Error::invalid_input("flow", "a response came for a request never sent"),
@@ -255,6 +266,7 @@ impl Fetching {
                 let step = Step::of(operation, &sign_in);
                 *ctx.last = Some(step.clone());
                 renewal.waiting = Waiting::Response(step);
+                renewal.sent = Secrets::of_request(&sign_in);
                 let attempt = renewal.retry.start_attempt();
                 let url = sign_in.uri().to_string();
                 *self = Self::SignIn(renewal);
@@ -306,7 +318,10 @@ impl Fetching {
             },
             SignInStep::Failed(failure) => {
                 let (error, retryable) = match failure {
-                    SignInError::Refused(error) => (Error::from(error).at(ctx.last.as_ref()), true),
+                    SignInError::Refused(error) => {
+                        let error = error.redacted(&renewal.sent);
+                        (Error::from(error).at(ctx.last.as_ref()), true)
+                    }
                     SignInError::Unusable(error) => {
                         let what = ctx.config.credential.describe();
                         (

@@ -11,6 +11,7 @@ use std::fmt;
 
 use http::StatusCode;
 
+use crate::wire::redact::Secrets;
 use crate::wire::retry_after::RetryAfter;
 pub use crate::wire::service_error::{ApiError, EntraError, PbiError, PbiErrorDetail};
 
@@ -127,6 +128,20 @@ pub enum ExchangeError {
 }
 
 impl ExchangeError {
+    /// This error with every one of `secrets` removed from what the service said: an
+    /// endpoint that echoes the request (a header, the form) must not put a secret into
+    /// an error, which reaches logs and, in a service, callers.
+    #[must_use]
+    pub(crate) fn redacted(mut self, secrets: &Secrets) -> Self {
+        match &mut self {
+            Self::Api(api) => api.redact(secrets),
+            Self::Entra(entra) => entra.redact(secrets),
+            Self::Decode(decode) => secrets.scrub(&mut decode.reason),
+            Self::InvalidInput { reason, .. } | Self::RlsPreflight { reason, .. } => secrets.scrub(reason),
+        }
+        self
+    }
+
     /// An [`ExchangeError::InvalidInput`] for `field`.
     pub fn invalid_input(field: impl Into<Cow<'static, str>>, reason: impl Into<String>) -> Self {
         Self::InvalidInput {

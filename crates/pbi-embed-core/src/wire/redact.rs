@@ -154,6 +154,70 @@ fn scrub_copies(value: &mut Value, secrets: &[String]) {
     }
 }
 
+/// The shortest secret removed from text: shorter ones would blank ordinary words.
+const MIN_SECRET_CHARS: usize = 4;
+
+/// Secret values a request carried (its bearer token, an identity header, a client secret
+/// or assertion in its form) and those a credential holds, to remove from whatever text
+/// an upstream sends back: an endpoint that echoes a request must not put a secret into
+/// an error.
+#[derive(Default)]
+pub(crate) struct Secrets {
+    values: Vec<String>,
+}
+
+impl Secrets {
+    /// The secrets `request` carries: every header marked sensitive (the bearer token
+    /// without its `Bearer ` prefix) and the credentials of a form body.
+    pub(crate) fn of_request(request: &HttpRequest) -> Self {
+        let mut secrets = Self::default();
+        for value in request.headers().values().filter(|v| v.is_sensitive()) {
+            if let Ok(text) = value.to_str() {
+                secrets.add(text.strip_prefix("Bearer ").unwrap_or(text));
+            }
+        }
+        let is_form = request
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+        if is_form {
+            for (name, value) in url::form_urlencoded::parse(request.body()) {
+                if SECRET_FORM_FIELDS.contains(&name.as_ref()) {
+                    secrets.add(&value);
+                }
+            }
+        }
+        secrets
+    }
+
+    /// Adds a secret.
+    pub(crate) fn add(&mut self, secret: &str) {
+        if secret.chars().count() >= MIN_SECRET_CHARS && !self.values.iter().any(|v| v == secret) {
+            self.values.push(secret.to_owned());
+        }
+    }
+
+    /// Replaces every secret in `text`, as it is and as a form or URL would encode it.
+    pub(crate) fn scrub(&self, text: &mut String) {
+        for secret in &self.values {
+            if text.contains(secret.as_str()) {
+                *text = text.replace(secret.as_str(), REDACTED);
+            }
+            let encoded: String = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
+            if encoded != *secret && text.contains(encoded.as_str()) {
+                *text = text.replace(encoded.as_str(), REDACTED);
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Secrets({} values)", self.values.len())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,6 +6,7 @@ use std::fmt;
 use http::StatusCode;
 
 use crate::wire::error::{ErrorKind, status_text};
+use crate::wire::redact::Secrets;
 use crate::wire::retry_after::RetryAfter;
 
 /// `pbi.error`: Power BI's own structured error detail.
@@ -48,6 +49,26 @@ pub struct ApiError {
 }
 
 impl ApiError {
+    /// Removes every one of `secrets` from the text Power BI sent.
+    pub(crate) fn redact(&mut self, secrets: &Secrets) {
+        for text in [&mut self.code, &mut self.message, &mut self.location, &mut self.body_snippet]
+            .into_iter()
+            .flatten()
+        {
+            secrets.scrub(text);
+        }
+        if let Some(pbi) = &mut self.pbi_error {
+            pbi.code.iter_mut().for_each(|text| secrets.scrub(text));
+            for (name, value) in &mut pbi.parameters {
+                secrets.scrub(name);
+                secrets.scrub(value);
+            }
+            for detail in &mut pbi.details {
+                detail.code.iter_mut().chain(&mut detail.value).for_each(|text| secrets.scrub(text));
+            }
+        }
+    }
+
     /// The HTTP status.
     #[must_use]
     pub fn status(&self) -> StatusCode {
@@ -176,6 +197,23 @@ pub struct EntraError {
 }
 
 impl EntraError {
+    /// Removes every one of `secrets` from the text Entra ID (or an identity endpoint)
+    /// sent.
+    pub(crate) fn redact(&mut self, secrets: &Secrets) {
+        for text in [
+            &mut self.error,
+            &mut self.description,
+            &mut self.trace_id,
+            &mut self.correlation_id,
+            &mut self.body_snippet,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            secrets.scrub(text);
+        }
+    }
+
     /// The HTTP status.
     #[must_use]
     pub fn status(&self) -> StatusCode {
