@@ -979,6 +979,46 @@ fn a_dashboard_identity_binds_to_its_tiles_rls_datasets_or_is_refused_before_min
 }
 
 #[test]
+fn a_dashboard_without_an_identity_over_an_rls_dataset_is_refused_before_minting() {
+    const DASHBOARD: &str = "69ffaa6c-b36d-4d01-96f5-1ed67c64d4af";
+    let mut sim = Sim::new(no_cache());
+    let request = EmbedRequest::dashboard(
+        WorkspaceId::parse(WORKSPACE).unwrap(),
+        pbi_embed_core::DashboardId::parse(DASHBOARD).unwrap(),
+    );
+    let secured = std::cell::Cell::new(true);
+    let mut server = |exchange: &Exchange, now| match exchange.operation() {
+        "Entra_ClientCredentials" => signed_in(3600),
+        "Dashboards_GetDashboardInGroup" => json(
+            200,
+            &format!(r#"{{"id":"{DASHBOARD}","displayName":"Exec","embedUrl":"https://app.powerbi.com/dashboardEmbed"}}"#),
+        ),
+        "Dashboards_GetTilesInGroup" => json(
+            200,
+            &format!(r#"{{"value":[{{"id":"312fbfe9-2eda-44e0-9ed0-ab5dc571bb4b","embedUrl":"https://app.powerbi.com/embed","datasetId":"{DATASET}"}}]}}"#),
+        ),
+        "Datasets_GetDatasetInGroup" => json(
+            200,
+            &format!(
+                r#"{{"id":"{DATASET}","name":"Sales","isEffectiveIdentityRequired":{0},"isEffectiveIdentityRolesRequired":{0}}}"#,
+                secured.get()
+            ),
+        ),
+        _ => minted(now, 60, "dashboard"),
+    };
+    let (result, sent) = sim.drive(&mut Call::embed_config(&request), &mut server);
+    let error = result.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::RlsIdentity, "{error}");
+    assert!(error.to_string().contains("Sales") && error.to_string().contains("requires an effective identity"), "{error}");
+    assert!(!sent.iter().any(|s| s.contains("GenerateToken")), "{sent:?}");
+    // Without RLS behind its tiles, it is minted.
+    secured.set(false);
+    sim.session.clear_caches();
+    let (result, _) = sim.drive(&mut Call::embed_config(&request), &mut server);
+    assert_eq!(result.unwrap().id, DASHBOARD);
+}
+
+#[test]
 fn qna_on_a_dataset_without_a_qna_url_is_refused_before_minting() {
     let mut sim = Sim::new(no_cache());
     let request = EmbedRequest::qna(

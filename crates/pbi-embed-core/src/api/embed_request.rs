@@ -267,6 +267,13 @@ impl EmbedOptions {
     }
 
     /// Whether some identity names no dataset and no report.
+    /// Whether the pre-flight must learn which of an item's datasets require an
+    /// identity: one names no dataset (it applies to those), or none is given at all
+    /// (then none may).
+    pub(crate) fn needs_secured_datasets(&self) -> bool {
+        self.has_unbound_identity() || (self.rls_preflight && self.identities.is_empty())
+    }
+
     pub(crate) fn has_unbound_identity(&self) -> bool {
         self.identities
             .iter()

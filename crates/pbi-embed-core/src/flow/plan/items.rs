@@ -152,7 +152,7 @@ impl DashboardItem {
         let dashboard = self.metadata.as_ref().ok_or_else(unexpected)?;
         let request = dashboard_token_request(&self.workspace, dashboard, &self.datasets.ids(), options);
         let identities = &request.request_body().identities;
-        if options.has_unbound_identity() {
+        if options.needs_secured_datasets() {
             let of = format!(
                 "the tiles of dashboard {} ({})",
                 dashboard.display_name, dashboard.id
@@ -174,8 +174,9 @@ impl Item for DashboardItem {
 
     fn minting(&mut self, metadata: Metadata, options: &EmbedOptions) -> Result<Minted, Error> {
         match metadata {
-            // An identity that names no dataset needs the datasets of the tiles.
-            Metadata::Dashboard(dashboard) if options.has_unbound_identity() => {
+            // An identity that names no dataset needs the datasets of the tiles; so does
+            // no identity at all (none of them may require one).
+            Metadata::Dashboard(dashboard) if options.needs_secured_datasets() => {
                 self.metadata = Some(dashboard);
                 let request = GetTilesInGroup::new(self.workspace.clone(), self.dashboard.clone());
                 Ok(Minted::More(metadata_need(&request, MetadataKind::Tiles)?))
