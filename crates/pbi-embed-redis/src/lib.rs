@@ -51,6 +51,9 @@ pub const RETRY_AFTER: Duration = Duration::from_secs(1);
 const VERSION: u8 = 1;
 /// The longest key id.
 const MAX_KEY_ID: usize = 64;
+/// The largest record read back: a sealed embed token or item metadata (Power BI's
+/// answers are capped at 1 MiB), with its envelope.
+const MAX_RECORD_BYTES: usize = 1024 * 1024 + 256;
 
 /// A 256-bit key for records at rest, with the id stored beside each record. Debug shows
 /// the id only.
@@ -96,6 +99,12 @@ impl EncryptionKey {
         }
         let unbound = UnboundKey::new(&AES_256_GCM, key)
             .map_err(|_| ConfigError(format!("the key {id} must be 32 bytes, not {}", key.len())))?;
+        // All zeros (an unset buffer), or any one byte 32 times: a placeholder, not a key.
+        if key.windows(2).all(|pair| pair[0] == pair[1]) {
+            return Err(ConfigError(format!(
+                "the key {id} is one byte repeated, a placeholder rather than a key: make one with `openssl rand -base64 32`"
+            )));
+        }
         Ok(Self {
             id: id.to_owned(),
             key: Arc::new(LessSafeKey::new(unbound)),
@@ -310,9 +319,16 @@ fn millis(ttl: Duration) -> u64 {
 impl SharedStore for RedisStore {
     fn get<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<Vec<u8>>> {
         Box::pin(async move {
-            let sealed: Option<Vec<u8>> = self.command(redis::cmd("GET").arg(key).clone()).await?;
+            // At most one byte past the largest record: a huge value someone put under the
+            // key costs this much, not its size, at every request.
+            let mut get = redis::cmd("GETRANGE");
+            get.arg(key).arg(0).arg(MAX_RECORD_BYTES);
+            let sealed: Vec<u8> = self.command(get).await?;
+            if sealed.is_empty() || sealed.len() > MAX_RECORD_BYTES {
+                return Ok(None);
+            }
             // A record no key opens (another application's, a retired key) is a miss.
-            Ok(sealed.and_then(|sealed| self.open(key, &sealed)))
+            Ok(self.open(key, &sealed))
         })
     }
 
@@ -351,17 +367,29 @@ impl SharedStore for RedisStore {
 mod tests {
     use super::*;
 
+    const KEY_1: [u8; 32] = *b"0123456789abcdef0123456789abcdef";
+    const KEY_2: [u8; 32] = *b"fedcba9876543210fedcba9876543210";
+
+    #[test]
+    fn a_placeholder_key_is_refused() {
+        for placeholder in [[0; 32], [0x42; 32]] {
+            let error = EncryptionKey::new("k1", &placeholder).unwrap_err().to_string();
+            assert!(error.contains("placeholder") && error.contains("openssl rand"), "{error}");
+        }
+        assert!(EncryptionKey::new("k1", &KEY_1).is_ok());
+    }
+
     fn new_store() -> RedisStore {
         RedisStore::new(
             "redis://127.0.0.1:1/",
-            EncryptionKey::new("k2", &[7; 32]).unwrap(),
+            EncryptionKey::new("k2", &KEY_2).unwrap(),
         )
         .unwrap()
     }
 
     #[test]
     fn records_are_sealed_to_their_key_and_open_with_any_known_key() {
-        let store = new_store().previous_key(EncryptionKey::new("k1", &[1; 32]).unwrap());
+        let store = new_store().previous_key(EncryptionKey::new("k1", &KEY_1).unwrap());
         let sealed = store
             .seal("pbi-embed:v1:token:aa", b"{\"token\":\"H4sI.secret\"}")
             .unwrap();
@@ -381,7 +409,7 @@ mod tests {
         // Written under the older key: still read after a rotation.
         let old = RedisStore::new(
             "redis://127.0.0.1:1/",
-            EncryptionKey::new("k1", &[1; 32]).unwrap(),
+            EncryptionKey::new("k1", &KEY_1).unwrap(),
         )
         .unwrap();
         let sealed = old.seal("pbi-embed:v1:token:aa", b"old").unwrap();
@@ -408,7 +436,7 @@ mod tests {
         assert!(EncryptionKey::new("", &[0; 32]).is_err());
         assert!(EncryptionKey::new("k 1", &[0; 32]).is_err());
         let key =
-            EncryptionKey::from_base64("k1", &base64::engine::general_purpose::STANDARD.encode([9u8; 32]))
+            EncryptionKey::from_base64("k1", &base64::engine::general_purpose::STANDARD.encode(KEY_1))
                 .unwrap();
         assert!(!format!("{key:?}").contains("9"), "{key:?}");
         let error = RedisStore::new("nope://user:hunter2@host", key.clone())

@@ -10,7 +10,7 @@ use pbi_embed_reqwest::{Client, ReportToken};
 use pbi_embed_testkit::redis::RedisServer;
 use pbi_embed_testkit::{Ids, service_principal, settings_for};
 
-const KEY: [u8; 32] = [0x42; 32];
+const KEY: [u8; 32] = *b"replicas-share-this-32-byte-key!";
 
 fn replica(emulator: &Emulator, redis: &RedisServer) -> Client {
     let store = RedisStore::new(&redis.url(), EncryptionKey::new("k1", &KEY).unwrap())
@@ -271,4 +271,37 @@ async fn a_lock_left_without_a_ttl_delays_a_request_one_ttl_and_it_succeeds() {
         "then minted without the lock: {waited:?}"
     );
     assert_eq!(emulator.generate_token_requests(), before + 1);
+}
+
+/// What redis-server has sent its clients so far, in bytes.
+fn bytes_sent(redis: &RedisServer) -> u64 {
+    let info = redis.command(&["INFO", "stats"]).pop().unwrap_or_default();
+    String::from_utf8_lossy(&info)
+        .lines()
+        .find_map(|line| line.strip_prefix("total_net_output_bytes:"))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_huge_value_under_a_record_key_is_a_miss_that_costs_a_bounded_read() {
+    let emulator = Emulator::start().unwrap();
+    let ids = Ids::of(&emulator);
+    let redis = RedisServer::start();
+    let request = pair(&ids, 11);
+    replica(&emulator, &redis).embed_token(&request).await.unwrap();
+    let record = redis
+        .dump()
+        .into_iter()
+        .map(|(key, _)| key)
+        .find(|key| key.starts_with("pbi-embed:v1:token:"))
+        .expect("the record");
+    // 16 MiB of junk under the record's key (SETRANGE pads with zero bytes).
+    redis.command(&["SETRANGE", &record, &(16 * 1024 * 1024).to_string(), "x"]);
+    let before = (bytes_sent(&redis), emulator.generate_token_requests());
+    replica(&emulator, &redis).embed_token(&request).await.unwrap();
+    let sent = bytes_sent(&redis) - before.0;
+    assert_eq!(emulator.generate_token_requests(), before.1 + 1, "a miss: minted again");
+    // Two reads (before and after taking the lock) of at most 1 MiB each, not 16 MiB.
+    assert!(sent < 4 * 1024 * 1024, "redis sent {sent} bytes for it");
 }
