@@ -366,7 +366,8 @@ fn an_already_expired_token_fails_the_call_and_sign_ins_are_rationed() {
 fn secrets_an_upstream_echoes_never_reach_an_error() {
     // An identity endpoint that quotes the request's headers in its refusal.
     let header = "the-identity-header-secret";
-    let identity = pbi_embed_core::ManagedIdentity::app_service("http://127.0.0.1:41741/msi/token", header).unwrap();
+    let identity =
+        pbi_embed_core::ManagedIdentity::app_service("http://127.0.0.1:41741/msi/token", header).unwrap();
     let mut sim = Sim::with(no_cache(), Credential::ManagedIdentity(identity));
     let echo = |exchange: &Exchange| {
         let headers: Vec<String> = exchange
@@ -382,7 +383,10 @@ fn secrets_an_upstream_echoes_never_reach_an_error() {
         json(400, &body)
     });
     let error = result.unwrap_err();
-    assert!(error.to_string().contains("x-identity-header"), "the echo is quoted: {error}");
+    assert!(
+        error.to_string().contains("x-identity-header"),
+        "the echo is quoted: {error}"
+    );
     assert!(!error.to_string().contains(header), "{error}");
     assert!(!format!("{error:?}").contains(header), "{error:?}");
     // A client secret in Entra's echo of the form, as sent or form-encoded.
@@ -400,11 +404,20 @@ fn secrets_an_upstream_echoes_never_reach_an_error() {
         if is_sign_in(exchange) {
             return signed_in(3600);
         }
-        let auth = exchange.request().headers()["authorization"].to_str().unwrap().to_owned();
-        json(400, &format!(r#"{{"error":{{"code":"InvalidRequest","message":"you sent {auth}"}}}}"#))
+        let auth = exchange.request().headers()["authorization"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        json(
+            400,
+            &format!(r#"{{"error":{{"code":"InvalidRequest","message":"you sent {auth}"}}}}"#),
+        )
     });
     let error = result.unwrap_err().to_string();
-    assert!(error.contains("you sent Bearer") && !error.contains("eyJ0.3600"), "{error}");
+    assert!(
+        error.contains("you sent Bearer") && !error.contains("eyJ0.3600"),
+        "{error}"
+    );
 }
 
 #[test]
@@ -991,11 +1004,15 @@ fn a_dashboard_without_an_identity_over_an_rls_dataset_is_refused_before_minting
         "Entra_ClientCredentials" => signed_in(3600),
         "Dashboards_GetDashboardInGroup" => json(
             200,
-            &format!(r#"{{"id":"{DASHBOARD}","displayName":"Exec","embedUrl":"https://app.powerbi.com/dashboardEmbed"}}"#),
+            &format!(
+                r#"{{"id":"{DASHBOARD}","displayName":"Exec","embedUrl":"https://app.powerbi.com/dashboardEmbed"}}"#
+            ),
         ),
         "Dashboards_GetTilesInGroup" => json(
             200,
-            &format!(r#"{{"value":[{{"id":"312fbfe9-2eda-44e0-9ed0-ab5dc571bb4b","embedUrl":"https://app.powerbi.com/embed","datasetId":"{DATASET}"}}]}}"#),
+            &format!(
+                r#"{{"value":[{{"id":"312fbfe9-2eda-44e0-9ed0-ab5dc571bb4b","embedUrl":"https://app.powerbi.com/embed","datasetId":"{DATASET}"}}]}}"#
+            ),
         ),
         "Datasets_GetDatasetInGroup" => json(
             200,
@@ -1009,7 +1026,10 @@ fn a_dashboard_without_an_identity_over_an_rls_dataset_is_refused_before_minting
     let (result, sent) = sim.drive(&mut Call::embed_config(&request), &mut server);
     let error = result.unwrap_err();
     assert_eq!(error.kind(), ErrorKind::RlsIdentity, "{error}");
-    assert!(error.to_string().contains("Sales") && error.to_string().contains("requires an effective identity"), "{error}");
+    assert!(
+        error.to_string().contains("Sales") && error.to_string().contains("requires an effective identity"),
+        "{error}"
+    );
     assert!(!sent.iter().any(|s| s.contains("GenerateToken")), "{sent:?}");
     // Without RLS behind its tiles, it is minted.
     secured.set(false);

@@ -17,13 +17,75 @@
 
 use std::time::Duration;
 
-use http::{Method, Response, StatusCode};
+use http::header::{CONTENT_TYPE, HOST, ORIGIN};
+use http::{HeaderMap, Method, Response, StatusCode};
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::faults::FaultRule;
 use crate::reply::{Body, json_response};
-use crate::state::{RateLimit, State};
+use crate::state::{MAX_ACCESS_TOKEN_LIFETIME, RateLimit, State};
+
+/// Why a control request may not be answered, as the answer; `None` when it may be. The routes change what the emulator
+/// answers and show its secrets, so only what runs on this machine may call them: a page
+/// elsewhere is refused by its `Origin`, a DNS name rebound to loopback by its `Host`,
+/// and a body a page could post without asking (a form, plain text) by its type.
+pub(crate) fn refusal(
+    state: &State,
+    headers: &HeaderMap,
+    method: &Method,
+    body: &[u8],
+) -> Option<Response<Body>> {
+    let ours = |host: &str| {
+        let host = host.trim_start_matches('[');
+        let host = host.split_once(']').map_or_else(
+            || {
+                host.rsplit_once(':')
+                    .filter(|(h, _)| !h.contains(':'))
+                    .map_or(host, |(h, _)| h)
+            },
+            |(h, _)| h,
+        );
+        host.eq_ignore_ascii_case("localhost")
+            || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+            || state.hosts.iter().any(|name| name.eq_ignore_ascii_case(host))
+    };
+    let header = |name| headers.get(name).map(|v| v.to_str().unwrap_or("\u{0}"));
+    if let Some(host) = header(HOST)
+        && !ours(host)
+    {
+        return Some(error(
+            StatusCode::FORBIDDEN,
+            "the control routes answer only on this machine's names (Host)",
+        ));
+    }
+    if let Some(origin) = header(ORIGIN)
+        && !origin.split_once("://").is_some_and(|(_, host)| ours(host))
+    {
+        return Some(error(
+            StatusCode::FORBIDDEN,
+            "the control routes answer only pages of this machine (Origin)",
+        ));
+    }
+    // The types a page may post anywhere without asking (a form, plain text).
+    let simple = header(CONTENT_TYPE).is_some_and(|t| {
+        let t = t.trim_start().to_ascii_lowercase();
+        [
+            "text/plain",
+            "application/x-www-form-urlencoded",
+            "multipart/form-data",
+        ]
+        .iter()
+        .any(|simple| t.starts_with(simple))
+    });
+    if *method != Method::GET && !body.is_empty() && simple {
+        return Some(error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "send the body as JSON (Content-Type: application/json)",
+        ));
+    }
+    None
+}
 
 /// Answers a control request.
 pub(crate) fn control(state: &State, method: &Method, path: &str, body: &[u8]) -> Response<Body> {
@@ -79,13 +141,15 @@ pub(crate) fn control(state: &State, method: &Method, path: &str, body: &[u8]) -
             state.set_rate_limit(None);
             ok()
         }
-        (&Method::PUT, ["access-token-lifetime"]) => parse::<Lifetime>(body).map_or_else(
-            |e| *e,
-            |l| {
-                state.set_access_token_lifetime(Duration::from_secs(l.seconds));
-                ok()
-            },
-        ),
+        // Clamped to a day, as Entra's are: `seconds` in the answer is what is issued.
+        (&Method::PUT, ["access-token-lifetime"]) => match parse::<Lifetime>(body) {
+            Err(refused) => *refused,
+            Ok(Lifetime { seconds }) => {
+                let seconds = seconds.min(MAX_ACCESS_TOKEN_LIFETIME.as_secs());
+                state.set_access_token_lifetime(Duration::from_secs(seconds));
+                json_response(StatusCode::OK, &json!({"ok": true, "seconds": seconds}))
+            }
+        },
         (&Method::POST, ["access-tokens"]) => parse::<IssueToken>(body).map_or_else(
             |e| *e,
             |req| match crate::issue_access_token(

@@ -17,7 +17,7 @@ use crate::state::State;
 const MULTI_TENANT: [&str; 3] = ["common", "organizations", "consumers"];
 
 /// The base URL the client used: `{scheme}://{Host}`, or the emulator's own.
-fn base(state: &State, headers: &HeaderMap) -> String {
+pub(crate) fn base(state: &State, headers: &HeaderMap) -> String {
     let host = headers.get(HOST).and_then(|h| h.to_str().ok()).filter(|h| {
         !h.is_empty()
             && h.len() <= 255

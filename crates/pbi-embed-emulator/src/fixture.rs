@@ -32,6 +32,9 @@ pub enum FixtureError {
     Invalid(String),
 }
 
+/// The largest fixture file read (the default is a few kilobytes).
+pub const MAX_FIXTURE_BYTES: u64 = 16 * 1024 * 1024;
+
 /// The whole emulated tenant.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -249,15 +252,36 @@ impl Fixture {
         Ok(fixture)
     }
 
-    /// Reads a fixture file.
+    /// Reads a fixture file: a regular file of at most [`MAX_FIXTURE_BYTES`] (a FIFO or a
+    /// device such as `/dev/zero` could hold the emulator or fill its memory; read those
+    /// yourself, bounded, and use [`Self::from_json`]).
     ///
     /// # Errors
-    /// As [`Self::from_json`], or when the file cannot be read.
+    /// As [`Self::from_json`], or when the file cannot be read, is not a regular file, or
+    /// is larger than the bound.
     pub fn from_file(path: &Path) -> Result<Self, FixtureError> {
-        let json = std::fs::read_to_string(path).map_err(|source| FixtureError::Read {
+        use std::io::Read as _;
+        let failed = |source| FixtureError::Read {
             path: path.display().to_string(),
             source,
-        })?;
+        };
+        let file = std::fs::File::open(path).map_err(failed)?;
+        if !file.metadata().map_err(failed)?.is_file() {
+            return Err(failed(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "not a regular file",
+            )));
+        }
+        let mut json = String::new();
+        file.take(MAX_FIXTURE_BYTES + 1)
+            .read_to_string(&mut json)
+            .map_err(failed)?;
+        if json.len() as u64 > MAX_FIXTURE_BYTES {
+            return Err(failed(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("larger than {MAX_FIXTURE_BYTES} bytes"),
+            )));
+        }
         Self::from_json(&json)
     }
 
@@ -411,6 +435,21 @@ pub(crate) fn is_guid(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn a_fixture_file_is_a_bounded_regular_file() {
+        let error = Fixture::from_file(Path::new("/dev/zero"))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("not a regular file"), "{error}");
+        let big = std::env::temp_dir().join(format!("fixture-{}.json", std::process::id()));
+        let file = std::fs::File::create(&big).unwrap();
+        file.set_len(MAX_FIXTURE_BYTES + 10).unwrap();
+        let error = Fixture::from_file(&big).unwrap_err().to_string();
+        let _ = std::fs::remove_file(&big);
+        assert!(error.contains("larger than"), "{error}");
+    }
 
     #[test]
     fn default_fixture_is_consistent() {

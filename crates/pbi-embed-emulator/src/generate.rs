@@ -660,14 +660,12 @@ fn mint(state: &State, caller: &Caller, grant: Grant, headers: &HeaderMap) -> Re
         expires_at_ms: expires_ms,
     });
     state.minted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let host = headers
-        .get(http::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("localhost");
+    // The scheme and host the client used (https on the TLS emulator).
+    let base = crate::discovery::base(state, headers);
     json_response(
         StatusCode::OK,
         &json!({
-            "@odata.context": format!("http://{host}/v1.0/myorg/$metadata#Microsoft.PowerBI.ServiceContracts.Api.V1.EmbedToken"),
+            "@odata.context": format!("{base}/v1.0/myorg/$metadata#Microsoft.PowerBI.ServiceContracts.Api.V1.EmbedToken"),
             "token": token,
             "tokenId": token_id,
             "expiration": expiration,

@@ -60,7 +60,7 @@ use tokio::sync::oneshot;
 
 pub use access_token::AccessClaims;
 pub use faults::{Fault, FaultRule, RouteMatch};
-pub use fixture::Fixture;
+pub use fixture::{Fixture, MAX_FIXTURE_BYTES};
 pub use route::Route;
 pub use state::{RateLimit, Stats};
 pub use tls::Tls;
@@ -183,7 +183,19 @@ impl EmulatorBuilder {
             (None, Some(host)) => format!("{scheme}://{host}:{}", addr.port()),
             (None, None) => base_url.clone(),
         };
-        let state = Arc::new(State::new(self.fixture, base_url, embed_base)?);
+        let mut state = State::new(self.fixture, base_url, embed_base.clone())?;
+        state.hosts = self
+            .tls
+            .iter()
+            .flat_map(|tls| tls.names().iter().cloned())
+            .collect();
+        if let Some(host) = url::Url::parse(&embed_base)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+        {
+            state.hosts.push(host);
+        }
+        let state = Arc::new(state);
         let (shutdown, shutdown_rx) = oneshot::channel();
         let serving = Arc::clone(&state);
         let header_read_timeout = self.header_read_timeout;

@@ -177,7 +177,8 @@ fn dispatch(
             &parts.headers,
         ),
         Route::InstanceDiscovery => crate::discovery::instance(state, parts.uri.query(), &parts.headers),
-        Route::Control => crate::control::control(state, &parts.method, parts.uri.path(), body),
+        Route::Control => crate::control::refusal(state, &parts.headers, &parts.method, body)
+            .unwrap_or_else(|| crate::control::control(state, &parts.method, parts.uri.path(), body)),
         Route::EmbedPage => crate::embed_page::page(),
         route if route.is_metadata() => crate::metadata::get(state, target, &parts.headers),
         Route::Unknown => reply::power_bi_error(

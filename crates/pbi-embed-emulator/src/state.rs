@@ -39,12 +39,18 @@ pub struct Stats {
     pub remembered_bytes: u64,
 }
 
+/// The longest access-token lifetime the emulator issues: a day, as the clients accept.
+pub(crate) const MAX_ACCESS_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
+
 pub(crate) struct State {
     pub(crate) fixture: Fixture,
     /// Where embed URLs point.
     pub(crate) embed_base: String,
     /// The emulator's own base URL, `{scheme}://{addr}`.
     pub(crate) base_url: String,
+    /// The host names it answers to besides loopback ones (its TLS names, its embed
+    /// host): what a control request's `Host` and `Origin` may name.
+    pub(crate) hosts: Vec<String>,
     pub(crate) signer: Signer,
     /// Signs and checks access tokens.
     pub(crate) access: AccessTokenSigner,
@@ -64,7 +70,10 @@ pub(crate) struct State {
 
 impl State {
     pub(crate) fn new(fixture: Fixture, base_url: String, embed_base: String) -> std::io::Result<Self> {
-        let lifetime = fixture.access_token_lifetime_seconds.saturating_mul(1000);
+        let lifetime = fixture
+            .access_token_lifetime_seconds
+            .min(MAX_ACCESS_TOKEN_LIFETIME.as_secs())
+            .saturating_mul(1000);
         let access = AccessTokenSigner::generate().map_err(std::io::Error::other)?;
         Ok(Self {
             access,
@@ -73,6 +82,7 @@ impl State {
             fixture,
             embed_base,
             base_url,
+            hosts: Vec::new(),
             signer: Signer::random(),
             tokens: TokenStore::default(),
             faults: Faults::default(),
@@ -166,6 +176,7 @@ impl State {
     }
 
     pub(crate) fn set_access_token_lifetime(&self, lifetime: Duration) {
+        let lifetime = lifetime.min(MAX_ACCESS_TOKEN_LIFETIME);
         let ms = u64::try_from(lifetime.as_millis()).unwrap_or(u64::MAX);
         self.access_token_lifetime_ms.store(ms, Ordering::Relaxed);
     }

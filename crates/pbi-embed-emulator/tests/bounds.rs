@@ -138,7 +138,21 @@ fn lifetimes_that_would_overflow_are_answered_not_panicked_on() {
     )
     .unwrap();
     assert_eq!(reply.status, 200);
-    sign_in(&emulator);
+    assert_eq!(reply.json()["seconds"], 86_400, "clamped to a day, and said so");
+    // What the token endpoint says and what the token says agree.
+    let reply = common::token_request(&emulator, &ids.tenant, &ids.client_id, &ids.client_secret, SCOPE);
+    let expires_in = reply.json()["expires_in"].as_u64().unwrap();
+    assert_eq!(expires_in, 86_400);
+    let token = reply.json()["access_token"].as_str().unwrap().to_owned();
+    let payload = token.split('.').nth(1).unwrap();
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap();
+    let lifetime = claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap();
+    assert_eq!(lifetime, expires_in);
 }
 
 #[test]

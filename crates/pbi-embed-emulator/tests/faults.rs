@@ -300,11 +300,64 @@ fn faults_over_the_control_route() {
         emulator.addr(),
         "POST",
         "/_emulator/faults",
-        &[],
+        &[("Content-Type", "application/json")],
         b"{\"fault\":{\"kind\":\"nope\"}}",
     )
     .unwrap();
     assert_eq!(bad.status, 400);
+}
+
+#[test]
+fn control_routes_answer_only_this_machine() {
+    let emulator = Emulator::start().unwrap();
+    let rule = br#"{"route":"generateToken","fault":{"kind":"throttle","retryAfter":"3"},"count":2}"#;
+    let post = |headers: &[(&str, &str)]| {
+        send(emulator.addr(), "POST", "/_emulator/faults", headers, rule)
+            .unwrap()
+            .status
+    };
+    // A page elsewhere posting a "simple" cross-site request: refused by its Origin, and a
+    // body it could send without asking (text/plain) is refused even without one.
+    assert_eq!(
+        post(&[("Content-Type", "text/plain"), ("Origin", "https://evil.example")]),
+        403
+    );
+    assert_eq!(post(&[("Content-Type", "text/plain")]), 415);
+    assert_eq!(
+        post(&[
+            ("Content-Type", "application/json"),
+            ("Origin", "https://evil.example")
+        ]),
+        403
+    );
+    assert_eq!(
+        post(&[
+            ("Content-Type", "application/json"),
+            ("Origin", "http://127.0.0.1:3000")
+        ]),
+        201
+    );
+    // DNS rebinding: a name that is not this machine's, resolved to it.
+    let mut stream = std::net::TcpStream::connect(emulator.addr()).unwrap();
+    std::io::Write::write_all(
+        &mut stream,
+        b"GET /_emulator/fixture HTTP/1.1\r\nHost: attacker.example\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
+    let mut reply = String::new();
+    std::io::Read::read_to_string(&mut stream, &mut reply).unwrap();
+    assert!(reply.starts_with("HTTP/1.1 403"), "{reply}");
+    assert!(
+        !reply.contains(&emulator.ids().client_secret),
+        "the fixture's secret stays in"
+    );
+    assert_eq!(
+        send(emulator.addr(), "GET", "/_emulator/stats", &[], b"")
+            .unwrap()
+            .status,
+        200,
+        "loopback callers are answered"
+    );
 }
 
 #[test]

@@ -701,8 +701,8 @@ fn unknown_routes_answer_404_with_a_request_id() {
 fn discovery_documents_name_the_endpoints_and_keys_that_sign_tokens() {
     let emulator = Emulator::start().unwrap();
     let ids = emulator.ids();
-    // URLs name the host the client asked for: this test client sends `Host: emulator`.
-    let base = "http://emulator";
+    // URLs name the host the client asked for: this test client sends `Host: 127.0.0.1`.
+    let base = "http://127.0.0.1";
     let get = |path: &str| send(emulator.addr(), "GET", path, &[], b"").unwrap();
 
     let own = get(&format!(

@@ -374,17 +374,16 @@ mod tests {
     fn a_placeholder_key_is_refused() {
         for placeholder in [[0; 32], [0x42; 32]] {
             let error = EncryptionKey::new("k1", &placeholder).unwrap_err().to_string();
-            assert!(error.contains("placeholder") && error.contains("openssl rand"), "{error}");
+            assert!(
+                error.contains("placeholder") && error.contains("openssl rand"),
+                "{error}"
+            );
         }
         assert!(EncryptionKey::new("k1", &KEY_1).is_ok());
     }
 
     fn new_store() -> RedisStore {
-        RedisStore::new(
-            "redis://127.0.0.1:1/",
-            EncryptionKey::new("k2", &KEY_2).unwrap(),
-        )
-        .unwrap()
+        RedisStore::new("redis://127.0.0.1:1/", EncryptionKey::new("k2", &KEY_2).unwrap()).unwrap()
     }
 
     #[test]
@@ -407,11 +406,7 @@ mod tests {
         *tampered.last_mut().unwrap() ^= 1;
         assert!(store.open("pbi-embed:v1:token:aa", &tampered).is_none());
         // Written under the older key: still read after a rotation.
-        let old = RedisStore::new(
-            "redis://127.0.0.1:1/",
-            EncryptionKey::new("k1", &KEY_1).unwrap(),
-        )
-        .unwrap();
+        let old = RedisStore::new("redis://127.0.0.1:1/", EncryptionKey::new("k1", &KEY_1).unwrap()).unwrap();
         let sealed = old.seal("pbi-embed:v1:token:aa", b"old").unwrap();
         assert_eq!(store.open("pbi-embed:v1:token:aa", &sealed).unwrap(), b"old");
         assert!(
@@ -435,9 +430,8 @@ mod tests {
         assert!(EncryptionKey::from_base64("k1", "%%%").is_err());
         assert!(EncryptionKey::new("", &[0; 32]).is_err());
         assert!(EncryptionKey::new("k 1", &[0; 32]).is_err());
-        let key =
-            EncryptionKey::from_base64("k1", &base64::engine::general_purpose::STANDARD.encode(KEY_1))
-                .unwrap();
+        let key = EncryptionKey::from_base64("k1", &base64::engine::general_purpose::STANDARD.encode(KEY_1))
+            .unwrap();
         assert!(!format!("{key:?}").contains("9"), "{key:?}");
         let error = RedisStore::new("nope://user:hunter2@host", key.clone())
             .unwrap_err()

@@ -301,7 +301,11 @@ async fn a_huge_value_under_a_record_key_is_a_miss_that_costs_a_bounded_read() {
     let before = (bytes_sent(&redis), emulator.generate_token_requests());
     replica(&emulator, &redis).embed_token(&request).await.unwrap();
     let sent = bytes_sent(&redis) - before.0;
-    assert_eq!(emulator.generate_token_requests(), before.1 + 1, "a miss: minted again");
+    assert_eq!(
+        emulator.generate_token_requests(),
+        before.1 + 1,
+        "a miss: minted again"
+    );
     // Two reads (before and after taking the lock) of at most 1 MiB each, not 16 MiB.
     assert!(sent < 4 * 1024 * 1024, "redis sent {sent} bytes for it");
 }

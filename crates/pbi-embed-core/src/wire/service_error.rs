@@ -51,9 +51,14 @@ pub struct ApiError {
 impl ApiError {
     /// Removes every one of `secrets` from the text Power BI sent.
     pub(crate) fn redact(&mut self, secrets: &Secrets) {
-        for text in [&mut self.code, &mut self.message, &mut self.location, &mut self.body_snippet]
-            .into_iter()
-            .flatten()
+        for text in [
+            &mut self.code,
+            &mut self.message,
+            &mut self.location,
+            &mut self.body_snippet,
+        ]
+        .into_iter()
+        .flatten()
         {
             secrets.scrub(text);
         }
@@ -64,7 +69,11 @@ impl ApiError {
                 secrets.scrub(value);
             }
             for detail in &mut pbi.details {
-                detail.code.iter_mut().chain(&mut detail.value).for_each(|text| secrets.scrub(text));
+                detail
+                    .code
+                    .iter_mut()
+                    .chain(&mut detail.value)
+                    .for_each(|text| secrets.scrub(text));
             }
         }
     }

@@ -109,7 +109,7 @@ impl Conn {
         body: &[u8],
         limit: usize,
     ) -> io::Result<Reply> {
-        let mut request = format!("{method} {path} HTTP/1.1\r\nHost: emulator\r\n");
+        let mut request = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n");
         for (k, v) in headers {
             request.push_str(&format!("{k}: {v}\r\n"));
         }
