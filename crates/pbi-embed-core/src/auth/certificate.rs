@@ -112,6 +112,20 @@ impl ClientCertificate {
         key_pem: &str,
         password: Option<&str>,
     ) -> Result<Self, ExchangeError> {
+        // A block with RFC 1421 headers (`Proc-Type`, `DEK-Info`) is not the PEM these
+        // parsers read: say which block it is, and what to give instead.
+        for text in [certificate_pem, key_pem] {
+            if let Some(label) = block_with_headers(text) {
+                return Err(invalid(&if label.contains("PRIVATE KEY") {
+                    format!(
+                        "has a {label} block in OpenSSL's traditional encrypted form (Proc-Type, DEK-Info), which is not supported: \
+                         give the key as PKCS#8 (encrypted: `openssl pkcs8 -topk8 -v2 aes-256-cbc`, or plain) or PKCS#1, or a PKCS#12 file"
+                    )
+                } else {
+                    format!("has a {label} block with PEM headers, which is not supported: give the certificate as plain PEM")
+                }));
+            }
+        }
         let chain = CertificateDer::pem_slice_iter(certificate_pem.as_bytes())
             .collect::<Result<Vec<_>, _>>()
             .map_err(|_| invalid("holds a CERTIFICATE block that is not valid PEM"))?;
@@ -308,6 +322,23 @@ impl ClientCertificate {
 const ENCRYPTED_BEGIN: &str = "-----BEGIN ENCRYPTED PRIVATE KEY-----";
 /// The most PBKDF2 iterations (or scrypt cost) accepted: a file cannot make signing in hang.
 const MAX_KDF_COST: u64 = 1_000_000;
+
+/// The label of the first PEM block in `text` with header lines (`Name: value`), if any.
+fn block_with_headers(text: &str) -> Option<String> {
+    let mut inside: Option<&str> = None;
+    for line in text.lines().map(str::trim) {
+        if let Some(label) = line.strip_prefix("-----BEGIN ").and_then(|l| l.strip_suffix("-----")) {
+            inside = Some(label);
+        } else if line.starts_with("-----END ") {
+            inside = None;
+        } else if let Some(label) = inside
+            && line.contains(':')
+        {
+            return Some(label.to_owned());
+        }
+    }
+    None
+}
 
 fn invalid(reason: &str) -> ExchangeError {
     ExchangeError::invalid_input("certificate", reason.to_owned())
@@ -515,6 +546,20 @@ mod tests {
             .to_string();
         assert!(error.contains("does not belong"), "{error}");
         assert!(!error.contains("PRIVATE"), "{error}");
+    }
+
+    #[test]
+    fn a_traditional_encrypted_key_is_named_with_what_to_give_instead() {
+        let traditional = include_str!("../../tests/data/test-key-traditional.pem");
+        let both = format!("{TEST_CERTIFICATE}{traditional}");
+        for (certificate, key) in [(TEST_CERTIFICATE, traditional), (both.as_str(), both.as_str())] {
+            let error = ClientCertificate::from_pem_with_password(certificate, key, Some("pw"))
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains("RSA PRIVATE KEY") && error.contains("traditional"), "{error}");
+            assert!(error.contains("PKCS#8") && error.contains("PKCS#12"), "{error}");
+            assert!(!error.contains("CERTIFICATE block that is not valid"), "{error}");
+        }
     }
 
     #[test]
