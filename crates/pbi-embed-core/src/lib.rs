@@ -197,7 +197,7 @@ pub use auth::managed_identity::{IMDS_HOST, ManagedIdentity, UserAssignedId};
 pub use auth::token_source::{AsyncTokenSource, BoxedTokenSource, TokenFuture, TokenSource};
 pub use client::builder::ClientBuilder;
 pub use flow::error::{Error, TransportKind};
-pub use settings::client_settings::{ClientSettings, MAX_TIME_BOUND, SharedSettings};
+pub use settings::client_settings::{ClientSettings, MAX_REFRESH_AHEAD, MAX_TIME_BOUND, SharedSettings};
 pub use settings::connect_settings::{ConnectSettings, MAX_ROOT_CERTIFICATES, Proxy};
 pub use settings::retry::{GiveUpReason, Outcome, RetryAfter, RetryDecision, RetryPolicy};
 pub use wire::cloud::{Cloud, CustomCloud};
@@ -232,13 +232,13 @@ pub mod reexport {
         GenerateTokenRequestV2Report, GenerateTokenRequestV2TargetWorkspace, GetDashboardInGroup,
         GetDashboardsInGroup, GetDatasetInGroup, GetDatasetsInGroup, GetPagesInGroup, GetReportInGroup,
         GetReportsInGroup, GetTileInGroup, GetTilesInGroup, GiveUpReason, HttpRequest, IMDS_HOST,
-        IdentityBlob, MAX_DATASET_ID_LEN, MAX_ITEMS, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, MAX_ROLE_LEN,
-        MAX_ROLES, MAX_ROOT_CERTIFICATES, MAX_TIME_BOUND, MAX_USERNAME_LEN, ManagedIdentity,
-        MultiResourceToken, Operation, Outcome, PROFILE_HEADER, Page, PbiError, PbiErrorDetail, ProfileId,
-        Proxy, QnaMode, Redacted, Report, ReportId, ReportRoute, ReportToken, ReportType, RetryAfter,
-        RetryDecision, RetryPolicy, SharedSettings, TOKEN_TYPE_EMBED, TenantId, Tile, TileId, TileRoute,
-        TileToken, TokenAccessLevel, TokenFuture, TokenRoute, TokenSource, TransportKind, UserAssignedId,
-        WorkspaceId, XmlaPermissions, check_rls, parse_token_response,
+        IdentityBlob, MAX_DATASET_ID_LEN, MAX_ITEMS, MAX_REFRESH_AHEAD, MAX_REQUEST_BYTES,
+        MAX_RESPONSE_BYTES, MAX_ROLE_LEN, MAX_ROLES, MAX_ROOT_CERTIFICATES, MAX_TIME_BOUND, MAX_USERNAME_LEN,
+        ManagedIdentity, MultiResourceToken, Operation, Outcome, PROFILE_HEADER, Page, PbiError,
+        PbiErrorDetail, ProfileId, Proxy, QnaMode, Redacted, Report, ReportId, ReportRoute, ReportToken,
+        ReportType, RetryAfter, RetryDecision, RetryPolicy, SharedSettings, TOKEN_TYPE_EMBED, TenantId, Tile,
+        TileId, TileRoute, TileToken, TokenAccessLevel, TokenFuture, TokenRoute, TokenSource, TransportKind,
+        UserAssignedId, WorkspaceId, XmlaPermissions, check_rls, parse_token_response,
     };
     #[cfg(feature = "certificate")]
     pub use crate::{AssertionAlgorithm, CertificateFile, ClientCertificate};

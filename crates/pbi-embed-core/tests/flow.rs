@@ -1283,6 +1283,46 @@ fn refresh_ahead_serves_at_once_and_mints_the_next_token_in_the_background() {
 }
 
 #[test]
+fn a_refresh_window_cannot_defeat_the_caches() {
+    // Longer than half an embed token's hour: refused, saying why.
+    let mut settings = ClientSettings::default();
+    settings.refresh_ahead = Some(Duration::from_secs(3600));
+    let error = Session::new(settings, Credential::BearerToken(AccessToken::new("t"))).unwrap_err();
+    assert!(
+        error.to_string().contains("refreshAhead") && error.to_string().contains("30 minutes"),
+        "{error}"
+    );
+    // Tokens asked to live ten minutes, a fifteen-minute window: the window is at most
+    // half a token's life, so the token is not due at birth.
+    let mut settings = ClientSettings::default();
+    settings.embed_cache = Some((16, Duration::from_secs(60)));
+    settings.refresh_ahead = Some(Duration::from_secs(15 * 60));
+    let mut sim = Sim::new(settings);
+    let request = report();
+    let minted_count = std::cell::Cell::new(0);
+    let mut server = |exchange: &Exchange, now| {
+        if is_sign_in(exchange) {
+            signed_in(3600)
+        } else {
+            minted_count.set(minted_count.get() + 1);
+            minted(now, 10, "short")
+        }
+    };
+    for _ in 0..30 {
+        let (result, _) = sim.drive(&mut Call::embed_token(&request), &mut server);
+        result.unwrap();
+    }
+    assert_eq!(minted_count.get(), 1, "one GenerateToken");
+    assert!(sim.spawned.is_empty(), "and no refresh at once");
+    // Past half its life, it is refreshed ahead.
+    sim.advance(Duration::from_secs(5 * 60 + 1));
+    sim.drive(&mut Call::embed_token(&request), &mut server)
+        .0
+        .unwrap();
+    assert_eq!(sim.spawned.len(), 1);
+}
+
+#[test]
 fn refresh_ahead_must_outlast_the_margin() {
     let mut settings = ClientSettings::default();
     settings.refresh_ahead = Some(Duration::from_secs(5 * 60));

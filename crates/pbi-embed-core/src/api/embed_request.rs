@@ -42,8 +42,10 @@ pub struct EmbedRequest {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum EmbedItem {
-    /// A report.
+    /// A report (paginated or not: its `reportType` decides).
     Report(ReportId),
+    /// A report that must be a paginated one: any other is refused before minting.
+    Paginated(ReportId),
     /// A dashboard.
     Dashboard(DashboardId),
     /// A tile of a dashboard.
@@ -76,6 +78,12 @@ impl EmbedRequest {
     /// second one naming the report, as Power BI requires.
     pub fn report(workspace: WorkspaceId, report: ReportId) -> Self {
         Self::new(workspace, EmbedItem::Report(report))
+    }
+
+    /// A paginated (RDL) report, as [`report`](Self::report) embeds one, but refused
+    /// before a token is minted when the report is an ordinary one (its `reportType`).
+    pub fn paginated(workspace: WorkspaceId, report: ReportId) -> Self {
+        Self::new(workspace, EmbedItem::Paginated(report))
     }
 
     /// A dashboard. An RLS identity that names no dataset applies to the datasets of the

@@ -122,7 +122,9 @@ impl ClientCertificate {
                          give the key as PKCS#8 (encrypted: `openssl pkcs8 -topk8 -v2 aes-256-cbc`, or plain) or PKCS#1, or a PKCS#12 file"
                     )
                 } else {
-                    format!("has a {label} block with PEM headers, which is not supported: give the certificate as plain PEM")
+                    format!(
+                        "has a {label} block with PEM headers, which is not supported: give the certificate as plain PEM"
+                    )
                 }));
             }
         }
@@ -327,7 +329,10 @@ const MAX_KDF_COST: u64 = 1_000_000;
 fn block_with_headers(text: &str) -> Option<String> {
     let mut inside: Option<&str> = None;
     for line in text.lines().map(str::trim) {
-        if let Some(label) = line.strip_prefix("-----BEGIN ").and_then(|l| l.strip_suffix("-----")) {
+        if let Some(label) = line
+            .strip_prefix("-----BEGIN ")
+            .and_then(|l| l.strip_suffix("-----"))
+        {
             inside = Some(label);
         } else if line.starts_with("-----END ") {
             inside = None;
@@ -556,7 +561,10 @@ mod tests {
             let error = ClientCertificate::from_pem_with_password(certificate, key, Some("pw"))
                 .unwrap_err()
                 .to_string();
-            assert!(error.contains("RSA PRIVATE KEY") && error.contains("traditional"), "{error}");
+            assert!(
+                error.contains("RSA PRIVATE KEY") && error.contains("traditional"),
+                "{error}"
+            );
             assert!(error.contains("PKCS#8") && error.contains("PKCS#12"), "{error}");
             assert!(!error.contains("CERTIFICATE block that is not valid"), "{error}");
         }

@@ -209,7 +209,7 @@ impl<D: Driver> ClientBuilder<D> {
     /// When a variable is missing or malformed; the error names it.
     pub fn workload_identity_from_env(self) -> Result<Self, Error> {
         let credential = environment::workload_identity_from(self.env)?;
-        Ok(self.credential(credential).authority_host_from_env()?)
+        Ok(self.credential(credential).hosts_from_env()?)
     }
 
     /// Sign in as the service principal named by `AZURE_TENANT_ID`, `AZURE_CLIENT_ID` and
@@ -222,7 +222,7 @@ impl<D: Driver> ClientBuilder<D> {
         let (tenant, client_id, secret) = service_principal_from(self.env)?;
         Ok(self
             .service_principal(tenant, client_id, secret)
-            .authority_host_from_env()?)
+            .hosts_from_env()?)
     }
 
     /// Sign in as a service principal with the certificate in a file (PEM, its key
@@ -246,14 +246,15 @@ impl<D: Driver> ClientBuilder<D> {
     /// When a variable is missing or malformed; the error names it, never the password.
     pub fn certificate_from_env(self) -> Result<Self, Error> {
         let credential = environment::certificate_from(self.env)?;
-        Ok(self.credential(credential).authority_host_from_env()?)
+        Ok(self.credential(credential).hosts_from_env()?)
     }
 
     /// Sign in with the credential the environment names, in the order Azure's identity
     /// libraries use: `AZURE_CLIENT_SECRET`, then `AZURE_CLIENT_CERTIFICATE_PATH`, then
     /// `AZURE_FEDERATED_TOKEN_FILE` (each with `AZURE_TENANT_ID` and `AZURE_CLIENT_ID`),
     /// then App Service's managed identity (`IDENTITY_ENDPOINT` and `IDENTITY_HEADER`);
-    /// `AZURE_AUTHORITY_HOST` names the sign-in host. A VM's managed identity and the
+    /// `AZURE_AUTHORITY_HOST` names the sign-in host and `PBI_API_BASE` the API base
+    /// (every `*_from_env` reads these two, unless the builder was given them). A VM's managed identity and the
     /// Azure CLI are never chosen by themselves: ask with
     /// [`managed_identity_from_env`](Self::managed_identity_from_env) or
     /// [`azure_cli_from_env`](Self::azure_cli_from_env).
@@ -264,7 +265,7 @@ impl<D: Driver> ClientBuilder<D> {
     /// never a secret), or none is set (the error says what to set).
     pub fn from_env(self) -> Result<Self, Error> {
         let credential = environment::credential_from(self.env)?;
-        Ok(self.credential(credential).authority_host_from_env()?)
+        Ok(self.credential(credential).hosts_from_env()?)
     }
 
     /// Sign in as whoever is signed in to the Azure CLI (developer machines).
@@ -280,7 +281,7 @@ impl<D: Driver> ClientBuilder<D> {
     /// When `AZURE_TENANT_ID` is malformed.
     pub fn azure_cli_from_env(self) -> Result<Self, Error> {
         let cli = environment::azure_cli_from(self.env)?;
-        Ok(self.azure_cli(cli))
+        Ok(self.azure_cli(cli).hosts_from_env()?)
     }
 
     /// The credential given so far, if any (to log which one the environment chose).
@@ -289,10 +290,15 @@ impl<D: Driver> ClientBuilder<D> {
         self.credential.as_ref()
     }
 
-    /// Takes `AZURE_AUTHORITY_HOST` as the sign-in host, unless one was given.
-    fn authority_host_from_env(mut self) -> Result<Self, ExchangeError> {
+    /// Takes `AZURE_AUTHORITY_HOST` as the sign-in host and `PBI_API_BASE` as the API
+    /// base (the emulator's, say), unless given: one variable each, that the library, the
+    /// command line and the examples all read.
+    fn hosts_from_env(mut self) -> Result<Self, ExchangeError> {
         if self.settings.authority_host.is_none() {
             self.settings.authority_host = env_text(self.env, "AZURE_AUTHORITY_HOST")?;
+        }
+        if self.settings.api_base.is_none() {
+            self.settings.api_base = env_text(self.env, "PBI_API_BASE")?;
         }
         Ok(self)
     }
@@ -313,7 +319,7 @@ impl<D: Driver> ClientBuilder<D> {
     /// When a variable is malformed; the error names it, never the header's value.
     pub fn managed_identity_from_env(self) -> Result<Self, Error> {
         let identity = environment::managed_identity_from(self.env)?;
-        Ok(self.managed_identity(identity))
+        Ok(self.managed_identity(identity).hosts_from_env()?)
     }
 
     /// Use this bearer token as is. It cannot be renewed: after it expires, calls fail

@@ -31,7 +31,8 @@ use crate::wire::lifetime::Freshness;
 pub struct EmbedTokenCache {
     capacity: usize,
     margin: Duration,
-    entries: HashMap<CacheKey, EmbedToken>,
+    /// Each token, and when it was cached.
+    entries: HashMap<CacheKey, (EmbedToken, SystemTime)>,
 }
 
 #[cfg_attr(not(feature = "__bench"), allow(unreachable_pub))]
@@ -56,15 +57,18 @@ impl EmbedTokenCache {
     pub fn get(&self, key: &CacheKey, now: SystemTime) -> Option<&EmbedToken> {
         self.entries
             .get(key)
+            .map(|(token, _)| token)
             .filter(|token| token.freshness(now, self.margin) == Freshness::Fresh)
     }
 
     /// Whether the token cached for `key` expires within `window` of `now` (time to
-    /// mint the next one ahead).
+    /// mint the next one ahead). The window is at most half the life the token had when
+    /// it was cached: a short-lived token (`lifetimeInMinutes`) is not due at birth.
     pub(crate) fn is_due(&self, key: &CacheKey, now: SystemTime, window: Duration) -> bool {
-        self.entries
-            .get(key)
-            .is_some_and(|token| token.freshness(now, window) != Freshness::Fresh)
+        self.entries.get(key).is_some_and(|(token, cached)| {
+            let life = token.expiration.duration_since(*cached).unwrap_or_default();
+            token.freshness(now, window.min(life / 2)) != Freshness::Fresh
+        })
     }
 
     /// Stores a token for `key` (unless it is already too close to expiry to be used).
@@ -75,7 +79,7 @@ impl EmbedTokenCache {
         if self.entries.len() >= self.capacity && !self.entries.contains_key(&key) {
             self.evict(now);
         }
-        self.entries.insert(key, token);
+        self.entries.insert(key, (token, now));
     }
 
     /// Drops every entry.
@@ -99,12 +103,12 @@ impl EmbedTokenCache {
     fn evict(&mut self, now: SystemTime) {
         let margin = self.margin;
         self.entries
-            .retain(|_, token| token.freshness(now, margin) == Freshness::Fresh);
+            .retain(|_, (token, _)| token.freshness(now, margin) == Freshness::Fresh);
         if self.entries.len() >= self.capacity
             && let Some(key) = self
                 .entries
                 .iter()
-                .min_by_key(|(_, token)| token.expiration)
+                .min_by_key(|(_, (token, _))| token.expiration)
                 .map(|(key, _)| key.clone())
         {
             self.entries.remove(&key);

@@ -215,9 +215,19 @@ impl FileRead {
     }
 }
 
+/// How long the outputs of a program that has exited are still read: what it wrote
+/// before exiting is in the pipe already, so this is ample.
+const OUTPUT_GRACE: Duration = Duration::from_millis(250);
+
 /// A program a call needs run (the Azure CLI): directly, never through a shell, with
 /// standard input closed and these extra environment variables; stopped after its
 /// time-out, reading at most [`max_output_bytes`](Self::max_output_bytes) of each output.
+///
+/// It runs in a process group of its own (on Unix), and its exit status ends the run: once
+/// it has exited, its outputs are read for at most [`output_grace`](Self::output_grace)
+/// more, so a child it left behind holding them does not hold the call. On a time-out,
+/// or when such a child holds the outputs, the whole group is killed: the real `az` is a
+/// shell script around Python, and killing the script alone would leave Python running.
 #[derive(Debug)]
 pub struct ProgramRun {
     pub(crate) command: Command,
@@ -254,6 +264,13 @@ impl ProgramRun {
     #[must_use]
     pub fn max_output_bytes(&self) -> u64 {
         self.command.max_output_bytes()
+    }
+
+    /// How long, after the program exits, its outputs are still read before what was read
+    /// is its answer (and the rest of its process group is killed).
+    #[must_use]
+    pub fn output_grace(&self) -> Duration {
+        OUTPUT_GRACE
     }
 
     /// Answers with what the program did, or why it could not run

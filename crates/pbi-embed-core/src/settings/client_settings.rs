@@ -107,6 +107,9 @@ impl Default for SharedSettings {
     }
 }
 
+/// The longest refresh-ahead window accepted: half an embed token's usual hour.
+pub const MAX_REFRESH_AHEAD: Duration = Duration::from_secs(30 * 60);
+
 /// The longest time bound accepted; longer ones are clamped to it.
 pub const MAX_TIME_BOUND: Duration = Duration::from_secs(24 * 60 * 60);
 
@@ -146,6 +149,15 @@ impl ClientSettings {
             return Err(ExchangeError::invalid_input(
                 "maxResponseBytes",
                 "must be at least 1",
+            ));
+        }
+        if self
+            .refresh_ahead
+            .is_some_and(|window| window > MAX_REFRESH_AHEAD)
+        {
+            return Err(ExchangeError::invalid_input(
+                "refreshAhead",
+                "must be at most 30 minutes: embed tokens live about an hour, and a longer window would mint again at every call",
             ));
         }
         if let (Some(window), Some((_, margin))) = (self.refresh_ahead, self.embed_cache)

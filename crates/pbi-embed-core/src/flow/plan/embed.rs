@@ -179,6 +179,18 @@ fn embed_plan<O: EmbedOutput>(request: &EmbedRequest) -> Call<'static, O> {
                 workspace,
                 report,
                 visual: None,
+                paginated: false,
+                metadata: None,
+            },
+            request,
+            O::finish,
+        ),
+        EmbedItem::Paginated(report) => embed(
+            ReportItem {
+                workspace,
+                report,
+                visual: None,
+                paginated: true,
                 metadata: None,
             },
             request,
@@ -199,6 +211,7 @@ fn embed_plan<O: EmbedOutput>(request: &EmbedRequest) -> Call<'static, O> {
                 workspace,
                 report,
                 visual: Some((page, visual)),
+                paginated: false,
                 metadata: None,
             },
             request,
@@ -295,7 +308,7 @@ fn check_options(request: &EmbedRequest) -> Result<(), ExchangeError> {
             "applies to reports only; dashboards, tiles, visuals and Q&A are viewed, and create is authoring",
         ));
     }
-    if options.page.is_some() && !is(|i| matches!(i, EmbedItem::Report(_))) {
+    if options.page.is_some() && !is(|i| matches!(i, EmbedItem::Report(_) | EmbedItem::Paginated(_))) {
         return Err(ExchangeError::invalid_input(
             "page",
             "applies to reports (a visual names its page itself)",
@@ -312,15 +325,32 @@ fn check_options(request: &EmbedRequest) -> Result<(), ExchangeError> {
             "is required to show Q&A as a result only",
         ));
     }
+    // Every name and text that reaches the configuration: one rule for each.
+    let mut texts: Vec<(&'static str, &str, usize)> = Vec::new();
     if let EmbedItem::Visual { page, visual, .. } = item {
-        for (field, value) in [("pageName", page), ("visualName", visual)] {
-            if value.trim().is_empty() || value.len() > 256 || value.chars().any(char::is_control) {
-                return Err(ExchangeError::invalid_input(
-                    field,
-                    "must be 1 to 256 characters, no control characters",
-                ));
-            }
+        texts.extend([
+            ("pageName", page.as_str(), MAX_NAME_CHARS),
+            ("visualName", visual, MAX_NAME_CHARS),
+        ]);
+    }
+    if let Some(page) = &options.page {
+        texts.push(("pageName", page, MAX_NAME_CHARS));
+    }
+    if let Some(question) = &options.question {
+        texts.push(("question", question, MAX_QUESTION_CHARS));
+    }
+    for (field, value, most) in texts {
+        if value.trim().is_empty() || value.chars().count() > most || value.chars().any(char::is_control) {
+            return Err(ExchangeError::invalid_input(
+                field,
+                format!("must be 1 to {most} characters, no control characters"),
+            ));
         }
     }
     Ok(())
 }
+
+/// The longest page or visual name taken (Power BI's are far shorter).
+const MAX_NAME_CHARS: usize = 256;
+/// The longest Q&A question taken.
+const MAX_QUESTION_CHARS: usize = 1000;

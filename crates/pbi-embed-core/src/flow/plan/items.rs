@@ -12,7 +12,7 @@ use crate::api::embed_token::EmbedToken;
 use crate::api::identity::EffectiveIdentity;
 use crate::api::metadata::{
     Dashboard, Dataset, GetDashboardInGroup, GetDatasetInGroup, GetReportInGroup, GetTileInGroup,
-    GetTilesInGroup, Report, Tile,
+    GetTilesInGroup, Report, ReportType, Tile,
 };
 use crate::flow::error::Error;
 use crate::wire::error::ExchangeError;
@@ -23,6 +23,8 @@ pub(super) struct ReportItem {
     pub(super) report: ReportId,
     /// A visual's page and name, when one visual is embedded.
     pub(super) visual: Option<(String, String)>,
+    /// Whether it must be a paginated report.
+    pub(super) paginated: bool,
     pub(super) metadata: Option<Report>,
 }
 
@@ -36,6 +38,16 @@ impl Item for ReportItem {
         let Metadata::Report(report) = metadata else {
             return Err(unexpected());
         };
+        if self.paginated && report.report_type != ReportType::PaginatedReport {
+            return Err(ExchangeError::invalid_input(
+                "reportType",
+                format!(
+                    "report {} ({}) is not a paginated report: embed it as a report",
+                    report.name, report.id
+                ),
+            )
+            .into());
+        }
         let request = report_token_request(&report, options);
         let minting = Minting::mint(
             &request,
