@@ -352,50 +352,111 @@ fn connect(
     }
 }
 
-/// Reads at most the file's `max_bytes` on a blocking thread (never on the executor),
+/// Reads at most the file's `max_bytes` on a thread of its own (never on the executor,
+/// nor on its blocking pool, whose threads a runtime waits for when it shuts down),
 /// giving up after its time-out: a FIFO or a hung mount must not hold the call past its
-/// deadline.
+/// deadline, nor the program at its exit.
 async fn read_bounded(file: &FileRead) -> Result<Vec<u8>, BoxError> {
     use std::io::Read as _;
     let (path, max_bytes) = (file.path().to_owned(), file.max_bytes());
-    let read = tokio::task::spawn_blocking(move || {
+    let (sender, read) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
         let mut bytes = Vec::new();
-        std::fs::File::open(&path)
+        let result = std::fs::File::open(&path)
             .and_then(|opened| opened.take(max_bytes).read_to_end(&mut bytes))
-            .map(|_| bytes)
+            .map(|_| bytes);
+        let _ = sender.send(result);
     });
     match tokio::time::timeout(file.timeout(), read).await {
         Ok(Ok(read)) => Ok(read?),
-        Ok(Err(joined)) => Err(joined.into()),
+        Ok(Err(_)) => Err("the reading thread ended without an answer".into()),
         Err(_) => Err(format!("no answer within {} ms", file.timeout().as_millis()).into()),
     }
 }
 
-/// Runs a program as the call asks (the Azure CLI): no shell, stdin closed, each output
-/// read to its cap, killed when its time-out passes (or the call is dropped).
+/// Runs a program as the call asks (the Azure CLI): no shell, stdin closed, in a process
+/// group of its own, each output read to its cap. Its exit ends the run (outputs are read
+/// for the grace after it); on a time-out, or when something it left behind still holds
+/// the outputs, the group is killed (and the program, if the call is dropped).
 async fn run_program(run: &ProgramRun) -> std::io::Result<ProgramOutput> {
     use std::process::Stdio;
-    use tokio::io::AsyncReadExt as _;
-    let mut child = tokio::process::Command::new(run.program())
+    let mut command = tokio::process::Command::new(run.program());
+    command
         .args(run.args())
         .envs(run.env().iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()?;
-    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+        .kill_on_drop(true);
+    #[cfg(unix)]
+    command.process_group(0);
+    let mut child = command.spawn()?;
+    let group = child.id();
     let limit = run.max_output_bytes();
-    let ran = async {
-        if let (Some(out), Some(err)) = (child.stdout.take(), child.stderr.take()) {
-            let (mut out, mut err) = (out.take(limit), err.take(limit));
-            tokio::try_join!(out.read_to_end(&mut stdout), err.read_to_end(&mut stderr))?;
+    let (out, err) = (child.stdout.take(), child.stderr.take());
+    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+    let ended = {
+        let outputs = async {
+            tokio::join!(
+                read_capped(out, limit, &mut stdout),
+                read_capped(err, limit, &mut stderr)
+            );
+        };
+        tokio::pin!(outputs);
+        let mut closed = false;
+        let exited = async {
+            let status = loop {
+                tokio::select! {
+                    status = child.wait() => break status?,
+                    () = &mut outputs, if !closed => closed = true,
+                }
+            };
+            if !closed {
+                closed = tokio::time::timeout(run.output_grace(), &mut outputs)
+                    .await
+                    .is_ok();
+            }
+            std::io::Result::Ok((status, closed))
+        };
+        tokio::time::timeout(run.timeout(), exited).await
+    };
+    match ended {
+        Ok(Ok((status, closed))) => {
+            if !closed {
+                kill_group(group);
+            }
+            Ok(ProgramOutput::new(status.code(), stdout, stderr))
         }
-        child.wait().await
-    };
-    let Ok(status) = tokio::time::timeout(run.timeout(), ran).await else {
-        let _ = child.kill().await;
-        return Err(std::io::ErrorKind::TimedOut.into());
-    };
-    Ok(ProgramOutput::new(status?.code(), stdout, stderr))
+        Ok(Err(error)) => Err(error),
+        Err(_) => {
+            kill_group(group);
+            let _ = child.kill().await;
+            Err(std::io::ErrorKind::TimedOut.into())
+        }
+    }
+}
+
+/// Appends what `pipe` gives, up to `limit` bytes, to `into` as it arrives (so what was
+/// read is kept when the reading stops early).
+async fn read_capped(pipe: Option<impl tokio::io::AsyncRead + Unpin>, limit: u64, into: &mut Vec<u8>) {
+    use tokio::io::AsyncReadExt as _;
+    let Some(pipe) = pipe else { return };
+    let mut pipe = pipe.take(limit);
+    let mut chunk = [0; 8192];
+    while let Ok(n @ 1..) = pipe.read(&mut chunk).await {
+        into.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// Kills what is left of a program's process group (its own children).
+fn kill_group(group: Option<u32>) {
+    #[cfg(unix)]
+    if let Some(pid) = group
+        .and_then(|id| i32::try_from(id).ok())
+        .and_then(rustix::process::Pid::from_raw)
+    {
+        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+    }
+    #[cfg(not(unix))]
+    let _ = group;
 }

@@ -1895,9 +1895,72 @@ pub fn azure_cli_signs_in(harness: &impl Harness) {
     );
     #[cfg(target_os = "linux")]
     if let Some(pid) = hanging.pid() {
-        let alive = std::path::Path::new(&format!("/proc/{pid}")).exists();
-        assert!(!alive, "{name}: the timed-out CLI was stopped");
+        assert!(!alive(pid), "{name}: the timed-out CLI was stopped");
     }
+
+    // As the real `az` hangs: a script waiting on its child. Both end at the time-out.
+    let hanging = FakeAz::hanging_with_a_child();
+    let client = build(
+        harness,
+        no_cache(&emulator),
+        Credential::AzureCli(cli(&hanging).timeout(Duration::from_millis(500))),
+    );
+    let error = harness.sign_in(&client).expect_err("a CLI that hangs");
+    assert_eq!(
+        failure(&error),
+        Some(AzureCliFailure::TimedOut),
+        "{name}: {error}"
+    );
+    for pid in [hanging.pid(), hanging.child_pid()] {
+        let pid = pid.unwrap_or_else(|| panic!("{name}: the fake CLI recorded its processes"));
+        assert!(
+            !alive(pid),
+            "{name}: process {pid} of the CLI's group was stopped"
+        );
+    }
+
+    // A CLI that answers and exits 0 but leaves a child holding its outputs: its exit
+    // ends the run, at once, and the child is ended.
+    let leaving = FakeAz::signed_in_leaving_a_child(&token, expires_on);
+    let client = build(
+        harness,
+        no_cache(&emulator),
+        Credential::AzureCli(cli(&leaving).timeout(Duration::from_secs(20))),
+    );
+    let started = Instant::now();
+    ok(harness, "a CLI that leaves a child", harness.sign_in(&client));
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{name}: went by the exit, not the outputs closing: {:?}",
+        started.elapsed()
+    );
+    let child = leaving
+        .child_pid()
+        .unwrap_or_else(|| panic!("{name}: the fake CLI recorded its child"));
+    assert!(
+        !alive(child),
+        "{name}: the child left holding the outputs was ended"
+    );
+}
+
+/// Whether process `pid` still runs a second from now (a kill takes effect when the
+/// process is next scheduled; a zombie, ended but not reaped, counts as ended).
+fn alive(pid: u32) -> bool {
+    let running = || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+            stat.rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().next())
+                .is_some_and(|state| state != "Z")
+        })
+    };
+    let started = Instant::now();
+    while running() {
+        if started.elapsed() > Duration::from_secs(1) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    false
 }
 
 /// A certificate file (PKCS#12 with a password here) is read again at every sign-in: a
@@ -1953,8 +2016,9 @@ pub fn certificate_files_are_read_at_every_sign_in(harness: &impl Harness) {
         harness.sign_in(&client("pfx-password")),
     );
 
+    // The process's own credential is unusable: a sign-in failure, not the caller's input.
     let error = harness.sign_in(&client("wrong")).expect_err("a wrong password");
-    assert_eq!(error.kind(), ErrorKind::InvalidInput, "{name}: {error}");
+    assert_eq!(error.kind(), ErrorKind::SignIn, "{name}: {error}");
     assert!(
         error.to_string().contains("password is not the one given"),
         "{name}: {error}"
@@ -1975,13 +2039,16 @@ pub fn refresh_ahead_mints_in_the_background(harness: &impl Harness) {
     let name = harness.name();
     let emulator = Emulator::start().unwrap_or_else(|e| panic!("{e}"));
     let ids = Ids::of(&emulator);
+    // Embed tokens live as long as the bearer that minted them: six seconds here. The
+    // 30-minute window is clamped to half a token's life, so each is due three seconds
+    // after minting and served (1 s margin) for five.
+    emulator.set_access_token_lifetime(Duration::from_secs(6));
     let mut settings = settings_for(&emulator);
-    // Hour-long tokens: due two seconds after minting, served for 100 s.
-    settings.embed_cache = Some((16, Duration::from_secs(3500)));
-    settings.refresh_ahead = Some(Duration::from_secs(3598));
+    settings.embed_cache = Some((16, Duration::from_secs(1)));
+    settings.refresh_ahead = Some(Duration::from_secs(30 * 60));
     let client = build(harness, settings, service_principal(&emulator));
     let first = ok(harness, "mint", harness.mint(&client, &report(&ids)));
-    std::thread::sleep(Duration::from_millis(2200));
+    std::thread::sleep(Duration::from_millis(3200));
     let served = ok(harness, "served while due", harness.mint(&client, &report(&ids)));
     assert_eq!(
         served.token_id, first.token_id,

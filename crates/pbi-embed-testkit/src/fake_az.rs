@@ -20,6 +20,27 @@ impl FakeAz {
         ))
     }
 
+    /// Signed in, and leaves a background child holding its standard output and error
+    /// when it exits 0 (a telemetry upload, say); the child's id is in
+    /// [`child_pid`](Self::child_pid).
+    #[must_use]
+    pub fn signed_in_leaving_a_child(token: &str, expires_on: u64) -> Self {
+        let signed_in = Self::signed_in(token, expires_on);
+        let body = std::fs::read_to_string(signed_in.program()).unwrap_or_else(|e| panic!("{e}"));
+        let answer = body.lines().last().unwrap_or_default().to_owned();
+        Self::with_body(&format!(
+            "{answer}\nsleep 60 &\necho $! > \"${{0%/*}}/child\"\nexit 0"
+        ))
+    }
+
+    /// Never answers, as the real `az` (a shell script running Python) would hang: the
+    /// script waits on a child process; both ids are recorded ([`pid`](Self::pid),
+    /// [`child_pid`](Self::child_pid)).
+    #[must_use]
+    pub fn hanging_with_a_child() -> Self {
+        Self::with_body("echo $$ > \"${0%/*}/pid\"\nsleep 60 &\necho $! > \"${0%/*}/child\"\nwait")
+    }
+
     /// Signed out: the CLI's own message, exit status 1.
     #[must_use]
     pub fn signed_out() -> Self {
@@ -78,7 +99,17 @@ impl FakeAz {
     /// The process id a [`hanging`](Self::hanging) one recorded.
     #[must_use]
     pub fn pid(&self) -> Option<u32> {
-        std::fs::read_to_string(self.dir.join("pid"))
+        self.recorded("pid")
+    }
+
+    /// The process id of the child it started, when it starts one.
+    #[must_use]
+    pub fn child_pid(&self) -> Option<u32> {
+        self.recorded("child")
+    }
+
+    fn recorded(&self, file: &str) -> Option<u32> {
+        std::fs::read_to_string(self.dir.join(file))
             .ok()?
             .trim()
             .parse()

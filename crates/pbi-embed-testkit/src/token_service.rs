@@ -9,8 +9,9 @@ use pbi_embed_emulator::Emulator;
 
 use crate::redis::RedisServer;
 
-/// base64 of 32 bytes of 0x42: the cache key the services share in tests.
-pub const CACHE_KEY: &str = "QkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkI=";
+/// base64 of the 32 bytes 7 to 38: the cache key the services share in tests (a key of
+/// one repeated byte is refused as a placeholder).
+pub const CACHE_KEY: &str = "BwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyAhIiMkJSY=";
 
 /// A running token service.
 #[derive(Debug)]
@@ -45,7 +46,7 @@ impl TokenService {
             .env("AZURE_CLIENT_SECRET", &ids.client_secret)
             .envs(extra.iter().copied())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null());
+            .stderr(Stdio::inherit());
         if let Some(redis) = redis {
             command
                 .env("PBI_REDIS_URL", redis.url())

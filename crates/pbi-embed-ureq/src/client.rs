@@ -346,56 +346,79 @@ fn read_bounded(file: &FileRead) -> Result<Vec<u8>, BoxError> {
     }
 }
 
-/// Runs a program as the call asks (the Azure CLI): no shell, stdin closed, each output
-/// read to its cap on a thread of its own, killed when its time-out passes.
+/// Runs a program as the call asks (the Azure CLI): no shell, stdin closed, in a process
+/// group of its own, each output read to its cap on a thread of its own. Its exit ends
+/// the run (outputs are read for the grace after it); on a time-out, or when something it
+/// left behind still holds the outputs, the group is killed.
 fn run_program(run: &ProgramRun) -> std::io::Result<ProgramOutput> {
     use std::io::Read;
     use std::process::{Command, Stdio};
-    let mut child = Command::new(run.program())
+    use std::sync::{Arc, Mutex, PoisonError};
+    let mut command = Command::new(run.program());
+    command
         .args(run.args())
         .envs(run.env().iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    let (sender, outputs) = std::sync::mpsc::channel();
+        .stderr(Stdio::piped());
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    let mut child = command.spawn()?;
+    let (closed, outputs_closed) = std::sync::mpsc::channel();
+    let printed: [Arc<Mutex<Vec<u8>>>; 2] = Default::default();
     let pipes: [Option<Box<dyn Read + Send>>; 2] = [
         child.stdout.take().map(|pipe| Box::new(pipe) as _),
         child.stderr.take().map(|pipe| Box::new(pipe) as _),
     ];
-    for (index, pipe) in pipes.into_iter().enumerate() {
-        let (sender, limit) = (sender.clone(), run.max_output_bytes());
+    for (pipe, into) in pipes.into_iter().zip(&printed) {
+        let (closed, into, limit) = (closed.clone(), Arc::clone(into), run.max_output_bytes());
         std::thread::spawn(move || {
-            let mut bytes = Vec::new();
             if let Some(pipe) = pipe {
-                let _ = pipe.take(limit).read_to_end(&mut bytes);
+                let mut pipe = pipe.take(limit);
+                let mut chunk = [0; 8192];
+                while let Ok(n @ 1..) = pipe.read(&mut chunk) {
+                    into.lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .extend_from_slice(&chunk[..n]);
+                }
             }
-            let _ = sender.send((index, bytes));
+            let _ = closed.send(());
         });
     }
     let deadline = Instant::now().checked_add(run.timeout());
-    let mut printed = [Vec::new(), Vec::new()];
+    let left =
+        |until: Option<Instant>| until.map_or(Duration::MAX, |t| t.saturating_duration_since(Instant::now()));
     let status = loop {
         if let Some(status) = child.try_wait()? {
             break status;
         }
-        if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+        if left(deadline).is_zero() {
+            kill_group(&child);
             let _ = child.kill();
             let _ = child.wait();
             return Err(std::io::ErrorKind::TimedOut.into());
         }
         std::thread::sleep(Duration::from_millis(10));
     };
-    // The pipes close when the program ends (unless it left a child holding them).
-    for _ in 0..2 {
-        let left = deadline.map_or(Duration::MAX, |d| d.saturating_duration_since(Instant::now()));
-        match outputs.recv_timeout(left) {
-            Ok((index, bytes)) => printed[index] = bytes,
-            Err(_) => return Err(std::io::ErrorKind::TimedOut.into()),
-        }
+    let grace = Instant::now().checked_add(run.output_grace().min(left(deadline)));
+    let all_closed = (0..2).all(|_| outputs_closed.recv_timeout(left(grace)).is_ok());
+    if !all_closed {
+        kill_group(&child);
     }
-    let [stdout, stderr] = printed;
+    let [stdout, stderr] =
+        printed.map(|into| std::mem::take(&mut *into.lock().unwrap_or_else(PoisonError::into_inner)));
     Ok(ProgramOutput::new(status.code(), stdout, stderr))
+}
+
+/// Kills what is left of a program's process group (its own children).
+fn kill_group(child: &std::process::Child) {
+    #[cfg(unix)]
+    let _ = rustix::process::kill_process_group(
+        rustix::process::Pid::from_child(child),
+        rustix::process::Signal::KILL,
+    );
+    #[cfg(not(unix))]
+    let _ = child;
 }
 
 /// Classifies a ureq error for retrying and reporting.
