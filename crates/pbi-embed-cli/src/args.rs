@@ -25,17 +25,18 @@ pub(crate) struct Cli {
     pub(crate) command: Command,
 }
 
-/// Options for every subcommand.
+/// Options for the commands that call Power BI (`token`, `embed`); `--verbose` for all.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Client options (token and embed)")]
 pub(crate) struct Global {
     /// The Power BI cloud: API base, sign-in host and scope together.
     #[arg(long, global = true, value_enum, default_value = "public")]
     pub(crate) cloud: CloudName,
     /// The API root, like https://api.powerbi.com (the /v1.0/myorg/... paths are appended).
-    #[arg(long, global = true, value_name = "URL")]
+    #[arg(long, global = true, value_name = "URL", env = "PBI_API_BASE")]
     pub(crate) api_base: Option<String>,
     /// The sign-in host, like https://login.microsoftonline.com (/{tenant}/oauth2/v2.0/token is appended).
-    #[arg(long, global = true, value_name = "URL")]
+    #[arg(long, global = true, value_name = "URL", env = "AZURE_AUTHORITY_HOST")]
     pub(crate) authority_host: Option<String>,
     /// Act as this service principal profile (X-PowerBI-Profile-Id).
     #[arg(long, global = true, value_name = "ID")]
@@ -55,8 +56,22 @@ pub(crate) struct Global {
     #[arg(long, global = true, value_enum, default_value = "auto")]
     pub(crate) credential: CredentialKind,
     /// Log what happens to stderr (secrets are never logged).
-    #[arg(long, short, global = true)]
+    #[arg(long, short, global = true, help_heading = "Options")]
     pub(crate) verbose: bool,
+}
+
+impl Global {
+    /// The options above that only `token` and `embed` use, by their argument ids.
+    pub(crate) const CLIENT_ONLY: [&'static str; 8] = [
+        "cloud",
+        "api_base",
+        "authority_host",
+        "profile_id",
+        "timeout",
+        "ca_cert",
+        "platform_verifier",
+        "credential",
+    ];
 }
 
 /// How the command signs in.
@@ -112,13 +127,21 @@ pub(crate) enum Command {
     Token(TokenArgs),
     /// Print the configuration `powerbi.embed(element, config)` takes (embed URL, embed
     /// token, ids), as JSON: the item's metadata, the RLS pre-flight, then the token.
-    #[command(subcommand)]
-    Embed(EmbedCommand),
+    Embed(EmbedArgs),
     /// Run the local Power BI and Entra ID emulator in the foreground (Ctrl-C stops it).
     #[command(
         after_help = "Example:\n  pbi-embed emulator --listen 127.0.0.1:8080\n\nExample (HTTPS, for clients that trust ca.pem):\n  pbi-embed emulator --tls --tls-ca-out ca.pem"
     )]
     Emulator(EmulatorArgs),
+    /// Print a completion script for a shell to stdout.
+    #[command(
+        after_help = "Examples:\n  pbi-embed completions bash > ~/.local/share/bash-completion/completions/pbi-embed\n  pbi-embed completions zsh > \"${fpath[1]}/_pbi-embed\"\n  pbi-embed completions fish > ~/.config/fish/completions/pbi-embed.fish"
+    )]
+    Completions {
+        /// The shell the script is for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 /// `pbi-embed token`: what to print, and which token.
@@ -262,6 +285,17 @@ pub(crate) enum TokenCommand {
     },
 }
 
+/// `pbi-embed embed`: what to print, and which item.
+#[derive(Debug, Args)]
+pub(crate) struct EmbedArgs {
+    /// What to print: `json` (the configuration, on one line) or `token` (its bare embed
+    /// token and a newline).
+    #[arg(long, value_enum, default_value = "json", global = true)]
+    pub(crate) output: TokenOutput,
+    #[command(subcommand)]
+    pub(crate) command: EmbedCommand,
+}
+
 /// `pbi-embed embed`: which item.
 #[derive(Debug, Subcommand)]
 pub(crate) enum EmbedCommand {
@@ -279,7 +313,7 @@ pub(crate) enum EmbedCommand {
         #[arg(long)]
         edit: bool,
         #[command(flatten)]
-        common: EmbedArgs,
+        common: EmbedCommon,
     },
     /// A paginated (RDL) report: the token covers its dataset with XMLA read access, and
     /// each identity is also given for the report.
@@ -290,7 +324,7 @@ pub(crate) enum EmbedCommand {
         #[command(flatten)]
         report: ReportArgs,
         #[command(flatten)]
-        common: EmbedArgs,
+        common: EmbedCommon,
     },
     /// A dashboard; an identity that names no dataset applies to its tiles' RLS datasets.
     #[command(
@@ -304,7 +338,7 @@ pub(crate) enum EmbedCommand {
         #[arg(long, value_name = "ID")]
         dashboard: String,
         #[command(flatten)]
-        common: EmbedArgs,
+        common: EmbedCommon,
     },
     /// One tile of a dashboard.
     #[command(
@@ -321,7 +355,7 @@ pub(crate) enum EmbedCommand {
         #[arg(long, value_name = "ID")]
         tile: String,
         #[command(flatten)]
-        common: EmbedArgs,
+        common: EmbedCommon,
     },
     /// Q&A over a dataset.
     #[command(
@@ -341,7 +375,7 @@ pub(crate) enum EmbedCommand {
         #[arg(long, requires = "question")]
         result_only: bool,
         #[command(flatten)]
-        common: EmbedArgs,
+        common: EmbedCommon,
     },
     /// One visual of a report.
     #[command(
@@ -357,7 +391,7 @@ pub(crate) enum EmbedCommand {
         #[arg(long, value_name = "NAME")]
         visual: String,
         #[command(flatten)]
-        common: EmbedArgs,
+        common: EmbedCommon,
     },
     /// Authoring a new report on a dataset (powerbi.createReport), saved to the workspace.
     #[command(
@@ -371,7 +405,7 @@ pub(crate) enum EmbedCommand {
         #[arg(long, value_name = "ID")]
         dataset: String,
         #[command(flatten)]
-        common: EmbedArgs,
+        common: EmbedCommon,
     },
 }
 
@@ -388,7 +422,7 @@ pub(crate) struct ReportArgs {
 
 /// What every `pbi-embed embed` takes: the identity and the token's lifetime.
 #[derive(Debug, Args)]
-pub(crate) struct EmbedArgs {
+pub(crate) struct EmbedCommon {
     #[command(flatten)]
     pub(crate) identity: IdentityArgs,
     /// Shorten the token's lifetime to at most this many minutes.

@@ -1,16 +1,19 @@
 //! `pbi-embed embed ...`: the configuration `powerbi.embed` takes, as JSON.
 
+use std::time::Duration;
+
 use pbi_embed_ureq::{DashboardId, DatasetId, EmbedRequest, QnaMode, ReportId, TileId, WorkspaceId};
 
-use crate::args::{EmbedArgs, EmbedCommand, Global};
+use crate::args::{EmbedArgs, EmbedCommand, EmbedCommon, Global, TokenOutput};
 use crate::failure::Failure;
 use crate::token::{client, identities};
 
-/// Runs an embed subcommand: prints the configuration on one line.
-pub(crate) fn run(global: &Global, command: EmbedCommand) -> Result<(), Failure> {
-    let (request, common) = request(command)?;
+/// Runs an embed subcommand: prints the configuration on one line (or, with `--output
+/// token`, its bare embed token).
+pub(crate) fn run(global: &Global, args: EmbedArgs) -> Result<(), Failure> {
+    let (request, common) = request(args.command)?;
     let mut request = request
-        .identities(identities(&common.identity)?)
+        .identities(identities(&common.identity, Duration::from_secs(global.timeout))?)
         .rls_preflight(!common.no_preflight);
     if let Some(minutes) = common.lifetime_minutes {
         request = request.lifetime_in_minutes(minutes);
@@ -22,14 +25,19 @@ pub(crate) fn run(global: &Global, command: EmbedCommand) -> Result<(), Failure>
             true => Failure::WithFixedBearer(error),
             false => Failure::Call(error),
         })?;
-    let json = serde_json::to_string(&config)
-        .map_err(|e| Failure::Usage(format!("cannot print the configuration: {e}")))?;
-    println!("{json}");
+    match args.output {
+        TokenOutput::Json => {
+            let json = serde_json::to_string(&config)
+                .map_err(|e| Failure::Usage(format!("cannot print the configuration: {e}")))?;
+            println!("{json}");
+        }
+        TokenOutput::Token => println!("{}", config.access_token.secret()),
+    }
     Ok(())
 }
 
 /// The request the arguments describe (ids checked before anything is sent).
-fn request(command: EmbedCommand) -> Result<(EmbedRequest, EmbedArgs), Failure> {
+fn request(command: EmbedCommand) -> Result<(EmbedRequest, EmbedCommon), Failure> {
     let workspace = |id: &str| WorkspaceId::parse(id);
     Ok(match command {
         EmbedCommand::Report {
@@ -47,7 +55,7 @@ fn request(command: EmbedCommand) -> Result<(EmbedRequest, EmbedArgs), Failure> 
             (request, common)
         }
         EmbedCommand::Paginated { report, common } => (
-            EmbedRequest::report(workspace(&report.workspace)?, ReportId::parse(&report.report)?),
+            EmbedRequest::paginated(workspace(&report.workspace)?, ReportId::parse(&report.report)?),
             common,
         ),
         EmbedCommand::Dashboard {

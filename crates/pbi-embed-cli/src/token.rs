@@ -1,6 +1,5 @@
 //! `pbi-embed token ...`: build the request from the arguments, mint, print.
 
-use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -10,18 +9,20 @@ use pbi_embed_ureq::{
     DatasetToken, EffectiveIdentity, EmbedToken, IdentityBlob, MultiResourceToken, ProfileId, ReportId,
     ReportToken, TileId, TileToken, WorkspaceId, XmlaPermissions,
 };
-use pbi_embed_ureq::{GetReportInGroup, MAX_REQUEST_BYTES};
+use pbi_embed_ureq::{ApiRequest as _, GetReportInGroup, MAX_REQUEST_BYTES};
 use serde_json::json;
 
 use crate::args::{
     AccessLevel, CloudName, CredentialKind, Global, IdentityArgs, TokenArgs, TokenCommand, TokenOutput,
 };
 use crate::failure::Failure;
+use crate::files;
 
 /// Runs a token subcommand.
 pub(crate) fn run(global: &Global, args: TokenArgs) -> Result<(), Failure> {
     let (client, fixed_bearer) = client(global)?;
-    let token = mint(&client, args.command).map_err(|failure| match failure {
+    let within = Duration::from_secs(global.timeout);
+    let token = mint(&client, args.command, within).map_err(|failure| match failure {
         Failure::Call(error) if fixed_bearer => Failure::WithFixedBearer(error),
         other => other,
     })?;
@@ -39,7 +40,7 @@ pub(crate) fn run(global: &Global, args: TokenArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-fn mint(client: &Client, command: TokenCommand) -> Result<EmbedToken, Failure> {
+fn mint(client: &Client, command: TokenCommand, within: Duration) -> Result<EmbedToken, Failure> {
     Ok(match command {
         TokenCommand::Report {
             workspace,
@@ -50,8 +51,17 @@ fn mint(client: &Client, command: TokenCommand) -> Result<EmbedToken, Failure> {
             lifetime_minutes,
         } => {
             let (workspace, report) = (WorkspaceId::parse(&workspace)?, ReportId::parse(&report)?);
-            let mut identities = identities(&identity)?;
+            let mut identities = identities(&identity, within)?;
             if identities.iter().any(|i| i.datasets.is_empty()) {
+                // Everything that can be checked here is, before the report is read: the
+                // identities as they will be sent, bound to some dataset.
+                let mut bound = identities.clone();
+                for identity in bound.iter_mut().filter(|i| i.datasets.is_empty()) {
+                    identity.datasets.push(DatasetId::parse(report.as_str())?);
+                }
+                ReportToken::view(workspace.clone(), report.clone())
+                    .identities(bound)
+                    .validate()?;
                 // As the library's embed configurations do: an identity that names no
                 // dataset is for the report's own dataset.
                 let metadata = client.execute(&GetReportInGroup::new(workspace.clone(), report.clone()))?;
@@ -86,7 +96,7 @@ fn mint(client: &Client, command: TokenCommand) -> Result<EmbedToken, Failure> {
             if allow_save_as {
                 op = op.allow_save_as(true);
             }
-            let op = op.identities(identities(&identity)?);
+            let op = op.identities(identities(&identity, within)?);
             client.embed_token(&with_lifetime(
                 op,
                 lifetime_minutes,
@@ -100,7 +110,7 @@ fn mint(client: &Client, command: TokenCommand) -> Result<EmbedToken, Failure> {
             lifetime_minutes,
         } => {
             let op = DashboardToken::new(WorkspaceId::parse(&workspace)?, DashboardId::parse(&dashboard)?)
-                .identities(identities(&identity)?);
+                .identities(identities(&identity, within)?);
             client.embed_token(&with_lifetime(
                 op,
                 lifetime_minutes,
@@ -119,7 +129,7 @@ fn mint(client: &Client, command: TokenCommand) -> Result<EmbedToken, Failure> {
                 DashboardId::parse(&dashboard)?,
                 TileId::parse(&tile)?,
             )
-            .identities(identities(&identity)?);
+            .identities(identities(&identity, within)?);
             client.embed_token(&with_lifetime(
                 op,
                 lifetime_minutes,
@@ -133,7 +143,7 @@ fn mint(client: &Client, command: TokenCommand) -> Result<EmbedToken, Failure> {
             lifetime_minutes,
         } => {
             let op = DatasetToken::new(WorkspaceId::parse(&workspace)?, DatasetId::parse(&dataset)?)
-                .identities(identities(&identity)?);
+                .identities(identities(&identity, within)?);
             client.embed_token(&with_lifetime(
                 op,
                 lifetime_minutes,
@@ -175,7 +185,7 @@ fn mint(client: &Client, command: TokenCommand) -> Result<EmbedToken, Failure> {
             for workspace in &target_workspaces {
                 op = op.target_workspace(WorkspaceId::parse(workspace)?);
             }
-            let op = op.identities(identities(&identity)?);
+            let op = op.identities(identities(&identity, within)?);
             client.embed_token(&with_lifetime(
                 op,
                 lifetime_minutes,
@@ -192,10 +202,10 @@ fn with_lifetime<T>(op: T, minutes: Option<u32>, set: fn(T, u32) -> T) -> T {
     }
 }
 
-/// The identities the arguments describe: none, one, or a file's.
-pub(crate) fn identities(args: &IdentityArgs) -> Result<Vec<EffectiveIdentity>, Failure> {
+/// The identities the arguments describe: none, one, or a file's (read within `within`).
+pub(crate) fn identities(args: &IdentityArgs, within: Duration) -> Result<Vec<EffectiveIdentity>, Failure> {
     if let Some(path) = &args.identities {
-        let text = read_bounded(path)?;
+        let text = read_identities(path, within)?;
         return serde_json::from_str(&text).map_err(|e| {
             Failure::Usage(format!(
                 "--identities {}: not a JSON array of identities in Power BI's format: {e}",
@@ -206,7 +216,12 @@ pub(crate) fn identities(args: &IdentityArgs) -> Result<Vec<EffectiveIdentity>, 
     let blob = match &args.identity_blob_env {
         Some(var) => match std::env::var(var) {
             Ok(value) if !value.is_empty() => Some(IdentityBlob::new(value)),
-            Ok(_) | Err(std::env::VarError::NotPresent) => {
+            Ok(_) => {
+                return Err(Failure::Usage(format!(
+                    "--identity-blob-env {var}: the variable {var} is set but empty"
+                )));
+            }
+            Err(std::env::VarError::NotPresent) => {
                 return Err(Failure::Usage(format!(
                     "--identity-blob-env {var}: the variable {var} is not set"
                 )));
@@ -251,42 +266,21 @@ pub(crate) fn identities(args: &IdentityArgs) -> Result<Vec<EffectiveIdentity>, 
 }
 
 /// Reads an identities file (or standard input for `-`), refusing more than Power BI
-/// takes in a whole request body.
-fn read_bounded(path: &Path) -> Result<String, Failure> {
-    let shown = path.display();
-    let reader: Box<dyn std::io::Read> = if path.as_os_str() == "-" {
-        Box::new(std::io::stdin())
-    } else {
-        Box::new(std::fs::File::open(path).map_err(|e| Failure::Usage(format!("--identities {shown}: {e}")))?)
-    };
-    let mut bytes = Vec::new();
-    reader
-        .take(MAX_REQUEST_BYTES as u64 + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| Failure::Usage(format!("--identities {shown}: cannot read it: {e}")))?;
-    if bytes.len() > MAX_REQUEST_BYTES {
-        return Err(Failure::Usage(format!(
-            "--identities {shown}: larger than {MAX_REQUEST_BYTES} bytes, more than Power BI takes in a request"
-        )));
-    }
-    String::from_utf8(bytes).map_err(|_| Failure::Usage(format!("--identities {shown}: not UTF-8 text")))
+/// takes in a whole request body, within `within`.
+fn read_identities(path: &Path, within: Duration) -> Result<String, Failure> {
+    let usage = |why: String| Failure::Usage(format!("--identities {}: {why}", path.display()));
+    let bytes = files::read(path, MAX_REQUEST_BYTES as u64, within).map_err(usage)?;
+    String::from_utf8(bytes).map_err(|_| usage("not UTF-8 text".to_owned()))
 }
 
 /// The largest CA or certificate file read.
 const MAX_CA_FILE_BYTES: u64 = 4 * 1024 * 1024;
 
-/// A PEM file's bytes (CA or client certificate), at most [`MAX_CA_FILE_BYTES`].
-fn read_ca_file(path: &Path, from: &str) -> Result<Vec<u8>, Failure> {
-    let cannot = |e: &dyn std::fmt::Display| Failure::Usage(format!("{from} {}: {e}", path.display()));
-    let file = std::fs::File::open(path).map_err(|e| cannot(&e))?;
-    let mut pem = Vec::new();
-    file.take(MAX_CA_FILE_BYTES + 1)
-        .read_to_end(&mut pem)
-        .map_err(|e| cannot(&e))?;
-    if pem.len() as u64 > MAX_CA_FILE_BYTES {
-        return Err(cannot(&"is larger than 4 MiB"));
-    }
-    Ok(pem)
+/// A PEM file's bytes (CA or client certificate), at most [`MAX_CA_FILE_BYTES`], within
+/// `within`.
+fn read_ca_file(path: &Path, from: &str, within: Duration) -> Result<Vec<u8>, Failure> {
+    files::read(path, MAX_CA_FILE_BYTES, within)
+        .map_err(|why| Failure::Usage(format!("{from} {}: {why}", path.display())))
 }
 
 /// The client the global options and the environment describe, and whether it uses the
@@ -325,7 +319,7 @@ pub(crate) fn client(global: &Global) -> Result<(Client, bool), Failure> {
         None => var("SSL_CERT_FILE")?.map(|path| (PathBuf::from(path), "SSL_CERT_FILE")),
     };
     if let Some((path, from)) = ca_file {
-        builder = builder.root_certificates_pem(read_ca_file(&path, from)?);
+        builder = builder.root_certificates_pem(read_ca_file(&path, from, bound)?);
     }
     builder = builder.platform_verifier(global.platform_verifier);
     let (builder, fixed_bearer) = credential(global.credential, builder)?;

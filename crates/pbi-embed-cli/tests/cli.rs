@@ -515,6 +515,17 @@ fn exit_2_for_usage_and_invalid_input() {
         assert!(started.elapsed() < Duration::from_secs(10), "{args:?}");
     }
     std::fs::remove_file(&big).unwrap();
+    // Set but empty is not "not set".
+    let mut cmd = pbi_embed(&emulator);
+    cmd.env("PBI_EMPTY_BLOB", "")
+        .args(with(&report, &["--identity-blob-env", "PBI_EMPTY_BLOB"]));
+    let run = exec(cmd);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("PBI_EMPTY_BLOB is set but empty"),
+        "{}",
+        run.stderr
+    );
     assert_eq!(emulator.generate_token_requests(), 0, "nothing reached Power BI");
     // A password in a custom host is refused and never printed.
     for flag in ["--api-base", "--authority-host"] {
@@ -1052,7 +1063,7 @@ fn the_emulator_does_not_spin_when_out_of_file_descriptors() {
         let mut stream = std::net::TcpStream::connect(&addr).ok()?;
         stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
         stream
-            .write_all(b"GET /_emulator/stats HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .write_all(b"GET /_emulator/stats HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
             .ok()?;
         let mut reply = String::new();
         let _ = std::io::Read::read_to_string(&mut stream, &mut reply);
@@ -1067,4 +1078,88 @@ fn the_emulator_does_not_spin_when_out_of_file_descriptors() {
         reply.is_some(),
         "the emulator serves again once connections close (exited: {exited:?}); stderr: {stderr}"
     );
+}
+
+#[test]
+fn the_emulator_refuses_options_it_would_ignore() {
+    for args in [
+        &["emulator", "--timeout", "1"][..],
+        &["--credential", "azure-cli", "emulator"],
+        &["emulator", "--api-base", "http://127.0.0.1:9"],
+        &["completions", "bash", "--profile-id", "x"],
+    ] {
+        let output = Command::cargo_bin("pbi-embed")
+            .unwrap()
+            .env_clear()
+            .args(args)
+            .timeout(Duration::from_secs(20))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        let flag = args.iter().find(|a| a.starts_with("--")).unwrap();
+        assert!(
+            stderr.contains(&format!("{flag} applies to")),
+            "{args:?}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn completions_for_every_shell_and_help_in_two_lists() {
+    for (shell, marker) in [
+        ("bash", "complete -F"),
+        ("zsh", "#compdef pbi-embed"),
+        ("fish", "complete -c pbi-embed"),
+        ("powershell", "Register-ArgumentCompleter"),
+        ("elvish", "edit:completion"),
+    ] {
+        let output = Command::cargo_bin("pbi-embed")
+            .unwrap()
+            .args(["completions", shell])
+            .timeout(Duration::from_secs(20))
+            .output()
+            .unwrap();
+        let script = String::from_utf8_lossy(&output.stdout);
+        assert_eq!(output.status.code(), Some(0), "{shell}");
+        assert!(
+            script.contains(marker),
+            "{shell}: {}",
+            &script[..script.len().min(200)]
+        );
+        assert!(
+            script.contains("identity-dataset"),
+            "{shell}: the subcommands' options"
+        );
+    }
+    let output = Command::cargo_bin("pbi-embed")
+        .unwrap()
+        .args(["token", "report", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&output.stdout);
+    let (own, client) = help
+        .split_once("Client options (token and embed):")
+        .expect("the global client options under their own heading");
+    assert!(own.contains("--report") && !own.contains("--api-base"), "{help}");
+    assert!(
+        client.contains("--api-base") && client.contains("PBI_API_BASE"),
+        "{help}"
+    );
+}
+
+#[test]
+fn what_can_be_checked_here_is_checked_before_the_first_request() {
+    let emulator = Emulator::start().unwrap();
+    let ids = emulator.ids();
+    // The identity's dataset would come from the report's metadata: the roles are still
+    // checked first, so a bad one never costs a sign-in or a read.
+    let mut cmd = pbi_embed(&emulator);
+    cmd.args(["token", "report", "--workspace", &ids.workspace])
+        .args(["--report", &ids.rls_report, "--username", "u", "--role", "a,b"]);
+    let run = exec(cmd);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("role"), "{}", run.stderr);
+    let sent: u64 = emulator.stats().requests.values().sum();
+    assert_eq!(sent, 0, "nothing was sent: {:?}", emulator.stats().requests);
 }

@@ -190,8 +190,10 @@ fn a_client_certificate_signs_in_from_the_environment() {
         with_password[2],
         ("AZURE_CLIENT_CERTIFICATE_PASSWORD", "guess"),
     ];
+    // The caller's request was fine: the credential the process was given is not usable,
+    // which is a sign-in failure (exit 4), not invalid input.
     let (code, _, stderr) = mint(&emulator, &["--credential", "certificate"], &wrong);
-    assert_eq!(code, 2, "{stderr}");
+    assert_eq!(code, 4, "{stderr}");
     assert!(
         stderr.contains("password is not the one given") && !stderr.contains("guess"),
         "{stderr}"
@@ -379,4 +381,149 @@ fn the_azure_cli_signs_in_when_asked_for() {
         stderr.contains("was not found") && stderr.contains("install"),
         "{stderr}"
     );
+}
+
+#[test]
+fn an_identity_endpoint_answering_expired_tokens_is_not_hammered() {
+    let emulator = Emulator::start().unwrap();
+    emulator.set_access_token_lifetime(Duration::ZERO);
+    let endpoint = emulator.identity_endpoint();
+    let header = emulator.identity_header().unwrap().to_owned();
+    let env = [
+        ("IDENTITY_ENDPOINT", endpoint.as_str()),
+        ("IDENTITY_HEADER", header.as_str()),
+    ];
+    let started = std::time::Instant::now();
+    let (code, _, stderr) = mint(&emulator, &["--timeout", "20"], &env);
+    let took = started.elapsed();
+    assert_eq!(code, 4, "{stderr}");
+    assert!(
+        stderr.contains("expired") && stderr.contains("127.0.0.1"),
+        "names why and the endpoint: {stderr}"
+    );
+    let sent = emulator.requests(Route::ManagedIdentityAppService);
+    assert!((1..=4).contains(&sent), "{sent} sign-in requests");
+    // Ends on the refusal, not at the 20 s deadline.
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    assert_eq!(emulator.generate_token_requests(), 0);
+}
+
+/// A named pipe nobody writes to: reading it blocks forever.
+#[cfg(unix)]
+fn fifo(name: &str) -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!("pbi-embed-{}-{name}.fifo", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let status = std::process::Command::new("mkfifo").arg(&path).status().unwrap();
+    assert!(status.success());
+    path
+}
+
+#[cfg(unix)]
+#[test]
+fn a_credential_file_that_never_answers_ends_at_the_timeout() {
+    let emulator = Emulator::start().unwrap();
+    let ids = emulator.ids();
+    let pipe = fifo("credential");
+    let pipe_path = pipe.to_str().unwrap();
+    for variable in ["AZURE_CLIENT_CERTIFICATE_PATH", "AZURE_FEDERATED_TOKEN_FILE"] {
+        let env = [
+            ("AZURE_TENANT_ID", ids.tenant.as_str()),
+            ("AZURE_CLIENT_ID", ids.client_id.as_str()),
+            (variable, pipe_path),
+        ];
+        let started = std::time::Instant::now();
+        let (code, _, stderr) = mint(&emulator, &["--timeout", "3"], &env);
+        let took = started.elapsed();
+        assert!(code == 4 || code == 5, "{variable}: exit {code}: {stderr}");
+        assert!(
+            stderr.contains("credential") || stderr.contains(pipe_path),
+            "{stderr}"
+        );
+        // A generous bound for a loaded machine: without the fix this never ends.
+        assert!(took < Duration::from_secs(8), "{variable}: took {took:?}");
+    }
+    // The identities file the command line reads itself: exit 2, nothing sent.
+    let base = emulator.base_url();
+    let started = std::time::Instant::now();
+    let output = Command::cargo_bin("pbi-embed")
+        .unwrap()
+        .env_clear()
+        .env("AZURE_TENANT_ID", &ids.tenant)
+        .env("AZURE_CLIENT_ID", &ids.client_id)
+        .env("AZURE_CLIENT_SECRET", &ids.client_secret)
+        .args(["--api-base", &base, "--authority-host", &base, "--timeout", "3"])
+        .args(["token", "dashboard", "--workspace", WORKSPACE])
+        .args([
+            "--dashboard",
+            "69ffaa6c-b36d-4d01-96f5-1ed67c64d4af",
+            "--identities",
+            pipe_path,
+        ])
+        .timeout(Duration::from_secs(60))
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--identities"), "{stderr}");
+    assert!(took < Duration::from_secs(8), "--identities: took {took:?}");
+    let _ = std::fs::remove_file(&pipe);
+    assert_eq!(emulator.requests(Route::EntraToken), 0);
+}
+
+#[cfg(unix)]
+#[test]
+fn secret_files_the_emulator_writes_are_private_and_never_follow_links() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = std::env::temp_dir().join(format!("pbi-embed-{}-private", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let run = |args: &[&std::ffi::OsStr]| {
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("pbi-embed"))
+            .args(["emulator", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        let _ = std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+            &mut first,
+        );
+        let _ = child.kill();
+        let output = child.wait_with_output().unwrap();
+        (first, String::from_utf8_lossy(&output.stderr).into_owned())
+    };
+    let certificate = dir.join("client.pem");
+    let token = dir.join("token.jwt");
+    let (first, stderr) = run(&[
+        "--client-certificate-out".as_ref(),
+        certificate.as_os_str(),
+        "--federated-token-out".as_ref(),
+        token.as_os_str(),
+    ]);
+    assert!(first.contains("listening"), "{first}{stderr}");
+    for file in [&certificate, &token] {
+        let mode = std::fs::metadata(file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", file.display());
+    }
+    assert!(
+        std::fs::read_to_string(&certificate)
+            .unwrap()
+            .contains("PRIVATE KEY")
+    );
+    let jwt = std::fs::read_to_string(&token).unwrap();
+    assert_eq!(jwt.trim().split('.').count(), 3, "a JWT: {jwt}");
+
+    // A link planted where the key goes: refused, and what it points to is untouched.
+    let target = dir.join("target.txt");
+    std::fs::write(&target, "keep me").unwrap();
+    let link = dir.join("link.pem");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let (first, stderr) = run(&["--client-certificate-out".as_ref(), link.as_os_str()]);
+    assert!(!first.contains("listening"), "{first}");
+    assert!(stderr.contains("link"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep me");
+    let _ = std::fs::remove_dir_all(&dir);
 }

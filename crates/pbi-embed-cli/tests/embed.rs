@@ -259,3 +259,126 @@ fn mistakes_are_refused_before_a_token_is_minted() {
     assert_eq!(code, 2, "{stderr}");
     assert_eq!(emulator.generate_token_requests(), 0);
 }
+
+#[test]
+fn every_text_field_is_checked_alike_before_anything_is_sent() {
+    let emulator = Emulator::start().unwrap();
+    let long = "p".repeat(100_000);
+    let visual = |page: &str, visual: &str| {
+        vec![
+            "visual".to_owned(),
+            "--workspace".to_owned(),
+            WORKSPACE.to_owned(),
+            "--report".to_owned(),
+            SALES_REPORT.to_owned(),
+            "--page".to_owned(),
+            page.to_owned(),
+            "--visual".to_owned(),
+            visual.to_owned(),
+            "--username".to_owned(),
+            "alice@contoso.com".to_owned(),
+            "--role".to_owned(),
+            "Region".to_owned(),
+        ]
+    };
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (visual("", "salesTrend"), "pageName"),
+        (visual(&long, "salesTrend"), "pageName"),
+        (visual("Report\u{7}Section", "salesTrend"), "pageName"),
+        (visual("ReportSection", ""), "visualName"),
+        (visual("ReportSection", &long), "visualName"),
+        (
+            [
+                "qna",
+                "--workspace",
+                WORKSPACE,
+                "--dataset",
+                PRODUCTS_DATASET,
+                "--question",
+            ]
+            .map(str::to_owned)
+            .into_iter()
+            .chain([long.clone()])
+            .collect(),
+            "question",
+        ),
+        (
+            [
+                "qna",
+                "--workspace",
+                WORKSPACE,
+                "--dataset",
+                PRODUCTS_DATASET,
+                "--question",
+                "top\nproducts",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
+            "question",
+        ),
+    ];
+    for (args, field) in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (code, _, stderr) = embed(&emulator, &args);
+        assert_eq!(code, 2, "{field}: {stderr}");
+        assert!(stderr.contains(field), "{field}: {stderr}");
+        assert!(
+            stderr.len() < 2_000,
+            "the error does not echo the input: {}",
+            stderr.len()
+        );
+    }
+    let sent: u64 = emulator.stats().requests.values().sum();
+    assert_eq!(sent, 0, "nothing was sent");
+
+    // `embed paginated` names an ordinary report: refused, not embedded as a report.
+    let (code, _, stderr) = embed(
+        &emulator,
+        &[
+            "paginated",
+            "--workspace",
+            WORKSPACE,
+            "--report",
+            SALES_REPORT,
+            "--username",
+            "alice@contoso.com",
+            "--role",
+            "Region",
+        ],
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("paginated"), "{stderr}");
+    assert_eq!(emulator.generate_token_requests(), 0);
+}
+
+#[test]
+fn the_bare_token_of_a_configuration_for_shell_use() {
+    let emulator = Emulator::start().unwrap();
+    let ids = emulator.ids();
+    let base = emulator.base_url();
+    let output = Command::cargo_bin("pbi-embed")
+        .unwrap()
+        .env_clear()
+        .env("AZURE_TENANT_ID", &ids.tenant)
+        .env("AZURE_CLIENT_ID", &ids.client_id)
+        .env("AZURE_CLIENT_SECRET", &ids.client_secret)
+        // The API base from the environment, as the library and the examples read it.
+        .env("PBI_API_BASE", &base)
+        .env("AZURE_AUTHORITY_HOST", &base)
+        .args(["embed", "--output", "token", "create", "--workspace", WORKSPACE])
+        .args(["--dataset", PRODUCTS_DATASET])
+        .timeout(Duration::from_secs(60))
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let token = stdout.strip_suffix('\n').unwrap();
+    assert!(!token.is_empty() && !token.contains(['{', '\n', ' ']), "{stdout}");
+    let introspected = emulator.introspect(token);
+    assert!(introspected.valid, "the emulator minted it");
+}

@@ -250,3 +250,85 @@ fn the_tls_emulator_prints_its_https_url_first_and_writes_its_ca() {
     assert_minted(&output);
     assert!(text.contains("CA certificate:"), "{text}");
 }
+
+#[test]
+fn the_emulator_exits_2_for_what_it_was_given_and_names_it() {
+    let emulator = Emulator::start().unwrap();
+    let (certificate, key) = emulator
+        .issue_client_certificate(&emulator.ids().client_id)
+        .unwrap();
+    let (other, _) = emulator
+        .issue_client_certificate(&emulator.ids().client_id)
+        .unwrap();
+    let (cert_file, key_file, other_file, empty) = (
+        CaFile::with(&certificate),
+        CaFile::with(&key),
+        CaFile::with(&other),
+        CaFile::with(""),
+    );
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy = taken.local_addr().unwrap().to_string();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec![
+                "--tls",
+                "--tls-cert",
+                other_file.path(),
+                "--tls-key",
+                key_file.path(),
+            ],
+            "match",
+        ),
+        (
+            vec!["--tls", "--tls-cert", empty.path(), "--tls-key", key_file.path()],
+            "--tls-cert",
+        ),
+        (
+            vec![
+                "--tls",
+                "--tls-cert",
+                key_file.path(),
+                "--tls-key",
+                key_file.path(),
+            ],
+            "--tls-cert",
+        ),
+        (
+            vec!["--tls", "--tls-cert", cert_file.path(), "--tls-key", empty.path()],
+            "--tls-key",
+        ),
+        (vec!["--tls", "--tls-name", ""], "--tls-name"),
+        (vec!["--tls", "--tls-name", "*"], "--tls-name"),
+        (vec!["--tls", "--tls-name", "*.com"], "--tls-name"),
+        (vec!["--tls", "--tls-name", "a b"], "--tls-name"),
+        (vec!["--tls", "--tls-name", "../../etc"], "--tls-name"),
+        (vec!["--tls", "--tls-name", "a_b.com"], "--tls-name"),
+        (vec!["--tls", "--tls-name", "bücher.example"], "--tls-name"),
+        (vec!["--tls", "--tls-name", "x\ny"], "--tls-name"),
+    ];
+    for (args, named) in cases {
+        let output = Command::cargo_bin("pbi-embed")
+            .unwrap()
+            .env_clear()
+            .args(["emulator", "--listen", "127.0.0.1:0"])
+            .args(&args)
+            .timeout(Duration::from_secs(20))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(named), "{args:?} names {named}: {stderr}");
+        assert!(!stderr.contains("PRIVATE KEY"), "{stderr}");
+    }
+    let output = Command::cargo_bin("pbi-embed")
+        .unwrap()
+        .env_clear()
+        .args(["emulator", "--listen", &busy])
+        .timeout(Duration::from_secs(20))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "a port in use: {stderr}");
+    assert!(stderr.contains(&busy), "{stderr}");
+    drop(taken);
+}
