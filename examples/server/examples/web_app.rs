@@ -154,6 +154,8 @@ async fn embed_config(State(app): State<Arc<App>>, Query(query): Query<EmbedQuer
             }
             Json(bodies.pop().unwrap_or_default()).into_response()
         }
+        // A demo: the page shows the error (the RLS pre-flight's is the point). A
+        // production app logs it and sends a status only, as the README's handler does.
         Err(error) => {
             let status = if !error.was_sent() || error.status().is_some() {
                 StatusCode::BAD_REQUEST

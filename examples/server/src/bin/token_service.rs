@@ -5,7 +5,7 @@
 //!
 //! ```sh
 //! # Against the emulator (pbi-embed emulator prints its ids and secret):
-//! PBI_WORKSPACE_ID=… PBI_API_BASE=http://127.0.0.1:8081 PBI_AUTHORITY_HOST=http://127.0.0.1:8081 \
+//! PBI_WORKSPACE_ID=… PBI_API_BASE=http://127.0.0.1:8081 AZURE_AUTHORITY_HOST=http://127.0.0.1:8081 \
 //! AZURE_TENANT_ID=… AZURE_CLIENT_ID=… AZURE_CLIENT_SECRET=… \
 //! PBI_REDIS_URL=redis://127.0.0.1:6379/ PBI_CACHE_KEY=$(openssl rand -base64 32) \
 //! cargo run -p pbi-embed-examples-server --bin token_service
@@ -16,7 +16,8 @@
 //!
 //! - `PBI_LISTEN`: the address (default `127.0.0.1:8080`; port 0 picks one). The first
 //!   line printed is `listening on http://ADDRESS`.
-//! - `PBI_WORKSPACE_ID` (required); `PBI_API_BASE`, `PBI_AUTHORITY_HOST` for another
+//! - `PBI_WORKSPACE_ID` (required); `PBI_API_BASE`, `AZURE_AUTHORITY_HOST` (or
+//!   `PBI_AUTHORITY_HOST`) for another
 //!   Power BI or Entra ID (the emulator).
 //! - The sign-in, as Azure's libraries read it: `AZURE_TENANT_ID`, `AZURE_CLIENT_ID` with
 //!   `AZURE_CLIENT_SECRET`, `AZURE_CLIENT_CERTIFICATE_PATH` or `AZURE_FEDERATED_TOKEN_FILE`,
@@ -121,7 +122,18 @@ async fn embed(State(service): State<Arc<Service>>, RawQuery(query): RawQuery) -
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+async fn main() -> std::process::ExitCode {
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// Reads the configuration, then serves until Ctrl-C.
+async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     let seconds = |name: &str, default: u64| -> Result<Duration, String> {
         match env(name) {
@@ -152,9 +164,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     if !window.is_zero() {
         builder = builder.refresh_ahead(window);
     }
-    if let Some(base) = env("PBI_API_BASE") {
-        builder = builder.api_base(base);
-    }
+    // PBI_API_BASE and AZURE_AUTHORITY_HOST are read by `from_env`; PBI_AUTHORITY_HOST,
+    // this service's older name for the latter, still works.
     if let Some(host) = env("PBI_AUTHORITY_HOST") {
         builder = builder.authority_host(host);
     }
