@@ -7,14 +7,13 @@ use std::time::{Instant, SystemTime};
 use pbi_embed_core::driver::{Action, Call, Event, Exchange, Now, SharedSession, TransportError};
 use pbi_embed_core::{Error, http};
 
+/// What sends an exchange: the response, whatever its status, or how the transport failed.
+pub type Sender<'s> = &'s dyn Fn(&Exchange) -> Result<http::Response<Vec<u8>>, TransportError>;
+
 /// Runs `call` to its end, sending each exchange with `send` (which must follow no
 /// redirect, and bound the exchange by `exchange.timeout()` and
 /// `exchange.max_response_bytes()`).
-pub fn run<T>(
-    session: &SharedSession,
-    call: Call<'_, T>,
-    send: impl Fn(&Exchange) -> Result<http::Response<Vec<u8>>, TransportError>,
-) -> Result<T, Error> {
+pub fn run<T>(session: &SharedSession, call: Call<'_, T>, send: Sender<'_>) -> Result<T, Error> {
     let mut pump = session.pump(call, || {});
     let mut event = Event::resume();
     loop {
@@ -42,10 +41,22 @@ pub fn run<T>(
             }
             // The Azure CLI credential; this stack runs no programs.
             Action::RunProgram(run) => run.respond(Err(std::io::ErrorKind::Unsupported.into())),
-            // Refresh-ahead's background work: run `Call::refresh(work)` on a thread, or drop it.
+            // Background work (refresh-ahead, the bearer token renewed before it expires):
+            // run `Call::refresh(work)` on a thread, or drop it.
             Action::Spawn(_) => Event::resume(),
             // Only asked for when the builder was given a shared store.
             Action::Store(op) => op.respond(Err("no shared store".into())),
+            // Steps that do not depend on each other, each a call of its own: one after
+            // the other is correct (pbi-embed-ureq runs them on a few threads at once).
+            Action::Join(join) => {
+                let (branches, joiner) = join.into_branches();
+                joiner.respond(
+                    branches
+                        .into_iter()
+                        .map(|branch| run(session, branch, send))
+                        .collect(),
+                )
+            }
             Action::Done(result) => return result,
         };
     }

@@ -270,7 +270,11 @@ pub mod driver {
     //! - [`Action::Store`]: run the operation on the driver's [`SharedStore`]
     //!   ([`StoreOp::run`] gives the answer). Only when the builder was given a store.
     //! - [`Action::Spawn`]: run the [`Background`] work as [`Call::refresh`] on its own
-    //!   thread or task (refresh-ahead), and step this call on with [`Event::resume`].
+    //!   thread or task (refresh-ahead, the bearer token's renewal), and step this call
+    //!   on with [`Event::resume`].
+    //! - [`Action::Join`]: run the [`Join`]'s calls ([`Join::into_branches`]) each to
+    //!   its end as any call, side by side (a blocking driver on a few threads, an async
+    //!   one polling them together), then answer with [`Joiner::respond`].
     //! - [`Action::Wait`]: sleep, then step with [`Event::resume`].
     //! - [`Action::Park`]: another call fetches what this one needs; sleep until the
     //!   session wakes parked calls or the (short) time given is up, then step with
@@ -307,6 +311,7 @@ pub mod driver {
 
     pub use crate::auth::azure_cli::ProgramOutput;
     pub use crate::client::builder::{ClientParts, Driver, EnvReader};
+    pub use crate::flow::branch::{Branch, Join, Joiner};
     pub use crate::flow::call::{Action, Call, Now, PARK_POLL};
     pub use crate::flow::error::TransportError;
     pub use crate::flow::io::{Event, Exchange, FileRead, ProgramRun, Responder, TokenFetch};

@@ -64,6 +64,18 @@ impl Sim {
         self.now = self.now.after(by);
     }
 
+    /// Runs the background work handed out so far (as a driver's thread or task would):
+    /// whether each succeeded, and what they sent.
+    fn run_spawned(&mut self, server: &mut dyn FnMut(&Exchange, Now) -> Answer) -> (Vec<bool>, Vec<String>) {
+        let (mut outcomes, mut sent) = (Vec::new(), Vec::new());
+        while let Some(work) = self.spawned.pop() {
+            let (result, work_sent) = self.drive(&mut Call::refresh(work), server);
+            outcomes.push(result.is_ok());
+            sent.extend(work_sent);
+        }
+        (outcomes, sent)
+    }
+
     /// Steps `call` to its end, answering each exchange with `server` and moving the
     /// clock on each wait. Returns the result and what was sent, in order.
     fn drive<T>(
@@ -95,6 +107,20 @@ impl Sim {
                     sent.push("spawn".to_owned());
                     self.spawned.push(work);
                     Event::resume()
+                }
+                // One branch after the other here; what they sent is listed as a set.
+                Action::Join(join) => {
+                    let (branches, joiner) = join.into_branches();
+                    let mut results = Vec::new();
+                    let mut side_by_side = Vec::new();
+                    for mut branch in branches {
+                        let (result, branch_sent) = self.drive(&mut branch, server);
+                        results.push(result);
+                        side_by_side.extend(branch_sent);
+                    }
+                    side_by_side.sort();
+                    sent.push(format!("[{}]", side_by_side.join(" | ")));
+                    joiner.respond(results)
                 }
             };
         }
@@ -193,13 +219,20 @@ fn the_bearer_token_is_reused_while_fresh_and_renewed_inside_the_margin() {
     let (_, sent) = sim.drive(&mut Call::embed_token(&request), &mut server);
     assert_eq!(
         sent,
-        ["Entra_ClientCredentials", "Reports_GenerateTokenInGroup"],
-        "5 minutes before expiry: renewed"
+        ["Reports_GenerateTokenInGroup", "spawn"],
+        "5 minutes before expiry: sent with the valid token, renewed behind the call"
     );
+    let (outcomes, sent) = sim.run_spawned(&mut server);
+    assert_eq!(
+        (outcomes, sent),
+        (vec![true], vec!["Entra_ClientCredentials".to_owned()])
+    );
+    let (_, sent) = sim.drive(&mut Call::embed_token(&request), &mut server);
+    assert_eq!(sent, ["Reports_GenerateTokenInGroup"], "the renewed one");
 }
 
 #[test]
-fn one_call_renews_while_the_others_send_the_still_valid_token() {
+fn no_call_waits_on_the_renewal_of_a_token_that_is_still_valid() {
     let mut sim = Sim::new(no_cache());
     let request = report();
     sim.drive(&mut Call::embed_token(&request), &mut healthy())
@@ -207,19 +240,27 @@ fn one_call_renews_while_the_others_send_the_still_valid_token() {
         .unwrap();
     sim.advance(Duration::from_secs(56 * 60));
     let (mut a, mut b) = (Call::embed_token(&request), Call::embed_token(&request));
-    let Action::Send(first) = sim.step(&mut a, Event::resume()) else {
-        panic!()
+    let mut send = |call: &mut Call<'_, _>| {
+        let Action::Send(sent) = sim.step(call, Event::resume()) else {
+            panic!()
+        };
+        assert_eq!(sent.operation(), "Reports_GenerateTokenInGroup", "no wait");
+        assert_eq!(sent.request().headers()["authorization"], "Bearer eyJ0.3600");
+        sent
     };
-    assert!(is_sign_in(&first), "a renews");
-    let Action::Send(second) = sim.step(&mut b, Event::resume()) else {
-        panic!()
+    let (to_a, to_b) = (send(&mut a), send(&mut b));
+    let now = sim.now;
+    let Action::Spawn(_) = sim.step(&mut a, to_a.respond(minted(now, 60, "a"))) else {
+        panic!("a hands the renewal out")
     };
-    assert_eq!(
-        second.operation(),
-        "Reports_GenerateTokenInGroup",
-        "b does not wait"
+    assert!(matches!(sim.step(&mut a, Event::resume()), Action::Done(Ok(_))));
+    assert!(
+        matches!(
+            sim.step(&mut b, to_b.respond(minted(now, 60, "b"))),
+            Action::Done(Ok(_))
+        ),
+        "b does not hand it out again"
     );
-    assert_eq!(second.request().headers()["authorization"], "Bearer eyJ0.3600");
 }
 
 #[test]
@@ -265,9 +306,11 @@ fn a_failed_renewal_keeps_the_valid_token_and_is_not_retried_at_once() {
     };
     let (result, sent) = sim.drive(&mut Call::embed_token(&request), &mut failing);
     result.unwrap();
+    assert_eq!(sent, ["Reports_GenerateTokenInGroup", "spawn"]);
+    let (_, sent) = sim.run_spawned(&mut failing);
     assert_eq!(
         sent,
-        ["Entra_ClientCredentials", "Reports_GenerateTokenInGroup"],
+        ["Entra_ClientCredentials"],
         "no sign-in retries while valid"
     );
     let (_, sent) = sim.drive(&mut Call::embed_token(&request), &mut failing);
@@ -280,8 +323,13 @@ fn a_failed_renewal_keeps_the_valid_token_and_is_not_retried_at_once() {
     let (_, sent) = sim.drive(&mut Call::embed_token(&request), &mut healthy());
     assert_eq!(
         sent,
-        ["Entra_ClientCredentials", "Reports_GenerateTokenInGroup"],
+        ["Reports_GenerateTokenInGroup", "spawn"],
         "tried again after it"
+    );
+    let (outcomes, sent) = sim.run_spawned(&mut healthy());
+    assert_eq!(
+        (outcomes, sent),
+        (vec![true], vec!["Entra_ClientCredentials".to_owned()])
     );
 }
 
@@ -704,7 +752,7 @@ fn an_abandoned_call_hands_its_fetch_to_the_next() {
 }
 
 #[test]
-fn an_embed_configuration_caches_its_metadata_and_skips_a_preflight_it_cannot_read() {
+fn an_embed_configuration_reads_the_flags_beside_the_token_and_they_explain_a_refusal() {
     let mut sim = Sim::new(ClientSettings::default());
     let request = EmbedRequest::report(
         WorkspaceId::parse(WORKSPACE).unwrap(),
@@ -733,7 +781,12 @@ fn an_embed_configuration_caches_its_metadata_and_skips_a_preflight_it_cannot_re
                 body.contains(DATASET),
                 "the identity got the report's dataset: {body}"
             );
-            minted(now, 60, "config")
+            // As Power BI: an identity without the roles the dataset requires is refused.
+            if body.contains("\"roles\"") {
+                minted(now, 60, "config")
+            } else {
+                error(400, "InvalidRequest", None)
+            }
         }
     };
     let (config, sent) = sim.drive(&mut Call::embed_config(&request), &mut server);
@@ -747,17 +800,18 @@ fn an_embed_configuration_caches_its_metadata_and_skips_a_preflight_it_cannot_re
         [
             "Entra_ClientCredentials",
             "Reports_GetReportInGroup",
-            "Datasets_GetDatasetInGroup",
-            "EmbedToken_GenerateToken"
+            "[Datasets_GetDatasetInGroup | EmbedToken_GenerateToken]"
         ],
-        "a 404 from the pre-flight is not retried, and the token is still asked for"
+        "three round trips; a 404 for the flags read beside the token is not retried"
     );
-    let (_, sent) = sim.drive(&mut Call::embed_config(&request), &mut server);
+    let (config, sent) = sim.drive(&mut Call::embed_config(&request), &mut server);
+    assert!(sent.is_empty(), "hot: the cached token, nothing else: {sent:?}");
     assert_eq!(
-        sent,
-        ["Datasets_GetDatasetInGroup"],
-        "report metadata and token cached; the failed flags are not"
+        config.unwrap().embed_url,
+        format!("https://app.powerbi.com/reportEmbed?reportId={REPORT}")
     );
+
+    // A refusal, explained by the flags read beside the token.
     dataset_answer.set(200);
     sim.advance(Duration::from_secs(10 * 60));
     sim.session.clear_caches();
@@ -767,12 +821,23 @@ fn an_embed_configuration_caches_its_metadata_and_skips_a_preflight_it_cannot_re
     )
     .identity(EffectiveIdentity::new("alice"));
     let (result, sent) = sim.drive(&mut Call::embed_config(&no_roles), &mut server);
-    assert_eq!(result.unwrap_err().kind(), ErrorKind::RlsIdentity);
+    let error = result.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::RlsIdentity, "{error}");
+    assert!(
+        error.to_string().contains("requires roles"),
+        "the pre-flight's words: {error}"
+    );
     assert_eq!(
         sent,
-        ["Reports_GetReportInGroup", "Datasets_GetDatasetInGroup"],
-        "no token asked for"
+        [
+            "Reports_GetReportInGroup",
+            "[Datasets_GetDatasetInGroup | EmbedToken_GenerateToken]"
+        ]
     );
+    // With the flags cached, the pre-flight refuses before anything is minted.
+    let (result, sent) = sim.drive(&mut Call::embed_config(&no_roles), &mut server);
+    assert_eq!(result.unwrap_err().kind(), ErrorKind::RlsIdentity);
+    assert!(sent.is_empty(), "refused from the cache: {sent:?}");
 }
 
 #[test]
@@ -804,8 +869,7 @@ fn the_metadata_cache_is_switched_off_as_the_token_cache_is() {
         sent,
         [
             "Reports_GetReportInGroup",
-            "Datasets_GetDatasetInGroup",
-            "EmbedToken_GenerateToken"
+            "[Datasets_GetDatasetInGroup | EmbedToken_GenerateToken]"
         ],
         "nothing cached"
     );
@@ -921,63 +985,48 @@ fn a_token_source_is_asked_through_the_driver() {
 
 #[test]
 fn a_dashboard_identity_binds_to_its_tiles_rls_datasets_or_is_refused_before_minting() {
-    const DASHBOARD: &str = "69ffaa6c-b36d-4d01-96f5-1ed67c64d4af";
-    const PLAIN: &str = "a8b062ca-5730-468f-9df7-43c2ba76bf5e";
     let mut sim = Sim::new(no_cache());
-    let request = EmbedRequest::dashboard(
-        WorkspaceId::parse(WORKSPACE).unwrap(),
-        pbi_embed_core::DashboardId::parse(DASHBOARD).unwrap(),
-    )
-    .identity(EffectiveIdentity::new("alice").role("Sales"));
-    let dataset = |id: &str, rls: bool| {
-        format!(
-            r#"{{"id":"{id}","name":"d","isEffectiveIdentityRequired":{rls},"isEffectiveIdentityRolesRequired":{rls}}}"#
-        )
-    };
+    let request = dashboard_request();
     let secured = std::cell::Cell::new(true);
     let mut server = |exchange: &Exchange, now| match exchange.operation() {
-        "Entra_ClientCredentials" => signed_in(3600),
-        "Dashboards_GetDashboardInGroup" => json(
-            200,
-            &format!(
-                r#"{{"id":"{DASHBOARD}","displayName":"Exec","embedUrl":"https://app.powerbi.com/dashboardEmbed"}}"#
-            ),
-        ),
-        "Dashboards_GetTilesInGroup" => json(
-            200,
-            &format!(
-                r#"{{"value":[{{"id":"312fbfe9-2eda-44e0-9ed0-ab5dc571bb4b","embedUrl":"https://app.powerbi.com/embed","datasetId":"{DATASET}"}},{{"id":"4c1a2b3c-4d5e-4f60-8a7b-9c0d1e2f3a4b","embedUrl":"https://app.powerbi.com/embed","datasetId":"{PLAIN}"}}]}}"#
-            ),
-        ),
-        "Datasets_GetDatasetInGroup" => {
-            let path = exchange.request().uri().path().to_owned();
-            let is_sales = path.ends_with(DATASET);
+        // The RLS dataset, once made plain.
+        "Datasets_GetDatasetInGroup" if !secured.get() => {
+            let id = exchange
+                .request()
+                .uri()
+                .path()
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .to_owned();
             json(
                 200,
-                &dataset(if is_sales { DATASET } else { PLAIN }, is_sales && secured.get()),
+                &format!(
+                    r#"{{"id":"{id}","name":"d","isEffectiveIdentityRequired":false,"isEffectiveIdentityRolesRequired":false}}"#
+                ),
             )
         }
-        _ => {
+        "Dashboards_GenerateTokenInGroup" => {
             let body = std::str::from_utf8(exchange.request().body()).unwrap().to_owned();
             assert!(
                 body.contains(DATASET) && !body.contains(PLAIN),
                 "bound to the RLS dataset only: {body}"
             );
-            minted(now, 60, "dashboard")
+            dashboard_server(exchange, now)
         }
+        _ => dashboard_server(exchange, now),
     };
     let (config, sent) = sim.drive(&mut Call::embed_config(&request), &mut server);
     assert_eq!(config.unwrap().id, DASHBOARD);
     assert_eq!(
         sent,
         [
-            "Entra_ClientCredentials",
-            "Dashboards_GetDashboardInGroup",
-            "Dashboards_GetTilesInGroup",
-            "Datasets_GetDatasetInGroup",
-            "Datasets_GetDatasetInGroup",
+            // The sign-in, then the dashboard and its tiles side by side.
+            "[Dashboards_GetDashboardInGroup | Dashboards_GetTilesInGroup | Entra_ClientCredentials]",
+            "[Datasets_GetDatasetInGroup | Datasets_GetDatasetInGroup]",
             "Dashboards_GenerateTokenInGroup"
-        ]
+        ],
+        "four round trips"
     );
     secured.set(false);
     sim.session.clear_caches();
@@ -1401,7 +1450,7 @@ fn drive_shared<T>(
     store: &MemStore,
     call: &mut Call<'_, T>,
     server: &mut dyn FnMut(&Exchange, Now) -> Answer,
-    mut on_wait: impl FnMut(&mut Sim),
+    on_wait: &mut dyn FnMut(&mut Sim),
 ) -> (Result<T, pbi_embed_core::Error>, Vec<String>) {
     let mut sent = Vec::new();
     let mut event = Event::resume();
@@ -1421,6 +1470,19 @@ fn drive_shared<T>(
                 sim.advance(delay);
                 on_wait(sim);
                 Event::resume()
+            }
+            Action::Join(join) => {
+                let (branches, joiner) = join.into_branches();
+                let mut results = Vec::new();
+                let mut side_by_side = Vec::new();
+                for mut branch in branches {
+                    let (result, branch_sent) = drive_shared(sim, store, &mut branch, server, on_wait);
+                    results.push(result);
+                    side_by_side.extend(branch_sent);
+                }
+                side_by_side.sort();
+                sent.push(format!("[{}]", side_by_side.join(" | ")));
+                joiner.respond(results)
             }
             Action::Done(result) => return (result, sent),
             other => panic!("unexpected {other:?}"),
@@ -1487,7 +1549,7 @@ fn replicas_share_one_token_through_the_store_and_go_on_without_it() {
         &store,
         &mut Call::embed_token(&request),
         &mut server,
-        |_| {},
+        &mut |_| {},
     );
     let minted = result.unwrap();
     assert_eq!(
@@ -1511,7 +1573,7 @@ fn replicas_share_one_token_through_the_store_and_go_on_without_it() {
         &store,
         &mut Call::embed_token(&request),
         &mut server,
-        |_| {},
+        &mut |_| {},
     );
     assert_eq!(result.unwrap().token_id, minted.token_id);
     assert_eq!(sent, ["store get"]);
@@ -1521,7 +1583,7 @@ fn replicas_share_one_token_through_the_store_and_go_on_without_it() {
         &store,
         &mut Call::embed_token(&request),
         &mut server,
-        |_| {},
+        &mut |_| {},
     );
     assert!(sent.is_empty());
 
@@ -1533,7 +1595,7 @@ fn replicas_share_one_token_through_the_store_and_go_on_without_it() {
         &store,
         &mut Call::embed_token(&request),
         &mut server,
-        |_| {},
+        &mut |_| {},
     );
     assert_ne!(result.unwrap().token_id, minted.token_id);
     assert_eq!(
@@ -1581,7 +1643,7 @@ fn a_replica_waits_for_the_lock_holders_token_and_takes_over_from_a_dead_one() {
         &store,
         &mut Call::embed_token(&request),
         &mut server,
-        |_| {
+        &mut |_| {
             waits += 1;
             if waits == 3 {
                 store
@@ -1611,7 +1673,7 @@ fn a_replica_waits_for_the_lock_holders_token_and_takes_over_from_a_dead_one() {
         &store,
         &mut Call::embed_token(&request),
         &mut server,
-        |sim| {
+        &mut |sim| {
             if sim.now.instant.duration_since(started.instant) >= Duration::from_secs(5) {
                 store.locks.lock().unwrap().clear();
             }
@@ -1656,10 +1718,10 @@ fn replicas_share_item_metadata_as_power_bi_sent_it() {
         &store,
         &mut Call::embed_config(&request),
         &mut server,
-        |_| {},
+        &mut |_| {},
     );
     config.unwrap();
-    let puts = sent.iter().filter(|s| *s == "store put").count();
+    let puts: usize = sent.iter().map(|s| s.matches("store put").count()).sum();
     assert_eq!(puts, 3, "the report, the dataset and the token: {sent:?}");
     let keys: Vec<String> = store.records.lock().unwrap().keys().cloned().collect();
     assert_eq!(
@@ -1676,12 +1738,306 @@ fn replicas_share_item_metadata_as_power_bi_sent_it() {
         &store,
         &mut Call::embed_config(&request),
         &mut server,
-        |_| {},
+        &mut |_| {},
     );
     assert_eq!(config.unwrap().token_id, "shared");
     assert_eq!(
         sent,
-        ["store get", "store get", "store get"],
-        "metadata and token from the store"
+        ["store get", "[store get | store get]"],
+        "metadata and token from the store (the token and the flags side by side)"
     );
+}
+
+// ---- Steps side by side ----
+
+const DASHBOARD: &str = "69ffaa6c-b36d-4d01-96f5-1ed67c64d4af";
+const PLAIN: &str = "a8b062ca-5730-468f-9df7-43c2ba76bf5e";
+
+/// A Power BI with a dashboard over two tiles: one on the RLS dataset, one on a plain one.
+fn dashboard_server(exchange: &Exchange, now: Now) -> Answer {
+    match exchange.operation() {
+        "Entra_ClientCredentials" => signed_in(3600),
+        "Dashboards_GetDashboardInGroup" => json(
+            200,
+            &format!(
+                r#"{{"id":"{DASHBOARD}","displayName":"Exec","embedUrl":"https://app.powerbi.com/dashboardEmbed"}}"#
+            ),
+        ),
+        "Dashboards_GetTilesInGroup" => json(
+            200,
+            &format!(
+                r#"{{"value":[{{"id":"312fbfe9-2eda-44e0-9ed0-ab5dc571bb4b","embedUrl":"https://app.powerbi.com/embed","datasetId":"{DATASET}"}},{{"id":"4c1a2b3c-4d5e-4f60-8a7b-9c0d1e2f3a4b","embedUrl":"https://app.powerbi.com/embed","datasetId":"{PLAIN}"}}]}}"#
+            ),
+        ),
+        "Datasets_GetDatasetInGroup" => {
+            let rls = exchange.request().uri().path().ends_with(DATASET);
+            let id = if rls { DATASET } else { PLAIN };
+            json(
+                200,
+                &format!(
+                    r#"{{"id":"{id}","name":"d","isEffectiveIdentityRequired":{rls},"isEffectiveIdentityRolesRequired":{rls}}}"#
+                ),
+            )
+        }
+        _ => minted(now, 60, "dashboard"),
+    }
+}
+
+fn dashboard_request() -> EmbedRequest {
+    EmbedRequest::dashboard(
+        WorkspaceId::parse(WORKSPACE).unwrap(),
+        pbi_embed_core::DashboardId::parse(DASHBOARD).unwrap(),
+    )
+    .identity(EffectiveIdentity::new("alice").role("Sales"))
+}
+
+/// Steps each branch of a join to its first exchange: the branches and their exchanges.
+fn to_first_send(
+    sim: &mut Sim,
+    join: pbi_embed_core::driver::Join,
+) -> (
+    Vec<Call<'static, pbi_embed_core::driver::Branch>>,
+    Vec<Exchange>,
+    pbi_embed_core::driver::Joiner,
+) {
+    let (mut branches, joiner) = join.into_branches();
+    let sends = branches
+        .iter_mut()
+        .map(|branch| match sim.step(branch, Event::resume()) {
+            Action::Send(exchange) => exchange,
+            other => panic!("a branch's first step: {other:?}"),
+        })
+        .collect();
+    (branches, sends, joiner)
+}
+
+#[test]
+fn steps_side_by_side_answered_in_reverse_order_give_the_same_configuration() {
+    let mut sim = Sim::new(no_cache());
+    sim.drive(&mut Call::sign_in(), &mut dashboard_server).0.unwrap();
+    let request = dashboard_request();
+    let mut call = Call::embed_config(&request);
+    let mut event = Event::resume();
+    let mut joins = 0;
+    let config = loop {
+        event = match sim.step(&mut call, event) {
+            Action::Join(join) => {
+                joins += 1;
+                let (mut branches, sends, joiner) = to_first_send(&mut sim, join);
+                assert_eq!(sends.len(), 2, "two side by side");
+                // Answered last first: each branch ends on its own answer.
+                let mut results: Vec<_> = (0..branches.len()).map(|_| None).collect();
+                for (index, exchange) in sends.into_iter().enumerate().rev() {
+                    let answer = dashboard_server(&exchange, sim.now);
+                    match sim.step(&mut branches[index], exchange.respond(answer)) {
+                        Action::Done(result) => results[index] = Some(result),
+                        other => panic!("{other:?}"),
+                    }
+                }
+                joiner.respond(results.into_iter().map(Option::unwrap).collect())
+            }
+            Action::Send(exchange) => {
+                assert_eq!(exchange.operation(), "Dashboards_GenerateTokenInGroup");
+                let body = std::str::from_utf8(exchange.request().body()).unwrap().to_owned();
+                assert!(
+                    body.contains(DATASET) && !body.contains(PLAIN),
+                    "bound to the RLS dataset: {body}"
+                );
+                let answer = dashboard_server(&exchange, sim.now);
+                exchange.respond(answer)
+            }
+            Action::Done(result) => break result,
+            other => panic!("{other:?}"),
+        };
+    };
+    assert_eq!(config.unwrap().id, DASHBOARD);
+    assert_eq!(joins, 2, "the dashboard beside its tiles, then the two datasets");
+    assert_eq!(sim.session.in_flight(), 0);
+}
+
+#[test]
+fn one_step_side_by_side_failing_fails_the_call_before_minting() {
+    let mut sim = Sim::new(no_cache());
+    let request = dashboard_request();
+    let mut server = |exchange: &Exchange, now| {
+        if exchange.request().uri().path().ends_with(PLAIN) {
+            error(401, "PowerBINotAuthorizedException", None)
+        } else {
+            dashboard_server(exchange, now)
+        }
+    };
+    let (result, sent) = sim.drive(&mut Call::embed_config(&request), &mut server);
+    let error = result.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::NotAuthorized, "{error}");
+    assert!(
+        error.to_string().contains("Datasets_GetDatasetInGroup"),
+        "names its step: {error}"
+    );
+    assert!(!sent.iter().any(|s| s.contains("GenerateToken")), "{sent:?}");
+    assert_eq!(sim.session.in_flight(), 0);
+}
+
+#[test]
+fn the_deadline_passing_while_a_step_side_by_side_is_out_ends_the_call() {
+    let mut settings = no_cache();
+    settings.deadline = Duration::from_secs(10);
+    let mut sim = Sim::new(settings);
+    let request = EmbedRequest::report(
+        WorkspaceId::parse(WORKSPACE).unwrap(),
+        ReportId::parse(REPORT).unwrap(),
+    )
+    .identity(EffectiveIdentity::new("alice").role("Sales"));
+    let report_json = format!(
+        r#"{{"id":"{REPORT}","name":"Sales","datasetId":"{DATASET}","embedUrl":"https://app.powerbi.com/reportEmbed"}}"#
+    );
+    let mut call = Call::embed_config(&request);
+    let mut event = Event::resume();
+    let result = loop {
+        event = match sim.step(&mut call, event) {
+            Action::Send(exchange) if exchange.operation() == "Reports_GetReportInGroup" => {
+                // Half the deadline goes on the report.
+                sim.advance(Duration::from_secs(5));
+                exchange.respond(json(200, &report_json))
+            }
+            Action::Send(exchange) => exchange.respond(signed_in(3600)),
+            Action::Join(join) => {
+                let (mut branches, sends, joiner) = to_first_send(&mut sim, join);
+                let operations: Vec<_> = sends.iter().map(Exchange::operation).collect();
+                assert_eq!(
+                    operations,
+                    ["EmbedToken_GenerateToken", "Datasets_GetDatasetInGroup"]
+                );
+                assert!(
+                    sends.iter().all(|s| s.timeout() == Duration::from_secs(5)),
+                    "bounded by the call's deadline, not one of their own"
+                );
+                let mut sends = sends.into_iter();
+                let (token, flags) = (sends.next().unwrap(), sends.next().unwrap());
+                // The flags come at once; the token is still out when the deadline passes.
+                let flags_answer = json(
+                    200,
+                    &format!(
+                        r#"{{"id":"{DATASET}","name":"Sales","isEffectiveIdentityRequired":true,"isEffectiveIdentityRolesRequired":true}}"#
+                    ),
+                );
+                let Action::Done(flags_result) = sim.step(&mut branches[1], flags.respond(flags_answer))
+                else {
+                    panic!()
+                };
+                sim.advance(Duration::from_secs(6));
+                let timed_out = Err(TransportError::new(TransportKind::Timeout, "no answer"));
+                let Action::Done(token_result) = sim.step(&mut branches[0], token.respond(timed_out)) else {
+                    panic!("no retry past the deadline")
+                };
+                joiner.respond(vec![token_result, flags_result])
+            }
+            Action::Done(result) => break result,
+            other => panic!("{other:?}"),
+        };
+    };
+    let error = result.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Timeout, "{error}");
+    assert!(
+        error.to_string().contains("EmbedToken_GenerateToken"),
+        "names the step out: {error}"
+    );
+    assert_eq!(sim.session.in_flight(), 0);
+}
+
+#[test]
+fn a_driver_that_answers_a_join_short_fails_the_call_not_the_process() {
+    let mut sim = Sim::new(no_cache());
+    sim.drive(&mut Call::sign_in(), &mut dashboard_server).0.unwrap();
+    let request = dashboard_request();
+    let mut call = Call::embed_config(&request);
+    let Action::Join(join) = sim.step(&mut call, Event::resume()) else {
+        panic!()
+    };
+    let (branches, joiner) = join.into_branches();
+    drop(branches);
+    let Action::Done(result) = sim.step(&mut call, joiner.respond(Vec::new())) else {
+        panic!()
+    };
+    assert_eq!(result.unwrap_err().kind(), ErrorKind::Driver);
+}
+
+// ---- Warm-up ----
+
+#[test]
+fn after_warm_up_a_configuration_costs_one_round_trip_and_warm_up_keeps_it_so() {
+    let mut sim = Sim::new(ClientSettings::default());
+    assert_eq!(
+        sim.session.warm_up_interval(),
+        Duration::from_secs(150),
+        "half of the 5 minutes' margin and of the 10 minutes' TTL"
+    );
+    let report_request = EmbedRequest::report(
+        WorkspaceId::parse(WORKSPACE).unwrap(),
+        ReportId::parse(REPORT).unwrap(),
+    )
+    .identity(EffectiveIdentity::new("alice").role("Sales"));
+    let report_json = format!(
+        r#"{{"id":"{REPORT}","name":"Sales","datasetId":"{DATASET}","embedUrl":"https://app.powerbi.com/reportEmbed"}}"#
+    );
+    let mut server = |exchange: &Exchange, now| match exchange.operation() {
+        "Reports_GetReportInGroup" => json(200, &report_json),
+        _ => dashboard_server(exchange, now),
+    };
+    let requests = [report_request.clone(), dashboard_request()];
+    let (result, sent) = sim.drive(&mut Call::warm_up(&requests), &mut server);
+    result.unwrap();
+    assert_eq!(sent[0], "Entra_ClientCredentials", "{sent:?}");
+    let reads: usize = sent.iter().map(|s| s.matches("Get").count()).sum();
+    assert_eq!(
+        reads, 5,
+        "the report, the dashboard, its tiles and two datasets (the report's is a tile's too, read once): {sent:?}"
+    );
+    assert!(
+        !sent.iter().any(|s| s.contains("GenerateToken")),
+        "warm-up mints nothing: {sent:?}"
+    );
+
+    for request in &requests {
+        let (config, sent) = sim.drive(&mut Call::embed_config(request), &mut server);
+        config.unwrap();
+        assert_eq!(sent.len(), 1, "one round trip: {sent:?}");
+        assert!(
+            sent[0].ends_with("GenerateToken") || sent[0].ends_with("GenerateTokenInGroup"),
+            "{sent:?}"
+        );
+    }
+
+    // Again at once: everything is fresh, nothing is sent.
+    let (_, sent) = sim.drive(&mut Call::warm_up(&requests), &mut server);
+    assert!(!sent.iter().any(|s| s.contains('_')), "nothing sent: {sent:?}");
+    // In the metadata's second half-life, warm-up reads it again; before the bearer's
+    // margin, no sign-in.
+    sim.advance(Duration::from_secs(6 * 60));
+    let (_, sent) = sim.drive(&mut Call::warm_up(&requests), &mut server);
+    let reads: usize = sent.iter().map(|s| s.matches("Get").count()).sum();
+    assert_eq!(reads, 5, "{sent:?}");
+    assert!(!sent.iter().any(|s| s.contains("Entra")), "{sent:?}");
+    // Inside the bearer's renewal margin, warm-up renews it (no caller will wait on it).
+    sim.advance(Duration::from_secs(50 * 60));
+    let (_, sent) = sim.drive(&mut Call::warm_up(&requests[..1]), &mut server);
+    assert_eq!(sent[0], "Entra_ClientCredentials", "{sent:?}");
+}
+
+#[test]
+fn warm_up_tries_every_item_and_says_which_failed() {
+    let mut sim = Sim::new(ClientSettings::default());
+    let missing = EmbedRequest::report(
+        WorkspaceId::parse(WORKSPACE).unwrap(),
+        ReportId::parse(REPORT).unwrap(),
+    );
+    let mut server = |exchange: &Exchange, now| match exchange.operation() {
+        "Reports_GetReportInGroup" => error(404, "PowerBIEntityNotFound", None),
+        _ => dashboard_server(exchange, now),
+    };
+    let (result, sent) = sim.drive(&mut Call::warm_up(&[missing, dashboard_request()]), &mut server);
+    let error = result.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::NotFound, "{error}");
+    assert!(error.to_string().contains("Reports_GetReportInGroup"), "{error}");
+    let reads: usize = sent.iter().map(|s| s.matches("Dashboards_Get").count()).sum();
+    assert_eq!(reads, 2, "the dashboard was warmed all the same: {sent:?}");
 }

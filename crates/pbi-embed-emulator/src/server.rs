@@ -105,6 +105,7 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Result<Respons
     let (parts, body) = request.into_parts();
     let target = classify(&parts.method, parts.uri.path());
     state.count(target.route);
+    let _answering = (target.route != Route::Control).then(|| state.answering());
     let fault = state.faults.take(target.route);
     if fault == Some(Fault::DropConnection) {
         return Err(Dropped);

@@ -37,6 +37,18 @@ pub struct Stats {
     pub access_tokens_issued: u64,
     /// Bytes the remembered minted-token records hold, approximately (bounded at 64 MiB).
     pub remembered_bytes: u64,
+    /// The most requests answered at once (control routes aside): above one, a client
+    /// sent requests side by side.
+    pub most_at_once: u64,
+}
+
+/// Counts a request as being answered while it lives.
+pub(crate) struct Answering<'s>(&'s AtomicU64);
+
+impl Drop for Answering<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// The longest access-token lifetime the emulator issues: a day, as the clients accept.
@@ -63,6 +75,8 @@ pub(crate) struct State {
     counts: [AtomicU64; Route::ALL.len()],
     pub(crate) minted: AtomicU64,
     pub(crate) issued: AtomicU64,
+    /// Requests being answered now, and the most at once.
+    at_once: (AtomicU64, AtomicU64),
     access_token_lifetime_ms: AtomicU64,
     rate_limit: Mutex<Option<RateLimit>>,
     windows: Mutex<HashMap<String, (Instant, u32)>>,
@@ -89,6 +103,7 @@ impl State {
             counts: std::array::from_fn(|_| AtomicU64::new(0)),
             minted: AtomicU64::new(0),
             issued: AtomicU64::new(0),
+            at_once: (AtomicU64::new(0), AtomicU64::new(0)),
             access_token_lifetime_ms: AtomicU64::new(lifetime),
             rate_limit: Mutex::new(None),
             windows: Mutex::new(HashMap::new()),
@@ -162,11 +177,20 @@ impl State {
             minted: self.minted.load(Ordering::Relaxed),
             access_tokens_issued: self.issued.load(Ordering::Relaxed),
             remembered_bytes: u64::try_from(self.tokens.bytes()).unwrap_or(u64::MAX),
+            most_at_once: self.at_once.1.load(Ordering::Relaxed),
         }
+    }
+
+    /// A request is being answered until the guard drops.
+    pub(crate) fn answering(&self) -> Answering<'_> {
+        let now = self.at_once.0.fetch_add(1, Ordering::Relaxed) + 1;
+        self.at_once.1.fetch_max(now, Ordering::Relaxed);
+        Answering(&self.at_once.0)
     }
 
     pub(crate) fn reset_stats(&self) {
         self.counts.iter().for_each(|c| c.store(0, Ordering::Relaxed));
+        self.at_once.1.store(0, Ordering::Relaxed);
         self.minted.store(0, Ordering::Relaxed);
         self.issued.store(0, Ordering::Relaxed);
     }

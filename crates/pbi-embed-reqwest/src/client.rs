@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use pbi_embed_core::driver::{
-    Action, Background, Call, ClientParts, Driver, Event, Exchange, FileRead, Now, ProgramOutput, ProgramRun,
-    SharedSession, SharedStore, TransportError, request_id,
+    Action, Background, Call, ClientParts, Driver, Event, Exchange, FileRead, Join, Now, ProgramOutput,
+    ProgramRun, SharedSession, SharedStore, TransportError, request_id,
 };
 use pbi_embed_core::{
     ApiRequest, AsyncTokenSource, BearerToken, BoxError, BoxedTokenSource, ClientBuilder, Cloud,
@@ -47,6 +47,16 @@ impl Driver for Client {
                 store: parts.store,
             }),
         })
+    }
+}
+
+/// Keeps requests warm ([`Client::keep_warm`]) until dropped.
+#[derive(Debug)]
+pub struct KeepWarm(tokio::task::AbortHandle);
+
+impl Drop for KeepWarm {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -125,6 +135,50 @@ impl Client {
         self.run(Call::sign_in()).await
     }
 
+    /// Warm-up: signs in, then reads ahead what these requests' configurations need
+    /// (each item's metadata and its datasets' RLS flags), side by side. Afterwards the
+    /// first configuration of each costs one round trip, its token. Call it at start (it
+    /// says what is wrong with the credential or an item), then [`Client::keep_warm`].
+    ///
+    /// # Errors
+    /// The first item that could not be read (all are tried), or the sign-in's failure.
+    pub async fn warm_up(&self, requests: &[EmbedRequest]) -> Result<(), Error> {
+        self.run(Call::warm_up(requests)).await
+    }
+
+    /// Keeps `requests` warm in a task of its own (on the current tokio runtime): warms
+    /// up at once, then again each interval the core gives (within half the metadata's
+    /// time-to-live and half the bearer token's renewal margin), so no configuration
+    /// waits on a sign-in or a read of metadata. Failures are logged and tried again at
+    /// the next interval. Stops when the returned handle is dropped.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// use pbi_embed_reqwest::{Client, EmbedRequest, ReportId, WorkspaceId};
+    ///
+    /// let client = Client::builder().from_env()?.build()?;
+    /// let reports = vec![EmbedRequest::report(
+    ///     WorkspaceId::parse("f089354e-8366-4e18-aea3-4cb4a3a50b48")?,
+    ///     ReportId::parse("5b218778-e7a5-4d73-8187-f10824047715")?,
+    /// )];
+    /// client.warm_up(&reports).await?; // at start: says what is wrong
+    /// let _warm = client.keep_warm(reports); // warm until dropped
+    /// # Ok(()) }
+    /// ```
+    #[must_use = "warm-up stops when the handle is dropped"]
+    pub fn keep_warm(&self, requests: Vec<EmbedRequest>) -> KeepWarm {
+        let client = self.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                if let Err(error) = client.warm_up(&requests).await {
+                    tracing::warn!(%error, "warm-up failed; trying again at the next interval");
+                }
+                tokio::time::sleep(client.inner.session.warm_up_interval()).await;
+            }
+        });
+        KeepWarm(task.abort_handle())
+    }
+
     /// The cloud the client talks to, with any custom hosts.
     #[must_use]
     pub fn cloud(&self) -> &Cloud {
@@ -167,9 +221,20 @@ impl Client {
         let client = self.clone();
         tokio::spawn(async move {
             if let Err(error) = client.run(Call::refresh(work)).await {
-                tracing::warn!(%error, "refresh-ahead failed; the cached item is served until its margin");
+                tracing::warn!(%error, "background work failed; what is held is used until it expires");
             }
         });
+    }
+
+    /// Runs a join's calls side by side, polled together in this task (dropping it
+    /// abandons them all). Boxed, as `spawn` is apart, for the future to have a type.
+    fn join(&self, join: Join) -> std::pin::Pin<Box<dyn Future<Output = Event> + Send + '_>> {
+        Box::pin(async move {
+            let (branches, joiner) = join.into_branches();
+            let results =
+                futures_util::future::join_all(branches.into_iter().map(|call| self.run(call))).await;
+            joiner.respond(results)
+        })
     }
 
     /// Pumps a call until it is done. Dropping the future abandons the call.
@@ -203,6 +268,7 @@ impl Client {
                     self.spawn(work);
                     Event::resume()
                 }
+                Action::Join(join) => self.join(join).await,
                 Action::Wait(delay) => {
                     tracing::info!(delay_ms = delay.as_millis(), "waiting to retry");
                     tokio::time::sleep(delay).await;

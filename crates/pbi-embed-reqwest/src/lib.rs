@@ -74,7 +74,7 @@
 pub mod azure;
 mod client;
 
-pub use client::Client;
+pub use client::{Client, KeepWarm};
 /// The sans-IO core this client pumps, by its own name.
 pub use pbi_embed_core;
 // Every type the client's signatures use, by one path: the core's root (its requests,

@@ -90,6 +90,12 @@ pub trait Harness: Sync {
     /// What the call ended in.
     fn sign_in(&self, client: &Self::Client) -> Result<BearerToken, Error>;
 
+    /// Warms up for `requests` (signs in, reads what their configurations need).
+    ///
+    /// # Errors
+    /// What the call ended in.
+    fn warm_up(&self, client: &Self::Client, requests: &[EmbedRequest]) -> Result<(), Error>;
+
     /// Fetches calls are leading now.
     fn in_flight(&self, client: &Self::Client) -> usize;
 
@@ -121,7 +127,8 @@ macro_rules! conformance_tests {
             tls_through_a_connect_proxy, certificates_that_do_not_verify, the_platform_verifier,
             every_embed_type, managed_identity_signs_in, certificate_signs_in,
             workload_identity_signs_in, azure_cli_signs_in,
-            certificate_files_are_read_at_every_sign_in, refresh_ahead_mints_in_the_background);
+            certificate_files_are_read_at_every_sign_in, refresh_ahead_mints_in_the_background,
+            steps_go_side_by_side_and_warm_up_leaves_one);
     };
     (@each $harness:expr; $($check:ident),*) => {
         $(
@@ -699,25 +706,15 @@ pub fn report_config(harness: &impl Harness) {
     );
 }
 
-/// The RLS pre-flight refuses identity mistakes before a token is asked for; with it
-/// off, Power BI (here the emulator) refuses the same.
+/// The RLS pre-flight names identity mistakes in its own words, and no token is minted:
+/// from flags in the cache before a token is asked for, else from the flags read beside
+/// the token request Power BI refused. With it off, Power BI's own refusal comes back.
 pub fn rls_preflight(harness: &impl Harness) {
     let emulator = Emulator::start().unwrap_or_else(|e| panic!("{e}"));
     let ids = Ids::of(&emulator);
     let client = build(harness, settings_for(&emulator), service_principal(&emulator));
     let on = |report: &ReportId| EmbedRequest::report(ids.workspace.clone(), report.clone());
-    let cases = [
-        (on(&ids.rls_report), "requires an effective identity"),
-        (
-            on(&ids.rls_report).identity(EffectiveIdentity::new("alice")),
-            "requires roles in the effective identity",
-        ),
-        (
-            on(&ids.report).identity(EffectiveIdentity::new("alice").role("Region")),
-            "takes no effective identity",
-        ),
-    ];
-    for (request, message) in cases {
+    for (request, message) in rls_mistakes(&ids) {
         let err = harness.embed_config(&client, &request).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::RlsIdentity, "{}: {err}", harness.name());
         let text = err.to_string();
@@ -733,9 +730,21 @@ pub fn rls_preflight(harness: &impl Harness) {
         );
     }
     assert_eq!(
-        emulator.generate_token_requests(),
+        emulator.stats().minted,
         0,
-        "{}: no token was asked for",
+        "{}: no token was minted",
+        harness.name()
+    );
+    // Asked again, the flags are cached: refused before a token is asked for.
+    let asked = emulator.generate_token_requests();
+    for (request, _) in rls_mistakes(&ids) {
+        let err = harness.embed_config(&client, &request).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::RlsIdentity, "{}: {err}", harness.name());
+    }
+    assert_eq!(
+        emulator.generate_token_requests(),
+        asked,
+        "{}: refused from the cached flags, nothing asked",
         harness.name()
     );
     let err = harness
@@ -743,6 +752,22 @@ pub fn rls_preflight(harness: &impl Harness) {
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::RlsIdentity, "{}: {err}", harness.name());
     assert_eq!(err.status().map(|s| s.as_u16()), Some(400), "{}", harness.name());
+}
+
+/// Identity mistakes, and the words the pre-flight names each with.
+fn rls_mistakes(ids: &Ids) -> [(EmbedRequest, &'static str); 3] {
+    let on = |report: &ReportId| EmbedRequest::report(ids.workspace.clone(), report.clone());
+    [
+        (on(&ids.rls_report), "requires an effective identity"),
+        (
+            on(&ids.rls_report).identity(EffectiveIdentity::new("alice")),
+            "requires roles in the effective identity",
+        ),
+        (
+            on(&ids.report).identity(EffectiveIdentity::new("alice").role("Region")),
+            "takes no effective identity",
+        ),
+    ]
 }
 
 /// A dataset the client cannot read (404, 401) is left to Power BI to judge: the
@@ -2068,4 +2093,72 @@ pub fn refresh_ahead_mints_in_the_background(harness: &impl Harness) {
     );
     std::thread::sleep(Duration::from_millis(100));
     assert_eq!(emulator.generate_token_requests(), 2, "{name}: no more refreshes");
+}
+
+/// Reads that do not depend on each other reach the server side by side (a dashboard and
+/// its tiles, the tiles' datasets; a token and the flags that explain a refusal), and
+/// after warm-up a configuration is one request: its token.
+pub fn steps_go_side_by_side_and_warm_up_leaves_one(harness: &impl Harness) {
+    use pbi_embed_emulator::{FaultRule, RouteMatch};
+    let name = harness.name();
+    let emulator = Emulator::start().unwrap_or_else(|e| panic!("{e}"));
+    let ids = Ids::of(&emulator);
+    // Every request takes a while, so requests sent together are answered together.
+    emulator.inject(FaultRule::random(
+        1.0,
+        RouteMatch::Any,
+        Fault::Delay { millis: 150 },
+    ));
+    let dashboard = EmbedRequest::dashboard(ids.workspace.clone(), ids.dashboard.clone())
+        .identity(EffectiveIdentity::new("alice@contoso.com").role("Region"));
+    let report = EmbedRequest::report(ids.workspace.clone(), ids.rls_report.clone())
+        .identity(EffectiveIdentity::new("alice@contoso.com").role("Region"));
+
+    let client = build(harness, settings_for(&emulator), service_principal(&emulator));
+    ok(harness, "dashboard", harness.embed_config(&client, &dashboard));
+    let stats = emulator.stats();
+    assert!(stats.most_at_once >= 2, "{name}: side by side: {stats:?}");
+    let count = |route| emulator.requests(route);
+    assert_eq!(
+        (
+            count(Route::EntraToken),
+            count(Route::DashboardsGetDashboardInGroup),
+            count(Route::DashboardsGetTilesInGroup)
+        ),
+        (1, 1, 1),
+        "{name}: each read once"
+    );
+
+    emulator.reset_stats();
+    let client = build(harness, settings_for(&emulator), service_principal(&emulator));
+    ok(harness, "report", harness.embed_config(&client, &report));
+    let stats = emulator.stats();
+    assert!(
+        stats.most_at_once >= 2,
+        "{name}: the flags beside the token: {stats:?}"
+    );
+
+    emulator.reset_stats();
+    let client = build(harness, settings_for(&emulator), service_principal(&emulator));
+    ok(
+        harness,
+        "warm-up",
+        harness.warm_up(&client, &[report.clone(), dashboard.clone()]),
+    );
+    assert_eq!(
+        emulator.generate_token_requests(),
+        0,
+        "{name}: warm-up mints nothing"
+    );
+    for request in [&report, &dashboard] {
+        emulator.reset_stats();
+        ok(harness, "after warm-up", harness.embed_config(&client, request));
+        let sent: u64 = emulator.stats().requests.values().sum();
+        assert_eq!(
+            (sent, emulator.generate_token_requests()),
+            (1, 1),
+            "{name}: one round trip, the token: {:?}",
+            emulator.stats()
+        );
+    }
 }

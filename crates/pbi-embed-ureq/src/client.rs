@@ -5,13 +5,23 @@ use std::sync::{Arc, Condvar};
 use std::time::{Duration, Instant, SystemTime};
 
 use pbi_embed_core::driver::{
-    Action, Call, ClientParts, Driver, Event, Exchange, FileRead, Now, ProgramOutput, ProgramRun,
-    SharedSession, TransportError, request_id,
+    Action, Branch, Call, ClientParts, Driver, Event, Exchange, FileRead, Join, Now, ProgramOutput,
+    ProgramRun, SharedSession, TransportError, request_id,
 };
 use pbi_embed_core::{
     ApiRequest, BearerToken, BoxError, BoxedTokenSource, ClientBuilder, Cloud, ConnectSettings, EmbedConfig,
     EmbedRequest, EmbedToken, Error, TokenSource, TransportKind, http,
 };
+
+/// Keeps requests warm ([`Client::keep_warm`]) until dropped.
+#[derive(Debug)]
+pub struct KeepWarm {
+    /// Dropped with the handle: the warm-up thread sees it at its next wake.
+    _stop: std::sync::mpsc::Sender<()>,
+}
+
+/// The most calls of one join run at once (each on a thread while it lasts).
+const SIDE_BY_SIDE: usize = 4;
 
 impl Driver for Client {
     type Http = ureq::Agent;
@@ -149,6 +159,56 @@ impl Client {
         self.run(Call::sign_in())
     }
 
+    /// Warm-up: signs in, then reads ahead what these requests' configurations need
+    /// (each item's metadata and its datasets' RLS flags), side by side. Afterwards the
+    /// first configuration of each costs one round trip, its token. Call it at start (it
+    /// says what is wrong with the credential or an item), then [`Client::keep_warm`].
+    ///
+    /// ```no_run
+    /// use pbi_embed_ureq::{Client, EmbedRequest, ReportId, WorkspaceId};
+    ///
+    /// let client = Client::builder().from_env()?.build()?;
+    /// let reports = vec![EmbedRequest::report(
+    ///     WorkspaceId::parse("f089354e-8366-4e18-aea3-4cb4a3a50b48")?,
+    ///     ReportId::parse("5b218778-e7a5-4d73-8187-f10824047715")?,
+    /// )];
+    /// client.warm_up(&reports)?;
+    /// let _warm = client.keep_warm(reports); // warm until dropped
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// The first item that could not be read (all are tried), or the sign-in's failure.
+    pub fn warm_up(&self, requests: &[EmbedRequest]) -> Result<(), Error> {
+        self.run(Call::warm_up(requests))
+    }
+
+    /// Keeps `requests` warm on a thread of its own: warms up at once, then again each
+    /// interval the core gives (within half the metadata's time-to-live and half the
+    /// bearer token's renewal margin), so no configuration waits on a sign-in or a read
+    /// of metadata. Failures are logged and tried again at the next interval. Stops when
+    /// the returned handle is dropped.
+    #[must_use = "warm-up stops when the handle is dropped"]
+    pub fn keep_warm(&self, requests: Vec<EmbedRequest>) -> KeepWarm {
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let client = self.clone();
+        std::thread::spawn(move || {
+            loop {
+                if let Err(error) = client.warm_up(&requests) {
+                    tracing::warn!(%error, "warm-up failed; trying again at the next interval");
+                }
+                let interval = client.session.warm_up_interval();
+                if !matches!(
+                    stopped.recv_timeout(interval),
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout)
+                ) {
+                    break;
+                }
+            }
+        });
+        KeepWarm { _stop: stop }
+    }
+
     /// The cloud the client talks to, with any custom hosts.
     #[must_use]
     pub fn cloud(&self) -> &Cloud {
@@ -212,11 +272,12 @@ impl Client {
                 let client = self.clone();
                 std::thread::spawn(move || {
                     if let Err(error) = client.run(Call::refresh(work)) {
-                        tracing::warn!(%error, "refresh-ahead failed; the cached item is served until its margin");
+                        tracing::warn!(%error, "background work failed; what is held is used until it expires");
                     }
                 });
                 Event::resume()
             }
+            Action::Join(join) => self.join(join),
             Action::Wait(delay) => {
                 tracing::info!(delay_ms = delay.as_millis(), "waiting to retry");
                 std::thread::sleep(delay);
@@ -224,6 +285,33 @@ impl Client {
             }
             Action::Park(_) | Action::Done(_) => Event::resume(),
         }
+    }
+
+    /// Runs a join's calls side by side: this thread and at most
+    /// [`SIDE_BY_SIDE`]` - 1` others, each taking the next call as it is free.
+    fn join(&self, join: Join) -> Event {
+        use std::sync::{Mutex, PoisonError};
+        let (branches, joiner) = join.into_branches();
+        let count = branches.len();
+        let queue = Mutex::new(branches.into_iter().enumerate());
+        let results: Mutex<Vec<Option<Result<Branch, Error>>>> =
+            Mutex::new((0..count).map(|_| None).collect());
+        let work = || {
+            loop {
+                let next = queue.lock().unwrap_or_else(PoisonError::into_inner).next();
+                let Some((index, call)) = next else { break };
+                let result = self.run(call);
+                results.lock().unwrap_or_else(PoisonError::into_inner)[index] = Some(result);
+            }
+        };
+        std::thread::scope(|scope| {
+            for _ in 1..count.min(SIDE_BY_SIDE) {
+                scope.spawn(work);
+            }
+            work();
+        });
+        let results = results.into_inner().unwrap_or_else(PoisonError::into_inner);
+        joiner.respond(results.into_iter().map_while(|result| result).collect())
     }
 
     /// One exchange, answered: the whole attempt bounded, at most the cap of body read.

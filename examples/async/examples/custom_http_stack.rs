@@ -17,7 +17,9 @@ use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use pbi_embed_core::driver::{Action, Call, Event, FileRead, Now, Session, SharedSession, TransportError};
+use pbi_embed_core::driver::{
+    Action, Call, Event, FileRead, Join, Now, Session, SharedSession, TransportError,
+};
 use pbi_embed_core::{
     BoxError, ClientCredentials, ClientId, ClientSecret, ClientSettings, Credential, Error, ReportId,
     ReportToken, TenantId, TransportKind, WorkspaceId, http,
@@ -83,9 +85,20 @@ impl HyperDriver {
                 Action::Spawn(_) => Event::resume(),
                 // Only asked for when the builder was given a shared store.
                 Action::Store(op) => op.respond(Err("no shared store".into())),
+                // Steps that do not depend on each other: each a call of its own, run
+                // side by side in this task.
+                Action::Join(join) => self.join(join).await,
                 Action::Done(result) => return result,
             };
         }
+    }
+
+    /// A join's calls, polled together (boxed: `run` cannot await itself unboxed).
+    fn join(&self, join: Join) -> std::pin::Pin<Box<dyn Future<Output = Event> + Send + '_>> {
+        Box::pin(async move {
+            let (branches, joiner) = join.into_branches();
+            joiner.respond(futures_util::future::join_all(branches.into_iter().map(|b| self.run(b))).await)
+        })
     }
 
     /// One exchange, bounded as a whole, reading at most the cap of body. hyper's client

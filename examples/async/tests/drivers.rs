@@ -80,6 +80,10 @@ impl Harness for Hyper {
         self.0.block_on(client.run(Call::sign_in()))
     }
 
+    fn warm_up(&self, client: &Self::Client, requests: &[EmbedRequest]) -> Result<(), Error> {
+        self.0.block_on(client.run(Call::warm_up(requests)))
+    }
+
     fn in_flight(&self, client: &Self::Client) -> usize {
         client.in_flight()
     }
@@ -127,6 +131,7 @@ mod conformance {
     fn embed_configurations() {
         conformance::report_config(&Hyper(runtime()));
         conformance::rls_preflight(&Hyper(runtime()));
+        conformance::steps_go_side_by_side_and_warm_up_leaves_one(&Hyper(runtime()));
     }
 
     #[test]

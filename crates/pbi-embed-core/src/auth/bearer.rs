@@ -110,6 +110,9 @@ const SIGN_IN_INTERVAL: Duration = Duration::from_secs(1);
 pub(crate) enum BearerNeed {
     /// Send this one.
     Use(HeldToken),
+    /// Send this one, and hand its renewal to background work: it is due, but still
+    /// valid, so no caller need wait on a sign-in.
+    UseAndRenewBehind(HeldToken),
     /// This call renews it (it now holds the renewal).
     Renew,
     /// Another call is renewing it and the held one cannot be sent: wait for it.
@@ -126,6 +129,9 @@ pub(crate) struct BearerState {
     rejected: Option<u64>,
     /// The call renewing the token.
     renewing: Option<u64>,
+    /// A renewal was handed to background work (until it starts, or the token can no
+    /// longer be sent and a caller renews it).
+    behind: bool,
     /// No renewal before this instant (set after a renewal failed).
     cool_down_until: Option<SystemTime>,
     /// How many sign-ins may start now (at most [`SIGN_IN_BURST`]), as of `checked`.
@@ -141,8 +147,16 @@ impl BearerState {
         }
     }
 
-    /// What call `ticket` should do at `now`, renewing `margin` ahead of expiry.
-    pub(crate) fn need(&mut self, ticket: u64, now: SystemTime, margin: Duration) -> BearerNeed {
+    /// What call `ticket` should do at `now`, renewing `margin` ahead of expiry. A call
+    /// that may hand the renewal to the background (`behind`) is never told to renew
+    /// while the held token may still be sent.
+    pub(crate) fn need(
+        &mut self,
+        ticket: u64,
+        now: SystemTime,
+        margin: Duration,
+        behind: bool,
+    ) -> BearerNeed {
         if let Some(held) = &self.held
             && held.is_fresh(now, margin, self.rejected)
         {
@@ -152,6 +166,11 @@ impl BearerState {
         let cooling = self.cool_down_until.is_some_and(|until| now < until);
         match (self.renewing, usable) {
             (_, Some(held)) if cooling => BearerNeed::Use(held),
+            (None, Some(held)) if behind && self.behind => BearerNeed::Use(held),
+            (None, Some(held)) if behind => {
+                self.behind = true;
+                BearerNeed::UseAndRenewBehind(held)
+            }
             (Some(other), Some(held)) if other != ticket => BearerNeed::Use(held),
             (Some(other), None) if other != ticket => BearerNeed::Wait,
             (_, usable) => match (self.may_start(now), usable) {
@@ -196,6 +215,7 @@ impl BearerState {
         let held = HeldToken::after(self.held.as_ref(), token, Some(now));
         self.held = Some(held.clone());
         self.renewing = None;
+        self.behind = false;
         self.cool_down_until = None;
         held
     }
@@ -203,6 +223,7 @@ impl BearerState {
     /// A renewal failed at `now`: the held token, if it may still be sent.
     pub(crate) fn renewal_failed(&mut self, now: SystemTime) -> Option<HeldToken> {
         self.renewing = None;
+        self.behind = false;
         let usable = self.usable(now);
         if usable.is_some() {
             self.cool_down_until = now.checked_add(RENEWAL_COOL_DOWN);
@@ -285,13 +306,48 @@ mod tests {
     }
 
     #[test]
+    fn a_due_but_valid_token_is_renewed_behind_the_callers_once() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let margin = Duration::from_secs(300);
+        let mut state = BearerState::default();
+        assert!(
+            matches!(state.need(1, now, margin, true), BearerNeed::Renew),
+            "nothing to send: the caller signs in"
+        );
+        // An hour-long token with 200 s left: inside the 300 s margin.
+        state.renewed(
+            token(now + Duration::from_secs(200)),
+            now - Duration::from_secs(3400),
+        );
+        // Inside the margin: the first caller hands the renewal out, the next just send.
+        assert!(matches!(
+            state.need(2, now, margin, true),
+            BearerNeed::UseAndRenewBehind(_)
+        ));
+        assert!(matches!(state.need(3, now, margin, true), BearerNeed::Use(_)));
+        // The background work renews (it may not hand out again).
+        assert!(matches!(state.need(4, now, margin, false), BearerNeed::Renew));
+        assert!(matches!(state.need(5, now, margin, true), BearerNeed::Use(_)));
+        state.renewal_failed(now);
+        // Failed: after the cool-down, it is handed out again.
+        let later = now + RENEWAL_COOL_DOWN;
+        assert!(matches!(
+            state.need(6, later, margin, true),
+            BearerNeed::UseAndRenewBehind(_)
+        ));
+        // Handed out but never run, and the token expired: a caller renews itself.
+        let expired = now + Duration::from_secs(201);
+        assert!(matches!(state.need(7, expired, margin, true), BearerNeed::Renew));
+    }
+
+    #[test]
     fn one_renews_while_others_use_the_valid_token_or_wait() {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
         let margin = Duration::from_secs(300);
         let mut state = BearerState::default();
-        assert!(matches!(state.need(1, now, margin), BearerNeed::Renew));
+        assert!(matches!(state.need(1, now, margin, false), BearerNeed::Renew));
         assert!(
-            matches!(state.need(2, now, margin), BearerNeed::Wait),
+            matches!(state.need(2, now, margin, false), BearerNeed::Wait),
             "nothing to send yet"
         );
         // A token obtained an hour ago, with 200 s left: inside the 300 s margin.
@@ -301,13 +357,13 @@ mod tests {
         );
         assert_eq!(held.generation, 1);
         // Inside the margin: call 3 renews, call 4 sends the still-valid token meanwhile.
-        assert!(matches!(state.need(3, now, margin), BearerNeed::Renew));
-        assert!(matches!(state.need(4, now, margin), BearerNeed::Use(h) if h.generation == 1));
+        assert!(matches!(state.need(3, now, margin, false), BearerNeed::Renew));
+        assert!(matches!(state.need(4, now, margin, false), BearerNeed::Use(h) if h.generation == 1));
         // The renewal fails: the valid token is kept, and no renewal for a while.
         assert_eq!(state.renewal_failed(now).map(|h| h.generation), Some(1));
-        assert!(matches!(state.need(5, now, margin), BearerNeed::Use(_)));
+        assert!(matches!(state.need(5, now, margin, false), BearerNeed::Use(_)));
         let later = now + RENEWAL_COOL_DOWN;
-        assert!(matches!(state.need(5, later, margin), BearerNeed::Renew));
+        assert!(matches!(state.need(5, later, margin, false), BearerNeed::Renew));
         assert!(state.release(5));
         assert!(!state.is_renewing());
     }
@@ -317,16 +373,16 @@ mod tests {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
         let margin = Duration::from_secs(300);
         let mut state = BearerState::default();
-        assert!(matches!(state.need(1, now, margin), BearerNeed::Renew));
+        assert!(matches!(state.need(1, now, margin, false), BearerNeed::Renew));
         state.renewed(token(now + Duration::from_secs(3600)), now);
         state.reject(1);
-        assert!(matches!(state.need(2, now, margin), BearerNeed::Renew));
-        assert!(matches!(state.need(3, now, margin), BearerNeed::Wait));
+        assert!(matches!(state.need(2, now, margin, false), BearerNeed::Renew));
+        assert!(matches!(state.need(3, now, margin, false), BearerNeed::Wait));
         assert!(state.renewal_failed(now).is_none());
         let mut fixed = BearerState::fixed(AccessToken::new("f"));
-        assert!(matches!(fixed.need(1, now, margin), BearerNeed::Use(_)));
+        assert!(matches!(fixed.need(1, now, margin, false), BearerNeed::Use(_)));
         fixed.reject(1);
-        assert!(matches!(fixed.need(1, now, margin), BearerNeed::Renew));
+        assert!(matches!(fixed.need(1, now, margin, false), BearerNeed::Renew));
     }
 
     #[test]
@@ -334,14 +390,14 @@ mod tests {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
         let margin = Duration::from_secs(300);
         let mut state = BearerState::default();
-        assert!(matches!(state.need(1, now, margin), BearerNeed::Renew));
+        assert!(matches!(state.need(1, now, margin, false), BearerNeed::Renew));
         state.renewed(token(now + Duration::from_secs(60)), now);
         assert!(matches!(
-            state.need(2, now + Duration::from_secs(29), margin),
+            state.need(2, now + Duration::from_secs(29), margin, false),
             BearerNeed::Use(_)
         ));
         assert!(matches!(
-            state.need(3, now + Duration::from_secs(30), margin),
+            state.need(3, now + Duration::from_secs(30), margin, false),
             BearerNeed::Renew
         ));
     }
@@ -355,7 +411,7 @@ mod tests {
         // An endpoint whose tokens are always expired: every call wants a new one.
         for tenth in 0..50 {
             let at = now + Duration::from_millis(100 * tenth);
-            match state.need(tenth, at, margin) {
+            match state.need(tenth, at, margin, false) {
                 BearerNeed::Renew => {
                     started.push(tenth);
                     assert!(state.renewal_failed(at).is_none());

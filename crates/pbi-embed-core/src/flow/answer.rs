@@ -67,7 +67,23 @@ pub(crate) enum Answer {
     Token(EmbedToken),
     Metadata(Metadata),
     Bearer(BearerToken),
+    /// Not in the cache (to a need that looks only there).
+    NotCached,
     /// Nothing to do: a refresh another call or replica is already fetching.
     Skipped,
+    /// What was to be fetched ahead is (warm-up).
+    Ready,
+    /// The answers to needs fetched side by side, in the order they were asked.
+    All(Vec<Self>),
     Failed(Error),
+}
+
+impl Answer {
+    /// The answers of side-by-side needs (one need's answer alone is its own list).
+    pub(crate) fn into_list(self) -> Vec<Self> {
+        match self {
+            Self::All(answers) => answers,
+            one => vec![one],
+        }
+    }
 }

@@ -6,6 +6,7 @@ use std::fmt;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::flow::answer::Answer;
+use crate::flow::branch::Join;
 use crate::flow::error::{Error, Step};
 use crate::flow::io::{Answered, Event, Exchange, FileRead, ProgramRun, Reply, Slot, TokenFetch};
 use crate::flow::job::Job;
@@ -69,6 +70,12 @@ pub enum Action<T> {
     /// call with [`Event::resume`] at once (refresh-ahead: the caller is served while the
     /// item is fetched again). A driver that cannot spawn may drop it.
     Spawn(Background),
+    /// Run these calls side by side, each to its end as any call (the datasets of a
+    /// dashboard's tiles, a token and the flags that explain a refusal), then step this
+    /// one with their results ([`Joiner::respond`](crate::driver::Joiner::respond)).
+    /// Concurrently is the point (a blocking driver within a small bound of threads);
+    /// one after the other is correct too.
+    Join(Join),
     /// Sleep this long (a retry's backoff, a look at the shared store again), then step
     /// with [`Event::resume`].
     Wait(Duration),
@@ -93,6 +100,7 @@ impl<T> fmt::Debug for Action<T> {
             Self::RunProgram(run) => f.debug_tuple("RunProgram").field(run).finish(),
             Self::Spawn(work) => f.debug_tuple("Spawn").field(work).finish(),
             Self::Store(op) => f.debug_tuple("Store").field(op).finish(),
+            Self::Join(join) => f.debug_tuple("Join").field(join).finish(),
             Self::Wait(d) => f.debug_tuple("Wait").field(d).finish(),
             Self::Park(d) => f.debug_tuple("Park").field(d).finish(),
             Self::Done(Ok(_)) => f.write_str("Done(Ok(..))"),
@@ -121,8 +129,9 @@ pub struct Call<'r, T> {
 // cost an allocation a call for nothing.
 #[allow(clippy::large_enum_variant)]
 pub(crate) enum CallState {
-    /// Not stepped yet.
-    New,
+    /// Not stepped yet; a branch of another call ends by its deadline (`inherited`),
+    /// any other call after the session's.
+    New { inherited: Option<Instant> },
     /// Under way.
     Running(Running),
     /// Done, or abandoned.
@@ -155,6 +164,12 @@ pub(crate) enum Work {
     Plan(Option<Answer>),
     /// Fetching a need.
     Job(Job),
+    /// Waiting for the calls it asked to run side by side: the answers known already
+    /// (from the cache), and where in that list each call's result goes.
+    Joined {
+        known: Vec<Option<Answer>>,
+        at: Vec<usize>,
+    },
 }
 
 /// What the driver owes a running call before it goes on.
@@ -172,7 +187,7 @@ impl<'r, T> Call<'r, T> {
     pub(crate) fn new(plan: impl Plan<Output = T> + Send + 'r) -> Self {
         Self {
             plan: Box::new(plan),
-            state: CallState::New,
+            state: CallState::New { inherited: None },
         }
     }
 
@@ -237,7 +252,7 @@ impl Running {
 impl<T> fmt::Debug for Call<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = match &self.state {
-            CallState::New => "new",
+            CallState::New { .. } => "new",
             CallState::Running(_) => "running",
             CallState::Ended => "ended",
         };

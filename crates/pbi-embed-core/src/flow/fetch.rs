@@ -11,6 +11,7 @@ use crate::auth::sign_in::{Attempt, SignIn, SignInError, SignInInput, SignInStep
 use crate::flow::error::{Error, Step};
 use crate::flow::io::Reply;
 use crate::flow::job::{Ctx, Io, Role};
+use crate::flow::plan::{Background, Behind};
 use crate::flow::retry::{NextStep, RetryState};
 use crate::wire::redact::Secrets;
 use crate::wire::response;
@@ -114,8 +115,15 @@ impl Fetching {
             (Role::Refresh, Some(window)) => settings.access_token_margin.max(window),
             _ => settings.access_token_margin,
         };
-        match ctx.bearer.need(ctx.ticket, ctx.now.wall, margin) {
+        // A caller's request goes on with a token that is due but valid; its renewal is
+        // handed to the background, so no caller waits on a sign-in but the first.
+        let behind = role == Role::Caller && request.is_some();
+        match ctx.bearer.need(ctx.ticket, ctx.now.wall, margin, behind) {
             BearerNeed::Use(held) => self.send(ctx, request, retry, held),
+            BearerNeed::UseAndRenewBehind(held) => {
+                ctx.spawns.push(Background(Behind::Bearer));
+                self.send(ctx, request, retry, held)
+            }
             BearerNeed::Wait => FetchStep::Io(Io::Park),
             // Sign-ins are rationed: wait for the next one (the deadline still holds).
             BearerNeed::Hold(wait) => {

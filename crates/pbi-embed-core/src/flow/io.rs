@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use crate::auth::azure_cli::{Command, ProgramOutput};
 use crate::auth::bearer::BearerToken;
+use crate::flow::answer::Answer;
 use crate::flow::error::TransportError;
 use crate::flow::store::StoreReply;
 use crate::wire::error::BoxError;
@@ -44,6 +45,8 @@ pub(crate) enum Reply {
     File(Result<Vec<u8>, BoxError>),
     Program(std::io::Result<ProgramOutput>),
     Stored(Result<StoreReply, BoxError>),
+    /// The answers of calls run side by side, in order.
+    Joined(Vec<Answer>),
 }
 
 impl Reply {
@@ -55,6 +58,7 @@ impl Reply {
             Self::File(_) => "a file",
             Self::Program(_) => "a program's output",
             Self::Stored(_) => "a store's answer",
+            Self::Joined(_) => "the results of calls run side by side",
         }
     }
 }

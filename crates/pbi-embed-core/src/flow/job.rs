@@ -19,7 +19,7 @@ use crate::flow::error::{Error, Step};
 use crate::flow::fetch::{FetchStep, Fetching};
 use crate::flow::io::Reply;
 use crate::flow::lease::{Lease, LeaseStep, Publish, PublishStep, Shared};
-use crate::flow::plan::{Background, Need};
+use crate::flow::plan::{Background, Behind, Need};
 use crate::flow::retry::RetryState;
 use crate::flow::scheduler::{Flight, Scheduler};
 use crate::flow::store::{self, Op, StoreReply};
@@ -103,6 +103,10 @@ pub(crate) enum Target {
 pub(crate) enum Role {
     /// A caller, who waits for the answer.
     Caller,
+    /// A caller who only looks in the cache: no IO.
+    Peek,
+    /// Warm-up: fetches what the cache does not hold fresh, outside its refresh time.
+    Warm,
     /// Refresh-ahead, in the background: past the cache, giving way to any other fetch.
     Refresh,
 }
@@ -136,7 +140,10 @@ impl Job {
     pub(crate) fn new(need: Need, config: &Config, caches: &Caches) -> Self {
         let (target, role) = match need {
             Need::Bearer => (Target::Bearer, Role::Caller),
+            Need::RenewBearer => (Target::Bearer, Role::Refresh),
             Need::Api(request, want) => (Self::request(request, want, config, caches), Role::Caller),
+            Need::Cached(request, want) => (Self::request(request, want, config, caches), Role::Peek),
+            Need::Warm(request, want) => (Self::request(request, want, config, caches), Role::Warm),
             Need::Refresh(request, want) => (Self::request(request, want, config, caches), Role::Refresh),
         };
         Self {
@@ -233,14 +240,29 @@ impl Job {
             key: Some(key),
         } = &self.target
         else {
+            // Nothing to look up: a need that looks only in the cache finds nothing.
+            if self.role == Role::Peek {
+                return Progress::Answer(Answer::NotCached);
+            }
             return self.fetch(None);
         };
         let now = (ctx.now.instant, ctx.now.wall);
-        if self.role == Role::Caller
-            && let Some(answer) = ctx.caches.get(*want, key, now)
-        {
+        let cached = match self.role {
+            Role::Caller | Role::Peek => ctx.caches.get(*want, key, now),
+            // Warm-up takes what is cached only while it is not due for a refresh.
+            Role::Warm => {
+                let window = ctx.config.settings.refresh_ahead.unwrap_or_default();
+                let due = ctx.caches.is_due(*want, key, now, window);
+                ctx.caches.get(*want, key, now).filter(|_| !due)
+            }
+            Role::Refresh => None,
+        };
+        if let Some(answer) = cached {
             refresh_if_due(ctx, request, *want, key);
             return Progress::Answer(answer);
+        }
+        if self.role == Role::Peek {
+            return Progress::Answer(Answer::NotCached);
         }
         match ctx.scheduler.lead(key, ctx.ticket) {
             // A refresh has nothing to do while another call fetches the item.
@@ -253,7 +275,7 @@ impl Job {
         let shared = ctx.config.settings.shared.is_some()
             && match want {
                 Want::EmbedToken => true,
-                Want::Metadata(_) => self.role == Role::Caller,
+                Want::Metadata(_) => self.role != Role::Refresh,
                 Want::Response => false,
             };
         if !shared {
@@ -440,9 +462,9 @@ fn refresh_if_due(ctx: &mut Ctx<'_>, request: &Prepared, want: Want, key: &Cache
             .may_refresh(key, now.instant, ctx.config.settings.deadline)
     {
         ctx.scheduler.refreshing(key.clone(), now.instant);
-        ctx.spawns.push(Background {
+        ctx.spawns.push(Background(Behind::Item {
             request: request.clone(),
             want,
-        });
+        }));
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! - [`session`]: the coordinator a driver steps, over the parts below.
 //! - [`call`]: one call and the [`Action`](call::Action)s it asks of its driver; [`io`]:
-//!   the requests for IO, each carrying how it is answered.
+//!   the requests for IO, each carrying how it is answered; [`branch`]: steps run side by
+//!   side, each a call of its own.
 //! - [`plan`]: what each kind of call needs, in order (an embed configuration's steps).
 //! - [`job`]: one need fetched: cache, single flight, the shared store, Power BI;
 //!   [`fetch`]: the bearer token, sending, retries; [`lease`]: the shared store's lock and
@@ -12,6 +13,7 @@
 //! - [`error`]: how a whole call fails; [`shared`]: the session behind its lock.
 
 pub(crate) mod answer;
+pub(crate) mod branch;
 pub(crate) mod cache;
 pub(crate) mod call;
 pub(crate) mod error;

@@ -12,12 +12,14 @@ use std::time::Duration;
 use crate::api::request::ApiBase;
 use crate::auth::bearer::BearerState;
 use crate::auth::credential::Credential;
+use crate::flow::answer::Answer;
+use crate::flow::branch::Join;
 use crate::flow::cache::Caches;
 use crate::flow::call::{Action, Call, CallState, Now, Owed, PARK_POLL, Running, Work};
-use crate::flow::error::Error;
-use crate::flow::io::{Exchange, FileRead, ProgramRun, TokenFetch};
+use crate::flow::error::{Error, Step};
+use crate::flow::io::{Exchange, FileRead, ProgramRun, Reply, TokenFetch};
 use crate::flow::job::{Config, Ctx, Io, Job, Progress};
-use crate::flow::plan::{Next, Plan};
+use crate::flow::plan::{Background, FetchOne, Need, Next, Plan, Side, unexpected};
 use crate::flow::scheduler::Scheduler;
 use crate::flow::store::StoreOp;
 use crate::settings::client_settings::ClientSettings;
@@ -78,6 +80,18 @@ impl Session {
         &self.config.credential
     }
 
+    /// How often to run [`Call::warm_up`] to keep what it fetched warm: within half the
+    /// metadata's time-to-live (entries are fetched again in their second half) and half
+    /// the bearer token's renewal margin (renewed inside it), at least a second apart.
+    #[must_use]
+    pub fn warm_up_interval(&self) -> Duration {
+        let settings = &self.config.settings;
+        let metadata = settings.metadata_cache.map_or(Duration::MAX, |(_, ttl)| ttl / 2);
+        (settings.access_token_margin / 2)
+            .min(metadata)
+            .max(Duration::from_secs(1))
+    }
+
     /// Forgets every cached embed token and item metadata.
     pub fn clear_caches(&mut self) {
         self.caches.clear();
@@ -105,8 +119,8 @@ impl Session {
         wake_parked: impl FnOnce(),
     ) -> Action<T> {
         let Call { plan, state } = call;
-        if let CallState::New = state {
-            let deadline = now.instant.checked_add(self.config.settings.deadline);
+        if let CallState::New { inherited } = *state {
+            let deadline = inherited.or_else(|| now.instant.checked_add(self.config.settings.deadline));
             *state = CallState::Running(Running::new(self.scheduler.admit(), deadline));
         }
         let CallState::Running(run) = state else {
@@ -161,7 +175,7 @@ impl Session {
         &mut self,
         plan: &mut (dyn Plan<Output = T> + Send + '_),
         run: &mut Running,
-        mut reply: Option<crate::flow::io::Reply>,
+        mut reply: Option<Reply>,
         now: Now,
         random: u32,
     ) -> Action<T> {
@@ -178,26 +192,48 @@ impl Session {
                             run.work = Work::Job(Job::new(need, &self.config, &self.caches));
                             continue;
                         }
+                        Ok(Next::All(sides)) => match self.side_by_side(sides, run, now, random) {
+                            Ok(answers) => {
+                                run.work = Work::Plan(Some(Answer::All(answers)));
+                                continue;
+                            }
+                            Err(join) => return Action::Join(join),
+                        },
                         Ok(Next::Done(output)) => return Action::Done(Ok(output)),
                         Err(error) => return Action::Done(Err(error.at(run.last.as_ref()))),
                     }
+                }
+                Work::Joined { known, at } => {
+                    let mut known = std::mem::take(known);
+                    match reply.take() {
+                        Some(Reply::Joined(results)) => {
+                            for (index, result) in at.iter().zip(results) {
+                                if let Some(slot) = known.get_mut(*index) {
+                                    *slot = Some(result);
+                                }
+                            }
+                        }
+                        _ => {
+                            let error = Error::driver(
+                                "stepped on without the results of the calls run side by side".into(),
+                                run.last.as_ref(),
+                            );
+                            return Action::Done(Err(error));
+                        }
+                    }
+                    let answers = known
+                        .into_iter()
+                        .map(|answer| answer.unwrap_or_else(|| Answer::Failed(unexpected())))
+                        .collect();
+                    run.work = Work::Plan(Some(Answer::All(answers)));
+                    continue;
                 }
                 Work::Job(job) if reply.is_none() && remaining.is_zero() => {
                     job.fail(Error::deadline(self.config.settings.deadline, run.last.clone()))
                 }
                 Work::Job(job) => {
-                    let mut ctx = Ctx {
-                        config: &self.config,
-                        bearer: &mut self.bearer,
-                        caches: &mut self.caches,
-                        scheduler: &mut self.scheduler,
-                        ticket: run.ticket,
-                        now,
-                        random,
-                        remaining,
-                        last: &mut run.last,
-                        spawns: &mut run.spawns,
-                    };
+                    let time = (now, random, remaining);
+                    let mut ctx = self.ctx(run.ticket, time, &mut run.last, &mut run.spawns);
                     job.advance(&mut ctx, reply.take())
                 }
             };
@@ -210,6 +246,81 @@ impl Session {
                 }
                 Progress::Continue => {}
             }
+        }
+    }
+
+    /// Steps side by side: those the cache answers are answered here (no IO, no call of
+    /// their own); the others go to the driver as calls of their own, ending by this
+    /// call's deadline. All the answers, or the join for the driver.
+    fn side_by_side(
+        &mut self,
+        sides: Vec<Side>,
+        run: &mut Running,
+        now: Now,
+        random: u32,
+    ) -> Result<Vec<Answer>, Join> {
+        let mut known: Vec<Option<Answer>> = Vec::with_capacity(sides.len());
+        let (mut branches, mut at) = (Vec::new(), Vec::new());
+        for side in sides {
+            let plan = match side {
+                Side::Need(Need::Api(request, want)) => {
+                    let peek = Need::Cached(request.clone(), want);
+                    match self.peek(peek, run, now, random) {
+                        Answer::NotCached => FetchOne::plan(Need::Api(request, want)),
+                        cached => {
+                            known.push(Some(cached));
+                            continue;
+                        }
+                    }
+                }
+                Side::Need(need) => FetchOne::plan(need),
+                Side::Plan(plan) => plan,
+            };
+            at.push(known.len());
+            known.push(None);
+            branches.push(Call::branch(plan, run.deadline));
+        }
+        if branches.is_empty() {
+            return Ok(known.into_iter().flatten().collect());
+        }
+        run.work = Work::Joined { known, at };
+        Err(Join {
+            branches,
+            slot: run.ask(),
+        })
+    }
+
+    /// A need that looks only in the cache, answered here.
+    fn peek(&mut self, need: Need, run: &mut Running, now: Now, random: u32) -> Answer {
+        let mut job = Job::new(need, &self.config, &self.caches);
+        let time = (now, random, run.remaining(now.instant));
+        let mut ctx = self.ctx(run.ticket, time, &mut run.last, &mut run.spawns);
+        match job.advance(&mut ctx, None) {
+            Progress::Answer(answer) => answer,
+            _ => Answer::NotCached,
+        }
+    }
+
+    /// What a job of call `ticket` works with at `time` (now, a random number, what is
+    /// left of the deadline), noting the call's last exchange and background work.
+    fn ctx<'a>(
+        &'a mut self,
+        ticket: u64,
+        (now, random, remaining): (Now, u32, Duration),
+        last: &'a mut Option<Step>,
+        spawns: &'a mut Vec<Background>,
+    ) -> Ctx<'a> {
+        Ctx {
+            config: &self.config,
+            bearer: &mut self.bearer,
+            caches: &mut self.caches,
+            scheduler: &mut self.scheduler,
+            ticket,
+            now,
+            random,
+            remaining,
+            last,
+            spawns,
         }
     }
 

@@ -42,6 +42,12 @@ impl SharedSession {
         self.lock().clear_caches();
     }
 
+    /// See [`Session::warm_up_interval`].
+    #[must_use]
+    pub fn warm_up_interval(&self) -> std::time::Duration {
+        self.lock().warm_up_interval()
+    }
+
     /// How many fetches calls are leading right now: zero when no call is under way,
     /// also after calls were dropped half-way.
     #[must_use]

@@ -81,6 +81,10 @@ impl Harness for Reqwest {
         self.runtime.block_on(client.sign_in())
     }
 
+    fn warm_up(&self, client: &Client, requests: &[EmbedRequest]) -> Result<(), Error> {
+        self.runtime.block_on(client.warm_up(requests))
+    }
+
     fn in_flight(&self, client: &Client) -> usize {
         client.in_flight()
     }

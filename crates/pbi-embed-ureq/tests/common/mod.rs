@@ -56,6 +56,10 @@ impl Harness for Ureq {
         client.sign_in()
     }
 
+    fn warm_up(&self, client: &Client, requests: &[EmbedRequest]) -> Result<(), Error> {
+        client.warm_up(requests)
+    }
+
     fn in_flight(&self, client: &Client) -> usize {
         client.in_flight()
     }

@@ -28,14 +28,23 @@ pub(super) struct ReportItem {
     pub(super) metadata: Option<Report>,
 }
 
+/// The one piece of metadata asked for.
+fn one(metadata: Vec<Metadata>) -> Result<Metadata, Error> {
+    let mut metadata = metadata.into_iter();
+    match (metadata.next(), metadata.next()) {
+        (Some(one), None) => Ok(one),
+        _ => Err(unexpected()),
+    }
+}
+
 impl Item for ReportItem {
-    fn metadata(&self) -> Result<Need, ExchangeError> {
+    fn metadata(&self, _: &EmbedOptions) -> Result<Vec<Need>, ExchangeError> {
         let request = GetReportInGroup::new(self.workspace.clone(), self.report.clone());
-        metadata_need(&request, MetadataKind::Report)
+        Ok(vec![metadata_need(&request, MetadataKind::Report)?])
     }
 
-    fn minting(&mut self, metadata: Metadata, options: &EmbedOptions) -> Result<Minted, Error> {
-        let Metadata::Report(report) = metadata else {
+    fn minting(&mut self, metadata: Vec<Metadata>, options: &EmbedOptions) -> Result<Minted, Error> {
+        let Metadata::Report(report) = one(metadata)? else {
             return Err(unexpected());
         };
         if self.paginated && report.report_type != ReportType::PaginatedReport {
@@ -69,21 +78,28 @@ impl Item for ReportItem {
     }
 }
 
-/// For an item over several datasets (a dashboard's tiles, several reports): reads each
-/// dataset's flags, one at a time, to learn which require an identity; an identity that
+/// For an item over several datasets (a dashboard's tiles, several reports): each
+/// dataset's flags, read side by side, tell which require an identity; an identity that
 /// names no dataset applies to those.
 #[derive(Default)]
 pub(super) struct SecuredDatasets {
-    /// Still to read, last first.
-    pub(super) unread: Vec<DatasetId>,
     /// Read, and requiring an identity.
     pub(super) secured: Vec<Dataset>,
 }
 
 impl SecuredDatasets {
-    /// Reads `datasets` (in order, each once).
-    fn read(&mut self, datasets: impl Iterator<Item = DatasetId>) {
-        self.unread = distinct(datasets).into_iter().rev().collect();
+    /// The reads of `datasets`' flags (each once).
+    fn needs(
+        workspace: &WorkspaceId,
+        datasets: impl Iterator<Item = DatasetId>,
+    ) -> Result<Vec<Need>, ExchangeError> {
+        distinct(datasets)
+            .into_iter()
+            .map(|dataset| {
+                let request = GetDatasetInGroup::new(workspace.clone(), dataset);
+                metadata_need(&request, MetadataKind::Dataset)
+            })
+            .collect()
     }
 
     /// Notes a dataset's flags.
@@ -91,18 +107,6 @@ impl SecuredDatasets {
         if dataset.is_effective_identity_required {
             self.secured.push(dataset);
         }
-    }
-
-    /// The next dataset to read, if any.
-    fn next_need(&mut self, workspace: &WorkspaceId) -> Result<Option<Minted>, ExchangeError> {
-        let Some(dataset) = self.unread.pop() else {
-            return Ok(None);
-        };
-        let request = GetDatasetInGroup::new(workspace.clone(), dataset);
-        Ok(Some(Minted::More(metadata_need(
-            &request,
-            MetadataKind::Dataset,
-        )?)))
     }
 
     /// The ids of those that require an identity.
@@ -155,12 +159,18 @@ pub(super) struct DashboardItem {
 }
 
 impl DashboardItem {
-    /// Reads the next tile dataset's flags, or mints: identities that name no dataset
-    /// apply to the tiles' datasets that require one; others are taken as given.
-    fn next_dataset(&mut self, options: &EmbedOptions) -> Result<Minted, Error> {
-        if let Some(more) = self.datasets.next_need(&self.workspace)? {
-            return Ok(more);
+    pub(super) fn new(workspace: WorkspaceId, dashboard: DashboardId) -> Self {
+        Self {
+            workspace,
+            dashboard,
+            metadata: None,
+            datasets: SecuredDatasets::default(),
         }
+    }
+
+    /// The token: identities that name no dataset apply to the tiles' datasets that
+    /// require one (their flags read); others are taken as given.
+    fn mint(&self, options: &EmbedOptions) -> Result<Minted, Error> {
         let dashboard = self.metadata.as_ref().ok_or_else(unexpected)?;
         let request = dashboard_token_request(&self.workspace, dashboard, &self.datasets.ids(), options);
         let identities = &request.request_body().identities;
@@ -179,33 +189,41 @@ impl DashboardItem {
 }
 
 impl Item for DashboardItem {
-    fn metadata(&self) -> Result<Need, ExchangeError> {
-        let request = GetDashboardInGroup::new(self.workspace.clone(), self.dashboard.clone());
-        metadata_need(&request, MetadataKind::Dashboard)
+    /// The dashboard, and beside it its tiles when their datasets matter: an identity
+    /// that names no dataset applies to them, and no identity at all must suit them.
+    fn metadata(&self, options: &EmbedOptions) -> Result<Vec<Need>, ExchangeError> {
+        let mut needs = vec![metadata_need(
+            &GetDashboardInGroup::new(self.workspace.clone(), self.dashboard.clone()),
+            MetadataKind::Dashboard,
+        )?];
+        if options.needs_secured_datasets() {
+            needs.push(metadata_need(
+                &GetTilesInGroup::new(self.workspace.clone(), self.dashboard.clone()),
+                MetadataKind::Tiles,
+            )?);
+        }
+        Ok(needs)
     }
 
-    fn minting(&mut self, metadata: Metadata, options: &EmbedOptions) -> Result<Minted, Error> {
-        match metadata {
-            // An identity that names no dataset needs the datasets of the tiles; so does
-            // no identity at all (none of them may require one).
-            Metadata::Dashboard(dashboard) if options.needs_secured_datasets() => {
-                self.metadata = Some(dashboard);
-                let request = GetTilesInGroup::new(self.workspace.clone(), self.dashboard.clone());
-                Ok(Minted::More(metadata_need(&request, MetadataKind::Tiles)?))
+    fn minting(&mut self, metadata: Vec<Metadata>, options: &EmbedOptions) -> Result<Minted, Error> {
+        let mut datasets = Vec::new();
+        for metadata in metadata {
+            match metadata {
+                Metadata::Dashboard(dashboard) => self.metadata = Some(dashboard),
+                Metadata::Tiles(tiles) => {
+                    datasets = SecuredDatasets::needs(
+                        &self.workspace,
+                        tiles.into_iter().filter_map(|t| t.dataset_id),
+                    )?;
+                }
+                Metadata::Dataset(dataset) => self.datasets.record(dataset),
+                _ => return Err(unexpected()),
             }
-            Metadata::Dashboard(dashboard) => {
-                self.metadata = Some(dashboard);
-                self.next_dataset(options)
-            }
-            Metadata::Tiles(tiles) => {
-                self.datasets.read(tiles.into_iter().filter_map(|t| t.dataset_id));
-                self.next_dataset(options)
-            }
-            Metadata::Dataset(dataset) => {
-                self.datasets.record(dataset);
-                self.next_dataset(options)
-            }
-            _ => Err(unexpected()),
+        }
+        if datasets.is_empty() {
+            self.mint(options)
+        } else {
+            Ok(Minted::More(datasets))
         }
     }
 
@@ -223,13 +241,13 @@ pub(super) struct TileItem {
 }
 
 impl Item for TileItem {
-    fn metadata(&self) -> Result<Need, ExchangeError> {
+    fn metadata(&self, _: &EmbedOptions) -> Result<Vec<Need>, ExchangeError> {
         let request = GetTileInGroup::new(self.workspace.clone(), self.dashboard.clone(), self.tile.clone());
-        metadata_need(&request, MetadataKind::Tile)
+        Ok(vec![metadata_need(&request, MetadataKind::Tile)?])
     }
 
-    fn minting(&mut self, metadata: Metadata, options: &EmbedOptions) -> Result<Minted, Error> {
-        let Metadata::Tile(tile) = metadata else {
+    fn minting(&mut self, metadata: Vec<Metadata>, options: &EmbedOptions) -> Result<Minted, Error> {
+        let Metadata::Tile(tile) = one(metadata)? else {
             return Err(unexpected());
         };
         let request = tile_token_request(&self.workspace, &self.dashboard, &tile, options);
@@ -275,13 +293,13 @@ impl DatasetItem {
 }
 
 impl Item for DatasetItem {
-    fn metadata(&self) -> Result<Need, ExchangeError> {
+    fn metadata(&self, _: &EmbedOptions) -> Result<Vec<Need>, ExchangeError> {
         let request = GetDatasetInGroup::new(self.workspace.clone(), self.dataset.clone());
-        metadata_need(&request, MetadataKind::Dataset)
+        Ok(vec![metadata_need(&request, MetadataKind::Dataset)?])
     }
 
-    fn minting(&mut self, metadata: Metadata, options: &EmbedOptions) -> Result<Minted, Error> {
-        let Metadata::Dataset(dataset) = metadata else {
+    fn minting(&mut self, metadata: Vec<Metadata>, options: &EmbedOptions) -> Result<Minted, Error> {
+        let Metadata::Dataset(dataset) = one(metadata)? else {
             return Err(unexpected());
         };
         // Refused before a token is minted for nothing.
@@ -317,9 +335,9 @@ impl Item for DatasetItem {
     }
 }
 
-/// Several reports on one page under one multi-resource token: each report's metadata,
-/// the datasets' flags when an identity names no dataset (it applies to those that
-/// require one), then the token over every report and dataset.
+/// Several reports on one page under one multi-resource token: the reports' metadata,
+/// side by side; the datasets' flags, side by side, when an identity names no dataset (it
+/// applies to those that require one); then the token over every report and dataset.
 pub(super) struct ReportsItem {
     pub(super) workspace: WorkspaceId,
     pub(super) reports: Vec<ReportId>,
@@ -329,21 +347,23 @@ pub(super) struct ReportsItem {
 }
 
 impl ReportsItem {
+    pub(super) fn new(workspace: WorkspaceId, reports: Vec<ReportId>) -> Self {
+        Self {
+            workspace,
+            reports,
+            metadata: Vec::new(),
+            datasets: SecuredDatasets::default(),
+        }
+    }
+
     fn dataset_ids(&self) -> Vec<DatasetId> {
         distinct(self.metadata.iter().filter_map(|r| r.dataset_id.clone()))
     }
 
-    /// The next report's metadata, the next dataset's flags, or the token. Identities
-    /// that name no dataset apply to the datasets that require one (checked here, their
-    /// flags being known); otherwise every dataset goes through the pre-flight.
-    fn next(&mut self, options: &EmbedOptions) -> Result<Minted, Error> {
-        if let Some(report) = self.reports.get(self.metadata.len()) {
-            let request = GetReportInGroup::new(self.workspace.clone(), report.clone());
-            return Ok(Minted::More(metadata_need(&request, MetadataKind::Report)?));
-        }
-        if let Some(more) = self.datasets.next_need(&self.workspace)? {
-            return Ok(more);
-        }
+    /// The token. Identities that name no dataset apply to the datasets that require one
+    /// (checked here, their flags being known); otherwise every dataset goes through the
+    /// pre-flight.
+    fn mint(&self, options: &EmbedOptions) -> Result<Minted, Error> {
         let all = self.dataset_ids();
         let request = reports_token_request(&self.metadata, &all, &self.datasets.ids(), options);
         let identities = &request.request_body().identities;
@@ -356,29 +376,40 @@ impl ReportsItem {
 }
 
 impl Item for ReportsItem {
-    fn metadata(&self) -> Result<Need, ExchangeError> {
-        let first = self
-            .reports
-            .first()
-            .ok_or_else(|| ExchangeError::invalid_input("reports", "name at least one"))?;
-        metadata_need(
-            &GetReportInGroup::new(self.workspace.clone(), first.clone()),
-            MetadataKind::Report,
-        )
+    fn metadata(&self, _: &EmbedOptions) -> Result<Vec<Need>, ExchangeError> {
+        if self.reports.is_empty() {
+            return Err(ExchangeError::invalid_input("reports", "name at least one"));
+        }
+        self.reports
+            .iter()
+            .map(|report| {
+                metadata_need(
+                    &GetReportInGroup::new(self.workspace.clone(), report.clone()),
+                    MetadataKind::Report,
+                )
+            })
+            .collect()
     }
 
-    fn minting(&mut self, metadata: Metadata, options: &EmbedOptions) -> Result<Minted, Error> {
-        match metadata {
-            Metadata::Report(report) => {
-                self.metadata.push(report);
-                if self.metadata.len() == self.reports.len() && options.has_unbound_identity() {
-                    self.datasets.read(self.dataset_ids().into_iter());
+    fn minting(&mut self, metadata: Vec<Metadata>, options: &EmbedOptions) -> Result<Minted, Error> {
+        let mut reports_came = false;
+        for metadata in metadata {
+            match metadata {
+                Metadata::Report(report) => {
+                    self.metadata.push(report);
+                    reports_came = true;
                 }
+                Metadata::Dataset(dataset) => self.datasets.record(dataset),
+                _ => return Err(unexpected()),
             }
-            Metadata::Dataset(dataset) => self.datasets.record(dataset),
-            _ => return Err(unexpected()),
         }
-        self.next(options)
+        if reports_came && options.has_unbound_identity() {
+            let datasets = SecuredDatasets::needs(&self.workspace, self.dataset_ids().into_iter())?;
+            if !datasets.is_empty() {
+                return Ok(Minted::More(datasets));
+            }
+        }
+        self.mint(options)
     }
 
     fn config(&self, token: EmbedToken, options: &EmbedOptions) -> Result<EmbedConfig, Error> {

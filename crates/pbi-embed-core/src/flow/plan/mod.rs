@@ -8,6 +8,7 @@
 
 mod embed;
 mod items;
+mod warm_up;
 
 use crate::api::embed_token::EmbedToken;
 use crate::api::metadata::{Dataset, GetDatasetInGroup};
@@ -29,38 +30,109 @@ pub(crate) trait Plan {
 
 pub(crate) enum Next<T> {
     Need(Need),
+    /// These, side by side: answered with [`Answer::All`], in this order.
+    All(Vec<Side>),
     Done(T),
 }
+
+impl<T> Next<T> {
+    /// `needs` fetched side by side; one alone is fetched as it is (its answer is its own).
+    pub(crate) fn all(mut needs: Vec<Need>) -> Self {
+        match needs.len() {
+            1 => Self::Need(needs.remove(0)),
+            _ => Self::All(needs.into_iter().map(Side::Need).collect()),
+        }
+    }
+}
+
+/// One of the steps a plan takes side by side.
+pub(crate) enum Side {
+    /// A need: answered at once from the cache when it is there, else fetched as a call
+    /// of its own.
+    Need(Need),
+    /// A whole plan, run as a call of its own.
+    Plan(BranchPlan),
+}
+
+/// A plan run beside others as a call of its own ([`Next::All`]).
+pub(crate) type BranchPlan = Box<dyn Plan<Output = Answer> + Send>;
 
 /// What a plan needs fetched.
 pub(crate) enum Need {
     /// This request's answer, in this form.
     Api(Prepared, Want),
+    /// This request's answer from the cache only ([`Answer::NotCached`] when it is not
+    /// there): no IO.
+    Cached(Prepared, Want),
+    /// This request's answer, fetched unless the cache holds it outside the time it is
+    /// due for a refresh (warm-up).
+    Warm(Prepared, Want),
     /// The session's bearer token itself.
     Bearer,
+    /// The session's bearer token renewed, in the background, unless it is fresh.
+    RenewBearer,
     /// This request fetched again into its cache, past the cache (refresh-ahead).
     Refresh(Prepared, Want),
 }
 
+impl Need {
+    /// The same need, for warm-up: a request fetched unless fresh in the cache.
+    pub(crate) fn warm(self) -> Self {
+        match self {
+            Self::Api(request, want) | Self::Cached(request, want) => Self::Warm(request, want),
+            other => other,
+        }
+    }
+}
+
+/// One need, as a plan: fetch it, answer with what came.
+pub(crate) struct FetchOne(Option<Need>);
+
+impl FetchOne {
+    pub(crate) fn plan(need: Need) -> BranchPlan {
+        Box::new(Self(Some(need)))
+    }
+}
+
+impl Plan for FetchOne {
+    type Output = Answer;
+
+    fn next(&mut self, answer: Option<Answer>) -> Result<Next<Answer>, Error> {
+        match (self.0.take(), answer) {
+            (Some(need), _) => Ok(Next::Need(need)),
+            (None, Some(answer)) => Ok(Next::Done(answer)),
+            (None, None) => Err(unexpected()),
+        }
+    }
+}
+
 /// Work a call hands its driver to run on its own ([`Action::Spawn`](crate::driver::Action::Spawn)):
-/// fetching a cached item again before it expires (refresh-ahead). Run it with
-/// [`Call::refresh`]; a driver that cannot spawn may drop it (the refresh is then tried
-/// again after the deadline of a call).
+/// fetching a cached item again before it expires (refresh-ahead), or renewing the bearer
+/// token before it expires, while calls go on with the one held. Run it with
+/// [`Call::refresh`]; a driver that cannot spawn may drop it (the work is then handed
+/// out again after the deadline of a call, or done by a call that needs it).
 #[derive(Debug)]
-pub struct Background {
-    pub(crate) request: Prepared,
-    pub(crate) want: Want,
+pub struct Background(pub(crate) Behind);
+
+/// What background work does.
+#[derive(Debug)]
+pub(crate) enum Behind {
+    /// Fetch this item again into its cache.
+    Item { request: Prepared, want: Want },
+    /// Renew the bearer token.
+    Bearer,
 }
 
 /// The plan of a refresh: fetch past the cache, then done.
-struct Refresh(Option<Background>);
+struct Refresh(Option<Behind>);
 
 impl Plan for Refresh {
     type Output = ();
 
     fn next(&mut self, answer: Option<Answer>) -> Result<Next<()>, Error> {
         match (self.0.take(), answer) {
-            (Some(work), _) => Ok(Next::Need(Need::Refresh(work.request, work.want))),
+            (Some(Behind::Item { request, want }), _) => Ok(Next::Need(Need::Refresh(request, want))),
+            (Some(Behind::Bearer), _) => Ok(Next::Need(Need::RenewBearer)),
             (None, Some(Answer::Failed(error))) => Err(error),
             (None, _) => Ok(Next::Done(())),
         }
@@ -71,7 +143,7 @@ impl Call<'static, ()> {
     /// Runs background work a call handed out ([`Action::Spawn`](crate::driver::Action::Spawn)):
     /// the item is fetched again into its cache.
     pub fn refresh(work: Background) -> Self {
-        Self::new(Refresh(Some(work)))
+        Self::new(Refresh(Some(work.0)))
     }
 }
 
