@@ -98,8 +98,9 @@
 //! - `auth/`: Entra ID and every credential, each with its sign-in as a small machine
 //!   behind one interface, and the bearer token a session holds.
 //! - `flow/`: the call as small machines: the [`driver::Session`] coordinator, a call's
-//!   plan, the job that fetches each need, the bearer token and retries, the shared
-//!   store's lease, the caches and the scheduling of calls.
+//!   plan (steps that do not depend on each other go side by side, each a call of its
+//!   own), the job that fetches each need, the bearer token and retries, the shared
+//!   store's lease, the caches, warm-up and the scheduling of calls.
 //! - `client/`: the [`ClientBuilder`] every driver shares, and the environment reader.
 //!
 //! ## Adding things
@@ -115,7 +116,7 @@
 //!   [`driver::Action`] too, which every driver then performs.
 //! - **A driver** for another HTTP stack: implement [`driver::Driver`] (the builder's
 //!   plug) and pump calls as [`driver`] describes; run `pbi-embed-testkit`'s conformance
-//!   checks against it. The README's blocking driver is about forty lines.
+//!   checks against it. The README's blocking driver is about fifty lines.
 //!
 //! # Choosing a transport
 //!
