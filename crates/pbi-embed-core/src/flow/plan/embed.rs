@@ -117,8 +117,8 @@ enum Purpose<I, O> {
     /// The configuration(s), from the item and its token.
     Configure(Finish<I, O>),
     /// Only what is read ahead of minting, fetched unless fresh (warm-up): the item's
-    /// metadata and its datasets' flags; then this.
-    Prepare(O),
+    /// metadata and its datasets' flags; then what this makes.
+    Prepare(fn() -> O),
 }
 
 /// An embed configuration: metadata, pre-flight, token.
@@ -206,12 +206,9 @@ impl<I: Item, O> EmbedPlan<I, O> {
         }
     }
 
-    fn prepared(&mut self) -> Result<Next<O>, Error> {
-        match std::mem::replace(
-            &mut self.purpose,
-            Purpose::Configure(|_, _, _| Err(super::unexpected())),
-        ) {
-            Purpose::Prepare(done) => Ok(Next::Done(done)),
+    fn prepared(&self) -> Result<Next<O>, Error> {
+        match &self.purpose {
+            Purpose::Prepare(done) => Ok(Next::Done(done())),
             Purpose::Configure(_) => Err(super::unexpected()),
         }
     }
@@ -376,7 +373,7 @@ impl WithItem for Prepare<'_> {
     type Output = BranchPlan;
 
     fn with<I: Item + Sync + 'static>(self, item: I) -> BranchPlan {
-        Box::new(plan_for(item, self.0, Purpose::Prepare(Answer::Ready)))
+        Box::new(plan_for(item, self.0, Purpose::Prepare(|| Answer::Ready)))
     }
 }
 
