@@ -1341,8 +1341,8 @@ fn a_refresh_window_cannot_defeat_the_caches() {
         error.to_string().contains("refreshAhead") && error.to_string().contains("30 minutes"),
         "{error}"
     );
-    // Tokens asked to live ten minutes, a fifteen-minute window: the window is at most
-    // half a token's life, so the token is not due at birth.
+    // Tokens asked to live ten minutes, a fifteen-minute window: a token is due no
+    // earlier than halfway through the nine minutes it is served, so not at birth.
     let mut settings = ClientSettings::default();
     settings.embed_cache = Some((16, Duration::from_secs(60)));
     settings.refresh_ahead = Some(Duration::from_secs(15 * 60));
@@ -1363,8 +1363,8 @@ fn a_refresh_window_cannot_defeat_the_caches() {
     }
     assert_eq!(minted_count.get(), 1, "one GenerateToken");
     assert!(sim.spawned.is_empty(), "and no refresh at once");
-    // Past half its life, it is refreshed ahead.
-    sim.advance(Duration::from_secs(5 * 60 + 1));
+    // Halfway through, it is refreshed ahead.
+    sim.advance(Duration::from_secs(270));
     sim.drive(&mut Call::embed_token(&request), &mut server)
         .0
         .unwrap();

@@ -2064,9 +2064,9 @@ pub fn refresh_ahead_mints_in_the_background(harness: &impl Harness) {
     let name = harness.name();
     let emulator = Emulator::start().unwrap_or_else(|e| panic!("{e}"));
     let ids = Ids::of(&emulator);
-    // Embed tokens live as long as the bearer that minted them: six seconds here. The
-    // 30-minute window is clamped to half a token's life, so each is due three seconds
-    // after minting and served (1 s margin) for five.
+    // Embed tokens live as long as the bearer that minted them: six seconds here, served
+    // (1 s margin) for five. A token is due no earlier than halfway through that, so the
+    // 30-minute window makes each due after about two and a half seconds.
     emulator.set_access_token_lifetime(Duration::from_secs(6));
     let mut settings = settings_for(&emulator);
     settings.embed_cache = Some((16, Duration::from_secs(1)));

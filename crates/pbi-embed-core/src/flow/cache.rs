@@ -62,12 +62,15 @@ impl EmbedTokenCache {
     }
 
     /// Whether the token cached for `key` expires within `window` of `now` (time to
-    /// mint the next one ahead). The window is at most half the life the token had when
-    /// it was cached: a short-lived token (`lifetimeInMinutes`) is not due at birth.
+    /// mint the next one ahead). A token is due no earlier than halfway through the time
+    /// it is served (from when it was cached to `margin` before it expires): a window as
+    /// long as the token's life cannot make it due at birth, and a short-lived one
+    /// (`lifetimeInMinutes`) is still refreshed before it stops being served.
     pub(crate) fn is_due(&self, key: &CacheKey, now: SystemTime, window: Duration) -> bool {
         self.entries.get(key).is_some_and(|(token, cached)| {
             let life = token.expiration.duration_since(*cached).unwrap_or_default();
-            token.freshness(now, window.min(life / 2)) != Freshness::Fresh
+            let latest = life.saturating_add(self.margin) / 2;
+            token.freshness(now, window.min(latest)) != Freshness::Fresh
         })
     }
 
@@ -323,6 +326,27 @@ mod tests {
             "too close to expiry to cache"
         );
         assert_eq!(cache.len(), 1);
+    }
+
+    #[test]
+    fn due_no_earlier_than_halfway_through_the_time_served() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let at = |s: u64| now + Duration::from_secs(s);
+        // A minute-long token served until 40 s before expiry, refreshed from 50 s before:
+        // due at 10 s, while it is still served until 20 s.
+        let mut short = EmbedTokenCache::new(4, Duration::from_secs(40));
+        short.insert(key("a"), token(60, now), now);
+        let window = Duration::from_secs(50);
+        assert!(!short.is_due(&key("a"), at(9), window));
+        assert!(short.is_due(&key("a"), at(10), window) && short.get(&key("a"), at(10)).is_some());
+        // A window as long as an hour-long token's life: not due at birth, but halfway
+        // through the 50 minutes it is served.
+        let mut long = EmbedTokenCache::default();
+        long.insert(key("b"), token(3600, now), now);
+        let whole = Duration::from_secs(3600);
+        assert!(!long.is_due(&key("b"), now, whole));
+        assert!(!long.is_due(&key("b"), at(1499), whole));
+        assert!(long.is_due(&key("b"), at(1500), whole));
     }
 
     #[test]

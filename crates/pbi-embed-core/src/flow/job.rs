@@ -326,7 +326,7 @@ impl Job {
             }
             FetchStep::Bearer(token) => (Answer::Bearer(token), None),
             FetchStep::Failed(error) => (Answer::Failed(error), None),
-            FetchStep::Response(response) => self.parsed(ctx, response),
+            FetchStep::Response(response) => self.parsed(ctx, response, shared.is_some()),
         };
         let (put, unlock) = match shared {
             Some(Shared { record: key, unlock }) => {
@@ -344,12 +344,13 @@ impl Job {
         }
     }
 
-    /// A successful response, read as the job wants it and kept in the cache; with the
-    /// record to share and its time-to-live, if it is worth sharing.
+    /// A successful response, read as the job wants it and kept in the cache; when
+    /// `shared`, with the record to share and its time-to-live, if it is worth sharing.
     fn parsed(
         &self,
         ctx: &mut Ctx<'_>,
         response: http::Response<Vec<u8>>,
+        shared: bool,
     ) -> (Answer, Option<(Vec<u8>, Duration)>) {
         let Target::Request { want, key, .. } = &self.target else {
             return (Answer::Response(response), None);
@@ -376,6 +377,9 @@ impl Job {
         };
         if let Some(key) = key {
             keep(ctx, key, &answer);
+        }
+        if !shared {
+            return (answer, None);
         }
         // Tokens are shared until the margin; metadata as Power BI sent it, for its TTL.
         let record = match &answer {
