@@ -14,6 +14,8 @@ use pbi_embed_core::{
 };
 use tokio::sync::Notify;
 
+use crate::url_cache::UrlCache;
+
 impl Driver for Client {
     type Http = reqwest::Client;
     type TokenSource = BoxedTokenSource<dyn AsyncTokenSource>;
@@ -39,6 +41,7 @@ impl Driver for Client {
         Ok(Self {
             inner: Arc::new(Inner {
                 api_base: (base, base_url),
+                urls: UrlCache::default(),
                 session: SharedSession::new(parts.session),
                 parked: Notify::new(),
                 http,
@@ -72,6 +75,8 @@ pub struct Client {
 struct Inner {
     /// The API base, as text and parsed once: a request's URL is it with another path.
     api_base: (String, reqwest::Url),
+    /// Each request's URL, parsed once.
+    urls: UrlCache,
     session: SharedSession,
     /// Wakes calls parked until another finishes what they need.
     parked: Notify,
@@ -288,19 +293,22 @@ impl Inner {
     /// reqwest's URL for `text`: below the API base and without a query, the parsed base
     /// with this path; elsewhere (the sign-in host, a managed identity's endpoint), parsed
     /// whole.
+    /// Kept in `urls`: the next request for the same item parses nothing.
     fn url(&self, text: &str) -> Result<reqwest::Url, TransportError> {
         let (base, base_url) = &self.api_base;
-        match text
-            .strip_prefix(base.as_str())
-            .filter(|path| path.starts_with('/') && !path.contains(['?', '#']))
-        {
-            Some(path) => {
-                let mut url = base_url.clone();
-                url.set_path(&[base_url.path().trim_end_matches('/'), path].concat());
-                Ok(url)
+        self.urls.get_or_parse(text, || {
+            match text
+                .strip_prefix(base.as_str())
+                .filter(|path| path.starts_with('/') && !path.contains(['?', '#']))
+            {
+                Some(path) => {
+                    let mut url = base_url.clone();
+                    url.set_path(&[base_url.path().trim_end_matches('/'), path].concat());
+                    Ok(url)
+                }
+                None => reqwest::Url::parse(text).map_err(|e| TransportError::new(TransportKind::Other, e)),
             }
-            None => reqwest::Url::parse(text).map_err(|e| TransportError::new(TransportKind::Other, e)),
-        }
+        })
     }
 
     /// One exchange, answered: the whole attempt bounded, at most the cap of body read.

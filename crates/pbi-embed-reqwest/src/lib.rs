@@ -73,6 +73,7 @@
 #[cfg(feature = "azure")]
 pub mod azure;
 mod client;
+mod url_cache;
 
 pub use client::{Client, KeepWarm};
 /// The sans-IO core this client pumps, by its own name.

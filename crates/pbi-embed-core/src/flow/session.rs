@@ -25,6 +25,14 @@ use crate::flow::store::StoreOp;
 use crate::settings::client_settings::ClientSettings;
 use crate::wire::cloud::Cloud;
 
+/// Where steps side by side stand once the cache has answered what it holds.
+enum SideBySide {
+    /// All answered.
+    Answered(Vec<Answer>),
+    /// The rest for the driver to run.
+    Join(Join),
+}
+
 /// The shared state of one client: configuration, credential, bearer token, caches and
 /// the calls under way. Plain data: the driver holds the lock.
 #[derive(Debug)]
@@ -193,11 +201,11 @@ impl Session {
                             continue;
                         }
                         Ok(Next::All(sides)) => match self.side_by_side(sides, run, now, random) {
-                            Ok(answers) => {
+                            SideBySide::Answered(answers) => {
                                 run.work = Work::Plan(Some(Answer::All(answers)));
                                 continue;
                             }
-                            Err(join) => return Action::Join(join),
+                            SideBySide::Join(join) => return Action::Join(join),
                         },
                         Ok(Next::Done(output)) => return Action::Done(Ok(output)),
                         Err(error) => return Action::Done(Err(error.at(run.last.as_ref()))),
@@ -251,14 +259,8 @@ impl Session {
 
     /// Steps side by side: those the cache answers are answered here (no IO, no call of
     /// their own); the others go to the driver as calls of their own, ending by this
-    /// call's deadline. All the answers, or the join for the driver.
-    fn side_by_side(
-        &mut self,
-        sides: Vec<Side>,
-        run: &mut Running,
-        now: Now,
-        random: u32,
-    ) -> Result<Vec<Answer>, Join> {
+    /// call's deadline.
+    fn side_by_side(&mut self, sides: Vec<Side>, run: &mut Running, now: Now, random: u32) -> SideBySide {
         let mut known: Vec<Option<Answer>> = Vec::with_capacity(sides.len());
         let (mut branches, mut at) = (Vec::new(), Vec::new());
         for side in sides {
@@ -281,10 +283,10 @@ impl Session {
             branches.push(Call::branch(plan, run.deadline));
         }
         if branches.is_empty() {
-            return Ok(known.into_iter().flatten().collect());
+            return SideBySide::Answered(known.into_iter().flatten().collect());
         }
         run.work = Work::Joined { known, at };
-        Err(Join {
+        SideBySide::Join(Join {
             branches,
             slot: run.ask(),
         })
