@@ -10,8 +10,8 @@ use std::time::{Duration, Instant, SystemTime};
 use pbi_embed_core::driver::{Action, Call, Event, Exchange, Now, Session, TransportError};
 use pbi_embed_core::{
     AccessToken, BearerToken, ClientCredentials, ClientId, ClientSecret, ClientSettings, Credential,
-    DatasetId, EffectiveIdentity, EmbedRequest, ErrorKind, ReportId, ReportToken, RetryPolicy, TenantId,
-    TransportKind, WorkspaceId, http,
+    DatasetId, EffectiveIdentity, EmbedRequest, ErrorKind, ProfileId, ReportId, ReportToken, RetryPolicy,
+    TenantId, TransportKind, WorkspaceId, http,
 };
 
 const WORKSPACE: &str = "f089354e-8366-4e18-aea3-4cb4a3a50b48";
@@ -2040,4 +2040,67 @@ fn warm_up_tries_every_item_and_says_which_failed() {
     assert!(error.to_string().contains("Reports_GetReportInGroup"), "{error}");
     let reads: usize = sent.iter().map(|s| s.matches("Dashboards_Get").count()).sum();
     assert_eq!(reads, 2, "the dashboard was warmed all the same: {sent:?}");
+}
+
+#[test]
+fn each_request_goes_as_its_profile_under_one_sign_in_and_caches_keep_profiles_apart() {
+    const A: &str = "a4df5235-6f18-4141-9e99-0c3512f41306";
+    const B: &str = "0b6c4f39-7d5e-4f0e-9a34-3a9cf1a1d2b7";
+    let mut sim = Sim::new(ClientSettings::default());
+    let for_profile = |profile: &str| {
+        EmbedRequest::report(
+            WorkspaceId::parse(WORKSPACE).unwrap(),
+            ReportId::parse(REPORT).unwrap(),
+        )
+        .identity(EffectiveIdentity::new("alice").role("Sales"))
+        .profile(ProfileId::parse(profile).unwrap())
+    };
+    let report_json = format!(
+        r#"{{"id":"{REPORT}","name":"Sales","datasetId":"{DATASET}","embedUrl":"https://app.powerbi.com/reportEmbed"}}"#
+    );
+    let seen = std::cell::RefCell::new(Vec::new());
+    let mut server = |exchange: &Exchange, now| {
+        let header = exchange
+            .request()
+            .headers()
+            .get("x-powerbi-profile-id")
+            .map(|v| v.to_str().unwrap().to_owned());
+        seen.borrow_mut().push((exchange.operation().to_owned(), header));
+        match exchange.operation() {
+            "Entra_ClientCredentials" => signed_in(3600),
+            "Reports_GetReportInGroup" => json(200, &report_json),
+            "Datasets_GetDatasetInGroup" => json(
+                200,
+                &format!(
+                    r#"{{"id":"{DATASET}","name":"Sales","isEffectiveIdentityRequired":true,"isEffectiveIdentityRolesRequired":true}}"#
+                ),
+            ),
+            _ => minted(now, 60, "t"),
+        }
+    };
+    for profile in [A, B, A, B] {
+        let (config, _) = sim.drive(&mut Call::embed_config(&for_profile(profile)), &mut server);
+        config.unwrap();
+    }
+    let seen = seen.into_inner();
+    let sign_ins = seen.iter().filter(|(op, _)| op == "Entra_ClientCredentials");
+    assert_eq!(sign_ins.count(), 1, "one sign-in serves both profiles: {seen:?}");
+    for (op, header) in &seen {
+        if op != "Entra_ClientCredentials" {
+            assert!(header.is_some(), "{op} went without its profile: {seen:?}");
+        }
+    }
+    for profile in [A, B] {
+        let of_profile: Vec<&str> = seen
+            .iter()
+            .filter(|(_, header)| header.as_deref() == Some(profile))
+            .map(|(op, _)| op.as_str())
+            .collect();
+        assert_eq!(
+            of_profile.len(),
+            3,
+            "each profile reads its own metadata and mints its own token once, then its cache serves: {seen:?}"
+        );
+        assert!(of_profile.contains(&"Reports_GetReportInGroup"), "{seen:?}");
+    }
 }

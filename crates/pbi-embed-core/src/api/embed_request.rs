@@ -13,7 +13,7 @@ use crate::api::identity::EffectiveIdentity;
 use crate::api::metadata::{Dashboard, Dataset, Report, ReportType, Tile};
 use crate::api::token_request::XmlaPermissions;
 use crate::wire::error::ExchangeError;
-use crate::wire::ids::{DashboardId, DatasetId, ReportId, TileId, WorkspaceId};
+use crate::wire::ids::{DashboardId, DatasetId, ProfileId, ReportId, TileId, WorkspaceId};
 
 /// What to embed, and how: the item, the RLS identities, edit rights, the token's
 /// lifetime, and whether to run the RLS pre-flight (on by default).
@@ -191,6 +191,15 @@ impl EmbedRequest {
         self
     }
 
+    /// Acts as this service principal profile (`X-PowerBI-Profile-Id` on every request of
+    /// the call) instead of the client's: one client, one sign-in and one set of caches
+    /// serve many customers, each under its own profile. Cache keys include the profile,
+    /// so customers never share an item's metadata or a token.
+    pub fn profile(mut self, profile: ProfileId) -> Self {
+        self.options.profile = Some(profile);
+        self
+    }
+
     /// The workspace.
     #[must_use]
     pub fn workspace(&self) -> &WorkspaceId {
@@ -218,6 +227,8 @@ pub(crate) struct EmbedOptions {
     pub(crate) page: Option<String>,
     pub(crate) question: Option<String>,
     pub(crate) qna_mode: QnaMode,
+    /// The service principal profile, when not the client's.
+    pub(crate) profile: Option<ProfileId>,
 }
 
 impl Default for EmbedOptions {
@@ -230,6 +241,7 @@ impl Default for EmbedOptions {
             page: None,
             question: None,
             qna_mode: QnaMode::Interactive,
+            profile: None,
         }
     }
 }

@@ -116,6 +116,8 @@ pub(crate) struct Prepared {
     method: Method,
     path: String,
     body: Option<Vec<u8>>,
+    /// The service principal profile it is sent as, when not the client's.
+    profile: Option<ProfileId>,
 }
 
 impl Prepared {
@@ -143,12 +145,27 @@ impl Prepared {
             method: request.method(),
             path: request.path(),
             body,
+            profile: None,
         })
     }
 
-    /// What identifies this call for caching and sharing: operation, path, profile, body.
-    pub(crate) fn key(&self, profile: Option<&ProfileId>) -> CacheKey {
-        let profile = profile.map(ProfileId::as_str).unwrap_or_default();
+    /// The same request, sent as `profile` instead of the client's (when given).
+    pub(crate) fn as_profile(mut self, profile: Option<&ProfileId>) -> Self {
+        if let Some(profile) = profile {
+            self.profile = Some(profile.clone());
+        }
+        self
+    }
+
+    /// What identifies this call for caching and sharing: operation, path, profile (its
+    /// own, else the client's `default`), body.
+    pub(crate) fn key(&self, default: Option<&ProfileId>) -> CacheKey {
+        let profile = self
+            .profile
+            .as_ref()
+            .or(default)
+            .map(ProfileId::as_str)
+            .unwrap_or_default();
         let body = self.body.as_deref().unwrap_or_default();
         let mut key =
             Vec::with_capacity(self.operation.len() + self.path.len() + profile.len() + body.len() + 3);
@@ -164,7 +181,8 @@ impl Prepared {
         CacheKey::from_bytes(key)
     }
 
-    /// The request with the cloud's API base and this bearer token, and its URL as text.
+    /// The request with the cloud's API base and this bearer token, sent as its own
+    /// profile or else the client's `default`, and its URL as text.
     ///
     /// # Errors
     /// [`ExchangeError::InvalidInput`] when the token cannot go in a header or the URI is invalid.
@@ -172,8 +190,9 @@ impl Prepared {
         &self,
         base: &ApiBase,
         access_token: &AccessToken,
-        profile: Option<&ProfileId>,
+        default: Option<&ProfileId>,
     ) -> Result<(HttpRequest, String), ExchangeError> {
+        let profile = self.profile.as_ref().or(default);
         let authorization = access_token.authorization().ok_or_else(|| {
             ExchangeError::invalid_input("accessToken", "contains characters that cannot go in a header")
         })?;

@@ -218,6 +218,14 @@ impl<I: Item, O> Plan for EmbedPlan<I, O> {
     type Output = O;
 
     fn next(&mut self, answer: Option<Answer>) -> Result<Next<O>, Error> {
+        // Every request of the call goes as the request's profile, when it names one.
+        let next = self.step(answer)?;
+        Ok(next.as_profile(self.options.profile.as_ref()))
+    }
+}
+
+impl<I: Item, O> EmbedPlan<I, O> {
+    fn step(&mut self, answer: Option<Answer>) -> Result<Next<O>, Error> {
         match (std::mem::replace(&mut self.state, EmbedState::Start), answer) {
             (EmbedState::Start, None) => {
                 self.state = EmbedState::Metadata;

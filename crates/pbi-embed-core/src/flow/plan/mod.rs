@@ -18,7 +18,7 @@ use crate::flow::answer::{Answer, Metadata, MetadataKind, Want};
 use crate::flow::call::Call;
 use crate::flow::error::Error;
 use crate::wire::error::ExchangeError;
-use crate::wire::ids::{DatasetId, WorkspaceId};
+use crate::wire::ids::{DatasetId, ProfileId, WorkspaceId};
 use crate::wire::response;
 
 /// A plan: given the answer to its last need (`None` at the start), what it needs next or
@@ -36,6 +36,23 @@ pub(crate) enum Next<T> {
 }
 
 impl<T> Next<T> {
+    /// The same step, every request in it sent as `profile` (when given).
+    pub(crate) fn as_profile(self, profile: Option<&ProfileId>) -> Self {
+        match self {
+            Self::Need(need) => Self::Need(need.as_profile(profile)),
+            Self::All(sides) => Self::All(
+                sides
+                    .into_iter()
+                    .map(|side| match side {
+                        Side::Need(need) => Side::Need(need.as_profile(profile)),
+                        plan @ Side::Plan(_) => plan,
+                    })
+                    .collect(),
+            ),
+            done @ Self::Done(_) => done,
+        }
+    }
+
     /// `needs` fetched side by side; one alone is fetched as it is (its answer is its own).
     pub(crate) fn all(mut needs: Vec<Need>) -> Self {
         match needs.len() {
@@ -76,6 +93,17 @@ pub(crate) enum Need {
 }
 
 impl Need {
+    /// The same need, its request sent as `profile` (when given) instead of the client's.
+    pub(crate) fn as_profile(self, profile: Option<&ProfileId>) -> Self {
+        match self {
+            Self::Api(request, want) => Self::Api(request.as_profile(profile), want),
+            Self::Cached(request, want) => Self::Cached(request.as_profile(profile), want),
+            Self::Warm(request, want) => Self::Warm(request.as_profile(profile), want),
+            Self::Refresh(request, want) => Self::Refresh(request.as_profile(profile), want),
+            bearer @ (Self::Bearer | Self::RenewBearer) => bearer,
+        }
+    }
+
     /// The same need, for warm-up: a request fetched unless fresh in the cache.
     pub(crate) fn warm(self) -> Self {
         match self {
