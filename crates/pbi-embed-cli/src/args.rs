@@ -133,6 +133,13 @@ pub(crate) enum Command {
         after_help = "Example:\n  pbi-embed emulator --listen 127.0.0.1:8080\n\nExample (HTTPS, for clients that trust ca.pem):\n  pbi-embed emulator --tls --tls-ca-out ca.pem"
     )]
     Emulator(EmulatorArgs),
+    /// Run the embed-token broker: callers authenticated (bearer JWTs or API keys),
+    /// customers kept apart, metrics and health. The sign-in comes from AZURE_*, Redis
+    /// from PBI_REDIS_URL and PBI_CACHE_KEY.
+    #[command(
+        after_help = "Example:\n  pbi-embed serve --config broker.toml\n  pbi-embed serve --config broker.toml --check-config"
+    )]
+    Serve(ServeArgs),
     /// Print a completion script for a shell to stdout.
     #[command(
         after_help = "Examples:\n  pbi-embed completions bash > ~/.local/share/bash-completion/completions/pbi-embed\n  pbi-embed completions zsh > \"${fpath[1]}/_pbi-embed\"\n  pbi-embed completions fish > ~/.config/fish/completions/pbi-embed.fish"
@@ -142,6 +149,18 @@ pub(crate) enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+}
+
+/// `pbi-embed serve`: the broker's configuration.
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// The TOML configuration (see the pbi-embed-server README).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) config: PathBuf,
+    /// Check the configuration, print a summary and exit (0 when valid, 2 naming the
+    /// file, line and field when not).
+    #[arg(long)]
+    pub(crate) check_config: bool,
 }
 
 /// `pbi-embed token`: what to print, and which token.

@@ -8,6 +8,7 @@ mod embed;
 mod emulator;
 mod failure;
 mod files;
+mod serve;
 mod token;
 
 use std::io::IsTerminal as _;
@@ -33,6 +34,7 @@ fn main() -> ExitCode {
         args::Command::Token(command) => token::run(&cli.global, command),
         args::Command::Embed(command) => embed::run(&cli.global, command),
         args::Command::Emulator(options) => emulator::run(&options),
+        args::Command::Serve(options) => serve::run(&options),
         args::Command::Completions { shell } => completions(shell),
     };
     match result {

@@ -164,6 +164,16 @@ pub(crate) fn control(state: &State, method: &Method, path: &str, body: &[u8]) -
                 ),
             },
         ),
+        (&Method::POST, ["user-tokens"]) => parse::<crate::UserToken>(body).map_or_else(
+            |e| *e,
+            |token| {
+                let issued = crate::user_token::issue(state, &token, std::time::SystemTime::now());
+                json_response(
+                    StatusCode::OK,
+                    &json!({"token": issued, "issuer": crate::user_token::issuer(state)}),
+                )
+            },
+        ),
         _ => error(
             StatusCode::NOT_FOUND,
             &format!("no control route {method} {path}"),

@@ -37,6 +37,7 @@ pub mod fixture;
 pub mod route;
 pub mod state;
 pub mod tokens;
+pub mod user_token;
 
 mod assertion;
 mod clock;
@@ -65,6 +66,7 @@ pub use route::Route;
 pub use state::{RateLimit, Stats};
 pub use tls::Tls;
 pub use tokens::{Claims, IdentitySummary, MintedToken, Resource};
+pub use user_token::UserToken;
 
 use state::State;
 use tokens::unix_ms;
@@ -457,6 +459,20 @@ impl Emulator {
     #[must_use]
     pub fn introspect(&self, token: &str) -> Introspection {
         introspect(&self.state, token)
+    }
+
+    /// A token for a web app's user, as the callers' identity provider: signed with the
+    /// key the emulator publishes, issued by [`Self::user_token_issuer`].
+    #[must_use]
+    pub fn issue_user_token(&self, token: &UserToken) -> String {
+        user_token::issue(&self.state, token, SystemTime::now())
+    }
+
+    /// The issuer of user tokens, `{base}/{tenant}/v2.0`: its discovery document is at
+    /// `{issuer}/.well-known/openid-configuration`.
+    #[must_use]
+    pub fn user_token_issuer(&self) -> String {
+        user_token::issuer(&self.state)
     }
 
     /// Issues an access token for a principal directly, bypassing sign-in; a zero

@@ -150,7 +150,7 @@ impl Prepared {
     }
 
     /// The same request, sent as `profile` instead of the client's (when given).
-    pub(crate) fn as_profile(mut self, profile: Option<&ProfileId>) -> Self {
+    pub(crate) fn sent_as(mut self, profile: Option<&ProfileId>) -> Self {
         if let Some(profile) = profile {
             self.profile = Some(profile.clone());
         }

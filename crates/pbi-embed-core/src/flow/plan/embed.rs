@@ -220,7 +220,7 @@ impl<I: Item, O> Plan for EmbedPlan<I, O> {
     fn next(&mut self, answer: Option<Answer>) -> Result<Next<O>, Error> {
         // Every request of the call goes as the request's profile, when it names one.
         let next = self.step(answer)?;
-        Ok(next.as_profile(self.options.profile.as_ref()))
+        Ok(next.sent_as(self.options.profile.as_ref()))
     }
 }
 

@@ -37,14 +37,14 @@ pub(crate) enum Next<T> {
 
 impl<T> Next<T> {
     /// The same step, every request in it sent as `profile` (when given).
-    pub(crate) fn as_profile(self, profile: Option<&ProfileId>) -> Self {
+    pub(crate) fn sent_as(self, profile: Option<&ProfileId>) -> Self {
         match self {
-            Self::Need(need) => Self::Need(need.as_profile(profile)),
+            Self::Need(need) => Self::Need(need.sent_as(profile)),
             Self::All(sides) => Self::All(
                 sides
                     .into_iter()
                     .map(|side| match side {
-                        Side::Need(need) => Side::Need(need.as_profile(profile)),
+                        Side::Need(need) => Side::Need(need.sent_as(profile)),
                         plan @ Side::Plan(_) => plan,
                     })
                     .collect(),
@@ -94,12 +94,12 @@ pub(crate) enum Need {
 
 impl Need {
     /// The same need, its request sent as `profile` (when given) instead of the client's.
-    pub(crate) fn as_profile(self, profile: Option<&ProfileId>) -> Self {
+    pub(crate) fn sent_as(self, profile: Option<&ProfileId>) -> Self {
         match self {
-            Self::Api(request, want) => Self::Api(request.as_profile(profile), want),
-            Self::Cached(request, want) => Self::Cached(request.as_profile(profile), want),
-            Self::Warm(request, want) => Self::Warm(request.as_profile(profile), want),
-            Self::Refresh(request, want) => Self::Refresh(request.as_profile(profile), want),
+            Self::Api(request, want) => Self::Api(request.sent_as(profile), want),
+            Self::Cached(request, want) => Self::Cached(request.sent_as(profile), want),
+            Self::Warm(request, want) => Self::Warm(request.sent_as(profile), want),
+            Self::Refresh(request, want) => Self::Refresh(request.sent_as(profile), want),
             bearer @ (Self::Bearer | Self::RenewBearer) => bearer,
         }
     }

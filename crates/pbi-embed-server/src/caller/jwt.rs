@@ -1,0 +1,278 @@
+//! Bearer JWTs from an OpenID Connect provider: keys from the issuer's discovery document
+//! and JWKS, cached, fetched again when a token names a key not seen yet (at most once
+//! every [`REFETCH_AFTER`]); RS256, PS256 and ES256 only (`none` and HMAC refused);
+//! issuer, audience, expiry and not-before checked with the configured leeway.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, JwkSet};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde_json::{Map, Value};
+use tokio::sync::{Mutex, RwLock};
+
+use super::{Caller, MAX_ROLES, Refusal, checked_name};
+use crate::config::{CustomerFrom, Issuer, Unmapped, is_loopback_http};
+
+/// The soonest the keys are fetched again for an unknown key id.
+pub(crate) const REFETCH_AFTER: Duration = Duration::from_secs(30);
+/// Keys are fetched again after this long even when every key id is known.
+const KEYS_TTL: Duration = Duration::from_secs(24 * 3600);
+/// The longest token read.
+pub(crate) const MAX_TOKEN: usize = 16 * 1024;
+/// The largest discovery document or key set read.
+const MAX_DOCUMENT: usize = 256 * 1024;
+/// How long fetching a document may take.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A key and the algorithms it may verify.
+struct Key {
+    key: DecodingKey,
+    algorithms: &'static [Algorithm],
+}
+
+#[derive(Default)]
+struct Keys {
+    by_id: HashMap<String, Key>,
+    fetched: Option<Instant>,
+}
+
+/// One identity provider: its settings and its keys.
+pub(crate) struct IssuerKeys {
+    pub(crate) config: Issuer,
+    http: reqwest::Client,
+    keys: RwLock<Keys>,
+    /// Held while fetching, so that many requests with a new key id fetch once.
+    fetching: Mutex<()>,
+}
+
+impl IssuerKeys {
+    pub(crate) fn new(config: Issuer, http: reqwest::Client) -> Self {
+        Self {
+            config,
+            http,
+            keys: RwLock::new(Keys::default()),
+            fetching: Mutex::new(()),
+        }
+    }
+
+    /// Whether `token` names this issuer (its `iss`, unverified: only to pick the issuer
+    /// whose keys then verify it).
+    pub(crate) fn claims_to_be(&self, unverified_iss: &str) -> bool {
+        self.config.issuer == unverified_iss
+    }
+
+    /// The caller `token` authenticates.
+    pub(crate) async fn authenticate(&self, token: &str) -> Result<Caller, Refusal> {
+        let claims = self.verify(token).await?;
+        self.caller(&claims)
+    }
+
+    async fn verify(&self, token: &str) -> Result<Map<String, Value>, Refusal> {
+        let refuse = |why: &str| Refusal::Unauthenticated(format!("the bearer token {why}"));
+        let header = jsonwebtoken::decode_header(token).map_err(|_| refuse("is not a JWT"))?;
+        if !matches!(header.alg, Algorithm::RS256 | Algorithm::PS256 | Algorithm::ES256) {
+            return Err(refuse(&format!(
+                "is signed with {:?}; only RS256, PS256 and ES256 are accepted",
+                header.alg
+            )));
+        }
+        let kid = header.kid.ok_or_else(|| refuse("names no key (kid)"))?;
+        if !self.knows(&kid).await {
+            self.refetch(&kid).await;
+        }
+        let keys = self.keys.read().await;
+        let key = keys
+            .by_id
+            .get(&kid)
+            .ok_or_else(|| refuse("is signed with a key the issuer does not publish"))?;
+        if !key.algorithms.contains(&header.alg) {
+            return Err(refuse(&format!(
+                "uses {:?} with a key not made for it",
+                header.alg
+            )));
+        }
+        let mut validation = Validation::new(header.alg);
+        validation.set_issuer(&[&self.config.issuer]);
+        validation.set_audience(&[&self.config.audience]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud"]);
+        validation.validate_nbf = true;
+        validation.leeway = self.config.leeway.as_secs();
+        let data = jsonwebtoken::decode::<Map<String, Value>>(token, &key.key, &validation).map_err(|e| {
+            use jsonwebtoken::errors::ErrorKind as K;
+            refuse(match e.kind() {
+                K::ExpiredSignature => "has expired",
+                K::ImmatureSignature => "is not valid yet (nbf)",
+                K::InvalidAudience => "is for another audience",
+                K::InvalidIssuer => "is from another issuer",
+                K::InvalidSignature => "has an invalid signature",
+                K::MissingRequiredClaim(_) => "lacks exp, iss or aud",
+                _ => "is not valid",
+            })
+        })?;
+        Ok(data.claims)
+    }
+
+    async fn knows(&self, kid: &str) -> bool {
+        let keys = self.keys.read().await;
+        keys.by_id.contains_key(kid) && keys.fetched.is_some_and(|at| at.elapsed() < KEYS_TTL)
+    }
+
+    /// Fetches the keys again, unless they were fetched less than [`REFETCH_AFTER`] ago
+    /// (a flood of made-up key ids costs one fetch per interval).
+    async fn refetch(&self, kid: &str) {
+        let _fetching = self.fetching.lock().await;
+        {
+            let keys = self.keys.read().await;
+            let fresh = keys.fetched.is_some_and(|at| at.elapsed() < KEYS_TTL);
+            let recent = keys.fetched.is_some_and(|at| at.elapsed() < REFETCH_AFTER);
+            if (fresh && keys.by_id.contains_key(kid)) || recent {
+                return;
+            }
+        }
+        match self.fetch_keys().await {
+            Ok(by_id) => {
+                tracing::info!(issuer = %self.config.issuer, keys = by_id.len(), "fetched the issuer's signing keys");
+                *self.keys.write().await = Keys {
+                    by_id,
+                    fetched: Some(Instant::now()),
+                };
+            }
+            Err(error) => {
+                tracing::warn!(issuer = %self.config.issuer, %error, "cannot fetch the issuer's signing keys");
+                // Counted as a fetch, so a broken provider is not asked at every request.
+                self.keys.write().await.fetched = Some(Instant::now());
+            }
+        }
+    }
+
+    /// The discovery document's `jwks_uri`, then the keys there.
+    async fn fetch_keys(&self) -> Result<HashMap<String, Key>, String> {
+        let discovery = format!(
+            "{}/.well-known/openid-configuration",
+            self.config.issuer.trim_end_matches('/')
+        );
+        let document: Value = self.get_json(&discovery).await?;
+        if document.get("issuer").and_then(Value::as_str) != Some(self.config.issuer.as_str()) {
+            return Err("the discovery document names another issuer".into());
+        }
+        let jwks_uri = document
+            .get("jwks_uri")
+            .and_then(Value::as_str)
+            .ok_or("the discovery document has no jwks_uri")?;
+        let set: JwkSet = serde_json::from_value(self.get_json(jwks_uri).await?)
+            .map_err(|e| format!("the key set is not a JWKS: {e}"))?;
+        let mut by_id = HashMap::new();
+        for jwk in &set.keys {
+            let (Some(kid), Some(algorithms)) = (&jwk.common.key_id, algorithms_for(&jwk.algorithm)) else {
+                continue;
+            };
+            if let Ok(key) = DecodingKey::from_jwk(jwk) {
+                by_id.insert(kid.clone(), Key { key, algorithms });
+            }
+        }
+        Ok(by_id)
+    }
+
+    async fn get_json(&self, url: &str) -> Result<Value, String> {
+        let parsed = url::Url::parse(url).map_err(|_| format!("{url} is not a URL"))?;
+        if parsed.scheme() != "https" && !is_loopback_http(&parsed) {
+            return Err(format!("{url} is not https"));
+        }
+        let mut response = self
+            .http
+            .get(parsed)
+            .timeout(FETCH_TIMEOUT)
+            .send()
+            .await
+            .map_err(|e| format!("{url}: {e}"))?;
+        if !response.status().is_success() {
+            return Err(format!("{url} answered {}", response.status()));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| format!("{url}: {e}"))? {
+            if body.len() + chunk.len() > MAX_DOCUMENT {
+                return Err(format!("{url} sent more than {MAX_DOCUMENT} bytes"));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        serde_json::from_slice(&body).map_err(|e| format!("{url} sent invalid JSON: {e}"))
+    }
+
+    /// The caller the verified `claims` describe.
+    fn caller(&self, claims: &Map<String, Value>) -> Result<Caller, Refusal> {
+        let config = &self.config;
+        let text = |name: &str| claims.get(name).and_then(Value::as_str).filter(|v| !v.is_empty());
+        let customer = match &config.customer {
+            CustomerFrom::Fixed(customer) => customer.clone(),
+            CustomerFrom::Claim(claim) => text(claim)
+                .ok_or_else(|| {
+                    Refusal::Forbidden(format!("the token has no {claim} claim naming a customer"))
+                })?
+                .to_owned(),
+        };
+        let username = config
+            .username_claims
+            .iter()
+            .find_map(|claim| text(claim))
+            .map(|name| checked_name("username", name))
+            .transpose()?;
+        let values: Vec<&str> = match claims.get(&config.roles_claim) {
+            Some(Value::String(one)) => vec![one.as_str()],
+            Some(Value::Array(many)) => many.iter().filter_map(Value::as_str).collect(),
+            _ => Vec::new(),
+        };
+        let mut roles: Vec<String> = Vec::new();
+        for value in values {
+            let mapped: Vec<String> = match (config.roles.get(value), config.unmapped_roles) {
+                (Some(mapped), _) => mapped.clone(),
+                (None, Unmapped::Drop) => Vec::new(),
+                (None, Unmapped::Keep) => vec![checked_name("role", value)?],
+                (None, Unmapped::Refuse) => {
+                    return Err(Refusal::Forbidden(format!(
+                        "the {} claim holds a value with no mapping in the configuration",
+                        config.roles_claim
+                    )));
+                }
+            };
+            for role in mapped {
+                if !roles.contains(&role) {
+                    roles.push(role);
+                }
+            }
+        }
+        if roles.len() > MAX_ROLES {
+            return Err(Refusal::Forbidden(format!("more than {MAX_ROLES} roles")));
+        }
+        let subject = text("sub").unwrap_or("?");
+        Ok(Caller {
+            id: format!("jwt:{}#{subject}", config.issuer),
+            customer,
+            username,
+            roles,
+        })
+    }
+}
+
+/// The algorithms a JWK's key may verify: RSA keys RS256 and PS256, P-256 keys ES256;
+/// other keys (HMAC secrets, other curves) none.
+fn algorithms_for(parameters: &AlgorithmParameters) -> Option<&'static [Algorithm]> {
+    match parameters {
+        AlgorithmParameters::RSA(_) => Some(&[Algorithm::RS256, Algorithm::PS256]),
+        AlgorithmParameters::EllipticCurve(ec) if ec.curve == EllipticCurve::P256 => {
+            Some(&[Algorithm::ES256])
+        }
+        _ => None,
+    }
+}
+
+/// The `iss` a token says it has, unverified (to choose which issuer verifies it).
+pub(crate) fn unverified_issuer(token: &str) -> Option<String> {
+    use base64::Engine;
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    let claims: Map<String, Value> = serde_json::from_slice(&bytes).ok()?;
+    claims.get("iss")?.as_str().map(str::to_owned)
+}

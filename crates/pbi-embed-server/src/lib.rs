@@ -1,0 +1,219 @@
+//! An embed-token broker for Power BI: what every team that embeds Power BI for its
+//! customers otherwise writes by hand.
+//!
+//! A request flows: the caller is authenticated (a bearer JWT from the web app's identity
+//! provider, or an API key of a trusted backend) → its customer and RLS identity come
+//! from its credentials, never from the browser's word → the customer's allowed items,
+//! workspace and service principal profile come from the configuration (denied by
+//! default) → one [`Client`] serves every customer (one sign-in, caches keyed per
+//! profile, refresh-ahead, the Redis store) → the configuration `powerbi-client` takes,
+//! with when to refresh it.
+//!
+//! Mount [`Broker::router`] in your own axum server, or run it alone with
+//! `pbi-embed serve --config broker.toml` (see [`serve`]).
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use pbi_embed_server::{Broker, Config};
+//!
+//! let config = Config::parse("broker.toml", &std::fs::read_to_string("broker.toml")?)?;
+//! let broker = Broker::new(config.clone(), Broker::client_from_env(&config)?);
+//! let app = axum::Router::new().nest("/pbi", broker.router());
+//! # let _ = app;
+//! # Ok(()) }
+//! ```
+//!
+//! Routes: `GET /v1/embed/{type}/{id}` (`report`, `paginated`, `dashboard`,
+//! `tile?dashboard=`, `visual?page=&visual=`, `qna`, `create`, `reports` with ids
+//! comma-separated), `GET /healthz`, `GET /readyz`, `GET /metrics`.
+
+mod access;
+mod caller;
+pub mod config;
+mod limit;
+mod metrics;
+mod routes;
+mod serve;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use pbi_embed_reqwest::Client;
+
+pub use caller::{Caller, Refusal};
+pub use config::{Config, ConfigError};
+pub use serve::{serve, shutdown_signal};
+
+/// Whether the broker can serve: `/readyz`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Readiness {
+    /// Signing in and reading the configured items ahead.
+    Starting,
+    /// Signed in; the configured items' metadata read.
+    Ready,
+    /// It cannot serve, and why (the credential is refused, Power BI cannot be reached).
+    NotReady(String),
+}
+
+/// The broker: its configuration, its one Power BI client, and what it counts.
+#[derive(Clone)]
+pub struct Broker(Arc<Inner>);
+
+struct Inner {
+    config: Config,
+    client: Client,
+    issuers: Vec<caller::jwt::IssuerKeys>,
+    metrics: metrics::Metrics,
+    limit: limit::RateLimit,
+    readiness: Mutex<Readiness>,
+}
+
+impl std::fmt::Debug for Broker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Broker")
+            .field("customers", &self.0.config.customers.len())
+            .field("issuers", &self.0.issuers.len())
+            .field("readiness", &self.readiness())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Broker {
+    /// A broker for `config`, calling Power BI with `client`.
+    #[must_use]
+    pub fn new(config: Config, client: Client) -> Self {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap_or_default();
+        let issuers = config
+            .issuers
+            .iter()
+            .cloned()
+            .map(|issuer| caller::jwt::IssuerKeys::new(issuer, http.clone()))
+            .collect();
+        Self(Arc::new(Inner {
+            limit: limit::RateLimit::new(config.server.requests_per_minute),
+            config,
+            client,
+            issuers,
+            metrics: metrics::Metrics::default(),
+            readiness: Mutex::new(Readiness::Starting),
+        }))
+    }
+
+    /// The client `config` asks for, signed in as the environment says (`AZURE_*`, as
+    /// Azure's libraries read it), sharing tokens through Redis when `PBI_REDIS_URL` is
+    /// set (with `PBI_CACHE_KEY`, base64 of 32 bytes, and `PBI_CACHE_KEY_ID`).
+    ///
+    /// # Errors
+    /// When the environment names no usable credential or store.
+    pub fn client_from_env(config: &Config) -> Result<Client, Box<dyn std::error::Error + Send + Sync>> {
+        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let powerbi = &config.powerbi;
+        let mut builder = Client::builder();
+        if let Some(base) = &powerbi.api_base {
+            builder = builder.api_base(base.clone());
+        }
+        if let Some(host) = &powerbi.authority_host {
+            builder = builder.authority_host(host.clone());
+        }
+        builder = builder
+            .from_env()?
+            .embed_token_cache(Some((100_000, powerbi.embed_margin)));
+        if !powerbi.refresh_ahead.is_zero() {
+            builder = builder.refresh_ahead(powerbi.refresh_ahead);
+        }
+        if let Some(url) = env("PBI_REDIS_URL") {
+            let key = env("PBI_CACHE_KEY")
+                .ok_or("PBI_CACHE_KEY is not set (base64 of 32 bytes; tokens are encrypted in Redis)")?;
+            let key_id = env("PBI_CACHE_KEY_ID").unwrap_or_else(|| "k1".into());
+            let store = pbi_embed_redis::RedisStore::new(
+                &url,
+                pbi_embed_redis::EncryptionKey::from_base64(&key_id, &key)?,
+            )?;
+            builder = builder.shared_store(Arc::new(store));
+        }
+        Ok(builder.build()?)
+    }
+
+    /// The routes, to serve or to mount in an app's own router.
+    pub fn router(&self) -> axum::Router {
+        routes::router(self.clone())
+    }
+
+    /// Whether it can serve.
+    #[must_use]
+    pub fn readiness(&self) -> Readiness {
+        self.0
+            .readiness
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    fn set_readiness(&self, readiness: Readiness) {
+        let mut current = self
+            .0
+            .readiness
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if *current != readiness {
+            match &readiness {
+                Readiness::Ready => tracing::info!("ready"),
+                Readiness::NotReady(why) => tracing::warn!(reason = %why, "not ready"),
+                Readiness::Starting => {}
+            }
+            *current = readiness;
+        }
+    }
+
+    /// Signs in and reads every configured item's metadata ahead, so that the first
+    /// caller's configuration costs one round trip; sets [`Readiness`] from the result.
+    pub async fn warm_up(&self) -> Readiness {
+        let requests: Vec<_> = self
+            .0
+            .config
+            .customers
+            .values()
+            .flat_map(access::warm_up_requests)
+            .collect();
+        let readiness = match self.0.client.sign_in().await {
+            Err(error) => Readiness::NotReady(format!("cannot sign in: {}", error.kind())),
+            Ok(_) => {
+                if let Err(error) = self.0.client.warm_up(&requests).await {
+                    // An item that cannot be read is the caller's 404 later, not a
+                    // reason to stop serving the others.
+                    tracing::warn!(%error, "warm-up could not read every configured item");
+                }
+                Readiness::Ready
+            }
+        };
+        self.set_readiness(readiness.clone());
+        readiness
+    }
+
+    /// Warms up now and again every `interval` (half the metadata's TTL suits), keeping
+    /// [`Readiness`] current; stops when the task is aborted.
+    pub fn keep_ready(&self, interval: Duration) -> tokio::task::JoinHandle<()> {
+        let broker = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let readiness = broker.warm_up().await;
+                // Not ready: try again sooner.
+                let wait = if readiness == Readiness::Ready {
+                    interval
+                } else {
+                    interval.min(Duration::from_secs(5))
+                };
+                tokio::time::sleep(wait).await;
+            }
+        })
+    }
+
+    /// The configuration.
+    #[must_use]
+    pub fn config(&self) -> &Config {
+        &self.0.config
+    }
+}

@@ -1,0 +1,357 @@
+//! The broker against the emulator, which is both Power BI and the callers' identity
+//! provider: caller authentication, customers kept apart, identities mapped, and what
+//! reached Power BI.
+
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use pbi_embed_emulator::{Emulator, Route, UserToken};
+use pbi_embed_reqwest::Client;
+use pbi_embed_server::{Broker, Config, Readiness};
+use pbi_embed_testkit::Ids;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+const AUDIENCE: &str = "api://broker";
+const PROFILE_A: &str = "a4df5235-6f18-4141-9e99-0c3512f41306";
+const PROFILE_B: &str = "0b6c4f39-7d5e-4f0e-9a34-3a9cf1a1d2b7";
+const API_KEY: &str = "a backend's long random key";
+
+fn config_text(emulator: &Emulator, ids: &Ids) -> String {
+    format!(
+        r#"
+[server]
+listen = "127.0.0.1:0"
+requests_per_minute = 1000
+cors_origins = ["https://app.contoso.com"]
+
+[[issuers]]
+issuer = "{issuer}"
+audience = "{AUDIENCE}"
+customer_claim = "tid"
+unmapped_roles = "drop"
+
+[issuers.roles]
+"Sales.Manager" = ["{role}"]
+
+[[api_keys]]
+name = "billing"
+sha256 = "{key_hash}"
+customer = "tenant-a"
+
+[[customers]]
+id = "tenant-a"
+workspace = "{workspace}"
+profile = "{PROFILE_A}"
+roles = ["{role}"]
+items = [{{ type = "report", id = "{rls_report}" }}]
+
+[[customers]]
+id = "tenant-b"
+workspace = "{workspace}"
+profile = "{PROFILE_B}"
+identity = "none"
+items = [{{ type = "report", id = "{report}" }}]
+"#,
+        issuer = emulator.user_token_issuer(),
+        role = ids.rls_role,
+        key_hash = Sha256::digest(API_KEY.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>(),
+        workspace = ids.workspace,
+        rls_report = ids.rls_report,
+        report = ids.report,
+    )
+}
+
+fn client(emulator: &Emulator, secret: Option<&str>) -> Client {
+    let (tenant, client_id, right) = Ids::of(emulator).credentials();
+    let secret = secret.map_or(right, |s| pbi_embed_reqwest::ClientSecret::new(s.to_owned()));
+    Client::builder()
+        .api_base(emulator.base_url())
+        .authority_host(emulator.base_url())
+        .service_principal(tenant, client_id, secret)
+        .build()
+        .unwrap()
+}
+
+/// A broker on a free port: its base URL.
+async fn start(broker: Broker) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(pbi_embed_server::serve(broker, listener, std::future::pending()));
+    format!("http://{addr}")
+}
+
+fn user(emulator: &Emulator, username: &str, tenant: &str, roles: &[&str]) -> String {
+    let mut token = UserToken::new(username, AUDIENCE);
+    token.tenant = Some(tenant.to_owned());
+    token.roles = roles.iter().map(|r| (*r).to_owned()).collect();
+    emulator.issue_user_token(&token)
+}
+
+async fn get(url: &str, bearer: Option<&str>) -> (u16, reqwest::header::HeaderMap, Value) {
+    let mut request = reqwest::Client::new().get(url);
+    if let Some(token) = bearer {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.unwrap();
+    let (status, headers) = (response.status().as_u16(), response.headers().clone());
+    let text = response.text().await.unwrap();
+    (
+        status,
+        headers,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+/// A token with `header` and `claims`, signed with nonsense (or not at all).
+fn forged(header: &Value, claims: &Value, signature: &str) -> String {
+    let encode = |v: &Value| URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).unwrap());
+    format!("{}.{}.{signature}", encode(header), encode(claims))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callers_are_authenticated_and_customers_kept_apart() {
+    let emulator = Emulator::start().unwrap();
+    let ids = Ids::of(&emulator);
+    let config = Config::parse("broker.toml", &config_text(&emulator, &ids)).unwrap();
+    let broker = Broker::new(config, client(&emulator, None));
+    assert_eq!(broker.warm_up().await, Readiness::Ready);
+    let base = start(broker).await;
+    let report_a = format!("{base}/v1/embed/report/{}", ids.rls_report);
+    let report_b = format!("{base}/v1/embed/report/{}", ids.report);
+    emulator.reset_stats();
+
+    // A's user, with a role claim mapped to the dataset's RLS role.
+    let alice = user(
+        &emulator,
+        "alice@a.com",
+        "tenant-a",
+        &["Sales.Manager", "Unmapped"],
+    );
+    let (status, headers, body) = get(&report_a, Some(&alice)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(headers["cache-control"], "no-store");
+    assert!(
+        body["refreshAt"].is_string() && body["accessToken"].is_string(),
+        "{body}"
+    );
+    let minted = emulator.minted_token(body["tokenId"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        minted.profile_id.as_deref(),
+        Some(PROFILE_A),
+        "A's profile reached Power BI"
+    );
+    assert_eq!(minted.identities.len(), 1, "{minted:?}");
+    assert_eq!(minted.identities[0].username.as_deref(), Some("alice@a.com"));
+    assert_eq!(
+        minted.identities[0].roles,
+        std::slice::from_ref(&ids.rls_role),
+        "mapped; the unmapped value dropped"
+    );
+
+    // B's user: B's profile, and no identity (B's customer sends none).
+    let bob = user(&emulator, "bob@b.com", "tenant-b", &[]);
+    let (status, _, body) = get(&report_b, Some(&bob)).await;
+    assert_eq!(status, 200, "{body}");
+    let minted = emulator.minted_token(body["tokenId"].as_str().unwrap()).unwrap();
+    assert_eq!(minted.profile_id.as_deref(), Some(PROFILE_B));
+    assert!(minted.identities.is_empty(), "{minted:?}");
+
+    // A's user asking for B's report: 403 naming it, and nothing reaches Power BI.
+    let before = emulator.stats();
+    let (status, _, body) = get(&report_b, Some(&alice)).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains(&ids.report.to_string()),
+        "{body}"
+    );
+    assert_eq!(
+        emulator.stats().requests,
+        before.requests,
+        "nothing sent for a refusal"
+    );
+    assert_eq!(
+        emulator.requests(Route::EntraToken),
+        0,
+        "one sign-in (at warm-up) serves both customers"
+    );
+
+    // The API key of a trusted backend, naming the user in a header.
+    let response = reqwest::Client::new()
+        .get(&report_a)
+        .header("x-api-key", API_KEY)
+        .header("x-pbi-username", "carol@a.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    let minted = emulator.minted_token(body["tokenId"].as_str().unwrap()).unwrap();
+    assert_eq!(minted.identities[0].username.as_deref(), Some("carol@a.com"));
+    assert_eq!(
+        minted.identities[0].roles,
+        std::slice::from_ref(&ids.rls_role),
+        "the customer's default roles"
+    );
+    let wrong = reqwest::Client::new()
+        .get(&report_a)
+        .header("x-api-key", "a wrong key")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+
+    // Every way a bearer token can be wrong: 401, and nothing sent.
+    let minted_before = emulator.stats().minted;
+    let mut expired = UserToken::new("alice@a.com", AUDIENCE);
+    expired.tenant = Some("tenant-a".into());
+    expired.lifetime_seconds = -120; // past the 60 s leeway
+    let mut early = expired.clone();
+    early.lifetime_seconds = 3600;
+    early.not_before_seconds = 600;
+    let mut elsewhere = early.clone();
+    elsewhere.not_before_seconds = 0;
+    elsewhere.audience = "api://another-app".into();
+    let claims = serde_json::json!({
+        "iss": emulator.user_token_issuer(), "aud": AUDIENCE, "tid": "tenant-a",
+        "preferred_username": "mallory", "exp": 4_000_000_000u64,
+    });
+    let other_issuer = {
+        let mut c = claims.clone();
+        c["iss"] = "https://evil.example/v2.0".into();
+        c
+    };
+    let valid_kid = jsonwebtoken::decode_header(&alice).unwrap().kid.unwrap();
+    let cases = [
+        ("no token", None),
+        ("expired", Some(emulator.issue_user_token(&expired))),
+        ("not yet valid", Some(emulator.issue_user_token(&early))),
+        ("another audience", Some(emulator.issue_user_token(&elsewhere))),
+        (
+            "another issuer",
+            Some(forged(
+                &serde_json::json!({"alg": "RS256", "kid": valid_kid}),
+                &other_issuer,
+                "c2ln",
+            )),
+        ),
+        (
+            "alg none",
+            Some(forged(&serde_json::json!({"alg": "none"}), &claims, "")),
+        ),
+        (
+            "HS256 keyed with the public key",
+            Some(hs256_with_public_key(&emulator, &claims, &valid_kid).await),
+        ),
+        (
+            "unknown kid",
+            Some(forged(
+                &serde_json::json!({"alg": "RS256", "kid": "not-published"}),
+                &claims,
+                "c2ln",
+            )),
+        ),
+        (
+            "a valid header with another signature",
+            Some(forged(
+                &serde_json::json!({"alg": "RS256", "kid": valid_kid}),
+                &claims,
+                "c2ln",
+            )),
+        ),
+    ];
+    for (case, token) in cases {
+        let (status, headers, body) = get(&report_a, token.as_deref()).await;
+        assert_eq!(status, 401, "{case}: {body}");
+        assert_eq!(headers["www-authenticate"], "Bearer", "{case}");
+    }
+    assert_eq!(
+        emulator.stats().minted,
+        minted_before,
+        "nothing minted for a refused caller"
+    );
+
+    // Only GET mints; a repeated parameter is refused.
+    let head = reqwest::Client::new()
+        .head(&report_a)
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), 405);
+    let (status, _, body) = get(&format!("{report_a}?page=a&page=b"), Some(&alice)).await;
+    assert_eq!((status, body["field"].as_str()), (400, Some("page")), "{body}");
+    assert_eq!(emulator.stats().minted, minted_before);
+
+    // The metrics count what was done.
+    let (_, _, metrics) = get(&format!("{base}/metrics"), None).await;
+    let metrics = metrics.as_str().unwrap().to_owned();
+    for line in [
+        "pbi_broker_requests_total{route=\"report\",status=\"200\",customer=\"tenant-a\"} 2",
+        "pbi_broker_requests_total{route=\"report\",status=\"200\",customer=\"tenant-b\"} 1",
+        "pbi_broker_requests_total{route=\"report\",status=\"403\",customer=\"tenant-a\"} 1",
+        "pbi_broker_requests_total{route=\"report\",status=\"401\",customer=\"\"} 10",
+        "pbi_broker_ready 1",
+    ] {
+        assert!(metrics.contains(line), "{line} in\n{metrics}");
+    }
+}
+
+/// The classic confusion attack: HS256, keyed with the RSA public key's bytes.
+async fn hs256_with_public_key(emulator: &Emulator, claims: &Value, kid: &str) -> String {
+    let jwks: Value = reqwest::get(format!(
+        "{}/{}/discovery/v2.0/keys",
+        emulator.base_url(),
+        emulator.ids().tenant
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let modulus = jwks["keys"][0]["n"].as_str().unwrap().to_owned();
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    header.kid = Some(kid.to_owned());
+    jsonwebtoken::encode(
+        &header,
+        claims,
+        &jsonwebtoken::EncodingKey::from_secret(modulus.as_bytes()),
+    )
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn not_ready_while_the_credential_is_refused() {
+    let emulator = Emulator::start().unwrap();
+    let ids = Ids::of(&emulator);
+    let config = Config::parse("broker.toml", &config_text(&emulator, &ids)).unwrap();
+    let broker = Broker::new(config, client(&emulator, Some("a wrong secret")));
+    let base = start(broker.clone()).await;
+    let (status, _, body) = get(&format!("{base}/readyz"), None).await;
+    assert_eq!((status, body["status"].as_str()), (503, Some("starting")));
+    assert!(matches!(broker.warm_up().await, Readiness::NotReady(_)));
+    let (status, _, body) = get(&format!("{base}/readyz"), None).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body["reason"].as_str().unwrap().contains("sign in"), "{body}");
+    let (status, _, _) = get(&format!("{base}/healthz"), None).await;
+    assert_eq!(status, 200, "alive all the same");
+
+    // A caller gets the broker's words: no upstream host, no 401 passed through.
+    let alice = user(&emulator, "alice@a.com", "tenant-a", &["Sales.Manager"]);
+    let (status, _, body) = get(
+        &format!("{base}/v1/embed/report/{}", ids.rls_report),
+        Some(&alice),
+    )
+    .await;
+    assert_eq!(status, 502, "{body}");
+    let text = body.to_string();
+    assert!(
+        !text.contains("127.0.0.1") && !text.contains("a wrong secret"),
+        "{text}"
+    );
+    tokio::time::sleep(Duration::from_millis(1)).await;
+}
