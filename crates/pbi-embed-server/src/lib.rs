@@ -13,7 +13,7 @@
 //! `pbi-embed serve --config broker.toml` (see [`serve`]).
 //!
 //! ```no_run
-//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! # async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
 //! use pbi_embed_server::{Broker, Config};
 //!
 //! let config = Config::parse("broker.toml", &std::fs::read_to_string("broker.toml")?)?;

@@ -2,7 +2,7 @@
 //! status and customer, their latency, embed failures by kind, rate-limited requests,
 //! and whether it is ready.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -19,8 +19,8 @@ struct Counts {
     /// error kind → embed calls that failed with it.
     failures: BTreeMap<String, u64>,
     rate_limited: u64,
-    /// Distinct customers seen, bounded: past it, customer labels read `other`.
-    customers: usize,
+    /// Distinct customers seen, bounded: past [`MAX_CUSTOMERS`], labels read `other`.
+    customers: HashSet<String>,
 }
 
 /// The most distinct customer labels kept.
@@ -40,12 +40,11 @@ impl Metrics {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut customer = customer.unwrap_or("").to_owned();
-        let known = counts.requests.keys().any(|(_, _, c)| *c == customer);
-        if !known {
-            if counts.customers >= MAX_CUSTOMERS {
+        if !counts.customers.contains(&customer) {
+            if counts.customers.len() >= MAX_CUSTOMERS {
                 customer = "other".into();
             } else {
-                counts.customers += 1;
+                counts.customers.insert(customer.clone());
             }
         }
         *counts.requests.entry((route, status, customer)).or_default() += 1;

@@ -38,6 +38,9 @@ pub(crate) enum Next<T> {
 impl<T> Next<T> {
     /// The same step, every request in it sent as `profile` (when given).
     pub(crate) fn sent_as(self, profile: Option<&ProfileId>) -> Self {
+        if profile.is_none() {
+            return self;
+        }
         match self {
             Self::Need(need) => Self::Need(need.sent_as(profile)),
             Self::All(sides) => Self::All(
