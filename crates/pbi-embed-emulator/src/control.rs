@@ -164,6 +164,10 @@ pub(crate) fn control(state: &State, method: &Method, path: &str, body: &[u8]) -
                 ),
             },
         ),
+        (&Method::POST, ["user-keys", "rotate"]) => match crate::user_token::rotate(state) {
+            Ok(kid) => json_response(StatusCode::OK, &json!({"kid": kid})),
+            Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e),
+        },
         (&Method::POST, ["user-tokens"]) => parse::<crate::UserToken>(body).map_or_else(
             |e| *e,
             |token| {

@@ -106,7 +106,7 @@ pub(crate) fn keys(state: &State, tenant: &str, headers: &HeaderMap) -> Response
         return unknown_tenant(tenant);
     }
     let issuer = format!("{}/{{tenantid}}/v2.0", base(state, headers));
-    json_response(StatusCode::OK, &state.access.jwks(&issuer))
+    json_response(StatusCode::OK, &crate::user_token::jwks(state, &issuer))
 }
 
 /// `GET /common/discovery/instance?authorization_endpoint=…`: MSAL's instance discovery,

@@ -468,6 +468,15 @@ impl Emulator {
         user_token::issue(&self.state, token, SystemTime::now())
     }
 
+    /// Signs users' tokens from now on with a new key, published beside the old ones (a
+    /// key rotation at the identity provider). Returns the new key's id.
+    ///
+    /// # Errors
+    /// When no key can be generated.
+    pub fn rotate_user_key(&self) -> Result<String, String> {
+        user_token::rotate(&self.state)
+    }
+
     /// The issuer of user tokens, `{base}/{tenant}/v2.0`: its discovery document is at
     /// `{issuer}/.well-known/openid-configuration`.
     #[must_use]

@@ -66,6 +66,8 @@ pub(crate) struct State {
     pub(crate) signer: Signer,
     /// Signs and checks access tokens.
     pub(crate) access: AccessTokenSigner,
+    /// Signs users' tokens once their key has been rotated (before that, `access` does).
+    pub(crate) user_key: Mutex<Option<std::sync::Arc<AccessTokenSigner>>>,
     /// Certificates registered at run time: (client id, PEM).
     pub(crate) certificates: Mutex<Vec<(String, String)>>,
     /// Client assertions' `jti` values already used.
@@ -91,6 +93,7 @@ impl State {
         let access = AccessTokenSigner::generate().map_err(std::io::Error::other)?;
         Ok(Self {
             access,
+            user_key: Mutex::new(None),
             used_assertions: crate::assertion::UsedAssertions::default(),
             certificates: Mutex::new(Vec::new()),
             fixture,

@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::access_token::unix_seconds;
+use crate::access_token::{AccessTokenSigner, unix_seconds};
 use crate::clock::later;
 use crate::state::State;
 
@@ -77,7 +77,49 @@ pub(crate) fn issue(state: &State, token: &UserToken, now: SystemTime) -> String
         "exp": unix_seconds(offset(now, token.lifetime_seconds)),
         "ver": "2.0",
     });
-    state.access.sign_value(&claims)
+    let rotated = state
+        .user_key
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    match rotated {
+        Some(key) => key.sign_value(&claims),
+        None => state.access.sign_value(&claims),
+    }
+}
+
+/// Signs users' tokens from now on with a new key, published beside the old one: a
+/// relying party that meets the new `kid` must fetch the keys again. Its key id.
+///
+/// # Errors
+/// When no key can be generated.
+pub(crate) fn rotate(state: &State) -> Result<String, String> {
+    let key = std::sync::Arc::new(AccessTokenSigner::generate()?);
+    let kid = key.kid().to_owned();
+    *state
+        .user_key
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(key);
+    Ok(kid)
+}
+
+/// The JSON Web Key Set: the access-token key, and the users' key once rotated.
+pub(crate) fn jwks(state: &State, issuer: &str) -> serde_json::Value {
+    let mut set = state.access.jwks(issuer);
+    let rotated = state
+        .user_key
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    if let (Some(key), Some(keys)) = (
+        rotated,
+        set.get_mut("keys").and_then(serde_json::Value::as_array_mut),
+    ) {
+        if let Some(serde_json::Value::Array(more)) = key.jwks(issuer).get("keys").cloned() {
+            keys.extend(more);
+        }
+    }
+    set
 }
 
 /// `now` moved by `seconds`, either way, saturating.

@@ -107,6 +107,10 @@ pub struct Issuer {
     pub customer: CustomerFrom,
     /// Clock skew allowed on `exp` and `nbf` (`leeway_seconds`, default 60).
     pub leeway: Duration,
+    /// The soonest the keys are fetched again when a token names an unknown key id
+    /// (`jwks_refetch_seconds`, default 30, 1 to 3600): a flood of made-up key ids costs
+    /// one fetch per interval.
+    pub refetch_after: Duration,
 }
 
 /// What a role claim value with no mapping does.
@@ -255,6 +259,7 @@ struct IssuerSection {
     customer_claim: Option<String>,
     customer: Option<Spanned<String>>,
     leeway_seconds: Option<u64>,
+    jwks_refetch_seconds: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -366,6 +371,7 @@ impl Config {
                 unmapped_roles: section.unmapped_roles.unwrap_or(Unmapped::Drop),
                 customer,
                 leeway: Duration::from_secs(section.leeway_seconds.unwrap_or(60).min(600)),
+                refetch_after: Duration::from_secs(section.jwks_refetch_seconds.unwrap_or(30).clamp(1, 3600)),
             });
         }
         let mut api_keys = Vec::new();

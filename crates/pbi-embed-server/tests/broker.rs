@@ -31,6 +31,7 @@ issuer = "{issuer}"
 audience = "{AUDIENCE}"
 customer_claim = "tid"
 unmapped_roles = "drop"
+jwks_refetch_seconds = 1
 
 [issuers.roles]
 "Sales.Manager" = ["{role}"]
@@ -354,4 +355,51 @@ async fn not_ready_while_the_credential_is_refused() {
         "{text}"
     );
     tokio::time::sleep(Duration::from_millis(1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_key_is_picked_up_without_a_restart_and_made_up_kids_cost_one_fetch() {
+    let emulator = Emulator::start().unwrap();
+    let ids = Ids::of(&emulator);
+    let config = Config::parse("broker.toml", &config_text(&emulator, &ids)).unwrap();
+    let base = start(Broker::new(config, client(&emulator, None))).await;
+    let report = format!("{base}/v1/embed/report/{}", ids.rls_report);
+    let alice = || user(&emulator, "alice@a.com", "tenant-a", &["Sales.Manager"]);
+    let (status, _, body) = get(&report, Some(&alice())).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(emulator.requests(Route::Jwks), 1, "keys fetched once");
+
+    // Made-up key ids, many at once: at most one more fetch, and all refused.
+    let claims = serde_json::json!({
+        "iss": emulator.user_token_issuer(), "aud": AUDIENCE, "tid": "tenant-a", "exp": 4_000_000_000u64,
+    });
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let flood = (0..20).map(|n| {
+        let token = forged(
+            &serde_json::json!({"alg": "RS256", "kid": format!("made-up-{n}")}),
+            &claims,
+            "c2ln",
+        );
+        let report = report.clone();
+        async move { get(&report, Some(&token)).await.0 }
+    });
+    let statuses = futures_util::future::join_all(flood).await;
+    assert!(statuses.iter().all(|s| *s == 401), "{statuses:?}");
+    assert_eq!(
+        emulator.requests(Route::Jwks),
+        2,
+        "one fetch for twenty unknown key ids"
+    );
+
+    // The identity provider rotates its key: the new kid is fetched, no restart.
+    let kid = emulator.rotate_user_key().unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let rotated = alice();
+    assert_eq!(
+        jsonwebtoken::decode_header(&rotated).unwrap().kid.as_deref(),
+        Some(kid.as_str())
+    );
+    let (status, _, body) = get(&report, Some(&rotated)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(emulator.requests(Route::Jwks), 3);
 }

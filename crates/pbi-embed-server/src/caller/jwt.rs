@@ -1,6 +1,6 @@
 //! Bearer JWTs from an OpenID Connect provider: keys from the issuer's discovery document
 //! and JWKS, cached, fetched again when a token names a key not seen yet (at most once
-//! every [`REFETCH_AFTER`]); RS256, PS256 and ES256 only (`none` and HMAC refused);
+//! per the issuer's `jwks_refetch_seconds`); RS256, PS256 and ES256 only (`none` and HMAC refused);
 //! issuer, audience, expiry and not-before checked with the configured leeway.
 
 use std::collections::HashMap;
@@ -14,8 +14,6 @@ use tokio::sync::{Mutex, RwLock};
 use super::{Caller, MAX_ROLES, Refusal, checked_name};
 use crate::config::{CustomerFrom, Issuer, Unmapped, is_loopback_http};
 
-/// The soonest the keys are fetched again for an unknown key id.
-pub(crate) const REFETCH_AFTER: Duration = Duration::from_secs(30);
 /// Keys are fetched again after this long even when every key id is known.
 const KEYS_TTL: Duration = Duration::from_secs(24 * 3600);
 /// The longest token read.
@@ -118,14 +116,16 @@ impl IssuerKeys {
         keys.by_id.contains_key(kid) && keys.fetched.is_some_and(|at| at.elapsed() < KEYS_TTL)
     }
 
-    /// Fetches the keys again, unless they were fetched less than [`REFETCH_AFTER`] ago
-    /// (a flood of made-up key ids costs one fetch per interval).
+    /// Fetches the keys again, unless they were fetched less than the issuer's
+    /// `refetch_after` ago (a flood of made-up key ids costs one fetch per interval).
     async fn refetch(&self, kid: &str) {
         let _fetching = self.fetching.lock().await;
         {
             let keys = self.keys.read().await;
             let fresh = keys.fetched.is_some_and(|at| at.elapsed() < KEYS_TTL);
-            let recent = keys.fetched.is_some_and(|at| at.elapsed() < REFETCH_AFTER);
+            let recent = keys
+                .fetched
+                .is_some_and(|at| at.elapsed() < self.config.refetch_after);
             if (fresh && keys.by_id.contains_key(kid)) || recent {
                 return;
             }
