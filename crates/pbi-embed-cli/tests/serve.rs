@@ -155,3 +155,153 @@ fn sigterm_lets_the_request_in_flight_finish_refuses_new_ones_and_exits_0() {
         "JSON logs, development mode said: {stderr}"
     );
 }
+
+/// A `pbi-embed serve` process, killed on drop.
+struct Broker {
+    child: std::process::Child,
+    addr: String,
+}
+
+impl Broker {
+    fn start(emulator: &Emulator, config: &std::path::Path, redis: &str) -> Self {
+        let mut child = StdCommand::cargo_bin("pbi-embed")
+            .unwrap()
+            .args(["serve", "--config"])
+            .arg(config)
+            .env_remove("AZURE_CLIENT_CERTIFICATE_PATH")
+            .env_remove("AZURE_FEDERATED_TOKEN_FILE")
+            .env_remove("IDENTITY_ENDPOINT")
+            .env("AZURE_TENANT_ID", emulator.ids().tenant)
+            .env("AZURE_CLIENT_ID", emulator.ids().client_id)
+            .env("AZURE_CLIENT_SECRET", emulator.ids().client_secret)
+            .env("PBI_REDIS_URL", redis)
+            .env("PBI_CACHE_KEY", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("listening on http://")
+            .unwrap()
+            .to_owned();
+        Self { child, addr }
+    }
+
+    /// `GET path` with a bearer token: the status line and the body.
+    fn get(&self, path: &str, bearer: &str) -> (String, String) {
+        let mut stream = TcpStream::connect(&self.addr).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {bearer}\r\nConnection: close\r\n\r\n",
+            self.addr
+        )
+        .unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+        (
+            head.lines().next().unwrap_or_default().to_owned(),
+            body.to_owned(),
+        )
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn four_brokers_and_one_redis_mint_once_per_customer_user_and_item() {
+    let emulator = Emulator::start().unwrap();
+    let ids = emulator.ids();
+    let redis = pbi_embed_testkit::redis::RedisServer::start();
+    let text = format!(
+        r#"[server]
+listen = "127.0.0.1:0"
+
+[powerbi]
+api_base = "{base}"
+authority_host = "{base}"
+
+[[issuers]]
+issuer = "{issuer}"
+audience = "api://broker"
+customer_claim = "tid"
+
+[[customers]]
+id = "tenant-a"
+workspace = "{workspace}"
+profile = "a4df5235-6f18-4141-9e99-0c3512f41306"
+roles = ["{role}"]
+items = [{{ type = "report", id = "{rls_report}" }}]
+
+[[customers]]
+id = "tenant-b"
+workspace = "{workspace}"
+profile = "0b6c4f39-7d5e-4f0e-9a34-3a9cf1a1d2b7"
+identity = "none"
+items = [{{ type = "report", id = "{report}" }}]
+"#,
+        base = emulator.base_url(),
+        issuer = emulator.user_token_issuer(),
+        workspace = ids.workspace,
+        role = ids.rls_role,
+        rls_report = ids.rls_report,
+        report = ids.report,
+    );
+    let file = tempfile_path::Path::with(&text);
+    let brokers: Vec<Broker> = (0..4)
+        .map(|_| Broker::start(&emulator, &file.0, &redis.url()))
+        .collect();
+    // Power BI takes its time, so that cold requests overlap across the brokers.
+    emulator.inject(FaultRule::random(
+        1.0,
+        RouteMatch::GenerateToken,
+        Fault::Delay { millis: 150 },
+    ));
+
+    // Five users of A on A's report, five of B on B's (B sends no identity: one token).
+    let token = |user: &str, tenant: &str| {
+        let mut token = pbi_embed_emulator::UserToken::new(user, "api://broker");
+        token.tenant = Some(tenant.to_owned());
+        emulator.issue_user_token(&token)
+    };
+    let mut requests = Vec::new();
+    for n in 0..5 {
+        requests.push((
+            token(&format!("a{n}@a.com"), "tenant-a"),
+            format!("/v1/embed/report/{}", ids.rls_report),
+        ));
+        requests.push((
+            token(&format!("b{n}@b.com"), "tenant-b"),
+            format!("/v1/embed/report/{}", ids.report),
+        ));
+    }
+    let answers: Vec<(String, String)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..80)
+            .map(|i| {
+                let (bearer, path) = &requests[i % requests.len()];
+                let broker = &brokers[i % brokers.len()];
+                scope.spawn(move || broker.get(path, bearer))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for (status, body) in &answers {
+        assert!(status.contains(" 200 "), "{status} {body}");
+    }
+    assert_eq!(
+        emulator.generate_token_requests(),
+        6,
+        "one GenerateToken per (customer, user, item) across four brokers: five users of A, one token for B"
+    );
+}
