@@ -56,7 +56,7 @@ pub(crate) fn run(options: &ServeArgs) -> Result<(), Failure> {
             .await
             .map_err(|e| usage(format!("server.listen {listen}: {e}")))?;
         let addr = listener.local_addr().map_err(|e| usage(e.to_string()))?;
-        let broker = Broker::new(config, client);
+        let broker = Broker::new(config, client).map_err(|e| usage(format!("powerbi.ca_file: {e}")))?;
         if broker.config().server.development {
             tracing::warn!("development mode: callers' identities come from the query string");
         }

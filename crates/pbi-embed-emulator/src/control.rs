@@ -117,8 +117,18 @@ pub(crate) fn control(state: &State, method: &Method, path: &str, body: &[u8]) -
         },
         (&Method::POST, ["introspect"]) => parse::<Introspect>(body).map_or_else(
             |e| *e,
-            |req| json_response(StatusCode::OK, &json!(crate::introspect(state, &req.token))),
+            |req| {
+                let found = crate::introspect(state, &req.token);
+                // The embed page checks each token a host page hands it with setAccessToken.
+                if req.purpose.as_deref() == Some("setAccessToken")
+                    && let Some(token) = found.token.as_ref().filter(|_| found.valid)
+                {
+                    state.record_token_set(&token.token_id);
+                }
+                json_response(StatusCode::OK, &json!(found))
+            },
         ),
+        (&Method::GET, ["tokens-set"]) => json_response(StatusCode::OK, &json!(state.tokens_set())),
         (&Method::POST, ["faults"]) => parse::<FaultRule>(body).map_or_else(
             |e| *e,
             |rule| {
@@ -189,6 +199,10 @@ pub(crate) fn control(state: &State, method: &Method, path: &str, body: &[u8]) -
 #[serde(deny_unknown_fields)]
 struct Introspect {
     token: String,
+    /// `setAccessToken` when the embed page checks a token handed to it to replace the
+    /// one it loaded with.
+    #[serde(default)]
+    purpose: Option<String>,
 }
 
 #[derive(Deserialize)]

@@ -7,7 +7,10 @@
 //! the target workspace for create; a visual's page and name must exist), answers the
 //! handshake and raises the client's `loaded` event (and `visualRendered` for a Q&A
 //! question), or its `error` event with a clear message (a `tokenType` other than Embed is
-//! one). It also accepts `setAccessToken` (a new token for the same item).
+//! one). It also accepts `setAccessToken` (a new token for the same item; the emulator
+//! records each, `GET /_emulator/tokens-set`), and when the token it holds expires it
+//! raises the `error` event Power BI raises then (`TokenExpired`, 403);
+//! `window.emulatorExpireToken()` raises it at once, for tests of a page's recovery.
 
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use http::{Response, StatusCode};
@@ -67,11 +70,29 @@ const PAGE: &str = r#"<!DOCTYPE html>
     if (body !== undefined) { message.body = body; }
     post(message);
   }
-  function introspect(token) {
+  function introspect(token, purpose) {
+    var body = { token: String(token || "") };
+    if (purpose) { body.purpose = purpose; }
     return fetch("/_emulator/introspect", {
-      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ token: String(token || "") })
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body)
     }).then(function (r) { return r.json(); });
   }
+  // Power BI's error event when the token an embed holds expires.
+  var expiryTimer = null;
+  function tokenExpired() {
+    if (!current) { return; }
+    var status = document.getElementById("status");
+    status.className = "error";
+    status.textContent = "Token expired.";
+    raise(current.kind, "error", { message: "TokenExpired",
+      detailedMessage: "Access token has expired, resubmit with a new access token", errorCode: "403", level: 6 });
+  }
+  function watchExpiry(info) {
+    clearTimeout(expiryTimer);
+    var at = info.token && info.token.expiresAtMs;
+    if (at) { expiryTimer = setTimeout(tokenExpired, Math.max(0, at - Date.now())); }
+  }
+  window.emulatorExpireToken = tokenExpired;
   // What the embedded item needs the token to grant: [kind, id] pairs.
   function problemWith(info, item) {
     if (!info.valid) { return info.reason || "the embed token is not valid"; }
@@ -159,10 +180,12 @@ const PAGE: &str = r#"<!DOCTYPE html>
     }
     if (action === "token") {
       if (!current) { reply(m, 400, { message: "NotLoaded" }); return; }
-      introspect(m.body).then(function (info) {
+      introspect(m.body, "setAccessToken").then(function (info) {
         var problem = problemWith(info, current);
         if (problem) { reply(m, 403, { message: "TokenRejected", detailedMessage: problem }); return; }
         show(current, info);
+        watchExpiry(info);
+        document.getElementById("status").className = "";
         document.getElementById("status").textContent = "Token refreshed.";
         reply(m, 200, null);
       });
@@ -185,6 +208,7 @@ const PAGE: &str = r#"<!DOCTYPE html>
       var problem = results[1] || problemWith(info, item);
       if (problem) { fail(item.kind, problem); return; }
       show(item, info);
+      watchExpiry(info);
       var status = document.getElementById("status");
       status.className = "";
       status.textContent = "Loaded " + item.title + ".";

@@ -454,6 +454,13 @@ impl Emulator {
         self.state.tokens.get(token_id)
     }
 
+    /// The token ids embed pages accepted through powerbi-client's `setAccessToken`, in
+    /// order (`GET /_emulator/tokens-set`): what a page that keeps its embed alive did.
+    #[must_use]
+    pub fn tokens_set(&self) -> Vec<String> {
+        self.state.tokens_set()
+    }
+
     /// Checks an embed token: whether the emulator issued it, whether it has expired, and
     /// what it grants.
     #[must_use]

@@ -52,6 +52,9 @@ impl Drop for Answering<'_> {
 }
 
 /// The longest access-token lifetime the emulator issues: a day, as the clients accept.
+/// The most `setAccessToken` token ids remembered.
+const MAX_TOKENS_SET: usize = 10_000;
+
 pub(crate) const MAX_ACCESS_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
 
 pub(crate) struct State {
@@ -66,6 +69,8 @@ pub(crate) struct State {
     pub(crate) signer: Signer,
     /// Signs and checks access tokens.
     pub(crate) access: AccessTokenSigner,
+    /// Token ids embed pages accepted through `setAccessToken`, in order (bounded).
+    tokens_set: Mutex<Vec<String>>,
     /// Signs users' tokens once their key has been rotated (before that, `access` does).
     pub(crate) user_key: Mutex<Option<std::sync::Arc<AccessTokenSigner>>>,
     /// Certificates registered at run time: (client id, PEM).
@@ -94,6 +99,7 @@ impl State {
         Ok(Self {
             access,
             user_key: Mutex::new(None),
+            tokens_set: Mutex::new(Vec::new()),
             used_assertions: crate::assertion::UsedAssertions::default(),
             certificates: Mutex::new(Vec::new()),
             fixture,
@@ -156,6 +162,25 @@ impl State {
         appidacr.clone_into(&mut claims.appidacr);
         self.issued.fetch_add(1, Ordering::Relaxed);
         self.access.sign(&claims)
+    }
+
+    /// An embed page accepted `token_id` through `setAccessToken`.
+    pub(crate) fn record_token_set(&self, token_id: &str) {
+        let mut set = self
+            .tokens_set
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if set.len() < MAX_TOKENS_SET {
+            set.push(token_id.to_owned());
+        }
+    }
+
+    /// The token ids embed pages accepted through `setAccessToken`, in order.
+    pub(crate) fn tokens_set(&self) -> Vec<String> {
+        self.tokens_set
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     pub(crate) fn count(&self, route: Route) {

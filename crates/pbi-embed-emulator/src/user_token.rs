@@ -114,10 +114,9 @@ pub(crate) fn jwks(state: &State, issuer: &str) -> serde_json::Value {
     if let (Some(key), Some(keys)) = (
         rotated,
         set.get_mut("keys").and_then(serde_json::Value::as_array_mut),
-    ) {
-        if let Some(serde_json::Value::Array(more)) = key.jwks(issuer).get("keys").cloned() {
-            keys.extend(more);
-        }
+    ) && let Some(serde_json::Value::Array(more)) = key.jwks(issuer).get("keys").cloned()
+    {
+        keys.extend(more);
     }
     set
 }

@@ -84,6 +84,10 @@ pub struct PowerBi {
     /// A cached token is served until this long before it expires
     /// (`embed_margin_seconds`, default 600).
     pub embed_margin: Duration,
+    /// Certificate authorities (PEM) to trust besides the platform's for every outbound
+    /// connection: Power BI, Entra ID and the issuers' discovery documents (`ca_file`:
+    /// the emulator's over TLS, a proxy's).
+    pub ca_file: Option<String>,
 }
 
 /// An identity provider (OpenID Connect) whose bearer JWTs authenticate callers.
@@ -244,6 +248,7 @@ struct PowerBiSection {
     authority_host: Option<String>,
     refresh_ahead_seconds: Option<Spanned<u64>>,
     embed_margin_seconds: Option<u64>,
+    ca_file: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -489,6 +494,7 @@ fn powerbi(at: &Locator<'_>, section: PowerBiSection) -> Result<PowerBi, ConfigE
         authority_host: section.authority_host,
         refresh_ahead: Duration::from_secs(window),
         embed_margin: Duration::from_secs(margin),
+        ca_file: section.ca_file,
     })
 }
 

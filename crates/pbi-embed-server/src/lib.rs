@@ -17,7 +17,7 @@
 //! use pbi_embed_server::{Broker, Config};
 //!
 //! let config = Config::parse("broker.toml", &std::fs::read_to_string("broker.toml")?)?;
-//! let broker = Broker::new(config.clone(), Broker::client_from_env(&config)?);
+//! let broker = Broker::new(config.clone(), Broker::client_from_env(&config)?)?;
 //! let app = axum::Router::new().nest("/pbi", broker.router());
 //! # let _ = app;
 //! # Ok(()) }
@@ -43,6 +43,22 @@ use pbi_embed_reqwest::Client;
 pub use caller::{Caller, Refusal};
 pub use config::{Config, ConfigError};
 pub use serve::{serve, shutdown_signal};
+
+/// The contents of a small file (a CA bundle): at most 1 MiB, a regular file.
+fn read_bounded(path: &str) -> Result<Vec<u8>, Box<dyn std::error::Error + Send + Sync>> {
+    use std::io::Read as _;
+    const MAX: u64 = 1 << 20;
+    let file = std::fs::File::open(path).map_err(|e| format!("powerbi.ca_file {path}: {e}"))?;
+    if !file.metadata()?.is_file() {
+        return Err(format!("powerbi.ca_file {path}: not a regular file").into());
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX {
+        return Err(format!("powerbi.ca_file {path}: over {MAX} bytes").into());
+    }
+    Ok(bytes)
+}
 
 /// Whether the broker can serve: `/readyz`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -80,26 +96,32 @@ impl std::fmt::Debug for Broker {
 
 impl Broker {
     /// A broker for `config`, calling Power BI with `client`.
-    #[must_use]
-    pub fn new(config: Config, client: Client) -> Self {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap_or_default();
+    ///
+    /// # Errors
+    /// When `powerbi.ca_file` cannot be read, or the HTTP client for the issuers' keys
+    /// cannot be built.
+    pub fn new(config: Config, client: Client) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        let mut http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
+        if let Some(path) = &config.powerbi.ca_file {
+            for certificate in reqwest::Certificate::from_pem_bundle(&read_bounded(path)?)? {
+                http = http.add_root_certificate(certificate);
+            }
+        }
+        let http = http.build()?;
         let issuers = config
             .issuers
             .iter()
             .cloned()
             .map(|issuer| caller::jwt::IssuerKeys::new(issuer, http.clone()))
             .collect();
-        Self(Arc::new(Inner {
+        Ok(Self(Arc::new(Inner {
             limit: limit::RateLimit::new(config.server.requests_per_minute),
             config,
             client,
             issuers,
             metrics: metrics::Metrics::default(),
             readiness: Mutex::new(Readiness::Starting),
-        }))
+        })))
     }
 
     /// The client `config` asks for, signed in as the environment says (`AZURE_*`, as
@@ -117,6 +139,9 @@ impl Broker {
         }
         if let Some(host) = &powerbi.authority_host {
             builder = builder.authority_host(host.clone());
+        }
+        if let Some(path) = &powerbi.ca_file {
+            builder = builder.root_certificates_pem(read_bounded(path)?);
         }
         builder = builder
             .from_env()?

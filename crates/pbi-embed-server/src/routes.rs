@@ -42,6 +42,7 @@ pub(crate) fn router(broker: Broker) -> Router {
         )
         .route("/readyz", get(readyz).head(not_allowed))
         .route("/metrics", get(metrics).head(not_allowed))
+        .route("/pbi-embed-client.js", get(companion).head(not_allowed))
         .fallback(|| async { error_response(StatusCode::NOT_FOUND, "NotFound", "no such route", None) })
         .with_state(broker)
         .layer(axum::middleware::map_response(
@@ -369,7 +370,8 @@ async fn mint(broker: &Broker, target: &Target, request: &EmbedRequest) -> Respo
                 .map(|c| c.expiration)
                 .min()
                 .unwrap_or_else(SystemTime::now);
-            let refresh_at = refresh_at(expiration, SystemTime::now());
+            let margin = broker.0.config.powerbi.embed_margin;
+            let refresh_at = refresh_at(expiration, margin, SystemTime::now());
             let mut body = match target {
                 Target::Reports(_) => json!({ "configs": configs }),
                 _ => serde_json::to_value(&configs[0]).unwrap_or(Value::Null),
@@ -390,19 +392,29 @@ async fn mint(broker: &Broker, target: &Target, request: &EmbedRequest) -> Respo
     }
 }
 
-/// When a browser should ask for a new token: five minutes before it expires, or
-/// halfway through its life when it is shorter than ten minutes.
-pub(crate) fn refresh_at(expiration: SystemTime, now: SystemTime) -> SystemTime {
+/// When a browser should ask for a new token: when the broker's cache stops serving this
+/// one (`margin` before it expires, and a second after, so that a browser's clock a little
+/// ahead does not get the same token again), or halfway through what is left of it when
+/// the margin is longer than that (a token minted too short to be cached).
+pub(crate) fn refresh_at(expiration: SystemTime, margin: Duration, now: SystemTime) -> SystemTime {
     let left = expiration.duration_since(now).unwrap_or_default();
-    expiration
-        .checked_sub(left.min(Duration::from_secs(600)) / 2)
-        .unwrap_or(now)
+    let before = margin.saturating_sub(Duration::from_secs(1)).min(left / 2);
+    expiration.checked_sub(before).unwrap_or(now)
 }
 
 fn rfc3339(at: SystemTime) -> String {
     time::OffsetDateTime::from(at)
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
+}
+
+/// The browser companion, `pbi-embed-client.js`.
+async fn companion() -> Response {
+    (
+        [("content-type", "text/javascript; charset=utf-8")],
+        include_str!("../js/pbi-embed-client.js"),
+    )
+        .into_response()
 }
 
 async fn readyz(State(broker): State<Broker>) -> Response {
@@ -442,16 +454,26 @@ mod tests {
     }
 
     #[test]
-    fn refresh_comes_before_expiry() {
+    fn refresh_comes_when_the_cache_has_a_new_token() {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
-        let hour = refresh_at(now + Duration::from_secs(3600), now);
-        assert_eq!(hour, now + Duration::from_secs(3300), "five minutes before");
-        let minute = refresh_at(now + Duration::from_secs(60), now);
-        assert_eq!(minute, now + Duration::from_secs(30), "halfway for a short token");
+        let margin = Duration::from_secs(600);
+        let hour = refresh_at(now + Duration::from_secs(3600), margin, now);
         assert_eq!(
-            refresh_at(now, now + Duration::from_secs(5)),
-            now,
-            "already expired"
+            hour,
+            now + Duration::from_secs(3000 + 1),
+            "a second into the margin"
+        );
+        let minute = refresh_at(now + Duration::from_secs(60), margin, now);
+        assert_eq!(
+            minute,
+            now + Duration::from_secs(30),
+            "halfway for a token too short to cache"
+        );
+        let expired = now - Duration::from_secs(5);
+        assert_eq!(
+            refresh_at(expired, margin, now),
+            expired,
+            "already expired: at once"
         );
     }
 }

@@ -119,7 +119,7 @@ async fn callers_are_authenticated_and_customers_kept_apart() {
     let emulator = Emulator::start().unwrap();
     let ids = Ids::of(&emulator);
     let config = Config::parse("broker.toml", &config_text(&emulator, &ids)).unwrap();
-    let broker = Broker::new(config, client(&emulator, None));
+    let broker = Broker::new(config, client(&emulator, None)).unwrap();
     assert_eq!(broker.warm_up().await, Readiness::Ready);
     let base = start(broker).await;
     let report_a = format!("{base}/v1/embed/report/{}", ids.rls_report);
@@ -330,7 +330,7 @@ async fn not_ready_while_the_credential_is_refused() {
     let emulator = Emulator::start().unwrap();
     let ids = Ids::of(&emulator);
     let config = Config::parse("broker.toml", &config_text(&emulator, &ids)).unwrap();
-    let broker = Broker::new(config, client(&emulator, Some("a wrong secret")));
+    let broker = Broker::new(config, client(&emulator, Some("a wrong secret"))).unwrap();
     let base = start(broker.clone()).await;
     let (status, _, body) = get(&format!("{base}/readyz"), None).await;
     assert_eq!((status, body["status"].as_str()), (503, Some("starting")));
@@ -362,7 +362,7 @@ async fn a_rotated_key_is_picked_up_without_a_restart_and_made_up_kids_cost_one_
     let emulator = Emulator::start().unwrap();
     let ids = Ids::of(&emulator);
     let config = Config::parse("broker.toml", &config_text(&emulator, &ids)).unwrap();
-    let base = start(Broker::new(config, client(&emulator, None))).await;
+    let base = start(Broker::new(config, client(&emulator, None)).unwrap()).await;
     let report = format!("{base}/v1/embed/report/{}", ids.rls_report);
     let alice = || user(&emulator, "alice@a.com", "tenant-a", &["Sales.Manager"]);
     let (status, _, body) = get(&report, Some(&alice())).await;
@@ -402,4 +402,32 @@ async fn a_rotated_key_is_picked_up_without_a_restart_and_made_up_kids_cost_one_
     let (status, _, body) = get(&report, Some(&rotated)).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(emulator.requests(Route::Jwks), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_verified_once_is_refused_after_it_expires() {
+    let emulator = Emulator::start().unwrap();
+    let ids = Ids::of(&emulator);
+    let text = config_text(&emulator, &ids).replace(
+        "jwks_refetch_seconds = 1",
+        "jwks_refetch_seconds = 1\nleeway_seconds = 0",
+    );
+    let config = Config::parse("broker.toml", &text).unwrap();
+    let base = start(Broker::new(config, client(&emulator, None)).unwrap()).await;
+    let report = format!("{base}/v1/embed/report/{}", ids.rls_report);
+    let mut short = UserToken::new("alice@a.com", AUDIENCE);
+    short.tenant = Some("tenant-a".into());
+    short.lifetime_seconds = 1;
+    let token = emulator.issue_user_token(&short);
+    for _ in 0..3 {
+        let (status, _, body) = get(&report, Some(&token)).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    // exp is in whole seconds, checked against whole seconds: two more and it is past.
+    tokio::time::sleep(Duration::from_millis(2600)).await;
+    let (status, _, body) = get(&report, Some(&token)).await;
+    assert_eq!(
+        status, 401,
+        "a remembered token is not served past its exp: {body}"
+    );
 }

@@ -7,7 +7,6 @@
 //! markers).
 
 use std::fmt::Write as _;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use pbi_embed_core::{
@@ -243,17 +242,6 @@ fn main() {
         met(hot_none)
     );
 
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../BENCHMARKS.md");
-    let current = std::fs::read_to_string(&path).unwrap_or_default();
-    let updated = match (current.find(BEGIN), current.find(END)) {
-        (Some(begin), Some(end)) if begin < end => format!(
-            "{}{}{}",
-            &current[..begin],
-            section.trim_end(),
-            &current[end + END.len()..]
-        ),
-        _ => format!("{}\n\n{}\n", current.trim_end(), section.trim_end()),
-    };
-    std::fs::write(&path, updated).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    pbi_embed_bench::write_section(BEGIN, END, &section);
     print!("{section}");
 }

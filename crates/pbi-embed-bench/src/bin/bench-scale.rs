@@ -224,19 +224,6 @@ fn main() {
         ms(without),
         met(without >= Duration::from_millis(GENERATE_DELAY_MS))
     );
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../BENCHMARKS.md");
-    let current = std::fs::read_to_string(&path).unwrap_or_default();
-    let updated = match (current.find(BEGIN), current.find(END)) {
-        (Some(begin), Some(end)) if begin < end => {
-            format!(
-                "{}{}{}",
-                &current[..begin],
-                section.trim_end(),
-                &current[end + END.len()..]
-            )
-        }
-        _ => format!("{}\n{}\n", current.trim_end(), section.trim_end()),
-    };
-    std::fs::write(&path, updated).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    pbi_embed_bench::write_section(BEGIN, END, &section);
     print!("{section}");
 }

@@ -4,11 +4,12 @@
 //! issuer, audience, expiry and not-before checked with the configured leeway.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
 use tokio::sync::{Mutex, RwLock};
 
 use super::{Caller, MAX_ROLES, Refusal, checked_name};
@@ -18,6 +19,8 @@ use crate::config::{CustomerFrom, Issuer, Unmapped, is_loopback_http};
 const KEYS_TTL: Duration = Duration::from_secs(24 * 3600);
 /// The longest token read.
 pub(crate) const MAX_TOKEN: usize = 16 * 1024;
+/// The most verified tokens remembered (a browser sends the same token for its hour).
+const MAX_VERIFIED: usize = 10_000;
 /// The largest discovery document or key set read.
 const MAX_DOCUMENT: usize = 256 * 1024;
 /// How long fetching a document may take.
@@ -42,6 +45,8 @@ pub(crate) struct IssuerKeys {
     keys: RwLock<Keys>,
     /// Held while fetching, so that many requests with a new key id fetch once.
     fetching: Mutex<()>,
+    /// Tokens already verified, by their SHA-256: the caller, until the token's `exp`.
+    verified: std::sync::Mutex<HashMap<[u8; 32], (Caller, SystemTime)>>,
 }
 
 impl IssuerKeys {
@@ -51,6 +56,7 @@ impl IssuerKeys {
             http,
             keys: RwLock::new(Keys::default()),
             fetching: Mutex::new(()),
+            verified: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
@@ -60,10 +66,37 @@ impl IssuerKeys {
         self.config.issuer == unverified_iss
     }
 
-    /// The caller `token` authenticates.
+    /// The caller `token` authenticates. A token verified before is not verified again
+    /// until its `exp` (its signature, issuer and audience cannot have changed).
     pub(crate) async fn authenticate(&self, token: &str) -> Result<Caller, Refusal> {
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let now = SystemTime::now();
+        if let Some((caller, until)) = self.remembered().get(&digest)
+            && now < *until
+        {
+            return Ok(caller.clone());
+        }
         let claims = self.verify(token).await?;
-        self.caller(&claims)
+        let caller = self.caller(&claims)?;
+        let exp = claims.get("exp").and_then(Value::as_u64).unwrap_or(0);
+        let until = SystemTime::UNIX_EPOCH
+            .checked_add(Duration::from_secs(exp))
+            .unwrap_or(now);
+        let mut verified = self.remembered();
+        if verified.len() >= MAX_VERIFIED {
+            verified.retain(|_, (_, until)| now < *until);
+            if verified.len() >= MAX_VERIFIED {
+                verified.clear();
+            }
+        }
+        verified.insert(digest, (caller.clone(), until));
+        Ok(caller)
+    }
+
+    fn remembered(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], (Caller, SystemTime)>> {
+        self.verified
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     async fn verify(&self, token: &str) -> Result<Map<String, Value>, Refusal> {
