@@ -122,7 +122,7 @@ fn sigterm_lets_the_request_in_flight_finish_refuses_new_ones_and_exits_0() {
     let mut stream = TcpStream::connect(&addr).unwrap();
     write!(
         stream,
-        "GET /v1/embed/report/{}?customer=contoso HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n",
+        "GET /v1/embed/report/{}?customer=contoso HTTP/1.1\r\nHost: {addr}\r\nX-Request-Id: drain-1\r\nConnection: close\r\n\r\n",
         emulator.ids().report
     )
     .unwrap();
@@ -150,6 +150,13 @@ fn sigterm_lets_the_request_in_flight_finish_refuses_new_ones_and_exits_0() {
     let mut stderr = String::new();
     child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
     assert!(stderr.contains("draining"), "{stderr}");
+    assert!(answer.contains("x-request-id: drain-1"), "{answer}");
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.contains("\"answered\"") && l.contains("\"request_id\":\"drain-1\"")),
+        "the request's log line carries its id: {stderr}"
+    );
     assert!(
         stderr.contains("\"level\":\"WARN\""),
         "JSON logs, development mode said: {stderr}"

@@ -13,6 +13,7 @@ use axum::routing::get;
 use pbi_embed_reqwest::{EmbedRequest, Error, ErrorKind};
 use serde_json::{Value, json};
 use tower_http::cors::{AllowOrigin, CorsLayer};
+use tracing::Instrument as _;
 
 use crate::access::{BadRequest, Params, Target};
 use crate::caller::api_key::{self, KEY_HEADER};
@@ -22,6 +23,8 @@ use crate::{Broker, Readiness};
 
 /// The longest query string read.
 const MAX_QUERY: usize = 4096;
+/// The header carrying the request's id, both ways.
+const REQUEST_ID: &str = "x-request-id";
 /// Development mode's header on every answer.
 const DEVELOPMENT_HEADER: &str = "x-pbi-development";
 
@@ -267,6 +270,21 @@ async fn authenticate(broker: &Broker, headers: &HeaderMap, params: &mut Params)
     ))
 }
 
+/// The request's id: the caller's `X-Request-Id` when it is a plain token (a proxy's),
+/// else a new one. It is logged and sent back.
+fn request_id(headers: &HeaderMap) -> String {
+    headers
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        })
+        .map_or_else(|| format!("{:016x}", fastrand::u64(..)), str::to_owned)
+}
+
 async fn embed(
     State(broker): State<Broker>,
     Path((kind, id)): Path<(String, String)>,
@@ -285,19 +303,25 @@ async fn embed(
         "reports" => "reports",
         _ => "unknown",
     };
-    let (response, customer) = answer(&broker, &kind, &id, query.as_deref(), &headers).await;
+    let request_id = request_id(&headers);
+    let span = tracing::info_span!("request", request_id = %request_id, route);
+    let (mut response, customer) = answer(&broker, &kind, &id, query.as_deref(), &headers)
+        .instrument(span.clone())
+        .await;
     let status = response.status().as_u16();
-    broker
-        .0
-        .metrics
-        .request(route, status, customer.as_deref(), started.elapsed());
-    tracing::info!(
-        route,
-        status,
-        customer = customer.as_deref().unwrap_or(""),
-        micros = started.elapsed().as_micros() as u64,
-        "embed"
-    );
+    let took = started.elapsed();
+    broker.0.metrics.request(route, status, customer.as_deref(), took);
+    span.in_scope(|| {
+        tracing::info!(
+            status,
+            customer = customer.as_deref().unwrap_or(""),
+            micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX),
+            "answered"
+        );
+    });
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
     response
 }
 
@@ -386,7 +410,14 @@ async fn mint(broker: &Broker, target: &Target, request: &EmbedRequest) -> Respo
             if matches!(error.kind(), ErrorKind::SignIn | ErrorKind::TokenSource) {
                 broker.set_readiness(Readiness::NotReady(format!("cannot sign in: {}", error.kind())));
             }
-            tracing::warn!(%error, "embed failed");
+            tracing::warn!(
+                kind = %error.kind(),
+                status = error.status().map(|s| s.as_u16()),
+                code = error.code(),
+                powerbi_request_id = error.request_id(),
+                %error,
+                "embed failed"
+            );
             upstream(&error)
         }
     }

@@ -431,3 +431,50 @@ async fn a_token_verified_once_is_refused_after_it_expires() {
         "a remembered token is not served past its exp: {body}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rate_limit_answers_429_with_retry_after_and_cors_allows_only_its_origins() {
+    let emulator = Emulator::start().unwrap();
+    let ids = Ids::of(&emulator);
+    let text = config_text(&emulator, &ids).replace("requests_per_minute = 1000", "requests_per_minute = 3");
+    let config = Config::parse("broker.toml", &text).unwrap();
+    let base = start(Broker::new(config, client(&emulator, None)).unwrap()).await;
+    let report = format!("{base}/v1/embed/report/{}", ids.rls_report);
+    let alice = user(&emulator, "alice@a.com", "tenant-a", &["Sales.Manager"]);
+    let bob = user(&emulator, "bob@a.com", "tenant-a", &["Sales.Manager"]);
+    for _ in 0..3 {
+        assert_eq!(get(&report, Some(&alice)).await.0, 200);
+    }
+    let (status, headers, body) = get(&report, Some(&alice)).await;
+    assert_eq!(status, 429, "{body}");
+    let wait: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=20).contains(&wait), "{wait}");
+    assert_eq!(
+        get(&report, Some(&bob)).await.0,
+        200,
+        "another caller is not held"
+    );
+
+    // CORS: the configured origin may read answers and send Authorization; others not.
+    let preflight = |origin: &'static str| {
+        reqwest::Client::new()
+            .request(reqwest::Method::OPTIONS, &report)
+            .header("origin", origin)
+            .header("access-control-request-method", "GET")
+            .header("access-control-request-headers", "authorization")
+            .send()
+    };
+    let allowed = preflight("https://app.contoso.com").await.unwrap();
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://app.contoso.com"
+    );
+    assert!(
+        allowed.headers()["access-control-allow-headers"]
+            .to_str()
+            .unwrap()
+            .contains("authorization")
+    );
+    let refused = preflight("https://evil.example").await.unwrap();
+    assert!(refused.headers().get("access-control-allow-origin").is_none());
+}

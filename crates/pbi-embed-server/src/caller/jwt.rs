@@ -309,3 +309,62 @@ pub(crate) fn unverified_issuer(token: &str) -> Option<String> {
     let claims: Map<String, Value> = serde_json::from_slice(&bytes).ok()?;
     claims.get("iss")?.as_str().map(str::to_owned)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn issuer(unmapped: Unmapped) -> IssuerKeys {
+        let config = Issuer {
+            issuer: "https://login.example/v2.0".into(),
+            audience: "api://broker".into(),
+            username_claims: vec!["preferred_username".into(), "upn".into(), "email".into()],
+            roles_claim: "groups".into(),
+            roles: BTreeMap::from([(
+                "g-sales".to_owned(),
+                vec!["Sales".to_owned(), "Viewer".to_owned()],
+            )]),
+            unmapped_roles: unmapped,
+            customer: CustomerFrom::Claim("tid".into()),
+            leeway: Duration::from_secs(60),
+            refetch_after: Duration::from_secs(30),
+        };
+        IssuerKeys::new(config, reqwest::Client::new())
+    }
+
+    fn claims(value: Value) -> Map<String, Value> {
+        value.as_object().cloned().unwrap()
+    }
+
+    #[test]
+    fn claims_map_to_the_username_roles_and_customer_as_configured() {
+        let token = claims(serde_json::json!({
+            "upn": "alice@contoso.com", "email": "other@contoso.com", "tid": "contoso",
+            "groups": ["g-sales", "g-other"], "sub": "s1",
+        }));
+        let caller = issuer(Unmapped::Drop).caller(&token).unwrap();
+        assert_eq!(
+            caller.username.as_deref(),
+            Some("alice@contoso.com"),
+            "upn before email"
+        );
+        assert_eq!(caller.customer, "contoso");
+        assert_eq!(
+            caller.roles,
+            ["Sales", "Viewer"],
+            "mapped; the unmapped group dropped"
+        );
+        let kept = issuer(Unmapped::Keep).caller(&token).unwrap();
+        assert_eq!(kept.roles, ["Sales", "Viewer", "g-other"]);
+        assert!(matches!(
+            issuer(Unmapped::Refuse).caller(&token),
+            Err(Refusal::Forbidden(_))
+        ));
+        let no_customer = claims(serde_json::json!({"upn": "a"}));
+        assert!(
+            matches!(issuer(Unmapped::Drop).caller(&no_customer), Err(Refusal::Forbidden(m)) if m.contains("tid"))
+        );
+    }
+}

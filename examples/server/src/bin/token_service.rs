@@ -3,6 +3,11 @@
 //! row-level-security identity (`role` repeatable, `user` and `role` optional). Run as
 //! many replicas as you like behind a load balancer; with Redis they share their tokens.
 //!
+//! **It trusts its caller**: whoever reaches it names any user and role, so it belongs
+//! behind a backend that has authenticated the user, never where a browser can call it.
+//! For a service browsers call, with callers authenticated and customers kept apart,
+//! deploy the broker (`pbi-embed serve`, the `pbi-embed-server` crate).
+//!
 //! ```sh
 //! # Against the emulator (pbi-embed emulator prints its ids and secret):
 //! PBI_WORKSPACE_ID=… PBI_API_BASE=http://127.0.0.1:8081 AZURE_AUTHORITY_HOST=http://127.0.0.1:8081 \
