@@ -27,6 +27,7 @@ pub(crate) fn run(options: &ServeArgs) -> Result<(), Failure> {
     let text = String::from_utf8(bytes)
         .map_err(|_| usage(format!("--config {}: is not UTF-8 text", path.display())))?;
     let config = Config::parse(&path.display().to_string(), &text).map_err(|e| usage(e.to_string()))?;
+    pbi_embed_server::check_tls(&config).map_err(|e| usage(e.to_string()))?;
     if options.check_config {
         println!(
             "{}: ok ({} customers, {} issuers, {} API keys)",
@@ -60,7 +61,12 @@ pub(crate) fn run(options: &ServeArgs) -> Result<(), Failure> {
         if broker.config().server.development {
             tracing::warn!("development mode: callers' identities come from the query string");
         }
-        println!("listening on http://{addr}");
+        let scheme = if broker.config().server.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        println!("listening on {scheme}://{addr}");
         let warm = broker.keep_ready(WARM_UP_EVERY);
         let served = pbi_embed_server::serve(broker, listener, pbi_embed_server::shutdown_signal()).await;
         warm.abort();

@@ -69,6 +69,18 @@ pub struct Server {
     pub requests_per_minute: u32,
     /// Origins allowed to call from a browser (`cors_origins`; none by default).
     pub cors_origins: Vec<String>,
+    /// TLS: the certificate chain and private key files, PEM (`tls_cert`, `tls_key`);
+    /// plain HTTP without (behind a proxy that terminates TLS).
+    pub tls: Option<TlsFiles>,
+}
+
+/// The broker's own TLS: PEM files, read when it starts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// The certificate chain (`tls_cert`).
+    pub cert: String,
+    /// The private key (`tls_key`).
+    pub key: String,
 }
 
 /// Power BI and Entra ID settings (the sign-in itself comes from the environment).
@@ -239,6 +251,8 @@ struct ServerSection {
     requests_per_minute: Option<u32>,
     #[serde(default)]
     cors_origins: Vec<Spanned<String>>,
+    tls_cert: Option<Spanned<String>>,
+    tls_key: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -460,8 +474,23 @@ fn server(at: &Locator<'_>, section: ServerSection) -> Result<Server, ConfigErro
             }
         }
     }
+    let tls = match (section.tls_cert, section.tls_key) {
+        (None, None) => None,
+        (Some(cert), Some(key)) => Some(TlsFiles {
+            cert: cert.into_inner(),
+            key: key.into_inner(),
+        }),
+        (Some(one), None) | (None, Some(one)) => {
+            return Err(at.error(
+                Some(one.span()),
+                "server.tls_cert",
+                "give both tls_cert and tls_key, or neither".into(),
+            ));
+        }
+    };
     Ok(Server {
         listen,
+        tls,
         development: section.development,
         drain: Duration::from_secs(section.drain_seconds.unwrap_or(10).min(3600)),
         requests_per_minute: section.requests_per_minute.unwrap_or(600),

@@ -42,7 +42,7 @@ use pbi_embed_reqwest::Client;
 
 pub use caller::{Caller, Refusal};
 pub use config::{Config, ConfigError};
-pub use serve::{serve, shutdown_signal};
+pub use serve::{HEADER_READ_TIMEOUT, check_tls, serve, shutdown_signal};
 
 /// The contents of a small file (a CA bundle): at most 1 MiB, a regular file.
 fn read_bounded(path: &str) -> Result<Vec<u8>, Box<dyn std::error::Error + Send + Sync>> {

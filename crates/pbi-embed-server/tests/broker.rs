@@ -478,3 +478,82 @@ async fn the_rate_limit_answers_429_with_retry_after_and_cors_allows_only_its_or
     let refused = preflight("https://evil.example").await.unwrap();
     assert!(refused.headers().get("access-control-allow-origin").is_none());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_from_files_and_slow_clients_are_cut_off() {
+    let emulator = Emulator::start().unwrap();
+    let ids = Ids::of(&emulator);
+    let dir = std::env::temp_dir().join(format!("pbi-broker-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (ca, cert, key) = pbi_embed_testkit::tls::server_certificate();
+    std::fs::write(dir.join("cert.pem"), &cert).unwrap();
+    std::fs::write(dir.join("key.pem"), &key).unwrap();
+    let (_, _, other_key) = pbi_embed_testkit::tls::server_certificate();
+    std::fs::write(dir.join("other-key.pem"), &other_key).unwrap();
+    let with_tls = |key_file: &str| {
+        let text = config_text(&emulator, &ids).replace(
+            "requests_per_minute = 1000",
+            &format!(
+                "requests_per_minute = 1000\ntls_cert = \"{}\"\ntls_key = \"{}\"",
+                dir.join("cert.pem").display(),
+                dir.join(key_file).display()
+            ),
+        );
+        Config::parse("broker.toml", &text).unwrap()
+    };
+
+    // A key that does not suit the certificate: refused before serving, naming the option.
+    let error = pbi_embed_server::check_tls(&with_tls("other-key.pem")).unwrap_err();
+    assert!(error.to_string().contains("server.tls_key"), "{error}");
+    assert!(
+        !error.to_string().contains("PRIVATE KEY"),
+        "the key is never quoted: {error}"
+    );
+
+    let config = with_tls("key.pem");
+    pbi_embed_server::check_tls(&config).unwrap();
+    let base = start(Broker::new(config, client(&emulator, None)).unwrap()).await;
+    let https = base.replace("http://", "https://");
+    let trusting = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(ca.as_bytes()).unwrap())
+        .build()
+        .unwrap();
+    let alice = user(&emulator, "alice@a.com", "tenant-a", &["Sales.Manager"]);
+    let response = trusting
+        .get(format!("{https}/v1/embed/report/{}", ids.rls_report))
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        reqwest::get(format!("{base}/healthz")).await.is_err(),
+        "no plain HTTP beside TLS"
+    );
+
+    // A client that never finishes its request head is cut off (TLS handshake or not).
+    let plain = start(
+        Broker::new(
+            Config::parse("broker.toml", &config_text(&emulator, &ids)).unwrap(),
+            client(&emulator, None),
+        )
+        .unwrap(),
+    )
+    .await;
+    let started = std::time::Instant::now();
+    let mut slow = tokio::net::TcpStream::connect(plain.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut slow, b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let mut buffer = Vec::new();
+    let read = tokio::time::timeout(
+        pbi_embed_server::HEADER_READ_TIMEOUT + Duration::from_secs(5),
+        tokio::io::AsyncReadExt::read_to_end(&mut slow, &mut buffer),
+    )
+    .await;
+    assert!(read.is_ok(), "the connection was closed");
+    assert!(started.elapsed() >= pbi_embed_server::HEADER_READ_TIMEOUT - Duration::from_secs(1));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -166,7 +166,17 @@ pub fn bad_certificates() -> Vec<(&'static str, Certificate)> {
 }
 
 /// A fresh authority and `leaf` signed by it.
-fn signed(mut leaf: CertificateParams) -> Certificate {
+fn signed(leaf: CertificateParams) -> Certificate {
+    let (ca_pem, certificate, key) = signed_pem(leaf);
+    Certificate {
+        ca_pem,
+        tls: Tls::from_pem(certificate, key),
+    }
+}
+
+/// A fresh authority and `leaf` signed by it: the authority, the certificate and its key
+/// (PEM).
+fn signed_pem(mut leaf: CertificateParams) -> (String, String, String) {
     let ca_key = KeyPair::generate().expect("CA key");
     let mut ca = CertificateParams::new(Vec::new()).expect("CA params");
     ca.distinguished_name.push(DnType::CommonName, "testkit CA");
@@ -177,10 +187,7 @@ fn signed(mut leaf: CertificateParams) -> Certificate {
     let key = KeyPair::generate().expect("leaf key");
     leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     let certificate = leaf.signed_by(&key, &issuer).expect("leaf certificate");
-    Certificate {
-        ca_pem: ca_certificate.pem(),
-        tls: Tls::from_pem(certificate.pem(), key.serialize_pem()),
-    }
+    (ca_certificate.pem(), certificate.pem(), key.serialize_pem())
 }
 
 /// An emulator over HTTPS with a generated certificate, and its CA (PEM).
@@ -198,4 +205,14 @@ pub fn tls_emulator() -> (Emulator, String) {
         .expect("a generated certificate's CA")
         .to_owned();
     (emulator, ca)
+}
+
+/// A fresh authority and a server certificate it signed for `127.0.0.1` and `localhost`:
+/// the authority (PEM), the certificate (PEM) and its private key (PEM, PKCS#8).
+///
+/// # Panics
+/// When a certificate cannot be made.
+#[must_use]
+pub fn server_certificate() -> (String, String, String) {
+    signed_pem(CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()]).expect("params"))
 }
