@@ -2104,3 +2104,95 @@ fn each_request_goes_as_its_profile_under_one_sign_in_and_caches_keep_profiles_a
         assert!(of_profile.contains(&"Reports_GetReportInGroup"), "{seen:?}");
     }
 }
+
+#[test]
+fn an_identity_where_required_goes_only_to_datasets_that_require_one() {
+    const PLAIN_REPORT: &str = "b2e49b01-2356-4456-bfb9-3f4c2bc4ddbd";
+    let mut sim = Sim::new(ClientSettings::default());
+    let bodies = std::cell::RefCell::new(Vec::new());
+    let mut server = |exchange: &Exchange, now| match exchange.operation() {
+        "Reports_GetReportInGroup" => {
+            let plain = exchange.request().uri().path().ends_with(PLAIN_REPORT);
+            let (id, dataset) = if plain {
+                (PLAIN_REPORT, PLAIN)
+            } else {
+                (REPORT, DATASET)
+            };
+            json(
+                200,
+                &format!(
+                    r#"{{"id":"{id}","name":"r","datasetId":"{dataset}","embedUrl":"https://app.powerbi.com/reportEmbed"}}"#
+                ),
+            )
+        }
+        "Dashboards_GetDashboardInGroup"
+        | "Dashboards_GetTilesInGroup"
+        | "Datasets_GetDatasetInGroup"
+        | "Entra_ClientCredentials" => dashboard_server(exchange, now),
+        _ => {
+            bodies
+                .borrow_mut()
+                .push(String::from_utf8(exchange.request().body().clone()).unwrap());
+            minted(now, 60, "t")
+        }
+    };
+    let user = || EffectiveIdentity::new("alice").role("Sales");
+    let report = |id: &str| {
+        EmbedRequest::report(
+            WorkspaceId::parse(WORKSPACE).unwrap(),
+            ReportId::parse(id).unwrap(),
+        )
+        .identity(user())
+        .identity_where_required()
+    };
+
+    // The RLS report: its flags read first (they decide the token), the identity bound.
+    let (config, sent) = sim.drive(&mut Call::embed_config(&report(REPORT)), &mut server);
+    config.unwrap();
+    assert_eq!(
+        sent,
+        [
+            "Entra_ClientCredentials",
+            "Reports_GetReportInGroup",
+            "Datasets_GetDatasetInGroup",
+            "EmbedToken_GenerateToken"
+        ]
+    );
+    assert!(
+        bodies.borrow()[0].contains("alice") && bodies.borrow()[0].contains(DATASET),
+        "{:?}",
+        bodies.borrow()
+    );
+
+    // The plain report: no identity sent, and not refused.
+    let (config, _) = sim.drive(&mut Call::embed_config(&report(PLAIN_REPORT)), &mut server);
+    config.unwrap();
+    assert!(!bodies.borrow()[1].contains("alice"), "{}", bodies.borrow()[1]);
+    // Without the option, the pre-flight refuses it, as before.
+    let strict = EmbedRequest::report(
+        WorkspaceId::parse(WORKSPACE).unwrap(),
+        ReportId::parse(PLAIN_REPORT).unwrap(),
+    )
+    .identity(user());
+    let (result, _) = sim.drive(&mut Call::embed_config(&strict), &mut server);
+    assert_eq!(result.unwrap_err().kind(), ErrorKind::RlsIdentity);
+
+    // A dashboard over an RLS tile and a plain one: the identity bound to the RLS dataset only.
+    let dashboard = dashboard_request().identity_where_required();
+    let (config, _) = sim.drive(&mut Call::embed_config(&dashboard), &mut server);
+    config.unwrap();
+    let body = bodies.borrow().last().unwrap().clone();
+    assert!(body.contains(DATASET) && !body.contains(PLAIN), "{body}");
+
+    // Warm: the flags cached, the RLS report costs its token alone.
+    sim.advance(Duration::from_secs(3600));
+    sim.session.clear_caches();
+    let (_, sent) = sim.drive(&mut Call::warm_up(&[report(REPORT)]), &mut server);
+    assert!(
+        sent.iter().any(|s| s.contains("Datasets_GetDatasetInGroup")),
+        "{sent:?}"
+    );
+    let (config, sent) = sim.drive(&mut Call::embed_config(&report(REPORT)), &mut server);
+    config.unwrap();
+    assert_eq!(sent, ["EmbedToken_GenerateToken"], "one round trip after warm-up");
+}

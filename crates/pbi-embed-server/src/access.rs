@@ -203,7 +203,7 @@ impl Target {
             Self::Create(dataset) => EmbedRequest::create(workspace, dataset),
             Self::Reports(reports) => EmbedRequest::reports(workspace, reports).editable(customer.editable),
         };
-        if customer.identity == IdentityRule::User {
+        if customer.identity != IdentityRule::None {
             let username = caller.username.clone().ok_or_else(|| {
                 Refusal::Forbidden(format!(
                     "customer {} embeds with the user's identity, and the caller's credentials name no user",
@@ -220,6 +220,9 @@ impl Target {
                     .into_iter()
                     .fold(EffectiveIdentity::new(username), EffectiveIdentity::role),
             );
+            if customer.identity == IdentityRule::WhereRequired {
+                request = request.identity_where_required();
+            }
         }
         if let Some(profile) = &customer.profile {
             request = request.profile(profile.clone());

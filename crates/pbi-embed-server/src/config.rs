@@ -189,6 +189,10 @@ pub enum IdentityRule {
     /// The caller's username and roles, on every token (the default): a caller without a
     /// username is refused.
     User,
+    /// The caller's username and roles, only to datasets that require an identity (their
+    /// flags read first, and kept in the metadata cache): for a customer whose datasets
+    /// differ. A caller without a username is refused.
+    WhereRequired,
     /// None: the customer's datasets have no row-level security.
     None,
 }

@@ -52,7 +52,7 @@ items = [{{ type = "report", id = "{rls_report}" }}]
 id = "tenant-b"
 workspace = "{workspace}"
 profile = "{PROFILE_B}"
-identity = "none"
+identity = "where-required"
 items = [{{ type = "report", id = "{report}" }}]
 "#,
         issuer = emulator.user_token_issuer(),
@@ -154,7 +154,8 @@ async fn callers_are_authenticated_and_customers_kept_apart() {
         "mapped; the unmapped value dropped"
     );
 
-    // B's user: B's profile, and no identity (B's customer sends none).
+    // B's user: B's profile, and no identity (B's report's dataset requires none, and B
+    // sends the user's identity only where one is required).
     let bob = user(&emulator, "bob@b.com", "tenant-b", &[]);
     let (status, _, body) = get(&report_b, Some(&bob)).await;
     assert_eq!(status, 200, "{body}");

@@ -191,6 +191,16 @@ impl EmbedRequest {
         self
     }
 
+    /// Sends the identities that name no dataset only to the datasets that require an
+    /// identity, and leaves them off the others, instead of refusing an item whose
+    /// dataset has no row-level security: for a backend that always knows its user but
+    /// not which datasets use RLS. The datasets' flags are then read before the token is
+    /// minted (one round trip more on a cold client; none once warm-up has read them).
+    pub fn identity_where_required(mut self) -> Self {
+        self.options.where_required = true;
+        self
+    }
+
     /// Acts as this service principal profile (`X-PowerBI-Profile-Id` on every request of
     /// the call) instead of the client's: one client, one sign-in and one set of caches
     /// serve many customers, each under its own profile. Cache keys include the profile,
@@ -229,6 +239,8 @@ pub(crate) struct EmbedOptions {
     pub(crate) qna_mode: QnaMode,
     /// The service principal profile, when not the client's.
     pub(crate) profile: Option<ProfileId>,
+    /// Identities that name no dataset go only where a dataset requires one.
+    where_required: bool,
 }
 
 impl Default for EmbedOptions {
@@ -242,6 +254,7 @@ impl Default for EmbedOptions {
             question: None,
             qna_mode: QnaMode::Interactive,
             profile: None,
+            where_required: false,
         }
     }
 }
@@ -284,6 +297,25 @@ impl EmbedOptions {
             Some(minutes) => op.with_lifetime_in_minutes(minutes),
             None => op,
         }
+    }
+
+    /// Whether identities that name no dataset go only where a dataset requires one, and
+    /// some identity names none: then the flags decide the token.
+    pub(crate) fn binds_where_required(&self) -> bool {
+        self.where_required && self.has_unbound_identity()
+    }
+
+    /// These options for an item none of whose datasets requires an identity, under
+    /// [`EmbedRequest::identity_where_required`]: the identities that name no dataset left
+    /// off, the others kept.
+    pub(crate) fn for_no_secured_dataset(&self) -> Self {
+        let mut options = self.clone();
+        if self.where_required {
+            options
+                .identities
+                .retain(|i| !(i.datasets.is_empty() && i.reports.is_empty()));
+        }
+        options
     }
 
     /// Whether some identity names no dataset and no report.

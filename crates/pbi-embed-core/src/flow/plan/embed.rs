@@ -335,6 +335,7 @@ fn for_item<W: WithItem>(request: &EmbedRequest, with: W) -> W::Output {
         visual,
         paginated,
         metadata: None,
+        flags: None,
     };
     let dataset = |dataset, kind| DatasetItem {
         workspace: workspace.clone(),
@@ -359,6 +360,7 @@ fn for_item<W: WithItem>(request: &EmbedRequest, with: W) -> W::Output {
             dashboard,
             tile,
             metadata: None,
+            flags: None,
         }),
     }
 }

@@ -1,6 +1,8 @@
 //! The items an embed configuration is for: how to read each one's metadata, and what
 //! token to mint from it.
 
+use std::borrow::Cow;
+
 use super::embed::{Item, Minted, Minting};
 use super::{Metadata, MetadataKind, Need, metadata_need, unexpected};
 use crate::api::embed_config::{EmbedConfig, EmbedKind};
@@ -26,6 +28,9 @@ pub(super) struct ReportItem {
     /// Whether it must be a paginated report.
     pub(super) paginated: bool,
     pub(super) metadata: Option<Report>,
+    /// Its dataset's flags, when they decide where identities go
+    /// ([`EmbedOptions::binds_where_required`]).
+    pub(super) flags: Option<Dataset>,
 }
 
 /// The one piece of metadata asked for.
@@ -44,27 +49,41 @@ impl Item for ReportItem {
     }
 
     fn minting(&mut self, metadata: Vec<Metadata>, options: &EmbedOptions) -> Result<Minted, Error> {
-        let Metadata::Report(report) = one(metadata)? else {
-            return Err(unexpected());
-        };
-        if self.paginated && report.report_type != ReportType::PaginatedReport {
-            return Err(ExchangeError::invalid_input(
-                "reportType",
-                format!(
-                    "report {} ({}) is not a paginated report: embed it as a report",
-                    report.name, report.id
-                ),
-            )
-            .into());
+        for metadata in metadata {
+            match metadata {
+                Metadata::Report(report) => {
+                    if self.paginated && report.report_type != ReportType::PaginatedReport {
+                        return Err(ExchangeError::invalid_input(
+                            "reportType",
+                            format!(
+                                "report {} ({}) is not a paginated report: embed it as a report",
+                                report.name, report.id
+                            ),
+                        )
+                        .into());
+                    }
+                    self.metadata = Some(report);
+                }
+                Metadata::Dataset(dataset) => self.flags = Some(dataset),
+                _ => return Err(unexpected()),
+            }
         }
-        let request = report_token_request(&report, options);
-        let minting = Minting::mint(
+        let report = self.metadata.as_ref().ok_or_else(unexpected)?;
+        let options = match bound(
+            &self.workspace,
+            options,
+            report.dataset_id.as_ref(),
+            self.flags.as_ref(),
+        )? {
+            Binding::ReadFlags(need) => return Ok(Minted::More(vec![need])),
+            Binding::As(options) => options,
+        };
+        let request = report_token_request(report, &options);
+        Minting::mint(
             &request,
             report.dataset_id.as_ref(),
             &request.request_body().identities,
-        )?;
-        self.metadata = Some(report);
-        Ok(minting)
+        )
     }
 
     fn config(&self, token: EmbedToken, options: &EmbedOptions) -> Result<EmbedConfig, Error> {
@@ -109,6 +128,16 @@ impl SecuredDatasets {
         }
     }
 
+    /// `options` as they apply here: under `identity_where_required`, with no dataset
+    /// requiring an identity, the identities that name none are left off.
+    fn options<'o>(&self, options: &'o EmbedOptions) -> Cow<'o, EmbedOptions> {
+        if options.binds_where_required() && self.secured.is_empty() {
+            Cow::Owned(options.for_no_secured_dataset())
+        } else {
+            Cow::Borrowed(options)
+        }
+    }
+
     /// The ids of those that require an identity.
     fn ids(&self) -> Vec<DatasetId> {
         self.secured.iter().map(|d| d.id.clone()).collect()
@@ -137,6 +166,35 @@ impl SecuredDatasets {
             .iter()
             .try_for_each(|dataset| check_rls(dataset, identities))
     }
+}
+
+/// Where an item over one dataset sends its identities.
+enum Binding<'o> {
+    /// Its flags decide, and are not read yet: read them first.
+    ReadFlags(Need),
+    /// With these options (identities that name no dataset left off when the dataset
+    /// takes none, under `identity_where_required`).
+    As(Cow<'o, EmbedOptions>),
+}
+
+/// How `options` apply to an item over `dataset`, given its `flags` when read.
+fn bound<'o>(
+    workspace: &WorkspaceId,
+    options: &'o EmbedOptions,
+    dataset: Option<&DatasetId>,
+    flags: Option<&Dataset>,
+) -> Result<Binding<'o>, ExchangeError> {
+    if !options.binds_where_required() {
+        return Ok(Binding::As(Cow::Borrowed(options)));
+    }
+    Ok(match (dataset, flags) {
+        (Some(dataset), None) => Binding::ReadFlags(metadata_need(
+            &GetDatasetInGroup::new(workspace.clone(), dataset.clone()),
+            MetadataKind::Dataset,
+        )?),
+        (Some(_), Some(flags)) if flags.is_effective_identity_required => Binding::As(Cow::Borrowed(options)),
+        _ => Binding::As(Cow::Owned(options.for_no_secured_dataset())),
+    })
 }
 
 /// Each dataset once, in order.
@@ -172,6 +230,7 @@ impl DashboardItem {
     /// require one (their flags read); others are taken as given.
     fn mint(&self, options: &EmbedOptions) -> Result<Minted, Error> {
         let dashboard = self.metadata.as_ref().ok_or_else(unexpected)?;
+        let options = &self.datasets.options(options);
         let request = dashboard_token_request(&self.workspace, dashboard, &self.datasets.ids(), options);
         let identities = &request.request_body().identities;
         if options.needs_secured_datasets() {
@@ -238,6 +297,8 @@ pub(super) struct TileItem {
     pub(super) dashboard: DashboardId,
     pub(super) tile: TileId,
     pub(super) metadata: Option<Tile>,
+    /// Its dataset's flags, when they decide where identities go.
+    pub(super) flags: Option<Dataset>,
 }
 
 impl Item for TileItem {
@@ -247,17 +308,29 @@ impl Item for TileItem {
     }
 
     fn minting(&mut self, metadata: Vec<Metadata>, options: &EmbedOptions) -> Result<Minted, Error> {
-        let Metadata::Tile(tile) = one(metadata)? else {
-            return Err(unexpected());
+        for metadata in metadata {
+            match metadata {
+                Metadata::Tile(tile) => self.metadata = Some(tile),
+                Metadata::Dataset(dataset) => self.flags = Some(dataset),
+                _ => return Err(unexpected()),
+            }
+        }
+        let tile = self.metadata.as_ref().ok_or_else(unexpected)?;
+        let options = match bound(
+            &self.workspace,
+            options,
+            tile.dataset_id.as_ref(),
+            self.flags.as_ref(),
+        )? {
+            Binding::ReadFlags(need) => return Ok(Minted::More(vec![need])),
+            Binding::As(options) => options,
         };
-        let request = tile_token_request(&self.workspace, &self.dashboard, &tile, options);
-        let minting = Minting::mint(
+        let request = tile_token_request(&self.workspace, &self.dashboard, tile, &options);
+        Minting::mint(
             &request,
             tile.dataset_id.as_ref(),
             &request.request_body().identities,
-        )?;
-        self.metadata = Some(tile);
-        Ok(minting)
+        )
     }
 
     fn config(&self, token: EmbedToken, _: &EmbedOptions) -> Result<EmbedConfig, Error> {
@@ -304,11 +377,16 @@ impl Item for DatasetItem {
         };
         // Refused before a token is minted for nothing.
         self.embed_url(&dataset)?;
+        // The flags came with the metadata: they say where identities go.
+        let options = match bound(&self.workspace, options, Some(&dataset.id), Some(&dataset))? {
+            Binding::As(options) => options,
+            Binding::ReadFlags(_) => return Err(unexpected()),
+        };
         let minted = if self.kind == EmbedKind::Qna {
-            let request = qna_token_request(&self.workspace, &dataset.id, options);
+            let request = qna_token_request(&self.workspace, &dataset.id, &options);
             Minting::mint(&request, None, &request.request_body().identities)?
         } else {
-            let request = create_token_request(&self.workspace, &dataset.id, options);
+            let request = create_token_request(&self.workspace, &dataset.id, &options);
             Minting::mint(&request, None, &request.request_body().identities)?
         };
         // The flags came with the metadata: the pre-flight needs no other read.
@@ -365,6 +443,7 @@ impl ReportsItem {
     /// pre-flight.
     fn mint(&self, options: &EmbedOptions) -> Result<Minted, Error> {
         let all = self.dataset_ids();
+        let options = &self.datasets.options(options);
         let request = reports_token_request(&self.metadata, &all, &self.datasets.ids(), options);
         let identities = &request.request_body().identities;
         if options.has_unbound_identity() {
