@@ -198,6 +198,7 @@ pub use auth::managed_identity::{IMDS_HOST, ManagedIdentity, UserAssignedId};
 pub use auth::token_source::{AsyncTokenSource, BoxedTokenSource, TokenFuture, TokenSource};
 pub use client::builder::ClientBuilder;
 pub use flow::error::{Error, TransportKind};
+pub use flow::stats::{ClientStats, LATENCY_BUCKETS, Latencies, Lookups};
 pub use settings::client_settings::{ClientSettings, MAX_REFRESH_AHEAD, MAX_TIME_BOUND, SharedSettings};
 pub use settings::connect_settings::{ConnectSettings, MAX_ROOT_CERTIFICATES, Proxy};
 pub use settings::retry::{GiveUpReason, Outcome, RetryAfter, RetryDecision, RetryPolicy};
@@ -224,8 +225,8 @@ pub mod reexport {
         AZURE_CLI_TIMEOUT, AccessToken, ApiError, ApiRequest, AsyncTokenSource, Authorized, AzureCli,
         AzureCliError, AzureCliFailure, BODY_SNIPPET_BYTES, BearerToken, BoxError, BoxedTokenSource,
         CLIENT_ASSERTION_TYPE, CONTENT_TYPE_JSON, ClientBuilder, ClientCredentials, ClientId, ClientSecret,
-        ClientSettings, Cloud, ConnectSettings, CreateReportRoute, CreateReportToken, Credential,
-        CustomCloud, Dashboard, DashboardId, DashboardRoute, DashboardToken, Dataset, DatasetId,
+        ClientSettings, ClientStats, Cloud, ConnectSettings, CreateReportRoute, CreateReportToken,
+        Credential, CustomCloud, Dashboard, DashboardId, DashboardRoute, DashboardToken, Dataset, DatasetId,
         DatasetRoute, DatasetToken, DatasourceConnectionDetails, DatasourceIdentity, DatasourceSelector,
         DecodeError, EffectiveIdentity, EmbedConfig, EmbedItem, EmbedKind, EmbedRequest, EmbedToken,
         EmbedTokenSecret, EntraError, EntraToken, Error, ErrorKind, ExchangeError, Freshness, GenerateToken,
@@ -233,13 +234,14 @@ pub mod reexport {
         GenerateTokenRequestV2Report, GenerateTokenRequestV2TargetWorkspace, GetDashboardInGroup,
         GetDashboardsInGroup, GetDatasetInGroup, GetDatasetsInGroup, GetPagesInGroup, GetReportInGroup,
         GetReportsInGroup, GetTileInGroup, GetTilesInGroup, GiveUpReason, HttpRequest, IMDS_HOST,
-        IdentityBlob, MAX_DATASET_ID_LEN, MAX_ITEMS, MAX_REFRESH_AHEAD, MAX_REQUEST_BYTES,
-        MAX_RESPONSE_BYTES, MAX_ROLE_LEN, MAX_ROLES, MAX_ROOT_CERTIFICATES, MAX_TIME_BOUND, MAX_USERNAME_LEN,
-        ManagedIdentity, MultiResourceToken, Operation, Outcome, PROFILE_HEADER, Page, PbiError,
-        PbiErrorDetail, ProfileId, Proxy, QnaMode, Redacted, Report, ReportId, ReportRoute, ReportToken,
-        ReportType, RetryAfter, RetryDecision, RetryPolicy, SharedSettings, TOKEN_TYPE_EMBED, TenantId, Tile,
-        TileId, TileRoute, TileToken, TokenAccessLevel, TokenFuture, TokenRoute, TokenSource, TransportKind,
-        UserAssignedId, WorkspaceId, XmlaPermissions, check_rls, parse_token_response,
+        IdentityBlob, LATENCY_BUCKETS, Latencies, Lookups, MAX_DATASET_ID_LEN, MAX_ITEMS, MAX_REFRESH_AHEAD,
+        MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, MAX_ROLE_LEN, MAX_ROLES, MAX_ROOT_CERTIFICATES,
+        MAX_TIME_BOUND, MAX_USERNAME_LEN, ManagedIdentity, MultiResourceToken, Operation, Outcome,
+        PROFILE_HEADER, Page, PbiError, PbiErrorDetail, ProfileId, Proxy, QnaMode, Redacted, Report,
+        ReportId, ReportRoute, ReportToken, ReportType, RetryAfter, RetryDecision, RetryPolicy,
+        SharedSettings, TOKEN_TYPE_EMBED, TenantId, Tile, TileId, TileRoute, TileToken, TokenAccessLevel,
+        TokenFuture, TokenRoute, TokenSource, TransportKind, UserAssignedId, WorkspaceId, XmlaPermissions,
+        check_rls, parse_token_response,
     };
     #[cfg(feature = "certificate")]
     pub use crate::{AssertionAlgorithm, CertificateFile, ClientCertificate};

@@ -2196,3 +2196,62 @@ fn an_identity_where_required_goes_only_to_datasets_that_require_one() {
     config.unwrap();
     assert_eq!(sent, ["EmbedToken_GenerateToken"], "one round trip after warm-up");
 }
+
+#[test]
+fn the_session_counts_exchanges_their_latency_lookups_and_throttling() {
+    let mut sim = Sim::new(ClientSettings::default());
+    let request = report();
+    let mut throttled_once = false;
+    // Each exchange takes 120 ms of the simulated clock; GenerateToken is throttled once.
+    let mut run = |sim: &mut Sim| {
+        let mut call = Call::embed_token(&request);
+        let mut event = Event::resume();
+        loop {
+            event = match sim.step(&mut call, event) {
+                Action::Send(exchange) => {
+                    sim.advance(Duration::from_millis(120));
+                    let answer = if is_sign_in(&exchange) {
+                        signed_in(3600)
+                    } else if !throttled_once {
+                        throttled_once = true;
+                        error(429, "TooManyRequests", Some("2"))
+                    } else {
+                        minted(sim.now, 60, "t1")
+                    };
+                    exchange.respond(answer)
+                }
+                Action::Wait(delay) => {
+                    sim.advance(delay);
+                    Event::resume()
+                }
+                Action::Done(result) => return result.unwrap(),
+                _ => panic!("nothing else here"),
+            };
+        }
+    };
+    run(&mut sim);
+    run(&mut sim);
+    let stats = sim.session.stats();
+    let sign_in = &stats.exchanges[&("Entra_ClientCredentials", 200)];
+    assert_eq!(sign_in.count, 1);
+    let minted = &stats.exchanges[&("Reports_GenerateTokenInGroup", 200)];
+    let refused = &stats.exchanges[&("Reports_GenerateTokenInGroup", 429)];
+    assert_eq!((minted.count, refused.count), (1, 1), "{stats:?}");
+    assert_eq!(
+        minted.total,
+        Duration::from_millis(120),
+        "the simulated clock's latency"
+    );
+    assert_eq!(minted.buckets[5], 1, "within 250 ms: {minted:?}");
+    assert_eq!(minted.buckets[4], 0, "not within 100 ms");
+    assert_eq!(
+        (stats.throttled, stats.throttle_waits),
+        (1, Duration::from_secs(2))
+    );
+    assert_eq!(
+        (stats.embed_tokens.hits, stats.embed_tokens.misses),
+        (1, 1),
+        "the first call missed, the second was served from the cache"
+    );
+    assert_eq!((stats.minted_ahead, stats.store_errors), (0, 0));
+}

@@ -9,7 +9,7 @@ use pbi_embed_core::driver::{
     ProgramRun, SharedSession, SharedStore, TransportError, request_id,
 };
 use pbi_embed_core::{
-    ApiRequest, AsyncTokenSource, BearerToken, BoxError, BoxedTokenSource, ClientBuilder, Cloud,
+    ApiRequest, AsyncTokenSource, BearerToken, BoxError, BoxedTokenSource, ClientBuilder, ClientStats, Cloud,
     ConnectSettings, EmbedConfig, EmbedRequest, EmbedToken, Error, TransportKind, http,
 };
 use tokio::sync::Notify;
@@ -193,6 +193,14 @@ impl Client {
     /// Forgets every cached embed token and item metadata.
     pub fn clear_caches(&self) {
         self.inner.session.clear_caches();
+    }
+
+    /// What the client did, counted: exchanges with Power BI and Entra ID by operation
+    /// and status with their latency, cache hits and misses, tokens minted ahead,
+    /// throttling and its waits, store errors (for metrics).
+    #[must_use]
+    pub fn stats(&self) -> ClientStats {
+        self.inner.session.stats()
     }
 
     /// How many fetches calls are leading right now: zero when no call is under way,

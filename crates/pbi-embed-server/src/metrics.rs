@@ -1,11 +1,15 @@
 //! What the broker did, in Prometheus's text format (`GET /metrics`): requests by route,
 //! status and customer, their latency, embed failures by kind, rate-limited requests,
-//! and whether it is ready.
+//! and whether it is ready; and what its client did (the core's [`ClientStats`]):
+//! requests to Power BI and Entra ID by operation and status with their latency, cache
+//! hits and misses, tokens minted ahead, throttling and its waits, store errors.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::time::Duration;
+
+use pbi_embed_reqwest::{ClientStats, LATENCY_BUCKETS};
 
 /// Latency buckets, in seconds.
 const BUCKETS: [f64; 10] = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0];
@@ -140,6 +144,104 @@ impl Metrics {
         let _ = writeln!(out, "pbi_broker_ready {}", u8::from(ready));
         out
     }
+}
+
+/// The client's own counts, as Prometheus text: Power BI and Entra exchanges by
+/// operation and status with their latency, cache lookups, tokens minted ahead,
+/// throttling and its waits, store errors.
+pub(crate) fn render_client(out: &mut String, stats: &ClientStats) {
+    let _ = writeln!(
+        out,
+        "# HELP pbi_upstream_requests_total Requests to Power BI and Entra ID, by operation and status (0: no response)."
+    );
+    let _ = writeln!(out, "# TYPE pbi_upstream_requests_total counter");
+    for ((operation, status), latencies) in &stats.exchanges {
+        let _ = writeln!(
+            out,
+            "pbi_upstream_requests_total{{operation=\"{operation}\",status=\"{status}\"}} {}",
+            latencies.count
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP pbi_upstream_request_seconds Time Power BI and Entra ID took, by operation."
+    );
+    let _ = writeln!(out, "# TYPE pbi_upstream_request_seconds histogram");
+    let mut by_operation: BTreeMap<&str, ([u64; LATENCY_BUCKETS.len()], f64, u64)> = BTreeMap::new();
+    for ((operation, _), latencies) in &stats.exchanges {
+        let entry = by_operation.entry(operation).or_default();
+        for (sum, n) in entry.0.iter_mut().zip(latencies.buckets) {
+            *sum += n;
+        }
+        entry.1 += latencies.total.as_secs_f64();
+        entry.2 += latencies.count;
+    }
+    for (operation, (buckets, sum, count)) in &by_operation {
+        for (n, bound) in buckets.iter().zip(LATENCY_BUCKETS) {
+            let _ = writeln!(
+                out,
+                "pbi_upstream_request_seconds_bucket{{operation=\"{operation}\",le=\"{}\"}} {n}",
+                bound.as_secs_f64()
+            );
+        }
+        let _ = writeln!(
+            out,
+            "pbi_upstream_request_seconds_bucket{{operation=\"{operation}\",le=\"+Inf\"}} {count}"
+        );
+        let _ = writeln!(
+            out,
+            "pbi_upstream_request_seconds_sum{{operation=\"{operation}\"}} {sum}"
+        );
+        let _ = writeln!(
+            out,
+            "pbi_upstream_request_seconds_count{{operation=\"{operation}\"}} {count}"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP pbi_cache_lookups_total Cache lookups, by cache and result."
+    );
+    let _ = writeln!(out, "# TYPE pbi_cache_lookups_total counter");
+    for (cache, lookups) in [("embed_token", stats.embed_tokens), ("metadata", stats.metadata)] {
+        let _ = writeln!(
+            out,
+            "pbi_cache_lookups_total{{cache=\"{cache}\",result=\"hit\"}} {}",
+            lookups.hits
+        );
+        let _ = writeln!(
+            out,
+            "pbi_cache_lookups_total{{cache=\"{cache}\",result=\"miss\"}} {}",
+            lookups.misses
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP pbi_minted_ahead_total Embed tokens minted ahead of expiry in the background."
+    );
+    let _ = writeln!(out, "# TYPE pbi_minted_ahead_total counter");
+    let _ = writeln!(out, "pbi_minted_ahead_total {}", stats.minted_ahead);
+    let _ = writeln!(
+        out,
+        "# HELP pbi_throttled_total Waits Power BI's throttling (429) caused."
+    );
+    let _ = writeln!(out, "# TYPE pbi_throttled_total counter");
+    let _ = writeln!(out, "pbi_throttled_total {}", stats.throttled);
+    let _ = writeln!(
+        out,
+        "# HELP pbi_throttle_wait_seconds_total The time those waits took."
+    );
+    let _ = writeln!(out, "# TYPE pbi_throttle_wait_seconds_total counter");
+    let _ = writeln!(
+        out,
+        "pbi_throttle_wait_seconds_total {}",
+        stats.throttle_waits.as_secs_f64()
+    );
+    let _ = writeln!(
+        out,
+        "# HELP pbi_store_errors_total Shared-store operations that failed (calls went on without it)."
+    );
+    let _ = writeln!(out, "# TYPE pbi_store_errors_total counter");
+    let _ = writeln!(out, "pbi_store_errors_total {}", stats.store_errors);
 }
 
 /// A label value with `\`, `"` and newlines escaped, as the format requires.

@@ -465,7 +465,8 @@ async fn readyz(State(broker): State<Broker>) -> Response {
 }
 
 async fn metrics(State(broker): State<Broker>) -> Response {
-    let text = broker.0.metrics.render(broker.readiness() == Readiness::Ready);
+    let mut text = broker.0.metrics.render(broker.readiness() == Readiness::Ready);
+    crate::metrics::render_client(&mut text, &broker.0.client.stats());
     ([("content-type", "text/plain; version=0.0.4")], text).into_response()
 }
 

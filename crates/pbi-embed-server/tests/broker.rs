@@ -289,7 +289,8 @@ async fn callers_are_authenticated_and_customers_kept_apart() {
     assert_eq!((status, body["field"].as_str()), (400, Some("page")), "{body}");
     assert_eq!(emulator.stats().minted, minted_before);
 
-    // The metrics count what was done.
+    // The metrics count what was done, and what reached Power BI as the emulator saw it.
+    assert_eq!(emulator.stats().minted, 3);
     let (_, _, metrics) = get(&format!("{base}/metrics"), None).await;
     let metrics = metrics.as_str().unwrap().to_owned();
     for line in [
@@ -298,6 +299,11 @@ async fn callers_are_authenticated_and_customers_kept_apart() {
         "pbi_broker_requests_total{route=\"report\",status=\"403\",customer=\"tenant-a\"} 1",
         "pbi_broker_requests_total{route=\"report\",status=\"401\",customer=\"\"} 10",
         "pbi_broker_ready 1",
+        // Three tokens, one sign-in (at warm-up).
+        "pbi_upstream_requests_total{operation=\"EmbedToken_GenerateToken\",status=\"200\"} 3",
+        "pbi_upstream_requests_total{operation=\"Entra_ClientCredentials\",status=\"200\"} 1",
+        "pbi_cache_lookups_total{cache=\"embed_token\",result=\"miss\"} 3",
+        "pbi_throttled_total 0",
     ] {
         assert!(metrics.contains(line), "{line} in\n{metrics}");
     }

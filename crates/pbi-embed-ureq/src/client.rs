@@ -9,8 +9,8 @@ use pbi_embed_core::driver::{
     ProgramRun, SharedSession, TransportError, request_id,
 };
 use pbi_embed_core::{
-    ApiRequest, BearerToken, BoxError, BoxedTokenSource, ClientBuilder, Cloud, ConnectSettings, EmbedConfig,
-    EmbedRequest, EmbedToken, Error, TokenSource, TransportKind, http,
+    ApiRequest, BearerToken, BoxError, BoxedTokenSource, ClientBuilder, ClientStats, Cloud, ConnectSettings,
+    EmbedConfig, EmbedRequest, EmbedToken, Error, TokenSource, TransportKind, http,
 };
 
 /// Keeps requests warm ([`Client::keep_warm`]) until dropped.
@@ -218,6 +218,14 @@ impl Client {
     /// Forgets every cached embed token and item metadata.
     pub fn clear_caches(&self) {
         self.session.clear_caches();
+    }
+
+    /// What the client did, counted: exchanges with Power BI and Entra ID by operation
+    /// and status with their latency, cache hits and misses, tokens minted ahead,
+    /// throttling and its waits, store errors (for metrics).
+    #[must_use]
+    pub fn stats(&self) -> ClientStats {
+        self.session.stats()
     }
 
     /// How many fetches calls are leading right now: zero when no call is under way.

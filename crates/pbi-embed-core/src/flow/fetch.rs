@@ -23,8 +23,12 @@ pub(crate) enum Fetching {
     Bearer,
     /// This job renews the session's bearer token.
     SignIn(Box<Renewal>),
-    /// Sent with this bearer token (of this generation); awaiting the response.
-    Sent { generation: u64, bearer: AccessToken },
+    /// Sent with this bearer token (of this generation) at `at`; awaiting the response.
+    Sent {
+        generation: u64,
+        bearer: AccessToken,
+        at: std::time::Instant,
+    },
     /// Waiting before the next attempt.
     Backoff,
 }
@@ -55,8 +59,8 @@ pub(crate) struct Renewal {
 
 /// What a renewal waits for.
 enum Waiting {
-    /// The response to its sign-in request.
-    Response(Step),
+    /// The response to its sign-in request, sent at the instant given.
+    Response(Step, std::time::Instant),
     /// A file's bytes.
     File {
         path: PathBuf,
@@ -85,12 +89,28 @@ impl Fetching {
         match (std::mem::replace(self, Self::Bearer), reply) {
             (Self::Bearer, _) => self.bearer(ctx, request, role, retry),
             (Self::Backoff, _) => FetchStep::Continue,
-            (Self::Sent { generation, bearer }, Some(Reply::Response(response))) => {
-                self.on_response(ctx, (generation, &bearer), retry, response)
-            }
+            (
+                Self::Sent {
+                    generation,
+                    bearer,
+                    at,
+                },
+                Some(Reply::Response(response)),
+            ) => self.on_response(ctx, (generation, &bearer, at), retry, response),
             (Self::SignIn(renewal), reply) => self.renewal(ctx, renewal, request, retry, reply),
-            (Self::Sent { generation, bearer }, _) => {
-                *self = Self::Sent { generation, bearer };
+            (
+                Self::Sent {
+                    generation,
+                    bearer,
+                    at,
+                },
+                _,
+            ) => {
+                *self = Self::Sent {
+                    generation,
+                    bearer,
+                    at,
+                };
                 FetchStep::Failed(Error::invalid_input(
                     "flow",
                     "a sent request was stepped without its response",
@@ -162,6 +182,7 @@ impl Fetching {
         *self = Self::Sent {
             generation: held.generation,
             bearer: held.token.access_token,
+            at: ctx.now.instant,
         };
         FetchStep::Io(Io::Send {
             request,
@@ -175,11 +196,12 @@ impl Fetching {
     fn on_response(
         &mut self,
         ctx: &mut Ctx<'_>,
-        (generation, bearer): (u64, &AccessToken),
+        (generation, bearer, at): (u64, &AccessToken, std::time::Instant),
         retry: &mut RetryState,
         response: Result<http::Response<Vec<u8>>, crate::flow::error::TransportError>,
     ) -> FetchStep {
         let step = ctx.last.clone();
+        record(ctx, step.as_ref(), &response, at);
         let error = match response {
             Ok(response) if response.status().is_success() => return FetchStep::Response(response),
             Ok(response) => {
@@ -201,6 +223,9 @@ impl Fetching {
                 FetchStep::Continue
             }
             NextStep::Wait(delay) => {
+                if error.kind() == crate::wire::error::ErrorKind::Throttled {
+                    ctx.stats.throttled(delay);
+                }
                 *self = Self::Backoff;
                 FetchStep::Io(Io::Wait(delay))
             }
@@ -225,10 +250,15 @@ impl Fetching {
         };
         let input = match (std::mem::replace(&mut renewal.waiting, Waiting::Backoff), reply) {
             (Waiting::Backoff, _) => Ok(None),
-            (Waiting::Response(_), Some(Reply::Response(Ok(response)))) => {
+            (Waiting::Response(step, at), Some(Reply::Response(Ok(response)))) => {
+                let took = ctx.now.instant.saturating_duration_since(at);
+                ctx.stats
+                    .exchange(step.operation, response.status().as_u16(), took);
                 Ok(Some(SignInInput::Response(response)))
             }
-            (Waiting::Response(step), Some(Reply::Response(Err(transport)))) => {
+            (Waiting::Response(step, at), Some(Reply::Response(Err(transport)))) => {
+                ctx.stats
+                    .exchange(step.operation, 0, ctx.now.instant.saturating_duration_since(at));
                 Err((Error::transport(transport, step), true))
             }
             (Waiting::File { max_bytes, .. }, Some(Reply::File(Ok(bytes))))
@@ -273,7 +303,7 @@ impl Fetching {
             } => {
                 let step = Step::of(operation, &sign_in);
                 *ctx.last = Some(step.clone());
-                renewal.waiting = Waiting::Response(step);
+                renewal.waiting = Waiting::Response(step, ctx.now.instant);
                 renewal.sent = Secrets::of_request(&sign_in);
                 let attempt = renewal.retry.start_attempt();
                 let url = sign_in.uri().to_string();
@@ -421,5 +451,19 @@ fn unusable(token: &BearerToken, now: std::time::SystemTime) -> Option<&'static 
     match token.freshness(now, std::time::Duration::ZERO) {
         crate::wire::lifetime::Freshness::Expired => Some("has already expired"),
         _ => None,
+    }
+}
+
+/// Counts an exchange answered (or failed) now that was sent at `at`.
+fn record(
+    ctx: &mut Ctx<'_>,
+    step: Option<&Step>,
+    response: &Result<http::Response<Vec<u8>>, crate::flow::error::TransportError>,
+    at: std::time::Instant,
+) {
+    if let Some(step) = step {
+        let status = response.as_ref().map_or(0, |r| r.status().as_u16());
+        let took = ctx.now.instant.saturating_duration_since(at);
+        ctx.stats.exchange(step.operation, status, took);
     }
 }

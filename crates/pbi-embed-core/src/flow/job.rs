@@ -55,6 +55,8 @@ pub(crate) struct Ctx<'a> {
     pub(crate) last: &'a mut Option<Step>,
     /// The call's refresh-ahead work to hand out.
     pub(crate) spawns: &'a mut Vec<Background>,
+    /// What the session did, counted.
+    pub(crate) stats: &'a mut crate::flow::stats::ClientStats,
 }
 
 /// What a step of a job gave.
@@ -169,6 +171,9 @@ impl Job {
     /// Steps the job with the driver's `reply` to its last IO (`None` to resume).
     pub(crate) fn advance(&mut self, ctx: &mut Ctx<'_>, reply: Option<Reply>) -> Progress {
         let (want, refresh) = (self.want(), self.role == Role::Refresh);
+        if let Some(Reply::Stored(Err(_))) = &reply {
+            ctx.stats.store_errors += 1;
+        }
         match (&mut self.stage, reply) {
             (Stage::Lookup, _) => self.lookup(ctx),
             (Stage::Lease(lease), Some(Reply::Stored(stored))) => {
@@ -257,6 +262,18 @@ impl Job {
             }
             Role::Refresh => None,
         };
+        // Callers' lookups are counted; a peek only when it finds (a miss is counted by
+        // the caller's lookup that follows it).
+        let lookups = match want {
+            Want::EmbedToken => Some(&mut ctx.stats.embed_tokens),
+            Want::Metadata(_) => Some(&mut ctx.stats.metadata),
+            Want::Response => None,
+        };
+        match (lookups, self.role, cached.is_some()) {
+            (Some(lookups), Role::Caller | Role::Peek, true) => lookups.hits += 1,
+            (Some(lookups), Role::Caller, false) => lookups.misses += 1,
+            _ => {}
+        }
         if let Some(answer) = cached {
             refresh_if_due(ctx, request, *want, key);
             return Progress::Answer(answer);
@@ -377,6 +394,9 @@ impl Job {
         };
         if let Some(key) = key {
             keep(ctx, key, &answer);
+        }
+        if self.role == Role::Refresh && matches!(answer, Answer::Token(_)) {
+            ctx.stats.minted_ahead += 1;
         }
         if !shared {
             return (answer, None);

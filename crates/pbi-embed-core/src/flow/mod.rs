@@ -10,7 +10,8 @@
 //!   records; [`retry`]: one request's attempts.
 //! - [`scheduler`]: who runs, who leads, who is parked, what is refreshed ahead.
 //! - [`cache`], [`store`], [`answer`]: what is kept, shared and handed back.
-//! - [`error`]: how a whole call fails; [`shared`]: the session behind its lock.
+//! - [`error`]: how a whole call fails; [`shared`]: the session behind its lock;
+//!   [`stats`]: what the session did, counted.
 
 pub(crate) mod answer;
 pub(crate) mod branch;
@@ -26,4 +27,5 @@ pub(crate) mod retry;
 pub(crate) mod scheduler;
 pub(crate) mod session;
 pub(crate) mod shared;
+pub(crate) mod stats;
 pub(crate) mod store;

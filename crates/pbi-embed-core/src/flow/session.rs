@@ -21,6 +21,7 @@ use crate::flow::io::{Exchange, FileRead, ProgramRun, Reply, TokenFetch};
 use crate::flow::job::{Config, Ctx, Io, Job, Progress};
 use crate::flow::plan::{Background, FetchOne, Need, Next, Plan, Side, unexpected};
 use crate::flow::scheduler::Scheduler;
+use crate::flow::stats::ClientStats;
 use crate::flow::store::StoreOp;
 use crate::settings::client_settings::ClientSettings;
 use crate::wire::cloud::Cloud;
@@ -41,6 +42,7 @@ pub struct Session {
     bearer: BearerState,
     caches: Caches,
     scheduler: Scheduler,
+    stats: ClientStats,
 }
 
 impl Session {
@@ -58,6 +60,7 @@ impl Session {
             _ => BearerState::default(),
         };
         Ok(Self {
+            stats: ClientStats::default(),
             caches: Caches::new(&settings),
             config: Config {
                 api_base: ApiBase::of(&cloud)?,
@@ -103,6 +106,12 @@ impl Session {
     /// Forgets every cached embed token and item metadata.
     pub fn clear_caches(&mut self) {
         self.caches.clear();
+    }
+
+    /// What the session did, counted (see [`ClientStats`]).
+    #[must_use]
+    pub fn stats(&self) -> &ClientStats {
+        &self.stats
     }
 
     /// How many fetches calls are leading right now (cacheable requests and the bearer
@@ -323,6 +332,7 @@ impl Session {
             remaining,
             last,
             spawns,
+            stats: &mut self.stats,
         }
     }
 

@@ -42,6 +42,12 @@ impl SharedSession {
         self.lock().clear_caches();
     }
 
+    /// A copy of the session's counts ([`Session::stats`]).
+    #[must_use]
+    pub fn stats(&self) -> crate::ClientStats {
+        self.lock().stats().clone()
+    }
+
     /// See [`Session::warm_up_interval`].
     #[must_use]
     pub fn warm_up_interval(&self) -> std::time::Duration {
