@@ -51,13 +51,12 @@ pub(crate) fn run(options: &ServeArgs) -> Result<(), Failure> {
         .build()
         .map_err(|e| Failure::Emulator(format!("cannot start the runtime: {e}"), crate::failure::NETWORK))?;
     runtime.block_on(async {
-        let client = Broker::client_from_env(&config).map_err(|e| usage(format!("the sign-in: {e}")))?;
         let listen = config.server.listen;
+        let broker = Broker::from_env(config).map_err(|e| usage(format!("the sign-in or the store: {e}")))?;
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .map_err(|e| usage(format!("server.listen {listen}: {e}")))?;
         let addr = listener.local_addr().map_err(|e| usage(e.to_string()))?;
-        let broker = Broker::new(config, client).map_err(|e| usage(format!("powerbi.ca_file: {e}")))?;
         if broker.config().server.development {
             tracing::warn!("development mode: callers' identities come from the query string");
         }

@@ -13,11 +13,11 @@
 //! `pbi-embed serve --config broker.toml` (see [`serve`]).
 //!
 //! ```no_run
-//! # async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+//! # async fn run() -> Result<(), pbi_embed_server::BoxError> {
 //! use pbi_embed_server::{Broker, Config};
 //!
 //! let config = Config::parse("broker.toml", &std::fs::read_to_string("broker.toml")?)?;
-//! let broker = Broker::new(config.clone(), Broker::client_from_env(&config)?)?;
+//! let broker = Broker::from_env(config)?;
 //! let app = axum::Router::new().nest("/pbi", broker.router());
 //! # let _ = app;
 //! # Ok(()) }
@@ -39,6 +39,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use pbi_embed_reqwest::Client;
+use pbi_embed_reqwest::driver::SharedStore;
+
+/// What the broker's set-up fails with.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The key `/readyz` reads to see whether the shared store answers (never written).
+const STORE_PROBE: &str = "pbi-embed:v1:ready-probe";
 
 pub use caller::{Caller, Refusal};
 pub use config::{Config, ConfigError};
@@ -78,6 +85,8 @@ pub struct Broker(Arc<Inner>);
 struct Inner {
     config: Config,
     client: Client,
+    /// The store the client shares through, checked by `/readyz`.
+    store: Option<Arc<dyn SharedStore>>,
     issuers: Vec<caller::jwt::IssuerKeys>,
     metrics: metrics::Metrics,
     limit: limit::RateLimit,
@@ -100,7 +109,30 @@ impl Broker {
     /// # Errors
     /// When `powerbi.ca_file` cannot be read, or the HTTP client for the issuers' keys
     /// cannot be built.
-    pub fn new(config: Config, client: Client) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+    pub fn new(config: Config, client: Client) -> Result<Self, BoxError> {
+        Self::build(config, client, None)
+    }
+
+    /// A broker whose `client` shares its tokens through `store` (the same one given to
+    /// its builder): `/readyz` then also says whether the store answers.
+    ///
+    /// # Errors
+    /// As [`Broker::new`].
+    pub fn with_store(config: Config, client: Client, store: Arc<dyn SharedStore>) -> Result<Self, BoxError> {
+        Self::build(config, client, Some(store))
+    }
+
+    /// The broker `pbi-embed serve` runs: the client from the environment
+    /// ([`Broker::client_from_env`]), with Redis when `PBI_REDIS_URL` is set.
+    ///
+    /// # Errors
+    /// As [`Broker::client_from_env`] and [`Broker::new`].
+    pub fn from_env(config: Config) -> Result<Self, BoxError> {
+        let (client, store) = Self::upstream_from_env(&config)?;
+        Self::build(config, client, store)
+    }
+
+    fn build(config: Config, client: Client, store: Option<Arc<dyn SharedStore>>) -> Result<Self, BoxError> {
         let mut http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
         if let Some(path) = &config.powerbi.ca_file {
             for certificate in reqwest::Certificate::from_pem_bundle(&read_bounded(path)?)? {
@@ -118,6 +150,7 @@ impl Broker {
             limit: limit::RateLimit::new(config.server.requests_per_minute),
             config,
             client,
+            store,
             issuers,
             metrics: metrics::Metrics::default(),
             readiness: Mutex::new(Readiness::Starting),
@@ -130,7 +163,12 @@ impl Broker {
     ///
     /// # Errors
     /// When the environment names no usable credential or store.
-    pub fn client_from_env(config: &Config) -> Result<Client, Box<dyn std::error::Error + Send + Sync>> {
+    pub fn client_from_env(config: &Config) -> Result<Client, BoxError> {
+        Ok(Self::upstream_from_env(config)?.0)
+    }
+
+    /// The client, and the store it shares through (Redis, when configured).
+    fn upstream_from_env(config: &Config) -> Result<(Client, Option<Arc<dyn SharedStore>>), BoxError> {
         let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
         let powerbi = &config.powerbi;
         let mut builder = Client::builder();
@@ -149,17 +187,19 @@ impl Broker {
         if !powerbi.refresh_ahead.is_zero() {
             builder = builder.refresh_ahead(powerbi.refresh_ahead);
         }
+        let mut store: Option<Arc<dyn SharedStore>> = None;
         if let Some(url) = env("PBI_REDIS_URL") {
             let key = env("PBI_CACHE_KEY")
                 .ok_or("PBI_CACHE_KEY is not set (base64 of 32 bytes; tokens are encrypted in Redis)")?;
             let key_id = env("PBI_CACHE_KEY_ID").unwrap_or_else(|| "k1".into());
-            let store = pbi_embed_redis::RedisStore::new(
+            let redis = Arc::new(pbi_embed_redis::RedisStore::new(
                 &url,
                 pbi_embed_redis::EncryptionKey::from_base64(&key_id, &key)?,
-            )?;
-            builder = builder.shared_store(Arc::new(store));
+            )?);
+            builder = builder.shared_store(redis.clone());
+            store = Some(redis);
         }
-        Ok(builder.build()?)
+        Ok((builder.build()?, store))
     }
 
     /// The routes, to serve or to mount in an app's own router.
@@ -211,11 +251,22 @@ impl Broker {
                     // reason to stop serving the others.
                     tracing::warn!(%error, "warm-up could not read every configured item");
                 }
-                Readiness::Ready
+                self.store_answers().await
             }
         };
         self.set_readiness(readiness.clone());
         readiness
+    }
+
+    /// Ready, or not when the shared store does not answer within a second.
+    async fn store_answers(&self) -> Readiness {
+        let Some(store) = &self.0.store else {
+            return Readiness::Ready;
+        };
+        match tokio::time::timeout(Duration::from_secs(1), store.get(STORE_PROBE)).await {
+            Ok(Ok(_)) => Readiness::Ready,
+            Ok(Err(_)) | Err(_) => Readiness::NotReady("the shared store (Redis) does not answer".into()),
+        }
     }
 
     /// Warms up now and again every `interval` (half the metadata's TTL suits), keeping

@@ -564,3 +564,49 @@ async fn tls_from_files_and_slow_clients_are_cut_off() {
     assert!(started.elapsed() >= pbi_embed_server::HEADER_READ_TIMEOUT - Duration::from_secs(1));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn not_ready_while_the_shared_store_does_not_answer() {
+    let emulator = Emulator::start().unwrap();
+    let ids = Ids::of(&emulator);
+    let mut redis = pbi_embed_testkit::redis::RedisServer::start();
+    let store = std::sync::Arc::new(
+        pbi_embed_redis::RedisStore::new(
+            &redis.url(),
+            pbi_embed_redis::EncryptionKey::new("k1", b"0123456789abcdef0123456789abcdef").unwrap(),
+        )
+        .unwrap(),
+    );
+    let (tenant, client_id, secret) = ids.credentials();
+    let client = Client::builder()
+        .api_base(emulator.base_url())
+        .authority_host(emulator.base_url())
+        .service_principal(tenant, client_id, secret)
+        .shared_store(store.clone())
+        .build()
+        .unwrap();
+    let config = Config::parse("broker.toml", &config_text(&emulator, &ids)).unwrap();
+    let broker = Broker::with_store(config, client, store).unwrap();
+    let base = start(broker.clone()).await;
+    assert_eq!(broker.warm_up().await, Readiness::Ready);
+    redis.stop();
+    let readiness = broker.warm_up().await;
+    assert!(
+        matches!(&readiness, Readiness::NotReady(why) if why.contains("store")),
+        "{readiness:?}"
+    );
+    let (status, _, body) = get(&format!("{base}/readyz"), None).await;
+    assert_eq!(status, 503, "{body}");
+    // A caller is still served: the store is a cache, not a dependency.
+    let alice = user(&emulator, "alice@a.com", "tenant-a", &["Sales.Manager"]);
+    let (status, _, _) = get(
+        &format!("{base}/v1/embed/report/{}", ids.rls_report),
+        Some(&alice),
+    )
+    .await;
+    assert_eq!(status, 200);
+    redis.restart();
+    // The store fails fast for a second after an outage, then tries again.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(broker.warm_up().await, Readiness::Ready);
+}
