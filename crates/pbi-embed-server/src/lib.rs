@@ -49,7 +49,7 @@ const STORE_PROBE: &str = "pbi-embed:v1:ready-probe";
 
 pub use caller::{Caller, Refusal};
 pub use config::{Config, ConfigError};
-pub use serve::{HEADER_READ_TIMEOUT, check_tls, serve, shutdown_signal};
+pub use serve::{HEADER_READ_TIMEOUT, MAX_HEAD_BYTES, check_tls, serve, shutdown_signal};
 
 /// The contents of a small file (a CA bundle): at most 1 MiB, a regular file.
 fn read_bounded(path: &str) -> Result<Vec<u8>, Box<dyn std::error::Error + Send + Sync>> {

@@ -1,7 +1,8 @@
 //! Serving alone: accept until SIGTERM or SIGINT, then stop accepting and let what is in
 //! flight finish within the configured drain time. HTTP/1.1, over TLS when the
 //! configuration names a certificate and key; a connection that sends no complete
-//! request head within [`HEADER_READ_TIMEOUT`] (the TLS handshake included) is closed.
+//! request head within [`HEADER_READ_TIMEOUT`] (the TLS handshake included) is closed,
+//! and a head over [`MAX_HEAD_BYTES`] is refused.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -21,6 +22,9 @@ use crate::config::TlsFiles;
 
 /// How long a connection may take to send a request head (slow clients hold nothing).
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// The largest request head read (a bearer token is at most 16 KiB): a larger one is
+/// answered 431 (checked between reads, so it holds to within one read).
+pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 /// How long an accept failure (no file descriptor left) pauses accepting.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 /// The largest certificate or key file read.
@@ -55,7 +59,12 @@ pub async fn serve(
                 tokio::spawn(async move {
                     let builder = {
                         let mut builder = http1::Builder::new();
-                        builder.timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT).keep_alive(true);
+                        builder
+                            .timer(TokioTimer::new())
+                            .header_read_timeout(HEADER_READ_TIMEOUT)
+                            .max_header_size(MAX_HEAD_BYTES)
+                            .max_buf_size(MAX_HEAD_BYTES)
+                            .keep_alive(true);
                         builder
                     };
                     match tls {

@@ -49,6 +49,14 @@ roles = ["{role}"]
 items = [{{ type = "report", id = "{rls_report}" }}]
 
 [[customers]]
+id = "tenant-c"
+workspace = "{workspace}"
+roles = ["{role}"]
+identity = "where-required"
+editable = true
+all_items = true
+
+[[customers]]
 id = "tenant-b"
 workspace = "{workspace}"
 profile = "{PROFILE_B}"
@@ -547,6 +555,18 @@ async fn tls_from_files_and_slow_clients_are_cut_off() {
         .unwrap(),
     )
     .await;
+    // A head well over the bound is refused, not buffered (the bound is checked between
+    // reads, so it holds to within one read).
+    let huge = reqwest::Client::new()
+        .get(format!("{plain}/healthz"))
+        .header("x-padding", "a".repeat(2 * pbi_embed_server::MAX_HEAD_BYTES))
+        .send()
+        .await;
+    assert!(
+        huge.as_ref().map_or(true, |r| r.status() == 431),
+        "{:?}",
+        huge.map(|r| r.status())
+    );
     let started = std::time::Instant::now();
     let mut slow = tokio::net::TcpStream::connect(plain.trim_start_matches("http://"))
         .await
@@ -609,4 +629,84 @@ async fn not_ready_while_the_shared_store_does_not_answer() {
     // The store fails fast for a second after an outage, then tries again.
     tokio::time::sleep(Duration::from_millis(1200)).await;
     assert_eq!(broker.warm_up().await, Readiness::Ready);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_embed_type_through_the_broker() {
+    const PAGINATED: &str = "f904e89a-7ebe-4aa0-8647-e409063b4850";
+    let emulator = Emulator::start().unwrap();
+    let ids = Ids::of(&emulator);
+    let config = Config::parse("broker.toml", &config_text(&emulator, &ids)).unwrap();
+    let base = start(Broker::new(config, client(&emulator, None)).unwrap()).await;
+    let carol = user(&emulator, "carol@c.com", "tenant-c", &[]);
+    let cases = [
+        (format!("report/{}", ids.rls_report), "report"),
+        (format!("paginated/{PAGINATED}"), "report"),
+        (format!("dashboard/{}", ids.dashboard), "dashboard"),
+        (format!("tile/{}?dashboard={}", ids.tile, ids.dashboard), "tile"),
+        (
+            format!(
+                "visual/{}?page=ReportSection&visual=revenueByRegion",
+                ids.rls_report
+            ),
+            "visual",
+        ),
+        (format!("qna/{}", ids.rls_dataset), "qna"),
+        (format!("create/{}", ids.rls_dataset), "create"),
+    ];
+    for (path, kind) in cases {
+        let (status, _, body) = get(&format!("{base}/v1/embed/{path}"), Some(&carol)).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        assert_eq!(body["type"], kind, "{path}: {body}");
+        assert!(body["refreshAt"].is_string(), "{path}: {body}");
+        let minted = emulator.minted_token(body["tokenId"].as_str().unwrap()).unwrap();
+        let carried = minted
+            .identities
+            .iter()
+            .any(|i| i.username.as_deref() == Some("carol@c.com"));
+        assert!(
+            carried,
+            "{path}: the identity went where the dataset requires it: {minted:?}"
+        );
+    }
+    // Several reports under one token: an RLS one and a plain one; the identity only
+    // where required.
+    let (status, _, body) = get(
+        &format!("{base}/v1/embed/reports/{},{}", ids.rls_report, ids.report),
+        Some(&carol),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["configs"].as_array().unwrap().len(), 2, "{body}");
+    let minted = emulator
+        .minted_token(body["configs"][0]["tokenId"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(minted.identities.len(), 1, "{minted:?}");
+    assert_eq!(
+        minted.identities[0].datasets,
+        [ids.rls_dataset.to_string()],
+        "{minted:?}"
+    );
+
+    // What cannot be embedded is refused with the field named.
+    let (status, _, body) = get(
+        &format!("{base}/v1/embed/paginated/{}", ids.rls_report),
+        Some(&carol),
+    )
+    .await;
+    assert_eq!(status, 400, "an ordinary report as paginated: {body}");
+    let (status, _, body) = get(&format!("{base}/v1/embed/tile/{}", ids.tile), Some(&carol)).await;
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (400, Some("dashboard")),
+        "{body}"
+    );
+    let (status, _, body) = get(&format!("{base}/v1/embed/book/{}", ids.report), Some(&carol)).await;
+    assert_eq!((status, body["field"].as_str()), (400, Some("type")), "{body}");
+    let (status, _, body) = get(
+        &format!("{base}/v1/embed/report/{}?colour=red", ids.report),
+        Some(&carol),
+    )
+    .await;
+    assert_eq!((status, body["field"].as_str()), (400, Some("colour")), "{body}");
 }
