@@ -89,29 +89,8 @@ fn check_config_says_ok_or_names_the_file_line_and_field() {
 fn sigterm_lets_the_request_in_flight_finish_refuses_new_ones_and_exits_0() {
     let emulator = Emulator::start().unwrap();
     let file = config(&emulator, "");
-    let mut child = StdCommand::cargo_bin("pbi-embed")
-        .unwrap()
-        .args(["serve", "--config"])
-        .arg(&file.0)
-        .env_remove("AZURE_CLIENT_CERTIFICATE_PATH")
-        .env_remove("AZURE_FEDERATED_TOKEN_FILE")
-        .env_remove("IDENTITY_ENDPOINT")
-        .env("AZURE_TENANT_ID", emulator.ids().tenant)
-        .env("AZURE_CLIENT_ID", emulator.ids().client_id)
-        .env("AZURE_CLIENT_SECRET", emulator.ids().client_secret)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on http://")
-        .unwrap()
-        .to_owned();
+    let mut broker = Broker::start(&emulator, &file.0, None);
+    let addr = broker.addr.clone();
 
     // Power BI slow: the request is in flight when SIGTERM comes.
     emulator.inject(FaultRule::random(
@@ -130,7 +109,7 @@ fn sigterm_lets_the_request_in_flight_finish_refuses_new_ones_and_exits_0() {
     let sent = Instant::now();
     assert!(
         StdCommand::new("kill")
-            .args(["-TERM", &child.id().to_string()])
+            .args(["-TERM", &broker.child.id().to_string()])
             .status()
             .unwrap()
             .success()
@@ -144,13 +123,16 @@ fn sigterm_lets_the_request_in_flight_finish_refuses_new_ones_and_exits_0() {
     stream.read_to_string(&mut answer).unwrap();
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(answer.contains("accessToken"), "{answer}");
-    let status = child.wait().unwrap();
+    let status = broker.child.wait().unwrap();
     assert!(status.success(), "{status:?}");
     assert!(sent.elapsed() < Duration::from_secs(8), "drained, not waited out");
-    let mut stderr = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    let stderr = broker.logs();
     assert!(stderr.contains("draining"), "{stderr}");
     assert!(answer.contains("x-request-id: drain-1"), "{answer}");
+    assert!(
+        answer.contains("x-pbi-development: identity from the query string"),
+        "development mode says so on every answer: {answer}"
+    );
     assert!(
         stderr
             .lines()
@@ -163,30 +145,36 @@ fn sigterm_lets_the_request_in_flight_finish_refuses_new_ones_and_exits_0() {
     );
 }
 
-/// A `pbi-embed serve` process, killed on drop.
+/// A `pbi-embed serve` process signed in as the emulator's principal, killed on drop;
+/// its stderr (the JSON logs) goes to a file.
 struct Broker {
     child: std::process::Child,
     addr: String,
+    logs: tempfile_path::Path,
 }
 
 impl Broker {
-    fn start(emulator: &Emulator, config: &std::path::Path, redis: &str) -> Self {
-        let mut child = StdCommand::cargo_bin("pbi-embed")
-            .unwrap()
+    fn start(emulator: &Emulator, config: &std::path::Path, redis: Option<&str>) -> Self {
+        let logs = tempfile_path::Path::with("");
+        let mut command = StdCommand::cargo_bin("pbi-embed").unwrap();
+        command
             .args(["serve", "--config"])
             .arg(config)
             .env_remove("AZURE_CLIENT_CERTIFICATE_PATH")
             .env_remove("AZURE_FEDERATED_TOKEN_FILE")
             .env_remove("IDENTITY_ENDPOINT")
+            .env_remove("PBI_REDIS_URL")
             .env("AZURE_TENANT_ID", emulator.ids().tenant)
             .env("AZURE_CLIENT_ID", emulator.ids().client_id)
             .env("AZURE_CLIENT_SECRET", emulator.ids().client_secret)
-            .env("PBI_REDIS_URL", redis)
-            .env("PBI_CACHE_KEY", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+            .stderr(std::fs::File::create(&logs.0).unwrap());
+        if let Some(url) = redis {
+            command
+                .env("PBI_REDIS_URL", url)
+                .env("PBI_CACHE_KEY", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=");
+        }
+        let mut child = command.spawn().unwrap();
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
@@ -196,7 +184,12 @@ impl Broker {
             .strip_prefix("listening on http://")
             .unwrap()
             .to_owned();
-        Self { child, addr }
+        Self { child, addr, logs }
+    }
+
+    /// What it logged so far.
+    fn logs(&self) -> String {
+        std::fs::read_to_string(&self.logs.0).unwrap_or_default()
     }
 
     /// `GET path` with a bearer token: the status line and the body.
@@ -267,7 +260,7 @@ items = [{{ type = "report", id = "{report}" }}]
     );
     let file = tempfile_path::Path::with(&text);
     let brokers: Vec<Broker> = (0..4)
-        .map(|_| Broker::start(&emulator, &file.0, &redis.url()))
+        .map(|_| Broker::start(&emulator, &file.0, Some(&redis.url())))
         .collect();
     // Power BI takes its time, so that cold requests overlap across the brokers.
     emulator.inject(FaultRule::random(

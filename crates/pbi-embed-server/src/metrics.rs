@@ -87,61 +87,66 @@ impl Metrics {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut out = String::new();
-        let _ = writeln!(
-            out,
-            "# HELP pbi_broker_requests_total Requests answered, by route, status and customer."
+        let o = &mut out;
+        family(
+            o,
+            "pbi_broker_requests_total",
+            "counter",
+            "Requests answered, by route, status and customer.",
         );
-        let _ = writeln!(out, "# TYPE pbi_broker_requests_total counter");
         for ((route, status, customer), n) in &counts.requests {
-            let _ = writeln!(
-                out,
-                "pbi_broker_requests_total{{route=\"{route}\",status=\"{status}\",customer=\"{}\"}} {n}",
-                escape(customer)
+            let customer = escape(customer);
+            line(
+                o,
+                "pbi_broker_requests_total",
+                &format!("route=\"{route}\",status=\"{status}\",customer=\"{customer}\""),
+                n,
             );
         }
-        let _ = writeln!(out, "# HELP pbi_broker_request_seconds Time to answer, by route.");
-        let _ = writeln!(out, "# TYPE pbi_broker_request_seconds histogram");
+        family(
+            o,
+            "pbi_broker_request_seconds",
+            "histogram",
+            "Time to answer, by route.",
+        );
         for (route, (buckets, sum, count)) in &counts.latency {
-            for (n, limit) in buckets.iter().zip(BUCKETS) {
-                let _ = writeln!(
-                    out,
-                    "pbi_broker_request_seconds_bucket{{route=\"{route}\",le=\"{limit}\"}} {n}"
-                );
-            }
-            let _ = writeln!(
-                out,
-                "pbi_broker_request_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {count}"
-            );
-            let _ = writeln!(out, "pbi_broker_request_seconds_sum{{route=\"{route}\"}} {sum}");
-            let _ = writeln!(
-                out,
-                "pbi_broker_request_seconds_count{{route=\"{route}\"}} {count}"
+            histogram(
+                o,
+                "pbi_broker_request_seconds",
+                &format!("route=\"{route}\""),
+                BUCKETS.iter().copied().zip(buckets.iter().copied()),
+                *sum,
+                *count,
             );
         }
-        let _ = writeln!(
-            out,
-            "# HELP pbi_broker_embed_failures_total Embed calls that failed, by kind."
+        family(
+            o,
+            "pbi_broker_embed_failures_total",
+            "counter",
+            "Embed calls that failed, by kind.",
         );
-        let _ = writeln!(out, "# TYPE pbi_broker_embed_failures_total counter");
         for (kind, n) in &counts.failures {
-            let _ = writeln!(
-                out,
-                "pbi_broker_embed_failures_total{{kind=\"{}\"}} {n}",
-                escape(kind)
+            line(
+                o,
+                "pbi_broker_embed_failures_total",
+                &format!("kind=\"{}\"", escape(kind)),
+                n,
             );
         }
-        let _ = writeln!(
-            out,
-            "# HELP pbi_broker_rate_limited_total Requests refused by the per-caller rate limit."
+        family(
+            o,
+            "pbi_broker_rate_limited_total",
+            "counter",
+            "Requests refused by the per-caller rate limit.",
         );
-        let _ = writeln!(out, "# TYPE pbi_broker_rate_limited_total counter");
-        let _ = writeln!(out, "pbi_broker_rate_limited_total {}", counts.rate_limited);
-        let _ = writeln!(
-            out,
-            "# HELP pbi_broker_ready Whether the broker is ready (1) or not (0)."
+        line(o, "pbi_broker_rate_limited_total", "", counts.rate_limited);
+        family(
+            o,
+            "pbi_broker_ready",
+            "gauge",
+            "Whether the broker is ready (1) or not (0).",
         );
-        let _ = writeln!(out, "# TYPE pbi_broker_ready gauge");
-        let _ = writeln!(out, "pbi_broker_ready {}", u8::from(ready));
+        line(o, "pbi_broker_ready", "", u8::from(ready));
         out
     }
 }
@@ -150,23 +155,27 @@ impl Metrics {
 /// operation and status with their latency, cache lookups, tokens minted ahead,
 /// throttling and its waits, store errors.
 pub(crate) fn render_client(out: &mut String, stats: &ClientStats) {
-    let _ = writeln!(
-        out,
-        "# HELP pbi_upstream_requests_total Requests to Power BI and Entra ID, by operation and status (0: no response)."
+    let o = out;
+    family(
+        o,
+        "pbi_upstream_requests_total",
+        "counter",
+        "Requests to Power BI and Entra ID, by operation and status (0: no response).",
     );
-    let _ = writeln!(out, "# TYPE pbi_upstream_requests_total counter");
     for ((operation, status), latencies) in &stats.exchanges {
-        let _ = writeln!(
-            out,
-            "pbi_upstream_requests_total{{operation=\"{operation}\",status=\"{status}\"}} {}",
-            latencies.count
+        line(
+            o,
+            "pbi_upstream_requests_total",
+            &format!("operation=\"{operation}\",status=\"{status}\""),
+            latencies.count,
         );
     }
-    let _ = writeln!(
-        out,
-        "# HELP pbi_upstream_request_seconds Time Power BI and Entra ID took, by operation."
+    family(
+        o,
+        "pbi_upstream_request_seconds",
+        "histogram",
+        "Time Power BI and Entra ID took, by operation.",
     );
-    let _ = writeln!(out, "# TYPE pbi_upstream_request_seconds histogram");
     let mut by_operation: BTreeMap<&str, ([u64; LATENCY_BUCKETS.len()], f64, u64)> = BTreeMap::new();
     for ((operation, _), latencies) in &stats.exchanges {
         let entry = by_operation.entry(operation).or_default();
@@ -177,71 +186,111 @@ pub(crate) fn render_client(out: &mut String, stats: &ClientStats) {
         entry.2 += latencies.count;
     }
     for (operation, (buckets, sum, count)) in &by_operation {
-        for (n, bound) in buckets.iter().zip(LATENCY_BUCKETS) {
-            let _ = writeln!(
-                out,
-                "pbi_upstream_request_seconds_bucket{{operation=\"{operation}\",le=\"{}\"}} {n}",
-                bound.as_secs_f64()
-            );
-        }
-        let _ = writeln!(
-            out,
-            "pbi_upstream_request_seconds_bucket{{operation=\"{operation}\",le=\"+Inf\"}} {count}"
-        );
-        let _ = writeln!(
-            out,
-            "pbi_upstream_request_seconds_sum{{operation=\"{operation}\"}} {sum}"
-        );
-        let _ = writeln!(
-            out,
-            "pbi_upstream_request_seconds_count{{operation=\"{operation}\"}} {count}"
+        let bounds = LATENCY_BUCKETS.iter().map(Duration::as_secs_f64);
+        histogram(
+            o,
+            "pbi_upstream_request_seconds",
+            &format!("operation=\"{operation}\""),
+            bounds.zip(buckets.iter().copied()),
+            *sum,
+            *count,
         );
     }
-    let _ = writeln!(
-        out,
-        "# HELP pbi_cache_lookups_total Cache lookups, by cache and result."
+    family(
+        o,
+        "pbi_cache_lookups_total",
+        "counter",
+        "Cache lookups, by cache and result.",
     );
-    let _ = writeln!(out, "# TYPE pbi_cache_lookups_total counter");
     for (cache, lookups) in [("embed_token", stats.embed_tokens), ("metadata", stats.metadata)] {
-        let _ = writeln!(
-            out,
-            "pbi_cache_lookups_total{{cache=\"{cache}\",result=\"hit\"}} {}",
-            lookups.hits
+        line(
+            o,
+            "pbi_cache_lookups_total",
+            &format!("cache=\"{cache}\",result=\"hit\""),
+            lookups.hits,
         );
-        let _ = writeln!(
-            out,
-            "pbi_cache_lookups_total{{cache=\"{cache}\",result=\"miss\"}} {}",
-            lookups.misses
+        line(
+            o,
+            "pbi_cache_lookups_total",
+            &format!("cache=\"{cache}\",result=\"miss\""),
+            lookups.misses,
         );
     }
-    let _ = writeln!(
-        out,
-        "# HELP pbi_minted_ahead_total Embed tokens minted ahead of expiry in the background."
+    family(
+        o,
+        "pbi_minted_ahead_total",
+        "counter",
+        "Embed tokens minted ahead of expiry in the background.",
     );
-    let _ = writeln!(out, "# TYPE pbi_minted_ahead_total counter");
-    let _ = writeln!(out, "pbi_minted_ahead_total {}", stats.minted_ahead);
-    let _ = writeln!(
-        out,
-        "# HELP pbi_throttled_total Waits Power BI's throttling (429) caused."
+    line(o, "pbi_minted_ahead_total", "", stats.minted_ahead);
+    family(
+        o,
+        "pbi_throttled_total",
+        "counter",
+        "Waits Power BI's throttling (429) caused.",
     );
-    let _ = writeln!(out, "# TYPE pbi_throttled_total counter");
-    let _ = writeln!(out, "pbi_throttled_total {}", stats.throttled);
-    let _ = writeln!(
-        out,
-        "# HELP pbi_throttle_wait_seconds_total The time those waits took."
+    line(o, "pbi_throttled_total", "", stats.throttled);
+    family(
+        o,
+        "pbi_throttle_wait_seconds_total",
+        "counter",
+        "The time those waits took.",
     );
-    let _ = writeln!(out, "# TYPE pbi_throttle_wait_seconds_total counter");
-    let _ = writeln!(
-        out,
-        "pbi_throttle_wait_seconds_total {}",
-        stats.throttle_waits.as_secs_f64()
+    line(
+        o,
+        "pbi_throttle_wait_seconds_total",
+        "",
+        stats.throttle_waits.as_secs_f64(),
     );
-    let _ = writeln!(
-        out,
-        "# HELP pbi_store_errors_total Shared-store operations that failed (calls went on without it)."
+    family(
+        o,
+        "pbi_store_errors_total",
+        "counter",
+        "Shared-store operations that failed (calls went on without it).",
     );
-    let _ = writeln!(out, "# TYPE pbi_store_errors_total counter");
-    let _ = writeln!(out, "pbi_store_errors_total {}", stats.store_errors);
+    line(o, "pbi_store_errors_total", "", stats.store_errors);
+}
+
+/// A metric family's `# HELP` and `# TYPE` lines.
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+/// One sample: `name{labels} value` (no braces without labels).
+fn line(out: &mut String, name: &str, labels: &str, value: impl std::fmt::Display) {
+    if labels.is_empty() {
+        let _ = writeln!(out, "{name} {value}");
+    } else {
+        let _ = writeln!(out, "{name}{{{labels}}} {value}");
+    }
+}
+
+/// A histogram's samples: each bucket (upper bound in seconds, cumulative count), then
+/// `+Inf`, the sum and the count.
+fn histogram(
+    out: &mut String,
+    name: &str,
+    labels: &str,
+    buckets: impl Iterator<Item = (f64, u64)>,
+    sum: f64,
+    count: u64,
+) {
+    for (bound, n) in buckets {
+        line(
+            out,
+            &format!("{name}_bucket"),
+            &format!("{labels},le=\"{bound}\""),
+            n,
+        );
+    }
+    line(
+        out,
+        &format!("{name}_bucket"),
+        &format!("{labels},le=\"+Inf\""),
+        count,
+    );
+    line(out, &format!("{name}_sum"), labels, sum);
+    line(out, &format!("{name}_count"), labels, count);
 }
 
 /// A label value with `\`, `"` and newlines escaped, as the format requires.

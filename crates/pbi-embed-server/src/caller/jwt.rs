@@ -338,6 +338,83 @@ mod tests {
         value.as_object().cloned().unwrap()
     }
 
+    /// An issuer holding these keys, fetched just now (nothing is fetched again).
+    async fn holding(keys: Vec<(&str, Key)>) -> IssuerKeys {
+        let issuer = issuer(Unmapped::Drop);
+        *issuer.keys.write().await = Keys {
+            by_id: keys.into_iter().map(|(kid, key)| (kid.to_owned(), key)).collect(),
+            fetched: Some(Instant::now()),
+        };
+        issuer
+    }
+
+    fn token(alg: Algorithm, kid: &str, key: &jsonwebtoken::EncodingKey) -> String {
+        let mut header = jsonwebtoken::Header::new(alg);
+        header.kid = Some(kid.to_owned());
+        let now = jsonwebtoken::get_current_timestamp();
+        let claims = serde_json::json!({
+            "iss": "https://login.example/v2.0", "aud": "api://broker", "exp": now + 600,
+            "nbf": now, "tid": "contoso", "upn": "alice@contoso.com", "sub": "s1",
+        });
+        jsonwebtoken::encode(&header, &claims, key).unwrap()
+    }
+
+    #[tokio::test]
+    async fn rs256_ps256_and_es256_verify_and_each_key_serves_only_its_own_family() {
+        use aws_lc_rs::encoding::AsDer as _;
+        use aws_lc_rs::signature::KeyPair as _;
+        use base64::Engine as _;
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        // RSA: the private key as PKCS#1 (what the signer takes), the public one as a JWK.
+        let rsa = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
+        let pkcs8 = rsa.as_der().unwrap();
+        let pkcs8 = pkcs8.as_ref();
+        // PrivateKeyInfo: version (3 bytes) and algorithm (15) after a 4-byte head, then
+        // the RSAPrivateKey in an OCTET STRING with a 4-byte head.
+        assert_eq!((pkcs8[22], pkcs8[23]), (0x04, 0x82), "an RSA-2048 PKCS#8 layout");
+        let rsa_signer = jsonwebtoken::EncodingKey::from_rsa_der(&pkcs8[26..]);
+        let public = rsa.public_key();
+        let (n, e) = (
+            URL_SAFE_NO_PAD.encode(public.modulus().big_endian_without_leading_zero()),
+            URL_SAFE_NO_PAD.encode(public.exponent().big_endian_without_leading_zero()),
+        );
+        let rsa_key = Key {
+            key: DecodingKey::from_rsa_components(&n, &e).unwrap(),
+            algorithms: &[Algorithm::RS256, Algorithm::PS256],
+        };
+        // P-256.
+        let ec = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let ec_signer = jsonwebtoken::EncodingKey::from_ec_der(&ec.serialize_der());
+        let point = ec.public_key_raw();
+        let ec_key = Key {
+            key: DecodingKey::from_ec_components(
+                &URL_SAFE_NO_PAD.encode(&point[1..33]),
+                &URL_SAFE_NO_PAD.encode(&point[33..65]),
+            )
+            .unwrap(),
+            algorithms: &[Algorithm::ES256],
+        };
+        let issuer = holding(vec![("rsa", rsa_key), ("ec", ec_key)]).await;
+        for (alg, kid, signer) in [
+            (Algorithm::RS256, "rsa", &rsa_signer),
+            (Algorithm::PS256, "rsa", &rsa_signer),
+            (Algorithm::ES256, "ec", &ec_signer),
+        ] {
+            let caller = issuer.authenticate(&token(alg, kid, signer)).await;
+            assert_eq!(caller.map(|c| c.customer), Ok("contoso".to_owned()), "{alg:?}");
+        }
+        // An EC signature under the RSA key's id, and HMAC keyed with anything: refused.
+        let wrong_family = issuer
+            .authenticate(&token(Algorithm::ES256, "rsa", &ec_signer))
+            .await;
+        assert!(matches!(wrong_family, Err(Refusal::Unauthenticated(m)) if m.contains("not made for it")));
+        let hmac = jsonwebtoken::EncodingKey::from_secret(n.as_bytes());
+        let hs256 = issuer.authenticate(&token(Algorithm::HS256, "rsa", &hmac)).await;
+        assert!(
+            matches!(hs256, Err(Refusal::Unauthenticated(m)) if m.contains("only RS256, PS256 and ES256"))
+        );
+    }
+
     #[test]
     fn claims_map_to_the_username_roles_and_customer_as_configured() {
         let token = claims(serde_json::json!({
