@@ -187,6 +187,8 @@ pub use api::token_request::{
     GenerateTokenRequestV2Report, GenerateTokenRequestV2TargetWorkspace, MAX_ITEMS, TokenAccessLevel,
     XmlaPermissions,
 };
+#[cfg(feature = "azure")]
+pub use auth::azure;
 pub use auth::azure_cli::{AZURE_CLI_TIMEOUT, AzureCli, AzureCliError, AzureCliFailure};
 pub use auth::bearer::BearerToken;
 #[cfg(feature = "certificate")]
@@ -322,5 +324,6 @@ pub mod driver {
     pub use crate::flow::session::Session;
     pub use crate::flow::shared::{Pump, SharedSession};
     pub use crate::flow::store::{SharedStore, StoreFuture, StoreOp, StoreReply};
+    pub use crate::wire::parsed_urls::ParsedUrls;
     pub use crate::wire::response::request_id;
 }

@@ -2,19 +2,17 @@
 //! parking on tokio; the session's lock is never held across an `.await`.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 use pbi_embed_core::driver::{
-    Action, Background, Call, ClientParts, Driver, Event, Exchange, FileRead, Join, Now, ProgramOutput,
-    ProgramRun, SharedSession, SharedStore, TransportError, request_id,
+    Action, Background, Call, ClientParts, Driver, Event, Exchange, Join, Now, ParsedUrls, Responder,
+    SharedSession, SharedStore, TransportError, request_id,
 };
 use pbi_embed_core::{
-    ApiRequest, AsyncTokenSource, BearerToken, BoxError, BoxedTokenSource, ClientBuilder, ClientStats, Cloud,
+    ApiRequest, AsyncTokenSource, BearerToken, BoxedTokenSource, ClientBuilder, ClientStats, Cloud,
     ConnectSettings, EmbedConfig, EmbedRequest, EmbedToken, Error, TransportKind, http,
 };
 use tokio::sync::Notify;
-
-use crate::url_cache::UrlCache;
 
 impl Driver for Client {
     type Http = reqwest::Client;
@@ -35,13 +33,11 @@ impl Driver for Client {
                     .map_err(|e| Error::invalid_input("httpClient", e.to_string()))?
             }
         };
-        let base = parts.session.cloud().api_base().to_owned();
-        let base_url =
-            reqwest::Url::parse(&base).map_err(|e| Error::invalid_input("apiBase", e.to_string()))?;
+        let urls = ParsedUrls::new(parts.session.cloud().api_base())
+            .map_err(|e| Error::invalid_input("apiBase", e.to_string()))?;
         Ok(Self {
             inner: Arc::new(Inner {
-                api_base: (base, base_url),
-                urls: UrlCache::default(),
+                urls,
                 session: SharedSession::new(parts.session),
                 parked: Notify::new(),
                 http,
@@ -73,10 +69,8 @@ pub struct Client {
 
 #[derive(Debug)]
 struct Inner {
-    /// The API base, as text and parsed once: a request's URL is it with another path.
-    api_base: (String, reqwest::Url),
-    /// Each request's URL, parsed once.
-    urls: UrlCache,
+    /// Each request's URL, parsed once (reqwest takes a parsed URL).
+    urls: ParsedUrls,
     session: SharedSession,
     /// Wakes calls parked until another finishes what they need.
     parked: Notify,
@@ -268,13 +262,28 @@ impl Client {
                     };
                     fetch.respond(token)
                 }
+                // On threads of their own, never the executor's nor its blocking pool (a
+                // runtime waits for that pool at shutdown; a FIFO would hang it).
                 Action::ReadFile(file) => {
-                    let read = read_bounded(&file).await;
+                    let (sender, read) = tokio::sync::oneshot::channel();
+                    pbi_embed_local::read_file(file.path().to_owned(), file.max_bytes(), move |bytes| {
+                        let _ = sender.send(bytes);
+                    });
+                    let read = match tokio::time::timeout(file.timeout(), read).await {
+                        Ok(Ok(bytes)) => bytes.map_err(Into::into),
+                        Ok(Err(_)) => Err("the reading thread ended without an answer".into()),
+                        Err(_) => Err(format!("no answer within {} ms", file.timeout().as_millis()).into()),
+                    };
                     file.respond(read)
                 }
                 Action::RunProgram(run) => {
-                    let ran = run_program(&run).await;
-                    run.respond(ran)
+                    let (sender, ran) = tokio::sync::oneshot::channel();
+                    std::thread::spawn(move || {
+                        let output = pbi_embed_local::run_program(&run);
+                        let _ = sender.send(run.respond(output));
+                    });
+                    // A thread that panicked answered nothing: the call ends with a driver error.
+                    ran.await.unwrap_or_else(|_| Event::resume())
                 }
                 Action::Store(op) => op.run(inner.store.as_deref()).await,
                 Action::Spawn(work) => {
@@ -298,39 +307,13 @@ impl Client {
 }
 
 impl Inner {
-    /// reqwest's URL for `text`: below the API base and without a query, the parsed base
-    /// with this path; elsewhere (the sign-in host, a managed identity's endpoint), parsed
-    /// whole.
-    /// Kept in `urls`: the next request for the same item parses nothing.
-    fn url(&self, text: &str) -> Result<reqwest::Url, TransportError> {
-        let (base, base_url) = &self.api_base;
-        self.urls.get_or_parse(text, || {
-            match text
-                .strip_prefix(base.as_str())
-                .filter(|path| path.starts_with('/') && !path.contains(['?', '#']))
-            {
-                Some(path) => {
-                    let mut url = base_url.clone();
-                    url.set_path(&[base_url.path().trim_end_matches('/'), path].concat());
-                    Ok(url)
-                }
-                None => reqwest::Url::parse(text).map_err(|e| TransportError::new(TransportKind::Other, e)),
-            }
-        })
-    }
-
     /// One exchange, answered: the whole attempt bounded, at most the cap of body read.
     async fn send(&self, exchange: Exchange) -> Event {
-        let url = self.url(exchange.url());
-        let (timeout, limit) = (exchange.timeout(), exchange.max_response_bytes());
-        let (operation, attempt) = (exchange.operation(), exchange.attempt());
+        let url = self.urls.get(exchange.url());
         let (request, responder) = exchange.into_request();
         let response = match url {
-            Ok(url) => {
-                self.exchange(request, url, timeout, limit, operation, attempt)
-                    .await
-            }
-            Err(error) => Err(error),
+            Ok(url) => self.exchange(request, url, &responder).await,
+            Err(error) => Err(TransportError::new(TransportKind::Other, error)),
         };
         responder.respond(response)
     }
@@ -339,11 +322,10 @@ impl Inner {
         &self,
         request: http::Request<Vec<u8>>,
         url: reqwest::Url,
-        timeout: Duration,
-        limit: u64,
-        operation: &'static str,
-        attempt: u32,
+        bounds: &Responder,
     ) -> Result<http::Response<Vec<u8>>, TransportError> {
+        let (timeout, limit, operation) = (bounds.timeout(), bounds.max_response_bytes(), bounds.operation());
+        let attempt = bounds.attempt();
         tracing::debug!(operation, attempt, host = url.host_str(), "sending");
         let (parts, body) = request.into_parts();
         let mut request = reqwest::Request::new(parts.method, url);
@@ -432,113 +414,4 @@ fn connect(
         )
         .into())
     }
-}
-
-/// Reads at most the file's `max_bytes` on a thread of its own (never on the executor,
-/// nor on its blocking pool, whose threads a runtime waits for when it shuts down),
-/// giving up after its time-out: a FIFO or a hung mount must not hold the call past its
-/// deadline, nor the program at its exit.
-async fn read_bounded(file: &FileRead) -> Result<Vec<u8>, BoxError> {
-    use std::io::Read as _;
-    let (path, max_bytes) = (file.path().to_owned(), file.max_bytes());
-    let (sender, read) = tokio::sync::oneshot::channel();
-    std::thread::spawn(move || {
-        let mut bytes = Vec::new();
-        let result = std::fs::File::open(&path)
-            .and_then(|opened| opened.take(max_bytes).read_to_end(&mut bytes))
-            .map(|_| bytes);
-        let _ = sender.send(result);
-    });
-    match tokio::time::timeout(file.timeout(), read).await {
-        Ok(Ok(read)) => Ok(read?),
-        Ok(Err(_)) => Err("the reading thread ended without an answer".into()),
-        Err(_) => Err(format!("no answer within {} ms", file.timeout().as_millis()).into()),
-    }
-}
-
-/// Runs a program as the call asks (the Azure CLI): no shell, stdin closed, in a process
-/// group of its own, each output read to its cap. Its exit ends the run (outputs are read
-/// for the grace after it); on a time-out, or when something it left behind still holds
-/// the outputs, the group is killed (and the program, if the call is dropped).
-async fn run_program(run: &ProgramRun) -> std::io::Result<ProgramOutput> {
-    use std::process::Stdio;
-    let mut command = tokio::process::Command::new(run.program());
-    command
-        .args(run.args())
-        .envs(run.env().iter().copied())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    #[cfg(unix)]
-    command.process_group(0);
-    let mut child = command.spawn()?;
-    let group = child.id();
-    let limit = run.max_output_bytes();
-    let (out, err) = (child.stdout.take(), child.stderr.take());
-    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
-    let ended = {
-        let outputs = async {
-            tokio::join!(
-                read_capped(out, limit, &mut stdout),
-                read_capped(err, limit, &mut stderr)
-            );
-        };
-        tokio::pin!(outputs);
-        let mut closed = false;
-        let exited = async {
-            let status = loop {
-                tokio::select! {
-                    status = child.wait() => break status?,
-                    () = &mut outputs, if !closed => closed = true,
-                }
-            };
-            if !closed {
-                closed = tokio::time::timeout(run.output_grace(), &mut outputs)
-                    .await
-                    .is_ok();
-            }
-            std::io::Result::Ok((status, closed))
-        };
-        tokio::time::timeout(run.timeout(), exited).await
-    };
-    match ended {
-        Ok(Ok((status, closed))) => {
-            if !closed {
-                kill_group(group);
-            }
-            Ok(ProgramOutput::new(status.code(), stdout, stderr))
-        }
-        Ok(Err(error)) => Err(error),
-        Err(_) => {
-            kill_group(group);
-            let _ = child.kill().await;
-            Err(std::io::ErrorKind::TimedOut.into())
-        }
-    }
-}
-
-/// Appends what `pipe` gives, up to `limit` bytes, to `into` as it arrives (so what was
-/// read is kept when the reading stops early).
-async fn read_capped(pipe: Option<impl tokio::io::AsyncRead + Unpin>, limit: u64, into: &mut Vec<u8>) {
-    use tokio::io::AsyncReadExt as _;
-    let Some(pipe) = pipe else { return };
-    let mut pipe = pipe.take(limit);
-    let mut chunk = [0; 8192];
-    while let Ok(n @ 1..) = pipe.read(&mut chunk).await {
-        into.extend_from_slice(&chunk[..n]);
-    }
-}
-
-/// Kills what is left of a program's process group (its own children).
-fn kill_group(group: Option<u32>) {
-    #[cfg(unix)]
-    if let Some(pid) = group
-        .and_then(|id| i32::try_from(id).ok())
-        .and_then(rustix::process::Pid::from_raw)
-    {
-        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
-    }
-    #[cfg(not(unix))]
-    let _ = group;
 }

@@ -71,9 +71,8 @@
 //! secret is ever logged.
 
 #[cfg(feature = "azure")]
-pub mod azure;
+pub use pbi_embed_core::azure;
 mod client;
-mod url_cache;
 
 pub use client::{Client, KeepWarm};
 /// The sans-IO core this client pumps, by its own name.

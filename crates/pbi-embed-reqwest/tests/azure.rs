@@ -8,6 +8,7 @@ use std::time::Duration;
 use azure_core::credentials::{AccessToken, Secret, TokenCredential, TokenRequestOptions};
 use pbi_embed_emulator::{Emulator, Route};
 use pbi_embed_reqwest::azure::AzureCredential;
+use pbi_embed_reqwest::azure::azure_core;
 use pbi_embed_reqwest::{Client, Cloud, ErrorKind, ReportId, ReportToken, WorkspaceId};
 
 /// A credential handing out the emulator's tokens, recording the scopes it was asked for.

@@ -5,11 +5,11 @@ use std::sync::{Arc, Condvar};
 use std::time::{Duration, Instant, SystemTime};
 
 use pbi_embed_core::driver::{
-    Action, Branch, Call, ClientParts, Driver, Event, Exchange, FileRead, Join, Now, ProgramOutput,
-    ProgramRun, SharedSession, TransportError, request_id,
+    Action, Call, ClientParts, Driver, Event, Exchange, Join, Now, Responder, SharedSession, TransportError,
+    request_id,
 };
 use pbi_embed_core::{
-    ApiRequest, BearerToken, BoxError, BoxedTokenSource, ClientBuilder, ClientStats, Cloud, ConnectSettings,
+    ApiRequest, BearerToken, BoxedTokenSource, ClientBuilder, ClientStats, Cloud, ConnectSettings,
     EmbedConfig, EmbedRequest, EmbedToken, Error, TokenSource, TransportKind, http,
 };
 
@@ -268,11 +268,17 @@ impl Client {
                 fetch.respond(token)
             }
             Action::ReadFile(file) => {
-                let read = read_bounded(&file);
-                file.respond(read)
+                let (sender, read) = std::sync::mpsc::channel();
+                pbi_embed_local::read_file(file.path().to_owned(), file.max_bytes(), move |bytes| {
+                    let _ = sender.send(bytes);
+                });
+                let read = read
+                    .recv_timeout(file.timeout())
+                    .map_err(|_| format!("no answer within {} ms", file.timeout().as_millis()).into());
+                file.respond(read.and_then(|bytes| Ok(bytes?)))
             }
             Action::RunProgram(run) => {
-                let ran = run_program(&run);
+                let ran = pbi_embed_local::run_program(&run);
                 run.respond(ran)
             }
             Action::Store(op) => op.respond(Err("pbi-embed-ureq has no shared store".into())),
@@ -298,46 +304,26 @@ impl Client {
     /// Runs a join's calls side by side: this thread and at most
     /// [`SIDE_BY_SIDE`]` - 1` others, each taking the next call as it is free.
     fn join(&self, join: Join) -> Event {
-        use std::sync::{Mutex, PoisonError};
         let (branches, joiner) = join.into_branches();
-        let count = branches.len();
-        let queue = Mutex::new(branches.into_iter().enumerate());
-        let results: Mutex<Vec<Option<Result<Branch, Error>>>> =
-            Mutex::new((0..count).map(|_| None).collect());
-        let work = || {
-            loop {
-                let next = queue.lock().unwrap_or_else(PoisonError::into_inner).next();
-                let Some((index, call)) = next else { break };
-                let result = self.run(call);
-                results.lock().unwrap_or_else(PoisonError::into_inner)[index] = Some(result);
-            }
-        };
-        std::thread::scope(|scope| {
-            for _ in 1..count.min(SIDE_BY_SIDE) {
-                scope.spawn(work);
-            }
-            work();
-        });
-        let results = results.into_inner().unwrap_or_else(PoisonError::into_inner);
-        joiner.respond(results.into_iter().map_while(|result| result).collect())
+        joiner.respond(pbi_embed_local::side_by_side(branches, SIDE_BY_SIDE, |call| {
+            self.run(call)
+        }))
     }
 
-    /// One exchange, answered: the whole attempt bounded, at most the cap of body read.
     fn send(&self, exchange: Exchange) -> Event {
-        let (timeout, limit) = (exchange.timeout(), exchange.max_response_bytes());
-        let (operation, attempt) = (exchange.operation(), exchange.attempt());
         let (request, responder) = exchange.into_request();
-        responder.respond(self.exchange(request, timeout, limit, operation, attempt))
+        let response = self.exchange(request, &responder);
+        responder.respond(response)
     }
 
+    /// Sends `request` within `bounds`' time-out, reading at most its body cap.
     fn exchange(
         &self,
         mut request: http::Request<Vec<u8>>,
-        timeout: Duration,
-        limit: u64,
-        operation: &'static str,
-        attempt: u32,
+        bounds: &Responder,
     ) -> Result<http::Response<Vec<u8>>, TransportError> {
+        let (timeout, limit, operation) = (bounds.timeout(), bounds.max_response_bytes(), bounds.operation());
+        let attempt = bounds.attempt();
         tracing::debug!(operation, attempt, host = request.uri().host(), "sending");
         if self.own_bound.is_none_or(|bound| timeout < bound) {
             request = (self.agent.configure_request(request))
@@ -420,101 +406,6 @@ fn connect(mut config: AgentConfig, connect: &ConnectSettings) -> Result<AgentCo
             "this build has no TLS (features rustls or native-tls)",
         ))
     }
-}
-
-/// Reads at most the file's `max_bytes`, giving up after its time-out: a FIFO or a hung
-/// mount must not hold the call past its deadline. The read runs on a thread of its own,
-/// which a file that never answers keeps until it does.
-fn read_bounded(file: &FileRead) -> Result<Vec<u8>, BoxError> {
-    use std::io::Read as _;
-    let (path, max_bytes) = (file.path().to_owned(), file.max_bytes());
-    let (sender, read) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut bytes = Vec::new();
-        let result = std::fs::File::open(&path)
-            .and_then(|opened| opened.take(max_bytes).read_to_end(&mut bytes))
-            .map(|_| bytes);
-        let _ = sender.send(result);
-    });
-    match read.recv_timeout(file.timeout()) {
-        Ok(result) => Ok(result?),
-        Err(_) => Err(format!("no answer within {} ms", file.timeout().as_millis()).into()),
-    }
-}
-
-/// Runs a program as the call asks (the Azure CLI): no shell, stdin closed, in a process
-/// group of its own, each output read to its cap on a thread of its own. Its exit ends
-/// the run (outputs are read for the grace after it); on a time-out, or when something it
-/// left behind still holds the outputs, the group is killed.
-fn run_program(run: &ProgramRun) -> std::io::Result<ProgramOutput> {
-    use std::io::Read;
-    use std::process::{Command, Stdio};
-    use std::sync::{Arc, Mutex, PoisonError};
-    let mut command = Command::new(run.program());
-    command
-        .args(run.args())
-        .envs(run.env().iter().copied())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    #[cfg(unix)]
-    std::os::unix::process::CommandExt::process_group(&mut command, 0);
-    let mut child = command.spawn()?;
-    let (closed, outputs_closed) = std::sync::mpsc::channel();
-    let printed: [Arc<Mutex<Vec<u8>>>; 2] = Default::default();
-    let pipes: [Option<Box<dyn Read + Send>>; 2] = [
-        child.stdout.take().map(|pipe| Box::new(pipe) as _),
-        child.stderr.take().map(|pipe| Box::new(pipe) as _),
-    ];
-    for (pipe, into) in pipes.into_iter().zip(&printed) {
-        let (closed, into, limit) = (closed.clone(), Arc::clone(into), run.max_output_bytes());
-        std::thread::spawn(move || {
-            if let Some(pipe) = pipe {
-                let mut pipe = pipe.take(limit);
-                let mut chunk = [0; 8192];
-                while let Ok(n @ 1..) = pipe.read(&mut chunk) {
-                    into.lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .extend_from_slice(&chunk[..n]);
-                }
-            }
-            let _ = closed.send(());
-        });
-    }
-    let deadline = Instant::now().checked_add(run.timeout());
-    let left =
-        |until: Option<Instant>| until.map_or(Duration::MAX, |t| t.saturating_duration_since(Instant::now()));
-    let status = loop {
-        if let Some(status) = child.try_wait()? {
-            break status;
-        }
-        if left(deadline).is_zero() {
-            kill_group(&child);
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(std::io::ErrorKind::TimedOut.into());
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let grace = Instant::now().checked_add(run.output_grace().min(left(deadline)));
-    let all_closed = (0..2).all(|_| outputs_closed.recv_timeout(left(grace)).is_ok());
-    if !all_closed {
-        kill_group(&child);
-    }
-    let [stdout, stderr] =
-        printed.map(|into| std::mem::take(&mut *into.lock().unwrap_or_else(PoisonError::into_inner)));
-    Ok(ProgramOutput::new(status.code(), stdout, stderr))
-}
-
-/// Kills what is left of a program's process group (its own children).
-fn kill_group(child: &std::process::Child) {
-    #[cfg(unix)]
-    let _ = rustix::process::kill_process_group(
-        rustix::process::Pid::from_child(child),
-        rustix::process::Signal::KILL,
-    );
-    #[cfg(not(unix))]
-    let _ = child;
 }
 
 /// Classifies a ureq error for retrying and reporting.

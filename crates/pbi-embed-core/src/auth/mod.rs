@@ -6,6 +6,8 @@
 //! [`Credential`](credential::Credential) variant, a builder method and, if the
 //! environment names it, a case in the environment reader.
 
+#[cfg(feature = "azure")]
+pub mod azure;
 pub(crate) mod azure_cli;
 pub(crate) mod bearer;
 #[cfg(feature = "certificate")]

@@ -111,15 +111,23 @@ impl Exchange {
         &self.request
     }
 
-    /// Takes the request out, to send it; the [`Responder`] answers the call.
+    /// Takes the request out, to send it; the [`Responder`] keeps the exchange's bounds
+    /// and answers the call.
     pub fn into_request(self) -> (HttpRequest, Responder) {
-        (self.request, Responder(self.slot))
+        let responder = Responder {
+            slot: self.slot,
+            timeout: self.timeout,
+            max_response_bytes: self.max_response_bytes,
+            operation: self.operation,
+            attempt: self.attempt,
+        };
+        (self.request, responder)
     }
 
     /// Answers with what came back, when the driver kept the exchange (it sent a copy,
     /// or it is a test).
     pub fn respond(self, response: Result<http::Response<Vec<u8>>, TransportError>) -> Event {
-        Responder(self.slot).respond(response)
+        self.into_request().1.respond(response)
     }
 
     /// The request's URI as text: for a stack with its own URL type (reqwest's `Url`),
@@ -167,16 +175,47 @@ impl fmt::Debug for Exchange {
     }
 }
 
-/// Answers one [`Exchange`] whose request was taken out to be sent.
+/// Answers one [`Exchange`] whose request was taken out to be sent, and keeps its bounds
+/// for the driver sending it.
 #[derive(Debug)]
 #[must_use]
-pub struct Responder(Slot);
+pub struct Responder {
+    slot: Slot,
+    timeout: Duration,
+    max_response_bytes: u64,
+    operation: &'static str,
+    attempt: u32,
+}
 
 impl Responder {
     /// The complete response (at most the exchange's `max_response_bytes` of body),
     /// whatever its status, or how the transport failed.
     pub fn respond(self, response: Result<http::Response<Vec<u8>>, TransportError>) -> Event {
-        Event::reply(self.0, Reply::Response(response))
+        Event::reply(self.slot, Reply::Response(response))
+    }
+
+    /// See [`Exchange::timeout`].
+    #[must_use]
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// See [`Exchange::max_response_bytes`].
+    #[must_use]
+    pub fn max_response_bytes(&self) -> u64 {
+        self.max_response_bytes
+    }
+
+    /// See [`Exchange::operation`].
+    #[must_use]
+    pub fn operation(&self) -> &'static str {
+        self.operation
+    }
+
+    /// See [`Exchange::attempt`].
+    #[must_use]
+    pub fn attempt(&self) -> u32 {
+        self.attempt
     }
 }
 

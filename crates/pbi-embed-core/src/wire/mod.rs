@@ -8,6 +8,7 @@ pub(crate) mod error;
 pub(crate) mod ids;
 pub(crate) mod lifetime;
 pub(crate) mod operation;
+pub(crate) mod parsed_urls;
 pub(crate) mod redact;
 pub(crate) mod response;
 pub(crate) mod retry_after;

@@ -4,22 +4,31 @@
 //! client's token source. It is asked for the client's cloud's Power BI scope; the client
 //! holds and renews its tokens like a sign-in's.
 //!
+//! With pbi-embed-reqwest's feature `azure`, which re-exports this module:
+//!
 //! ```no_run
 //! # use std::sync::Arc;
-//! # fn demo(credential: Arc<dyn azure_core::credentials::TokenCredential>) -> Result<(), pbi_embed_reqwest::Error> {
-//! use pbi_embed_reqwest::{Client, azure::AzureCredential};
+//! # fn demo(credential: Arc<dyn azure_core::credentials::TokenCredential>) {
+//! use pbi_embed_core::azure::AzureCredential;
 //!
 //! // `credential`: for example `azure_identity::ManagedIdentityCredential::new(None)?`.
-//! let client = Client::builder().token_source(AzureCredential::new(credential)).build()?;
-//! # Ok(()) }
+//! let source = AzureCredential::new(credential);
+//! // Then: `Client::builder().token_source(source).build()?` with pbi-embed-reqwest.
+//! # let _ = source;
+//! # }
 //! ```
 
 use std::sync::Arc;
 use std::time::SystemTime;
 
+/// The `azure_core` this bridge is built on, for naming its types.
+pub use azure_core;
+
+use crate::auth::bearer::BearerToken;
+use crate::auth::token_source::{AsyncTokenSource, TokenFuture};
+use crate::wire::cloud::Cloud;
+use crate::wire::secret::AccessToken;
 use azure_core::credentials::TokenCredential;
-use pbi_embed_core::{AccessToken, BearerToken, Cloud};
-use pbi_embed_core::{AsyncTokenSource, TokenFuture};
 
 /// An `azure_core` credential as a token source. (Its Debug is the credential's, which
 /// keeps its secrets out, as azure_core's credentials do.)
