@@ -3,6 +3,7 @@
 
 use std::time::{Duration, SystemTime};
 
+use crate::wire::redact::Secrets;
 use http::Response;
 use serde_json::Value;
 
@@ -123,5 +124,5 @@ pub(crate) fn entra_error<B: AsRef<[u8]>>(response: &Response<B>) -> ExchangeErr
     if error.error.is_none() && error.description.is_none() {
         error.body_snippet = error::snippet(body);
     }
-    ExchangeError::Entra(Box::new(error))
+    ExchangeError::Entra(Box::new(error)).redacted(&Secrets::of_body(object))
 }

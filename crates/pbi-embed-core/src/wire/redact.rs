@@ -10,6 +10,15 @@ use crate::wire::operation::HttpRequest;
 const REDACTED: &str = "[redacted]";
 /// Form fields that hold credentials.
 const SECRET_FORM_FIELDS: [&str; 3] = ["client_secret", "client_assertion", "assertion"];
+/// Fields of a response's JSON body that hold a token: what an error built from that
+/// body must never quote, even where its message repeats them.
+const SECRET_BODY_FIELDS: [&str; 5] = [
+    "token",
+    "access_token",
+    "accessToken",
+    "refresh_token",
+    "id_token",
+];
 /// JSON fields that hold credentials, at any depth.
 const SECRET_JSON_FIELDS: [&str; 8] = [
     "identityBlob",
@@ -191,6 +200,18 @@ impl Secrets {
         secrets
     }
 
+    /// The tokens a response's JSON body carries at its top level (an error status with
+    /// a token-shaped body): an error quoting the body's other fields must not repeat them.
+    pub(crate) fn of_body(body: Option<&serde_json::Map<String, Value>>) -> Self {
+        let mut secrets = Self::default();
+        for field in SECRET_BODY_FIELDS {
+            if let Some(Value::String(token)) = body.and_then(|b| b.get(field)) {
+                secrets.add(token);
+            }
+        }
+        secrets
+    }
+
     /// Adds a secret.
     pub(crate) fn add(&mut self, secret: &str) {
         if secret.chars().count() >= MIN_SECRET_CHARS && !self.values.iter().any(|v| v == secret) {
@@ -221,6 +242,24 @@ impl fmt::Debug for Secrets {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the fuzz smoke: a 547 whose body holds a token and a message repeating it.
+    #[test]
+    fn an_error_never_quotes_a_token_its_own_body_carries() {
+        let body = br#"{"token":"dC2Wt66EVt","message":"9dC2Wt66EVt","access_token":"eyJ0.abcdef"}"#;
+        let response = http::Response::builder().status(547).body(body.to_vec()).unwrap();
+        let shown = |e: crate::wire::error::ExchangeError| format!("{e} {e:?}");
+        let api = shown(crate::wire::response::api_error(&response));
+        assert!(!api.contains("dC2Wt66EVt") && api.contains(REDACTED), "{api}");
+        let body =
+            br#"{"error":"x","error_description":"got eyJ0.abcdef back","access_token":"eyJ0.abcdef"}"#;
+        let response = http::Response::builder().status(400).body(body.to_vec()).unwrap();
+        let entra = shown(crate::auth::entra::entra_error(&response));
+        assert!(
+            !entra.contains("eyJ0.abcdef") && entra.contains(REDACTED),
+            "{entra}"
+        );
+    }
 
     #[test]
     fn json_and_form_bodies() {

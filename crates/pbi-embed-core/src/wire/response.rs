@@ -2,6 +2,7 @@
 //!
 //! Nothing here panics on any input, and nothing quotes a successful body.
 
+use crate::wire::redact::Secrets;
 use http::header::{CONTENT_TYPE, LOCATION};
 use http::{HeaderMap, Response};
 use serde_json::{Map, Value};
@@ -120,7 +121,7 @@ pub(crate) fn api_error<B: AsRef<[u8]>>(response: &Response<B>) -> ExchangeError
     if error.code.is_none() && error.message.is_none() {
         error.body_snippet = error::snippet(body);
     }
-    ExchangeError::Api(Box::new(error))
+    ExchangeError::Api(Box::new(error)).redacted(&Secrets::of_body(object))
 }
 
 /// The redirect target, for the error message: scheme, host and path only.
