@@ -30,7 +30,8 @@
 //! - `PBI_REDIS_URL` (optional; without it each replica's own cache serves) and
 //!   `PBI_CACHE_KEY` (base64 of 32 bytes, required with Redis: tokens are encrypted at
 //!   rest), `PBI_CACHE_KEY_ID` (default `k1`), `PBI_PREVIOUS_CACHE_KEY` (with
-//!   `PBI_PREVIOUS_CACHE_KEY_ID`, while rotating).
+//!   `PBI_PREVIOUS_CACHE_KEY_ID`, while rotating); `PBI_REDIS_TIMEOUT_MS`, the bound on
+//!   each Redis command (default 50; past it the service goes on without the store).
 //! - `PBI_REFRESH_AHEAD_SECONDS` (default 900; 0 turns it off), `PBI_EMBED_MARGIN_SECONDS`
 //!   (default 600), `PBI_EMBED_LIFETIME_MINUTES` (default Power BI's).
 //!
@@ -179,6 +180,12 @@ async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         let key = env("PBI_CACHE_KEY")
             .ok_or("PBI_CACHE_KEY is not set (base64 of 32 bytes; tokens are encrypted in Redis)")?;
         let mut store = RedisStore::new(&url, EncryptionKey::from_base64(&key_id, &key)?)?;
+        if let Some(millis) = env("PBI_REDIS_TIMEOUT_MS") {
+            let millis: u64 = millis
+                .parse()
+                .map_err(|_| "PBI_REDIS_TIMEOUT_MS is not a number")?;
+            store = store.timeout(Duration::from_millis(millis));
+        }
         if let Some(previous) = env("PBI_PREVIOUS_CACHE_KEY") {
             let id = env("PBI_PREVIOUS_CACHE_KEY_ID").ok_or("PBI_PREVIOUS_CACHE_KEY_ID is not set")?;
             store = store.previous_key(EncryptionKey::from_base64(&id, &previous)?);
