@@ -172,7 +172,10 @@ impl Broker {
         if let Some(url) = redis {
             command
                 .env("PBI_REDIS_URL", url)
-                .env("PBI_CACHE_KEY", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=");
+                .env("PBI_CACHE_KEY", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")
+                // The test counts mints: a store slower than 50 ms under load must not
+                // make a broker give up on it.
+                .env("PBI_REDIS_TIMEOUT_MS", "1000");
         }
         let mut child = command.spawn().unwrap();
         let mut line = String::new();

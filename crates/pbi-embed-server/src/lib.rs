@@ -159,7 +159,8 @@ impl Broker {
 
     /// The client `config` asks for, signed in as the environment says (`AZURE_*`, as
     /// Azure's libraries read it), sharing tokens through Redis when `PBI_REDIS_URL` is
-    /// set (with `PBI_CACHE_KEY`, base64 of 32 bytes, and `PBI_CACHE_KEY_ID`).
+    /// set (with `PBI_CACHE_KEY`, base64 of 32 bytes, `PBI_CACHE_KEY_ID`, and
+    /// `PBI_REDIS_TIMEOUT_MS`, the bound on each Redis command, default 50).
     ///
     /// # Errors
     /// When the environment names no usable credential or store.
@@ -192,10 +193,17 @@ impl Broker {
             let key = env("PBI_CACHE_KEY")
                 .ok_or("PBI_CACHE_KEY is not set (base64 of 32 bytes; tokens are encrypted in Redis)")?;
             let key_id = env("PBI_CACHE_KEY_ID").unwrap_or_else(|| "k1".into());
-            let redis = Arc::new(pbi_embed_redis::RedisStore::new(
+            let mut redis = pbi_embed_redis::RedisStore::new(
                 &url,
                 pbi_embed_redis::EncryptionKey::from_base64(&key_id, &key)?,
-            )?);
+            )?;
+            if let Some(millis) = env("PBI_REDIS_TIMEOUT_MS") {
+                let millis: u64 = millis
+                    .parse()
+                    .map_err(|_| "PBI_REDIS_TIMEOUT_MS is not a number")?;
+                redis = redis.timeout(Duration::from_millis(millis));
+            }
+            let redis = Arc::new(redis);
             builder = builder.shared_store(redis.clone());
             store = Some(redis);
         }
