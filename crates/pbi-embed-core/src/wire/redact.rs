@@ -220,15 +220,22 @@ impl Secrets {
     }
 
     /// Replaces every secret in `text`, as it is and as a form or URL would encode it.
+    /// Should a replacement itself form a secret again with the text around it (a secret
+    /// that ends the way the marker does), the whole text becomes the marker.
     pub(crate) fn scrub(&self, text: &mut String) {
-        for secret in &self.values {
-            if text.contains(secret.as_str()) {
-                *text = text.replace(secret.as_str(), REDACTED);
+        let forms = || {
+            self.values.iter().flat_map(|secret| {
+                let encoded: String = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
+                [secret.clone(), encoded]
+            })
+        };
+        for form in forms() {
+            if text.contains(form.as_str()) {
+                *text = text.replace(form.as_str(), REDACTED);
             }
-            let encoded: String = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
-            if encoded != *secret && text.contains(encoded.as_str()) {
-                *text = text.replace(encoded.as_str(), REDACTED);
-            }
+        }
+        if forms().any(|form| text.contains(form.as_str())) {
+            REDACTED.clone_into(text);
         }
     }
 }
@@ -259,6 +266,18 @@ mod tests {
             !entra.contains("eyJ0.abcdef") && entra.contains(REDACTED),
             "{entra}"
         );
+    }
+
+    #[test]
+    fn a_replacement_that_forms_the_secret_again_blanks_the_text() {
+        let mut secrets = Secrets::default();
+        secrets.add("ted]XYZW");
+        let mut text = "ted]XYZWXYZW".to_owned();
+        secrets.scrub(&mut text);
+        assert_eq!(text, REDACTED);
+        let mut text = "keep this, drop ted]XYZW".to_owned();
+        secrets.scrub(&mut text);
+        assert_eq!(text, "keep this, drop [redacted]");
     }
 
     #[test]
