@@ -4,10 +4,5 @@
 
 #[test]
 fn the_driver_is_at_most_300_code_lines() {
-    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let lines = pbi_embed_testkit::code_lines(&src);
-    assert!(
-        lines <= 300,
-        "{lines} code lines: move logic into the core or pbi-embed-local"
-    );
+    pbi_embed_testkit::assert_driver_is_a_pump(env!("CARGO_MANIFEST_DIR"));
 }

@@ -730,8 +730,25 @@ pub fn pkcs12(certificate: &str, key: &str, password: &str) -> Vec<u8> {
     store.writer(password).write().unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// The code lines (neither blank nor comments) of the Rust files under `dir`: how a
-/// driver is held to being a pump, its call's logic in the core.
+/// The most code lines a driver's `src/` may hold: past it, logic is creeping into a
+/// driver that belongs in the core (or in pbi-embed-local, for what both drivers need).
+pub const MAX_DRIVER_CODE_LINES: usize = 300;
+
+/// Holds the driver crate at `manifest_dir` to being a pump: at most
+/// [`MAX_DRIVER_CODE_LINES`] code lines under its `src/`.
+///
+/// # Panics
+/// When the driver is larger, or its `src/` cannot be read.
+#[track_caller]
+pub fn assert_driver_is_a_pump(manifest_dir: &str) {
+    let lines = code_lines(&std::path::Path::new(manifest_dir).join("src"));
+    assert!(
+        lines <= MAX_DRIVER_CODE_LINES,
+        "{lines} code lines in {manifest_dir}/src, at most {MAX_DRIVER_CODE_LINES}: move logic into the core or pbi-embed-local"
+    );
+}
+
+/// The code lines (neither blank nor comments) of the Rust files under `dir`.
 ///
 /// # Panics
 /// When `dir` cannot be read.

@@ -201,7 +201,9 @@ impl Fetching {
         response: Result<http::Response<Vec<u8>>, crate::flow::error::TransportError>,
     ) -> FetchStep {
         let step = ctx.last.clone();
-        record(ctx, step.as_ref(), &response, at);
+        if let Some(step) = &step {
+            record(ctx, step, &response, at);
+        }
         let error = match response {
             Ok(response) if response.status().is_success() => return FetchStep::Response(response),
             Ok(response) => {
@@ -250,16 +252,12 @@ impl Fetching {
         };
         let input = match (std::mem::replace(&mut renewal.waiting, Waiting::Backoff), reply) {
             (Waiting::Backoff, _) => Ok(None),
-            (Waiting::Response(step, at), Some(Reply::Response(Ok(response)))) => {
-                let took = ctx.now.instant.saturating_duration_since(at);
-                ctx.stats
-                    .exchange(step.operation, response.status().as_u16(), took);
-                Ok(Some(SignInInput::Response(response)))
-            }
-            (Waiting::Response(step, at), Some(Reply::Response(Err(transport)))) => {
-                ctx.stats
-                    .exchange(step.operation, 0, ctx.now.instant.saturating_duration_since(at));
-                Err((Error::transport(transport, step), true))
+            (Waiting::Response(step, sent_at), Some(Reply::Response(response))) => {
+                record(ctx, &step, &response, sent_at);
+                match response {
+                    Ok(response) => Ok(Some(SignInInput::Response(response))),
+                    Err(transport) => Err((Error::transport(transport, step), true)),
+                }
             }
             (Waiting::File { max_bytes, .. }, Some(Reply::File(Ok(bytes))))
                 if bytes.len() as u64 <= max_bytes =>
@@ -454,16 +452,14 @@ fn unusable(token: &BearerToken, now: std::time::SystemTime) -> Option<&'static 
     }
 }
 
-/// Counts an exchange answered (or failed) now that was sent at `at`.
+/// Counts an exchange of `step` answered (or failed) now that was sent at `at`.
 fn record(
     ctx: &mut Ctx<'_>,
-    step: Option<&Step>,
+    step: &Step,
     response: &Result<http::Response<Vec<u8>>, crate::flow::error::TransportError>,
     at: std::time::Instant,
 ) {
-    if let Some(step) = step {
-        let status = response.as_ref().map_or(0, |r| r.status().as_u16());
-        let took = ctx.now.instant.saturating_duration_since(at);
-        ctx.stats.exchange(step.operation, status, took);
-    }
+    let status = response.as_ref().map_or(0, |r| r.status().as_u16());
+    let took = ctx.now.instant.saturating_duration_since(at);
+    ctx.stats.exchange(step.operation, status, took);
 }

@@ -97,11 +97,7 @@ impl fmt::Debug for Event {
 pub struct Exchange {
     pub(crate) request: HttpRequest,
     pub(crate) url: String,
-    pub(crate) timeout: Duration,
-    pub(crate) max_response_bytes: u64,
-    pub(crate) operation: &'static str,
-    pub(crate) attempt: u32,
-    pub(crate) slot: Slot,
+    pub(crate) responder: Responder,
 }
 
 impl Exchange {
@@ -114,20 +110,13 @@ impl Exchange {
     /// Takes the request out, to send it; the [`Responder`] keeps the exchange's bounds
     /// and answers the call.
     pub fn into_request(self) -> (HttpRequest, Responder) {
-        let responder = Responder {
-            slot: self.slot,
-            timeout: self.timeout,
-            max_response_bytes: self.max_response_bytes,
-            operation: self.operation,
-            attempt: self.attempt,
-        };
-        (self.request, responder)
+        (self.request, self.responder)
     }
 
     /// Answers with what came back, when the driver kept the exchange (it sent a copy,
     /// or it is a test).
     pub fn respond(self, response: Result<http::Response<Vec<u8>>, TransportError>) -> Event {
-        self.into_request().1.respond(response)
+        self.responder.respond(response)
     }
 
     /// The request's URI as text: for a stack with its own URL type (reqwest's `Url`),
@@ -140,26 +129,26 @@ impl Exchange {
     /// The bound on this attempt, never past the call's deadline.
     #[must_use]
     pub fn timeout(&self) -> Duration {
-        self.timeout
+        self.responder.timeout
     }
 
     /// The most response-body bytes to read; past it, answer with
     /// [`TransportError::body_too_large`].
     #[must_use]
     pub fn max_response_bytes(&self) -> u64 {
-        self.max_response_bytes
+        self.responder.max_response_bytes
     }
 
     /// The REST operation, such as `Reports_GenerateTokenInGroup`, for logs.
     #[must_use]
     pub fn operation(&self) -> &'static str {
-        self.operation
+        self.responder.operation
     }
 
     /// The attempt's number for this request (1 for the first).
     #[must_use]
     pub fn attempt(&self) -> u32 {
-        self.attempt
+        self.responder.attempt
     }
 }
 
@@ -168,9 +157,9 @@ impl fmt::Debug for Exchange {
         f.debug_struct("Exchange")
             .field("method", self.request.method())
             .field("uri", self.request.uri())
-            .field("operation", &self.operation)
-            .field("attempt", &self.attempt)
-            .field("timeout", &self.timeout)
+            .field("operation", &self.responder.operation)
+            .field("attempt", &self.responder.attempt)
+            .field("timeout", &self.responder.timeout)
             .finish_non_exhaustive()
     }
 }
@@ -180,11 +169,11 @@ impl fmt::Debug for Exchange {
 #[derive(Debug)]
 #[must_use]
 pub struct Responder {
-    slot: Slot,
-    timeout: Duration,
-    max_response_bytes: u64,
-    operation: &'static str,
-    attempt: u32,
+    pub(crate) slot: Slot,
+    pub(crate) timeout: Duration,
+    pub(crate) max_response_bytes: u64,
+    pub(crate) operation: &'static str,
+    pub(crate) attempt: u32,
 }
 
 impl Responder {

@@ -17,7 +17,7 @@ use crate::flow::branch::Join;
 use crate::flow::cache::Caches;
 use crate::flow::call::{Action, Call, CallState, Now, Owed, PARK_POLL, Running, Work};
 use crate::flow::error::{Error, Step};
-use crate::flow::io::{Exchange, FileRead, ProgramRun, Reply, TokenFetch};
+use crate::flow::io::{Exchange, FileRead, ProgramRun, Reply, Responder, TokenFetch};
 use crate::flow::job::{Config, Ctx, Io, Job, Progress};
 use crate::flow::plan::{Background, FetchOne, Need, Next, Plan, Side, unexpected};
 use crate::flow::scheduler::Scheduler;
@@ -349,11 +349,13 @@ impl Session {
             } => Action::Send(Exchange {
                 request,
                 url,
-                timeout: settings.timeout.min(remaining),
-                max_response_bytes: settings.max_response_bytes,
-                operation,
-                attempt,
-                slot: run.ask(),
+                responder: Responder {
+                    slot: run.ask(),
+                    timeout: settings.timeout.min(remaining),
+                    max_response_bytes: settings.max_response_bytes,
+                    operation,
+                    attempt,
+                },
             }),
             Io::FetchToken => Action::FetchToken(TokenFetch {
                 scope: self.config.cloud.scope().to_owned(),
