@@ -24,6 +24,15 @@ pub fn read_file(path: PathBuf, max_bytes: u64, answer: impl FnOnce(io::Result<V
     });
 }
 
+/// What a driver answers when [`read_file`] gave no answer within the read's `timeout`.
+#[must_use]
+pub fn read_timed_out(timeout: Duration) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::TimedOut,
+        format!("no answer within {} ms", timeout.as_millis()),
+    )
+}
+
 /// Runs `run`'s program, blocking the calling thread: directly (no shell), stdin closed,
 /// in a process group of its own; each output read up to its cap on a thread. When the
 /// program exits, its outputs are read for the run's `output_grace` more, then what is

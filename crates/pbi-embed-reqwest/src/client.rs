@@ -272,7 +272,7 @@ impl Client {
                     let read = match tokio::time::timeout(file.timeout(), read).await {
                         Ok(Ok(bytes)) => bytes.map_err(Into::into),
                         Ok(Err(_)) => Err("the reading thread ended without an answer".into()),
-                        Err(_) => Err(format!("no answer within {} ms", file.timeout().as_millis()).into()),
+                        Err(_) => Err(pbi_embed_local::read_timed_out(file.timeout()).into()),
                     };
                     file.respond(read)
                 }

@@ -274,8 +274,8 @@ impl Client {
                 });
                 let read = read
                     .recv_timeout(file.timeout())
-                    .map_err(|_| format!("no answer within {} ms", file.timeout().as_millis()).into());
-                file.respond(read.and_then(|bytes| Ok(bytes?)))
+                    .unwrap_or_else(|_| Err(pbi_embed_local::read_timed_out(file.timeout())));
+                file.respond(read.map_err(Into::into))
             }
             Action::RunProgram(run) => {
                 let ran = pbi_embed_local::run_program(&run);
