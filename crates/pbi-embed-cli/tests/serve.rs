@@ -308,3 +308,77 @@ items = [{{ type = "report", id = "{report}" }}]
         "one GenerateToken per (customer, user, item) across four brokers: five users of A, one token for B"
     );
 }
+
+/// `powerbi.ca_file` against the emulator over HTTPS with its own CA: the broker signs
+/// in, fetches the issuer's keys and mints through it. Without the file, no request
+/// reaches Power BI's GenerateToken and callers get no token.
+#[test]
+fn ca_file_is_trusted_for_power_bi_entra_and_the_issuers() {
+    let (emulator, ca) = pbi_embed_testkit::tls::tls_emulator();
+    let ids = emulator.ids();
+    let ca_path = tempfile_path::Path::with(&ca);
+    let text = |ca_line: &str| {
+        format!(
+            r#"[server]
+listen = "127.0.0.1:0"
+
+[powerbi]
+api_base = "{base}"
+authority_host = "{base}"
+{ca_line}
+
+[[issuers]]
+issuer = "{issuer}"
+audience = "api://broker"
+customer_claim = "tid"
+
+[[customers]]
+id = "tenant-b"
+workspace = "{workspace}"
+identity = "none"
+items = [{{ type = "report", id = "{report}" }}]
+"#,
+            base = emulator.base_url(),
+            issuer = emulator.user_token_issuer(),
+            workspace = ids.workspace,
+            report = ids.report,
+        )
+    };
+    let mut token = pbi_embed_emulator::UserToken::new("b@b.com", "api://broker");
+    token.tenant = Some("tenant-b".to_owned());
+    let bearer = emulator.issue_user_token(&token);
+    let path = format!("/v1/embed/report/{}", ids.report);
+
+    let untrusted = tempfile_path::Path::with(&text(""));
+    let broker = Broker::start(&emulator, &untrusted.0, None);
+    let (status, body) = broker.get(&path, &bearer);
+    assert!(!status.contains(" 200 "), "{status} {body}");
+    assert_eq!(emulator.generate_token_requests(), 0, "{status} {body}");
+    drop(broker);
+
+    let trusted =
+        tempfile_path::Path::with(&text(&format!("ca_file = {:?}", ca_path.0.display().to_string())));
+    let broker = Broker::start(&emulator, &trusted.0, None);
+    let (status, body) = broker.get(&path, &bearer);
+    assert!(status.contains(" 200 "), "{status} {body}");
+    assert!(body.contains("accessToken"), "{body}");
+    assert_eq!(emulator.generate_token_requests(), 1, "{body}");
+
+    let missing = tempfile_path::Path::with(&text("ca_file = \"/nonexistent/ca.pem\""));
+    let output = assert_cmd::Command::cargo_bin("pbi-embed")
+        .unwrap()
+        .args(["serve", "--config"])
+        .arg(&missing.0)
+        .env("AZURE_TENANT_ID", ids.tenant)
+        .env("AZURE_CLIENT_ID", ids.client_id)
+        .env("AZURE_CLIENT_SECRET", ids.client_secret)
+        .timeout(Duration::from_secs(30))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("powerbi.ca_file /nonexistent/ca.pem"),
+        "names the field and the path: {stderr}"
+    );
+}

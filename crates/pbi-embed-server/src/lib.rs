@@ -51,20 +51,14 @@ pub use caller::{Caller, Refusal};
 pub use config::{Config, ConfigError};
 pub use serve::{HEADER_READ_TIMEOUT, MAX_HEAD_BYTES, check_tls, serve, shutdown_signal};
 
-/// The contents of a small file (a CA bundle): at most 1 MiB, a regular file.
-fn read_bounded(path: &str) -> Result<Vec<u8>, Box<dyn std::error::Error + Send + Sync>> {
-    use std::io::Read as _;
-    const MAX: u64 = 1 << 20;
-    let file = std::fs::File::open(path).map_err(|e| format!("powerbi.ca_file {path}: {e}"))?;
-    if !file.metadata()?.is_file() {
-        return Err(format!("powerbi.ca_file {path}: not a regular file").into());
-    }
-    let mut bytes = Vec::new();
-    file.take(MAX + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > MAX {
-        return Err(format!("powerbi.ca_file {path}: over {MAX} bytes").into());
-    }
-    Ok(bytes)
+/// The CA bundle `powerbi.ca_file` names, read once: trusted by the client and by the
+/// HTTP client that fetches the issuers' keys.
+fn ca_pem(config: &Config) -> Result<Option<Vec<u8>>, BoxError> {
+    let Some(path) = &config.powerbi.ca_file else {
+        return Ok(None);
+    };
+    let pem = serve::read_pem(path).map_err(|e| format!("powerbi.ca_file {path}: {e}"))?;
+    Ok(Some(pem))
 }
 
 /// Whether the broker can serve: `/readyz`.
@@ -110,7 +104,8 @@ impl Broker {
     /// When `powerbi.ca_file` cannot be read, or the HTTP client for the issuers' keys
     /// cannot be built.
     pub fn new(config: Config, client: Client) -> Result<Self, BoxError> {
-        Self::build(config, client, None)
+        let ca = ca_pem(&config)?;
+        Self::build(config, client, None, ca.as_deref())
     }
 
     /// A broker whose `client` shares its tokens through `store` (the same one given to
@@ -119,7 +114,8 @@ impl Broker {
     /// # Errors
     /// As [`Broker::new`].
     pub fn with_store(config: Config, client: Client, store: Arc<dyn SharedStore>) -> Result<Self, BoxError> {
-        Self::build(config, client, Some(store))
+        let ca = ca_pem(&config)?;
+        Self::build(config, client, Some(store), ca.as_deref())
     }
 
     /// The broker `pbi-embed serve` runs: the client from the environment
@@ -128,14 +124,20 @@ impl Broker {
     /// # Errors
     /// As [`Broker::client_from_env`] and [`Broker::new`].
     pub fn from_env(config: Config) -> Result<Self, BoxError> {
-        let (client, store) = Self::upstream_from_env(&config)?;
-        Self::build(config, client, store)
+        let ca = ca_pem(&config)?;
+        let (client, store) = Self::upstream_from_env(&config, ca.as_deref())?;
+        Self::build(config, client, store, ca.as_deref())
     }
 
-    fn build(config: Config, client: Client, store: Option<Arc<dyn SharedStore>>) -> Result<Self, BoxError> {
+    fn build(
+        config: Config,
+        client: Client,
+        store: Option<Arc<dyn SharedStore>>,
+        ca: Option<&[u8]>,
+    ) -> Result<Self, BoxError> {
         let mut http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
-        if let Some(path) = &config.powerbi.ca_file {
-            for certificate in reqwest::Certificate::from_pem_bundle(&read_bounded(path)?)? {
+        if let Some(pem) = ca {
+            for certificate in reqwest::Certificate::from_pem_bundle(pem)? {
                 http = http.add_root_certificate(certificate);
             }
         }
@@ -165,11 +167,15 @@ impl Broker {
     /// # Errors
     /// When the environment names no usable credential or store.
     pub fn client_from_env(config: &Config) -> Result<Client, BoxError> {
-        Ok(Self::upstream_from_env(config)?.0)
+        Ok(Self::upstream_from_env(config, ca_pem(config)?.as_deref())?.0)
     }
 
-    /// The client, and the store it shares through (Redis, when configured).
-    fn upstream_from_env(config: &Config) -> Result<(Client, Option<Arc<dyn SharedStore>>), BoxError> {
+    /// The client, trusting `ca` too, and the store it shares through (Redis, when
+    /// configured).
+    fn upstream_from_env(
+        config: &Config,
+        ca: Option<&[u8]>,
+    ) -> Result<(Client, Option<Arc<dyn SharedStore>>), BoxError> {
         let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
         let powerbi = &config.powerbi;
         let mut builder = Client::builder();
@@ -179,8 +185,8 @@ impl Broker {
         if let Some(host) = &powerbi.authority_host {
             builder = builder.authority_host(host.clone());
         }
-        if let Some(path) = &powerbi.ca_file {
-            builder = builder.root_certificates_pem(read_bounded(path)?);
+        if let Some(pem) = ca {
+            builder = builder.root_certificates_pem(pem);
         }
         builder = builder
             .from_env()?

@@ -112,8 +112,8 @@ fn acceptor(files: &TlsFiles) -> std::io::Result<TlsAcceptor> {
             format!("server.{what} {path}: {why}"),
         )
     };
-    let cert_pem = read(&files.cert).map_err(|e| invalid("tls_cert", &files.cert, e))?;
-    let key_pem = read(&files.key).map_err(|e| invalid("tls_key", &files.key, e))?;
+    let cert_pem = read_pem(&files.cert).map_err(|e| invalid("tls_cert", &files.cert, e))?;
+    let key_pem = read_pem(&files.key).map_err(|e| invalid("tls_key", &files.key, e))?;
     let chain = CertificateDer::pem_slice_iter(&cert_pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| invalid("tls_cert", &files.cert, format!("not PEM certificates: {e}")))?;
@@ -148,8 +148,9 @@ fn acceptor(files: &TlsFiles) -> std::io::Result<TlsAcceptor> {
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
-/// A PEM file's contents: a regular file, at most [`MAX_PEM_BYTES`].
-fn read(path: &str) -> Result<Vec<u8>, String> {
+/// A PEM file's contents (a certificate, a key, a CA bundle): a regular file, at most
+/// [`MAX_PEM_BYTES`].
+pub(crate) fn read_pem(path: &str) -> Result<Vec<u8>, String> {
     use std::io::Read as _;
     let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
     if !file.metadata().map_err(|e| e.to_string())?.is_file() {
