@@ -30,6 +30,8 @@
 //! - Keys are `pbi-embed:v1:token:` and `pbi-embed:v1:lock:` followed by the SHA-256 of
 //!   the request: never a secret, no identity in clear.
 
+mod env;
+
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -161,8 +161,10 @@ impl Broker {
 
     /// The client `config` asks for, signed in as the environment says (`AZURE_*`, as
     /// Azure's libraries read it), sharing tokens through Redis when `PBI_REDIS_URL` is
-    /// set (with `PBI_CACHE_KEY`, base64 of 32 bytes, `PBI_CACHE_KEY_ID`, and
-    /// `PBI_REDIS_TIMEOUT_MS`, the bound on each Redis command, default 50).
+    /// set (with `PBI_CACHE_KEY`, base64 of 32 bytes, `PBI_CACHE_KEY_ID`,
+    /// `PBI_REDIS_TIMEOUT_MS`, the bound on each Redis command, default 50, and while
+    /// rotating `PBI_PREVIOUS_CACHE_KEY` with `PBI_PREVIOUS_CACHE_KEY_ID`: see
+    /// [`RedisStore::from_env`](pbi_embed_redis::RedisStore::from_env)).
     ///
     /// # Errors
     /// When the environment names no usable credential or store.
@@ -176,7 +178,6 @@ impl Broker {
         config: &Config,
         ca: Option<&[u8]>,
     ) -> Result<(Client, Option<Arc<dyn SharedStore>>), BoxError> {
-        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
         let powerbi = &config.powerbi;
         let mut builder = Client::builder();
         if let Some(base) = &powerbi.api_base {
@@ -194,24 +195,10 @@ impl Broker {
         if !powerbi.refresh_ahead.is_zero() {
             builder = builder.refresh_ahead(powerbi.refresh_ahead);
         }
-        let mut store: Option<Arc<dyn SharedStore>> = None;
-        if let Some(url) = env("PBI_REDIS_URL") {
-            let key = env("PBI_CACHE_KEY")
-                .ok_or("PBI_CACHE_KEY is not set (base64 of 32 bytes; tokens are encrypted in Redis)")?;
-            let key_id = env("PBI_CACHE_KEY_ID").unwrap_or_else(|| "k1".into());
-            let mut redis = pbi_embed_redis::RedisStore::new(
-                &url,
-                pbi_embed_redis::EncryptionKey::from_base64(&key_id, &key)?,
-            )?;
-            if let Some(millis) = env("PBI_REDIS_TIMEOUT_MS") {
-                let millis: u64 = millis
-                    .parse()
-                    .map_err(|_| "PBI_REDIS_TIMEOUT_MS is not a number")?;
-                redis = redis.timeout(Duration::from_millis(millis));
-            }
-            let redis = Arc::new(redis);
-            builder = builder.shared_store(redis.clone());
-            store = Some(redis);
+        let store =
+            pbi_embed_redis::RedisStore::from_env()?.map(|redis| Arc::new(redis) as Arc<dyn SharedStore>);
+        if let Some(store) = &store {
+            builder = builder.shared_store(Arc::clone(store));
         }
         Ok((builder.build()?, store))
     }

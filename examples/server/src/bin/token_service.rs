@@ -48,7 +48,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::get;
-use pbi_embed_redis::{EncryptionKey, RedisStore};
+use pbi_embed_redis::RedisStore;
 use pbi_embed_reqwest::{Client, EffectiveIdentity, EmbedRequest, Error, ErrorKind, ReportId, WorkspaceId};
 use serde_json::json;
 
@@ -175,21 +175,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     if let Some(host) = env("PBI_AUTHORITY_HOST") {
         builder = builder.authority_host(host);
     }
-    if let Some(url) = env("PBI_REDIS_URL") {
-        let key_id = env("PBI_CACHE_KEY_ID").unwrap_or_else(|| "k1".to_owned());
-        let key = env("PBI_CACHE_KEY")
-            .ok_or("PBI_CACHE_KEY is not set (base64 of 32 bytes; tokens are encrypted in Redis)")?;
-        let mut store = RedisStore::new(&url, EncryptionKey::from_base64(&key_id, &key)?)?;
-        if let Some(millis) = env("PBI_REDIS_TIMEOUT_MS") {
-            let millis: u64 = millis
-                .parse()
-                .map_err(|_| "PBI_REDIS_TIMEOUT_MS is not a number")?;
-            store = store.timeout(Duration::from_millis(millis));
-        }
-        if let Some(previous) = env("PBI_PREVIOUS_CACHE_KEY") {
-            let id = env("PBI_PREVIOUS_CACHE_KEY_ID").ok_or("PBI_PREVIOUS_CACHE_KEY_ID is not set")?;
-            store = store.previous_key(EncryptionKey::from_base64(&id, &previous)?);
-        }
+    if let Some(store) = RedisStore::from_env()? {
         builder = builder.shared_store(Arc::new(store));
     }
     let service = Arc::new(Service {
