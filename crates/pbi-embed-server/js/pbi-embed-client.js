@@ -64,6 +64,8 @@ function embedConfigOf(config, settings) {
  * `onError(error)`, `onRefresh(config)`, `now` (a clock, for tests).
  *
  * @returns {Promise<{embeds: object[], refresh: () => Promise<void>, stop: () => void}>}
+ *   `refresh()` sets a new token now, or joins the refresh already under way; it settles
+ *   when that refresh has ended (a failure goes to onError, never to the promise).
  */
 export async function embed(container, options) {
   const powerbi = options.powerbi || window.powerbi;
