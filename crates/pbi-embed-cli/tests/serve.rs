@@ -310,8 +310,8 @@ items = [{{ type = "report", id = "{report}" }}]
 }
 
 /// `powerbi.ca_file` against the emulator over HTTPS with its own CA: the broker signs
-/// in, fetches the issuer's keys and mints through it. Without the file, no request
-/// reaches Power BI's GenerateToken and callers get no token.
+/// in, fetches the issuer's keys and mints through it. Without the file, callers get 503
+/// naming the issuer whose keys cannot be fetched, and no request reaches GenerateToken.
 #[test]
 fn ca_file_is_trusted_for_power_bi_entra_and_the_issuers() {
     let (emulator, ca) = pbi_embed_testkit::tls::tls_emulator();
@@ -352,7 +352,13 @@ items = [{{ type = "report", id = "{report}" }}]
     let untrusted = tempfile_path::Path::with(&text(""));
     let broker = Broker::start(&emulator, &untrusted.0, None);
     let (status, body) = broker.get(&path, &bearer);
-    assert!(!status.contains(" 200 "), "{status} {body}");
+    // The issuer's keys cannot be fetched: the broker's trouble (503 naming the issuer),
+    // not the caller's (401 would tell it to sign in again).
+    assert!(status.contains(" 503 "), "{status} {body}");
+    assert!(
+        body.contains("IssuerUnavailable") && body.contains(&emulator.user_token_issuer()),
+        "{body}"
+    );
     assert_eq!(emulator.generate_token_requests(), 0, "{status} {body}");
     drop(broker);
 

@@ -110,7 +110,20 @@ fn refused(refusal: &Refusal) -> Response {
             response
         }
         Refusal::Forbidden(why) => error_response(StatusCode::FORBIDDEN, "Forbidden", why, None),
+        Refusal::Unavailable { reason, retry_after } => with_retry_after(
+            error_response(StatusCode::SERVICE_UNAVAILABLE, "IssuerUnavailable", reason, None),
+            *retry_after,
+        ),
     }
+}
+
+/// `response` with `Retry-After` in whole seconds (1 s to an hour).
+fn with_retry_after(mut response: Response, wait: Duration) -> Response {
+    let seconds = wait.as_secs().clamp(1, 3600);
+    response
+        .headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from(seconds));
+    response
 }
 
 /// What Power BI or Entra said, for a browser: its code and RequestId, in the broker's
@@ -154,19 +167,16 @@ fn upstream(error: &Error) -> Response {
             "Power BI could not be reached or failed".into(),
         ),
     };
-    let mut response = error_response(
+    let response = error_response(
         status,
         code.unwrap_or_else(|| kind_code(error.kind())),
         &message,
         request_id,
     );
-    if let Some(wait) = error.retry_after() {
-        let seconds = wait.delay_from(SystemTime::now()).as_secs().clamp(1, 3600);
-        if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
-            response.headers_mut().insert(RETRY_AFTER, value);
-        }
+    match error.retry_after() {
+        Some(wait) => with_retry_after(response, wait.delay_from(SystemTime::now())),
+        None => response,
     }
-    response
 }
 
 fn kind_code(kind: ErrorKind) -> &'static str {
@@ -345,17 +355,13 @@ async fn answer(
     let customer_id = Some(caller.customer.clone());
     if let Err(wait) = inner.limit.take(&caller.id, Instant::now()) {
         inner.metrics.rate_limited();
-        let mut response = error_response(
+        let response = error_response(
             StatusCode::TOO_MANY_REQUESTS,
             "TooManyRequests",
             "this caller's rate limit is reached",
             None,
         );
-        let seconds = wait.as_secs().max(1).to_string();
-        if let Ok(value) = HeaderValue::from_str(&seconds) {
-            response.headers_mut().insert(RETRY_AFTER, value);
-        }
-        return (response, customer_id);
+        return (with_retry_after(response, wait), customer_id);
     }
     let target = match Target::parse(kind, id, &mut params) {
         Ok(target) => target,

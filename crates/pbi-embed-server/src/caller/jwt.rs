@@ -32,10 +32,22 @@ struct Key {
     algorithms: &'static [Algorithm],
 }
 
+/// What the broker holds of an issuer's keys.
 #[derive(Default)]
 struct Keys {
+    /// The keys of the last fetch that succeeded.
     by_id: HashMap<String, Key>,
+    /// When that fetch was.
     fetched: Option<Instant>,
+    /// When the last attempt failed, if it did (cleared by the next success).
+    failed: Option<Instant>,
+}
+
+impl Keys {
+    /// The last attempt to fetch the keys, whether it succeeded or not.
+    fn last_attempt(&self) -> Option<Instant> {
+        self.failed.or(self.fetched)
+    }
 }
 
 /// One identity provider: its settings and its keys.
@@ -113,10 +125,21 @@ impl IssuerKeys {
             self.refetch(&kid).await;
         }
         let keys = self.keys.read().await;
-        let key = keys
-            .by_id
-            .get(&kid)
-            .ok_or_else(|| refuse("is signed with a key the issuer does not publish"))?;
+        let Some(key) = keys.by_id.get(&kid) else {
+            // The provider may publish the key; the broker cannot tell while it cannot
+            // reach it. That is the broker's trouble, not the caller's (who would
+            // otherwise be told to sign in again).
+            if keys.failed.is_some() {
+                return Err(Refusal::Unavailable {
+                    reason: format!(
+                        "the signing keys of issuer {} cannot be fetched; try again later",
+                        self.config.issuer
+                    ),
+                    retry_after: self.config.refetch_after,
+                });
+            }
+            return Err(refuse("is signed with a key the issuer does not publish"));
+        };
         if !key.algorithms.contains(&header.alg) {
             return Err(refuse(&format!(
                 "uses {:?} with a key not made for it",
@@ -149,15 +172,16 @@ impl IssuerKeys {
         keys.by_id.contains_key(kid) && keys.fetched.is_some_and(|at| at.elapsed() < KEYS_TTL)
     }
 
-    /// Fetches the keys again, unless they were fetched less than the issuer's
-    /// `refetch_after` ago (a flood of made-up key ids costs one fetch per interval).
+    /// Fetches the keys again, unless the last attempt was less than the issuer's
+    /// `refetch_after` ago (a flood of made-up key ids, or a provider that is down, costs
+    /// one fetch per interval). Keys fetched before stay in use while fetching fails.
     async fn refetch(&self, kid: &str) {
         let _fetching = self.fetching.lock().await;
         {
             let keys = self.keys.read().await;
             let fresh = keys.fetched.is_some_and(|at| at.elapsed() < KEYS_TTL);
             let recent = keys
-                .fetched
+                .last_attempt()
                 .is_some_and(|at| at.elapsed() < self.config.refetch_after);
             if (fresh && keys.by_id.contains_key(kid)) || recent {
                 return;
@@ -169,12 +193,12 @@ impl IssuerKeys {
                 *self.keys.write().await = Keys {
                     by_id,
                     fetched: Some(Instant::now()),
+                    failed: None,
                 };
             }
             Err(error) => {
                 tracing::warn!(issuer = %self.config.issuer, %error, "cannot fetch the issuer's signing keys");
-                // Counted as a fetch, so a broken provider is not asked at every request.
-                self.keys.write().await.fetched = Some(Instant::now());
+                self.keys.write().await.failed = Some(Instant::now());
             }
         }
     }
@@ -344,6 +368,7 @@ mod tests {
         *issuer.keys.write().await = Keys {
             by_id: keys.into_iter().map(|(kid, key)| (kid.to_owned(), key)).collect(),
             fetched: Some(Instant::now()),
+            failed: None,
         };
         issuer
     }
@@ -412,6 +437,56 @@ mod tests {
         let hs256 = issuer.authenticate(&token(Algorithm::HS256, "rsa", &hmac)).await;
         assert!(
             matches!(hs256, Err(Refusal::Unauthenticated(m)) if m.contains("only RS256, PS256 and ES256"))
+        );
+    }
+
+    /// A token whose header names RS256 and `kid`: enough to reach the key lookup.
+    fn unsigned_token(kid: &str) -> String {
+        use base64::Engine as _;
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let header = serde_json::json!({"alg": "RS256", "typ": "JWT", "kid": kid});
+        format!("{}.e30.c2ln", URL_SAFE_NO_PAD.encode(header.to_string()))
+    }
+
+    #[tokio::test]
+    async fn keys_that_cannot_be_fetched_are_503_naming_the_issuer_and_asked_for_once_per_interval() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        // A provider that is down: every request is answered 500, and counted.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let asked = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&asked);
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                counter.fetch_add(1, Ordering::SeqCst);
+                let mut head = [0; 1024];
+                let _ = stream.read(&mut head).await;
+                let _ = stream
+                    .write_all(b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                    .await;
+            }
+        });
+        let mut down = issuer(Unmapped::Drop);
+        down.config.issuer = format!("http://127.0.0.1:{port}/tenant/v2.0");
+        for _ in 0..3 {
+            match down.authenticate(&unsigned_token("k1")).await {
+                Err(Refusal::Unavailable { reason, retry_after }) => {
+                    assert!(reason.contains(&down.config.issuer), "{reason}");
+                    assert_eq!(retry_after, Duration::from_secs(30));
+                }
+                other => panic!("not 503: {other:?}"),
+            }
+        }
+        assert_eq!(asked.load(Ordering::SeqCst), 1, "one fetch per refetch interval");
+
+        // Keys fetched, the key id not among them: the caller's token is at fault (401).
+        let up = holding(vec![]).await;
+        let unknown = up.authenticate(&unsigned_token("k1")).await;
+        assert!(
+            matches!(&unknown, Err(Refusal::Unauthenticated(m)) if m.contains("does not publish")),
+            "{unknown:?}"
         );
     }
 

@@ -33,13 +33,22 @@ impl fmt::Debug for Caller {
     }
 }
 
-/// Why a caller was not let in: 401 (who are you?) or 403 (not this).
+/// Why a caller was not let in: 401 (who are you?), 403 (not this) or 503 (cannot tell
+/// now).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Refusal {
     /// No credentials, or credentials that do not hold (401).
     Unauthenticated(String),
     /// Authenticated, but refused (403).
     Forbidden(String),
+    /// The credentials cannot be checked now: the identity provider's signing keys
+    /// cannot be fetched (503, with `Retry-After`).
+    Unavailable {
+        /// What cannot be reached, naming the issuer.
+        reason: String,
+        /// When the broker tries the provider again.
+        retry_after: std::time::Duration,
+    },
 }
 
 /// The longest username or role taken from a caller.
