@@ -223,18 +223,20 @@ impl Secrets {
     /// Should a replacement itself form a secret again with the text around it (a secret
     /// that ends the way the marker does), the whole text becomes the marker.
     pub(crate) fn scrub(&self, text: &mut String) {
-        let forms = || {
-            self.values.iter().flat_map(|secret| {
+        let forms: Vec<std::borrow::Cow<'_, str>> = self
+            .values
+            .iter()
+            .flat_map(|secret| {
                 let encoded: String = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
-                [secret.clone(), encoded]
+                [secret.as_str().into(), encoded.into()]
             })
-        };
-        for form in forms() {
-            if text.contains(form.as_str()) {
-                *text = text.replace(form.as_str(), REDACTED);
+            .collect();
+        for form in &forms {
+            if text.contains(&**form) {
+                *text = text.replace(&**form, REDACTED);
             }
         }
-        if forms().any(|form| text.contains(form.as_str())) {
+        if forms.iter().any(|form| text.contains(&**form)) {
             REDACTED.clone_into(text);
         }
     }
