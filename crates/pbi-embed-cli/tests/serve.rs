@@ -9,18 +9,26 @@ use std::time::{Duration, Instant};
 use assert_cmd::cargo::CommandCargoExt as _;
 use pbi_embed_emulator::{Emulator, Fault, FaultRule, RouteMatch};
 
+/// A development-mode configuration (identity from the query string) with `extra` lines
+/// in `[server]`.
 fn config(emulator: &Emulator, extra: &str) -> tempfile_path::Path {
+    let server = format!("development = true\ndrain_seconds = 10\n{extra}");
+    tempfile_path::Path::with(&config_text(emulator, &server, "", ""))
+}
+
+/// A configuration against `emulator` with one customer, contoso, who may embed its
+/// report: `server` and `powerbi` lines added to those sections, `issuers` after them.
+fn config_text(emulator: &Emulator, server: &str, powerbi: &str, issuers: &str) -> String {
     let ids = emulator.ids();
-    let text = format!(
+    format!(
         r#"[server]
 listen = "127.0.0.1:0"
-development = true
-drain_seconds = 10
-{extra}
+{server}
 [powerbi]
 api_base = "{base}"
 authority_host = "{base}"
-
+{powerbi}
+{issuers}
 [[customers]]
 id = "contoso"
 workspace = "{workspace}"
@@ -30,8 +38,7 @@ items = [{{ type = "report", id = "{report}" }}]
         base = emulator.base_url(),
         workspace = ids.workspace,
         report = ids.report,
-    );
-    tempfile_path::Path::with(&text)
+    )
 }
 
 /// A file removed when dropped.
@@ -317,35 +324,13 @@ fn ca_file_is_trusted_for_power_bi_entra_and_the_issuers() {
     let (emulator, ca) = pbi_embed_testkit::tls::tls_emulator();
     let ids = emulator.ids();
     let ca_path = tempfile_path::Path::with(&ca);
-    let text = |ca_line: &str| {
-        format!(
-            r#"[server]
-listen = "127.0.0.1:0"
-
-[powerbi]
-api_base = "{base}"
-authority_host = "{base}"
-{ca_line}
-
-[[issuers]]
-issuer = "{issuer}"
-audience = "api://broker"
-customer_claim = "tid"
-
-[[customers]]
-id = "tenant-b"
-workspace = "{workspace}"
-identity = "none"
-items = [{{ type = "report", id = "{report}" }}]
-"#,
-            base = emulator.base_url(),
-            issuer = emulator.user_token_issuer(),
-            workspace = ids.workspace,
-            report = ids.report,
-        )
-    };
+    let issuer = format!(
+        "[[issuers]]\nissuer = \"{}\"\naudience = \"api://broker\"\ncustomer_claim = \"tid\"\n",
+        emulator.user_token_issuer()
+    );
+    let text = |ca_line: &str| config_text(&emulator, "", ca_line, &issuer);
     let mut token = pbi_embed_emulator::UserToken::new("b@b.com", "api://broker");
-    token.tenant = Some("tenant-b".to_owned());
+    token.tenant = Some("contoso".to_owned());
     let bearer = emulator.issue_user_token(&token);
     let path = format!("/v1/embed/report/{}", ids.report);
 
