@@ -44,6 +44,11 @@ struct Keys {
 }
 
 impl Keys {
+    /// Whether `kid` is among keys fetched less than [`KEYS_TTL`] ago.
+    fn hold(&self, kid: &str) -> bool {
+        self.by_id.contains_key(kid) && self.fetched.is_some_and(|at| at.elapsed() < KEYS_TTL)
+    }
+
     /// The last attempt to fetch the keys, whether it succeeded or not.
     fn last_attempt(&self) -> Option<Instant> {
         self.failed.or(self.fetched)
@@ -121,7 +126,7 @@ impl IssuerKeys {
             )));
         }
         let kid = header.kid.ok_or_else(|| refuse("names no key (kid)"))?;
-        if !self.knows(&kid).await {
+        if !self.keys.read().await.hold(&kid) {
             self.refetch(&kid).await;
         }
         let keys = self.keys.read().await;
@@ -167,11 +172,6 @@ impl IssuerKeys {
         Ok(data.claims)
     }
 
-    async fn knows(&self, kid: &str) -> bool {
-        let keys = self.keys.read().await;
-        keys.by_id.contains_key(kid) && keys.fetched.is_some_and(|at| at.elapsed() < KEYS_TTL)
-    }
-
     /// Fetches the keys again, unless the last attempt was less than the issuer's
     /// `refetch_after` ago (a flood of made-up key ids, or a provider that is down, costs
     /// one fetch per interval). Keys fetched before stay in use while fetching fails.
@@ -179,11 +179,10 @@ impl IssuerKeys {
         let _fetching = self.fetching.lock().await;
         {
             let keys = self.keys.read().await;
-            let fresh = keys.fetched.is_some_and(|at| at.elapsed() < KEYS_TTL);
             let recent = keys
                 .last_attempt()
                 .is_some_and(|at| at.elapsed() < self.config.refetch_after);
-            if (fresh && keys.by_id.contains_key(kid)) || recent {
+            if keys.hold(kid) || recent {
                 return;
             }
         }
@@ -448,12 +447,12 @@ mod tests {
         format!("{}.e30.c2ln", URL_SAFE_NO_PAD.encode(header.to_string()))
     }
 
-    #[tokio::test]
-    async fn keys_that_cannot_be_fetched_are_503_naming_the_issuer_and_asked_for_once_per_interval() {
+    /// An identity provider on loopback that is down: every request is answered 500, and
+    /// counted. Its issuer URL, and the count.
+    async fn provider_that_is_down() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
         use std::sync::Arc;
         use std::sync::atomic::{AtomicUsize, Ordering};
         use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-        // A provider that is down: every request is answered 500, and counted.
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let asked = Arc::new(AtomicUsize::new(0));
@@ -468,8 +467,15 @@ mod tests {
                     .await;
             }
         });
+        (format!("http://127.0.0.1:{port}/tenant/v2.0"), asked)
+    }
+
+    #[tokio::test]
+    async fn keys_that_cannot_be_fetched_are_503_naming_the_issuer_and_asked_for_once_per_interval() {
+        use std::sync::atomic::Ordering;
+        let (url, asked) = provider_that_is_down().await;
         let mut down = issuer(Unmapped::Drop);
-        down.config.issuer = format!("http://127.0.0.1:{port}/tenant/v2.0");
+        down.config.issuer = url;
         for _ in 0..3 {
             match down.authenticate(&unsigned_token("k1")).await {
                 Err(Refusal::Unavailable { reason, retry_after }) => {
@@ -488,6 +494,27 @@ mod tests {
             matches!(&unknown, Err(Refusal::Unauthenticated(m)) if m.contains("does not publish")),
             "{unknown:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_key_held_is_used_without_asking_the_provider_again() {
+        use std::sync::atomic::Ordering;
+        let (url, asked) = provider_that_is_down().await;
+        let key = Key {
+            key: DecodingKey::from_secret(b"not the point"),
+            algorithms: &[Algorithm::RS256],
+        };
+        let mut issuer = holding(vec![("k1", key)]).await;
+        issuer.config.issuer = url;
+        // Fetched a minute ago: past the refetch interval (30 s), within a day.
+        let a_minute_ago = Instant::now().checked_sub(Duration::from_secs(60)).unwrap();
+        issuer.keys.write().await.fetched = Some(a_minute_ago);
+
+        let _ = issuer.authenticate(&unsigned_token("k1")).await;
+        assert_eq!(asked.load(Ordering::SeqCst), 0, "k1 is held: not fetched again");
+        // The same keys, a key id not among them: the provider is asked.
+        let _ = issuer.authenticate(&unsigned_token("k2")).await;
+        assert_eq!(asked.load(Ordering::SeqCst), 1, "k2 is not held: fetched");
     }
 
     #[test]
